@@ -1,0 +1,335 @@
+// Package store owns taskcenter's persistent state: accounts, credentials, jobs, units, workers,
+// schedules, events and small dialect records. It defines the one interface both drivers (sqlite,
+// postgres) implement, and the errors they return. It holds no business rules: what a status means and
+// when it changes is the engine's; the store makes each change atomic and fenced.
+//
+// Times are passed in by the caller (the engine's clock) and kept with millisecond precision.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound: no such row, or it belongs to another account.
+	ErrNotFound = errors.New("not found")
+	// ErrStale: a unit report carried an epoch that is no longer the unit's lease.
+	ErrStale = errors.New("stale lease epoch")
+	// ErrConflict: a unique key is already taken.
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is everything the engine and the facades persist. Both drivers pass storetest.
+type Store interface {
+	// InTx runs fn in one transaction: every write fn makes lands, or none does.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+	// Driver names the driver ("sqlite" or "postgres").
+	Driver() string
+	Close() error
+
+	Accounts
+	Credentials
+	Jobs
+	Units
+	Workers
+	Schedules
+	Records
+	Events
+	Coordination
+}
+
+// Accounts persists tenants and their money.
+type Accounts interface {
+	CreateAccount(ctx context.Context, a Account) (Account, error) // ErrConflict on a taken name
+	GetAccount(ctx context.Context, id int64) (Account, error)
+	GetAccountByName(ctx context.Context, name string) (Account, error)
+	// ListAccounts lists sub-accounts of parentID, or every account when parentID is -1.
+	ListAccounts(ctx context.Context, parentID int64) ([]Account, error)
+	// UpdateAccount writes Name, Role, Settings.
+	UpdateAccount(ctx context.Context, a Account) error
+	// AdjustFunds adds the deltas atomically and returns the account after the change. When
+	// requireNonNegative is true and any resulting balance would be below zero, nothing changes and
+	// ok is false.
+	AdjustFunds(ctx context.Context, id int64, d FundsDelta, requireNonNegative bool, now time.Time) (a Account, ok bool, err error)
+}
+
+// FundsDelta is a change to an account's money and quota.
+type FundsDelta struct {
+	BalanceMilli, CouponMilli, CreditMilli, Quota int64
+}
+
+// Credentials persists what callers authenticate with.
+type Credentials interface {
+	CreateCredential(ctx context.Context, c Credential) (Credential, error) // ErrConflict on a taken (Kind, KeyID)
+	GetCredential(ctx context.Context, kind CredentialKind, keyID string) (Credential, error)
+	ListCredentials(ctx context.Context, accountID int64) ([]Credential, error)
+	RevokeCredential(ctx context.Context, id int64, now time.Time) error
+	// UseNonce records nonce in scope until expires. fresh is false when it was already recorded and
+	// has not expired (a replay).
+	UseNonce(ctx context.Context, scope, nonce string, expires, now time.Time) (fresh bool, err error)
+	PurgeNonces(ctx context.Context, now time.Time) (int64, error)
+}
+
+// JobFilter selects jobs for a list. Zero values do not filter.
+type JobFilter struct {
+	AccountIDs   []int64 // the caller's account and, where allowed, its sub-accounts
+	Kind         string
+	ParentID     int64 // -1: top level only; 0: any
+	Statuses     []JobStatus
+	PauseReasons []string
+	Search       string // substring of Name, Alias or Project
+	Project      string
+	CreatedFrom  *time.Time
+	CreatedTo    *time.Time
+	WithDeleted  bool
+	Limit        int // 0 = no limit
+	Offset       int
+}
+
+// JobPatch changes the listed fields of a job; nil fields stay as they are.
+type JobPatch struct {
+	Status         *JobStatus
+	PauseReason    *string
+	Priority       *int // also re-prioritises the job's queued units
+	MaxConcurrency *int
+	MaxAttempts    *int
+	UnitTimeout    *time.Duration
+	JobTimeout     *time.Duration
+	Name           *string
+	Project        *string
+	Spec           json.RawMessage
+	Result         json.RawMessage
+	AddCostMilli   int64
+	Deleted        *bool
+	StartedAt      *time.Time
+	FinishedAt     *time.Time
+	ClearFinished  bool
+	// IfStatus guards the update: when set, the job is changed only if its status is one of these, and
+	// ErrStale is returned otherwise.
+	IfStatus []JobStatus
+}
+
+// Jobs persists jobs.
+type Jobs interface {
+	// CreateJob inserts the job and its units in one transaction. Index, Name, Capability, Tag, Spec and
+	// Deadline come from each unit; AccountID and MaxAttempts from the job; Priority from the job unless
+	// the unit sets a non-zero one. Units start queued at RunAfter (now when zero), or blocked when the
+	// job waits for another (WaitFor set and that job not yet terminal); the job starts queued or waiting.
+	CreateJob(ctx context.Context, j Job, units []Unit, now time.Time) (Job, error)
+	GetJob(ctx context.Context, id int64) (Job, error)
+	GetJobByAlias(ctx context.Context, alias string) (Job, error)
+	ListJobs(ctx context.Context, f JobFilter) (jobs []Job, total int, err error)
+	PatchJob(ctx context.Context, id int64, p JobPatch, now time.Time) (Job, error)
+	DeleteJob(ctx context.Context, id int64) error // hard delete with units; soft delete is PatchJob
+	// UnitCounts counts each job's units by status, for many jobs at once.
+	UnitCounts(ctx context.Context, jobIDs []int64) (map[int64]map[UnitStatus]int, error)
+	// RemainingUnits reports whether the job has any unit that is not terminal.
+	HasUnfinishedUnits(ctx context.Context, jobID int64) (bool, error)
+	// JobsToFinalize lists non-terminal, non-paused jobs that have units and none unfinished: the sweep's
+	// backstop for a completion whose post-commit check raced.
+	JobsToFinalize(ctx context.Context, limit int) ([]int64, error)
+	// JobsPastTimeout lists running or queued jobs whose JobTimeout has passed since StartedAt.
+	JobsPastTimeout(ctx context.Context, now time.Time, limit int) ([]Job, error)
+	// ReleaseWaiters queues the blocked units of jobs that wait for jobID and moves those jobs from
+	// waiting to queued. It returns their ids.
+	ReleaseWaiters(ctx context.Context, jobID int64, now time.Time) ([]int64, error)
+}
+
+// UnitFilter selects units for a list.
+type UnitFilter struct {
+	JobID    int64
+	JobIDs   []int64
+	Statuses []UnitStatus
+	UnitIDs  []int64
+	Search   string // substring of Name
+	WorkerID int64
+	Limit    int
+	Offset   int
+}
+
+// LeaseRequest asks for up to Max ready units a worker may run.
+type LeaseRequest struct {
+	WorkerID     int64
+	Capabilities []string // a unit matches when its Capability is one of these
+	Tags         []string // a unit with a Tag matches only when the tag is one of these
+	AccountID    int64    // when non-zero, only this account's units (a tenant's own worker)
+	JobID        int64    // when non-zero, only this job's units (queue pop)
+	Max          int
+	LeaseFor     time.Duration
+	Now          time.Time
+}
+
+// Completion reports a unit done.
+type Completion struct {
+	UnitID    int64
+	Epoch     int64
+	Result    json.RawMessage
+	Outputs   json.RawMessage
+	CostMilli int64
+}
+
+// UnitFailure moves a running unit out of running after a failed attempt.
+type UnitFailure struct {
+	UnitID int64
+	Epoch  int64
+	Error  string
+	// Retry queues the unit again at RetryAt; otherwise it ends with Final (failed or timed_out).
+	Retry      bool
+	RetryAt    time.Time
+	Final      UnitStatus
+	AvoidUntil time.Time // keep it from the failed worker until then
+}
+
+// UnitTransition moves the units of a job that are in one of From to To. Units leaving running get a new
+// epoch and lose their worker, so that a late report from the old holder is refused.
+type UnitTransition struct {
+	JobID         int64
+	UnitIDs       []int64 // empty: every unit of the job in From
+	From          []UnitStatus
+	To            UnitStatus
+	ResetAttempts bool
+	Error         string // recorded on the units when set
+}
+
+// HeldUnit is a unit a worker holds, as the store sees it.
+type HeldUnit struct {
+	UnitID int64
+	JobID  int64
+	Epoch  int64
+}
+
+// Units persists units and their leases.
+type Units interface {
+	// AddUnits appends units to an existing job (queue items). They take the job's priority unless
+	// the unit carries its own non-zero Priority.
+	AddUnits(ctx context.Context, jobID int64, units []Unit, now time.Time) ([]Unit, error)
+	GetUnit(ctx context.Context, id int64) (Unit, error)
+	ListUnits(ctx context.Context, f UnitFilter) (units []Unit, total int, err error)
+	// Lease picks ready units (queued, RunAfter passed) of non-deleted jobs in priority order (highest
+	// first, then earliest Deadline, then lowest id), never a unit whose job blocklists the worker, never
+	// a unit avoiding this worker while AvoidUntil is ahead, never more running units of a job than its
+	// MaxConcurrency. Each leased unit gets status running, the worker, Epoch+1, Attempts+1,
+	// LeaseExpires = Now+LeaseFor, StartedAt = Now. Jobs of leased units that were queued become running.
+	// Safe to call from many processes at once (PostgreSQL: FOR UPDATE SKIP LOCKED).
+	Lease(ctx context.Context, r LeaseRequest) ([]Unit, error)
+	// CompleteUnits marks running units done when the epoch matches. The result slice has one entry per
+	// completion, nil or ErrStale. JobIDs lists the distinct jobs touched.
+	CompleteUnits(ctx context.Context, cs []Completion, now time.Time) (errs []error, jobIDs []int64, err error)
+	// FailUnit applies f when the unit is running with f.Epoch, else ErrStale.
+	FailUnit(ctx context.Context, f UnitFailure, now time.Time) (Unit, error)
+	// ReportProgress sets progress and appends to the log when the epoch matches, else ErrStale. It also
+	// extends the lease to leaseUntil.
+	ReportProgress(ctx context.Context, unitID, epoch int64, progress float64, logAppend string, leaseUntil, now time.Time) error
+	// SetUnitOutputs merges outputs into the unit's Outputs when the epoch matches.
+	SetUnitOutputs(ctx context.Context, unitID, epoch int64, outputs json.RawMessage, now time.Time) error
+	// ExtendLeases extends every running unit the worker holds to until and returns them.
+	ExtendLeases(ctx context.Context, workerID int64, until, now time.Time) ([]HeldUnit, error)
+	// ReleaseUnits puts running units held by the worker back in the queue without counting the
+	// attempt (graceful shutdown). Units given with a stale epoch are skipped.
+	ReleaseUnits(ctx context.Context, workerID int64, held []HeldUnit, now time.Time) (int, error)
+	// ExpireLeases requeues running units whose lease has expired (failed when out of attempts), avoiding
+	// the old holder until avoidUntil, and returns them as they were before.
+	ExpireLeases(ctx context.Context, now, avoidUntil time.Time, limit int) ([]Unit, error)
+	// UnitsPastTimeout lists running units whose job has a UnitTimeout that has passed since StartedAt.
+	UnitsPastTimeout(ctx context.Context, now time.Time, limit int) ([]Unit, error)
+	TransitionUnits(ctx context.Context, t UnitTransition, now time.Time) (int, error)
+	// DeleteUnits removes units of a job (queue item delete, queue clear); empty ids removes all.
+	DeleteUnits(ctx context.Context, jobID int64, ids []int64) (int, error)
+	// RecordWorkerFailure counts a failure of worker in job and blocklists it when the count reaches
+	// threshold (threshold 0 never blocklists). It returns whether the worker is now blocklisted.
+	RecordWorkerFailure(ctx context.Context, jobID, workerID int64, threshold int, now time.Time) (bool, error)
+	Blocklist(ctx context.Context, jobID int64) ([]BlockEntry, error)
+	// ClearBlocklist removes workerID (0: every worker) from the job's blocklist and failure counts.
+	ClearBlocklist(ctx context.Context, jobID, workerID int64) error
+	// QueueDepth counts ready units by capability.
+	QueueDepth(ctx context.Context, now time.Time) (map[string]int, error)
+}
+
+// BlockEntry is a worker's failure record in a job.
+type BlockEntry struct {
+	JobID       int64
+	WorkerID    int64
+	Failures    int
+	Blocked     bool
+	LastFailure time.Time
+}
+
+// Workers persists agents.
+type Workers interface {
+	// RegisterWorker creates the worker or, when one of that name exists, updates its kind,
+	// capabilities, tags and info; either way it is marked idle with a fresh heartbeat.
+	RegisterWorker(ctx context.Context, w Worker, now time.Time) (Worker, error)
+	GetWorker(ctx context.Context, id int64) (Worker, error)
+	ListWorkers(ctx context.Context, kind string) ([]Worker, error)
+	// TouchWorker records a heartbeat and status.
+	TouchWorker(ctx context.Context, id int64, status WorkerStatus, now time.Time) error
+	UpdateWorkerInfo(ctx context.Context, id int64, info json.RawMessage, tags []string) error
+	// MarkOffline marks workers whose last heartbeat is before cutoff offline and returns their ids.
+	MarkOffline(ctx context.Context, cutoff time.Time) ([]int64, error)
+	DeleteWorker(ctx context.Context, id int64) error
+}
+
+// Schedules persists cron schedules.
+type Schedules interface {
+	CreateSchedule(ctx context.Context, s Schedule, now time.Time) (Schedule, error)
+	GetSchedule(ctx context.Context, id int64) (Schedule, error)
+	ListSchedules(ctx context.Context, accountID int64) ([]Schedule, error) // 0: every account
+	UpdateSchedule(ctx context.Context, s Schedule, now time.Time) error
+	DeleteSchedule(ctx context.Context, id int64) error
+	// DueSchedules lists enabled schedules whose NextRun is at or before now.
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]Schedule, error)
+	// AdvanceSchedule sets LastRun and NextRun only if NextRun still equals expected; ok is false when
+	// another process advanced it first.
+	AdvanceSchedule(ctx context.Context, id int64, expected time.Time, lastRun time.Time, next *time.Time) (ok bool, err error)
+}
+
+// RecordFilter selects records.
+type RecordFilter struct {
+	AccountIDs []int64 // empty: any account
+	Kind       string
+	ParentID   int64 // -1: any
+	KeyPrefix  string
+	Limit      int
+	Offset     int
+}
+
+// Records persists small dialect documents.
+type Records interface {
+	// PutRecord inserts r (ID 0) or replaces the one with r.ID. A non-empty Key must be unique within
+	// (AccountID, Kind): ErrConflict otherwise.
+	PutRecord(ctx context.Context, r Record, now time.Time) (Record, error)
+	GetRecord(ctx context.Context, id int64) (Record, error)
+	GetRecordByKey(ctx context.Context, accountID int64, kind, key string) (Record, error)
+	ListRecords(ctx context.Context, f RecordFilter) (rs []Record, total int, err error)
+	DeleteRecord(ctx context.Context, id int64) error
+}
+
+// EventFilter selects events, oldest first.
+type EventFilter struct {
+	AccountID int64
+	JobID     int64
+	AfterID   int64
+	Limit     int
+}
+
+// Events persists the append-only history.
+type Events interface {
+	AppendEvents(ctx context.Context, es []Event) error
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+}
+
+// Coordination lets several server processes on one database cooperate.
+type Coordination interface {
+	// TryLead takes or keeps the named leadership for holder until now+ttl; it fails (false) while
+	// another holder's term has not expired.
+	TryLead(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error)
+	Resign(ctx context.Context, name, holder string) error
+	// Notify tells every process listening on topic (PostgreSQL NOTIFY; a no-op on SQLite, where one
+	// process owns the file and wakes its own waiters).
+	Notify(ctx context.Context, topic, payload string) error
+	// Listen calls fn for each notification on topic until ctx ends. On SQLite it just waits for ctx.
+	Listen(ctx context.Context, topic string, fn func(payload string)) error
+}
