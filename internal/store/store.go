@@ -164,8 +164,10 @@ type LeaseRequest struct {
 
 // Completion reports a unit done.
 type Completion struct {
-	UnitID    int64
-	Epoch     int64
+	UnitID int64
+	Epoch  int64
+	// WorkerID, when non-zero, must be the unit's lease holder too: a worker cannot report another's unit.
+	WorkerID  int64
 	Result    json.RawMessage
 	Outputs   json.RawMessage
 	CostMilli int64

@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// versionPattern finds the first dotted version number in a --version banner.
+var versionPattern = regexp.MustCompile(`\d+\.\d+(\.\d+)?[\w.+~-]*`)
+
+// softwareProbes are the programs the agent looks for on start and how they print their version.
+// Each found program becomes a capability of the same name.
+var softwareProbes = []struct {
+	name string
+	args []string
+}{
+	{"blender", []string{"--version"}},
+	{"ffmpeg", []string{"-version"}},
+}
+
+// detectSoftware runs each probe and returns the versions of the programs found.
+func detectSoftware(ctx context.Context) map[string]string {
+	found := map[string]string{}
+	for _, p := range softwareProbes {
+		path, err := exec.LookPath(p.name)
+		if err != nil {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, err := exec.CommandContext(pctx, path, p.args...).Output()
+		cancel()
+		if err != nil {
+			continue // present but broken (missing libraries): not a capability
+		}
+		found[p.name] = parseVersion(p.name, string(out))
+	}
+	return found
+}
+
+// parseVersion picks the version from the banner line that names the program ("Blender 3.4.1",
+// "ffmpeg version 5.1.4-0+deb12u1 ..."); "unknown" when there is none.
+func parseVersion(name, banner string) string {
+	for line := range strings.SplitSeq(banner, "\n") {
+		if strings.Contains(strings.ToLower(line), name) {
+			if v := versionPattern.FindString(line); v != "" {
+				return v
+			}
+		}
+	}
+	return "unknown"
+}
+
+// hostInfo is the Info document of the registration.
+type hostInfo struct {
+	Software map[string]string `json:"software"`
+	Host     string            `json:"host"`
+	OS       string            `json:"os"`
+	IP       string            `json:"ip,omitempty"`
+	CPUs     int               `json:"cpus"`
+	Slots    int               `json:"slots"`
+}
+
+func buildInfo(serverURL string, software map[string]string, slots int) json.RawMessage {
+	host, _ := os.Hostname()
+	info := hostInfo{
+		Software: software,
+		Host:     host,
+		OS:       runtime.GOOS + "/" + runtime.GOARCH,
+		IP:       outboundIP(serverURL),
+		CPUs:     runtime.NumCPU(),
+		Slots:    slots,
+	}
+	data, _ := json.Marshal(info) // plain strings and ints cannot fail
+	return data
+}
+
+// outboundIP is the local address the agent reaches the server from: connecting a UDP socket sends
+// nothing but makes the kernel choose the route and source address.
+func outboundIP(serverURL string) string {
+	u, err := url.Parse(serverURL)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	conn, err := net.Dial("udp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
+}

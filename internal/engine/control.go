@@ -1,0 +1,213 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"taskcenter/internal/store"
+)
+
+// ErrNotFound: no such job for this caller.
+var ErrNotFound = store.ErrNotFound
+
+// control applies a job control action: it checks the job state machine, moves the units the unit state
+// machine allows, and records the job's new status.
+func (e *Engine) control(ctx context.Context, jobID int64, ev JobEvent, reason string) (store.Job, error) {
+	j, err := e.store.GetJob(ctx, jobID)
+	if err != nil {
+		return store.Job{}, err
+	}
+	target, err := NextJobStatus(j.Status, ev)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	now := e.now()
+	var moved int
+	switch ev {
+	case JobPause:
+		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitPause), To: store.UnitPaused}, now)
+	case JobResume:
+		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitResume), To: store.UnitQueued}, now)
+	case JobAbort:
+		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitAbort), To: store.UnitCancelled}, now)
+	}
+	if err != nil {
+		return store.Job{}, fmt.Errorf("%s units of job %d: %w", ev, jobID, err)
+	}
+	patch := store.JobPatch{IfStatus: []store.JobStatus{j.Status}}
+	switch ev {
+	case JobPause:
+		patch.Status, patch.PauseReason = &target, &reason
+	case JobResume:
+		target, err = e.derive(ctx, j, false)
+		if err != nil {
+			return store.Job{}, err
+		}
+		empty := ""
+		patch.Status, patch.PauseReason = &target, &empty
+		if j.PauseReason == "timeout" {
+			patch.StartedAt = &now // the job's time limit runs anew
+		}
+	case JobAbort:
+		patch.Status, patch.FinishedAt = &target, &now
+	}
+	j, err = e.store.PatchJob(ctx, jobID, patch, now)
+	if errors.Is(err, store.ErrStale) {
+		return store.Job{}, fmt.Errorf("%w: job %d changed meanwhile, try again", ErrInvalid, jobID)
+	}
+	if err != nil {
+		return store.Job{}, fmt.Errorf("%s job %d: %w", ev, jobID, err)
+	}
+	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: jobID, Type: "job." + string(ev),
+		Data: mustJSON(map[string]any{"status": j.Status, "reason": reason, "units": moved})})
+	switch ev {
+	case JobResume:
+		e.notify(ctx)
+	case JobAbort:
+		if _, err := e.store.ReleaseWaiters(ctx, jobID, now); err != nil {
+			e.log.Warn("release jobs waiting for aborted job", "job", jobID, "err", err)
+		}
+		e.notify(ctx)
+		if h := e.hooks(j.Kind); h.JobFinished != nil {
+			h.JobFinished(ctx, j)
+		}
+	}
+	return j, nil
+}
+
+// derive computes a job's status from its units.
+func (e *Engine) derive(ctx context.Context, j store.Job, paused bool) (store.JobStatus, error) {
+	counts, err := e.store.UnitCounts(ctx, []int64{j.ID})
+	if err != nil {
+		return "", fmt.Errorf("count units of job %d: %w", j.ID, err)
+	}
+	return DeriveJobStatus(counts[j.ID], paused, j.WaitFor != 0), nil
+}
+
+// Pause holds a job: its queued units wait and its running units are taken back from their workers
+// (whose reports are then refused). reason says why ("user", "arrears", "timeout", "test", ...).
+func (e *Engine) Pause(ctx context.Context, jobID int64, reason string) error {
+	if reason == "" {
+		reason = "user"
+	}
+	_, err := e.control(ctx, jobID, JobPause, reason)
+	return err
+}
+
+// Resume lets a paused job run again.
+func (e *Engine) Resume(ctx context.Context, jobID int64) error {
+	_, err := e.control(ctx, jobID, JobResume, "")
+	return err
+}
+
+// Abort cancels every unit that has not finished; the job ends cancelled.
+func (e *Engine) Abort(ctx context.Context, jobID int64) error {
+	_, err := e.control(ctx, jobID, JobAbort, "")
+	return err
+}
+
+// Delete aborts the job if it still runs and hides it from lists (soft delete).
+func (e *Engine) Delete(ctx context.Context, jobID int64) error {
+	j, err := e.store.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if !j.Status.Terminal() {
+		if _, err := e.control(ctx, jobID, JobAbort, "deleted"); err != nil {
+			return err
+		}
+	}
+	deleted := true
+	if _, err := e.store.PatchJob(ctx, jobID, store.JobPatch{Deleted: &deleted}, e.now()); err != nil {
+		return fmt.Errorf("delete job %d: %w", jobID, err)
+	}
+	e.record(ctx, store.Event{At: e.now(), AccountID: j.AccountID, JobID: jobID, Type: "job.deleted"})
+	return nil
+}
+
+// RestartFailed queues the job's failed and timed-out units again with fresh attempts. It returns how
+// many it queued.
+func (e *Engine) RestartFailed(ctx context.Context, jobID int64) (int, error) {
+	return e.restart(ctx, jobID, nil, []store.UnitStatus{store.UnitFailed, store.UnitTimedOut})
+}
+
+// RestartUnits queues the chosen units of the job again, whatever their state (running ones are taken
+// from their workers). Units of other jobs are ignored. It returns how many it queued.
+func (e *Engine) RestartUnits(ctx context.Context, jobID int64, unitIDs []int64) (int, error) {
+	if len(unitIDs) == 0 {
+		return 0, invalid("no units chosen")
+	}
+	return e.restart(ctx, jobID, unitIDs, unitStatusesFor(UnitRestart))
+}
+
+func (e *Engine) restart(ctx context.Context, jobID int64, unitIDs []int64, from []store.UnitStatus) (int, error) {
+	j, err := e.store.GetJob(ctx, jobID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := NextJobStatus(j.Status, JobRestart); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	to := store.UnitQueued
+	paused := j.Status == store.JobPaused
+	if paused {
+		to = store.UnitPaused // a stopped task keeps its restarted frames until it is started
+	}
+	now := e.now()
+	n, err := e.store.TransitionUnits(ctx, store.UnitTransition{
+		JobID: jobID, UnitIDs: unitIDs, From: from, To: to, ResetAttempts: true,
+	}, now)
+	if err != nil {
+		return 0, fmt.Errorf("restart units of job %d: %w", jobID, err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	st, err := e.derive(ctx, j, paused)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := e.store.PatchJob(ctx, jobID, store.JobPatch{Status: &st, ClearFinished: true}, now); err != nil {
+		return 0, fmt.Errorf("reopen job %d: %w", jobID, err)
+	}
+	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: jobID, Type: "job.restart",
+		Data: mustJSON(map[string]any{"units": n})})
+	e.notify(ctx)
+	return n, nil
+}
+
+// SetPriority changes a job's priority, and its waiting units' with it.
+func (e *Engine) SetPriority(ctx context.Context, jobID int64, priority int) error {
+	if _, err := e.store.PatchJob(ctx, jobID, store.JobPatch{Priority: &priority}, e.now()); err != nil {
+		return fmt.Errorf("set priority of job %d: %w", jobID, err)
+	}
+	e.notify(ctx)
+	return nil
+}
+
+// SetConcurrency changes how many units of the job may run at once (0: no cap).
+func (e *Engine) SetConcurrency(ctx context.Context, jobID int64, limit int) error {
+	if limit < 0 {
+		return invalid("max_concurrency must not be negative")
+	}
+	if _, err := e.store.PatchJob(ctx, jobID, store.JobPatch{MaxConcurrency: &limit}, e.now()); err != nil {
+		return fmt.Errorf("set concurrency of job %d: %w", jobID, err)
+	}
+	e.notify(ctx)
+	return nil
+}
+
+// Blocklist lists the workers that failed units of the job, and whether each is blocklisted.
+func (e *Engine) Blocklist(ctx context.Context, jobID int64) ([]store.BlockEntry, error) {
+	return e.store.Blocklist(ctx, jobID)
+}
+
+// ClearBlocklist lets workerID (0: every worker) take the job's units again.
+func (e *Engine) ClearBlocklist(ctx context.Context, jobID, workerID int64) error {
+	if err := e.store.ClearBlocklist(ctx, jobID, workerID); err != nil {
+		return fmt.Errorf("clear blocklist of job %d: %w", jobID, err)
+	}
+	e.notify(ctx)
+	return nil
+}

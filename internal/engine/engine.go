@@ -1,0 +1,728 @@
+// Package engine owns the life of work: jobs split into units, units leased to workers with a fencing
+// epoch, retried with backoff, steered away from workers that failed them, blocklisted, timed out,
+// paused, stopped and restarted; job status derived from unit status; schedules; billing of finished
+// units; leader-elected sweeps. Facades (the five dialects) and the agent protocol call it; it knows no
+// dialect. Persistence is the store's.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+// Config tunes the engine. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	LeaseFor     time.Duration // how long a lease lives without a heartbeat or progress report
+	Heartbeat    time.Duration // how often agents are asked to heartbeat
+	RetryBase    time.Duration // first retry delay; doubles per attempt
+	RetryMax     time.Duration // cap of the retry delay
+	AvoidFor     time.Duration // how long a unit avoids the worker it failed on
+	SweepEvery   time.Duration // leader sweep period
+	OfflineAfter time.Duration // a worker with no heartbeat for this long is offline
+	LeaderTTL    time.Duration // leadership term; renewed every sweep
+	IdleRecheck  time.Duration // a waiting lease re-checks this often for units whose retry delay passed
+	Holder       string        // this process's name for leadership
+}
+
+// DefaultConfig is what a server runs with unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		LeaseFor:     30 * time.Second,
+		Heartbeat:    10 * time.Second,
+		RetryBase:    2 * time.Second,
+		RetryMax:     5 * time.Minute,
+		AvoidFor:     time.Minute,
+		SweepEvery:   time.Second,
+		OfflineAfter: 2 * time.Minute,
+		LeaderTTL:    10 * time.Second,
+		IdleRecheck:  5 * time.Second,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&c.LeaseFor, d.LeaseFor)
+	set(&c.Heartbeat, d.Heartbeat)
+	set(&c.RetryBase, d.RetryBase)
+	set(&c.RetryMax, d.RetryMax)
+	set(&c.AvoidFor, d.AvoidFor)
+	set(&c.SweepEvery, d.SweepEvery)
+	set(&c.OfflineAfter, d.OfflineAfter)
+	set(&c.LeaderTTL, d.LeaderTTL)
+	set(&c.IdleRecheck, d.IdleRecheck)
+	return c
+}
+
+// KindHooks let a dialect take part in the life of its kind of job without the engine knowing the
+// dialect.
+type KindHooks struct {
+	// UnitCost prices a finished unit from its node time and names the account that pays. A cost of 0
+	// charges nothing.
+	UnitCost func(ctx context.Context, j store.Job, u store.Unit, seconds float64) (payer int64, costMilli int64)
+	// JobFinished runs once, on the process that finished the job, after it reached a terminal status.
+	JobFinished func(ctx context.Context, j store.Job)
+	// Open jobs never finish on their own: a work queue takes new items at any time.
+	Open bool
+}
+
+// Engine runs work. It is safe for concurrent use.
+type Engine struct {
+	store   store.Store
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	wake    *waker
+	metrics *Metrics
+
+	mu    sync.RWMutex
+	kinds map[string]KindHooks
+
+	leader atomic.Bool
+}
+
+// Topic is the notification topic that wakes waiting leases on every replica.
+const Topic = "taskcenter_units"
+
+// New builds an engine. metrics may be nil.
+func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{
+		store:   s,
+		cfg:     cfg.withDefaults(),
+		log:     log,
+		now:     func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		wake:    newWaker(),
+		metrics: metrics,
+		kinds:   map[string]KindHooks{},
+	}
+}
+
+// Store returns the engine's store, for facades that read what the engine wrote.
+func (e *Engine) Store() store.Store { return e.store }
+
+// Config returns the effective configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Now returns the engine's clock reading.
+func (e *Engine) Now() time.Time { return e.now() }
+
+// IsLeader reports whether this process currently runs the sweeps and schedules.
+func (e *Engine) IsLeader() bool { return e.leader.Load() }
+
+// RegisterKind installs a dialect's hooks for jobs of kind.
+func (e *Engine) RegisterKind(kind string, h KindHooks) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.kinds[kind] = h
+}
+
+func (e *Engine) hooks(kind string) KindHooks {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.kinds[kind]
+}
+
+func (e *Engine) hasCostHooks() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, h := range e.kinds {
+		if h.UnitCost != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrInvalid wraps a request the engine refuses because of what it asks for.
+var ErrInvalid = errors.New("invalid request")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// JobSpec describes a job to submit.
+type JobSpec struct {
+	AccountID      int64           `json:"account_id"`
+	ParentID       int64           `json:"parent_id,omitempty"`
+	WaitFor        int64           `json:"wait_for,omitempty"`
+	Kind           string          `json:"kind"`
+	Alias          string          `json:"alias,omitempty"`
+	Name           string          `json:"name,omitempty"`
+	Project        string          `json:"project,omitempty"`
+	Priority       int             `json:"priority,omitempty"`
+	MaxConcurrency int             `json:"max_concurrency,omitempty"`
+	MaxAttempts    int             `json:"max_attempts,omitempty"`
+	BlocklistAfter int             `json:"blocklist_after,omitempty"`
+	UnitTimeout    Duration        `json:"unit_timeout,omitempty"`
+	JobTimeout     Duration        `json:"job_timeout,omitempty"`
+	Paused         bool            `json:"paused,omitempty"`
+	PauseReason    string          `json:"pause_reason,omitempty"`
+	Spec           json.RawMessage `json:"spec,omitempty"`
+	Units          []UnitSpec      `json:"units"`
+}
+
+// UnitSpec describes one unit of a job.
+type UnitSpec struct {
+	Name       string          `json:"name,omitempty"`
+	Capability string          `json:"capability"`
+	Tag        string          `json:"tag,omitempty"`
+	Priority   int             `json:"priority,omitempty"`
+	Deadline   *time.Time      `json:"deadline,omitempty"`
+	RunAfter   *time.Time      `json:"run_after,omitempty"`
+	Spec       json.RawMessage `json:"spec,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration string ("90s") or seconds.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err == nil {
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New("duration must be a number of seconds or a string like \"90s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+const maxUnitsPerJob = 1_000_000
+
+func (s *JobSpec) validate(open bool) error {
+	switch {
+	case s.AccountID <= 0:
+		return invalid("account is required")
+	case s.Kind == "":
+		return invalid("kind is required")
+	case len(s.Units) == 0 && !open:
+		return invalid("a job needs at least one unit")
+	case len(s.Units) > maxUnitsPerJob:
+		return invalid("a job has at most %d units", maxUnitsPerJob)
+	case s.MaxConcurrency < 0:
+		return invalid("max_concurrency must not be negative")
+	case s.MaxAttempts < 0 || s.MaxAttempts > 100:
+		return invalid("max_attempts must be between 0 and 100")
+	case s.BlocklistAfter < 0:
+		return invalid("blocklist_after must not be negative")
+	case s.UnitTimeout < 0 || s.JobTimeout < 0:
+		return invalid("time limits must not be negative")
+	case len(s.Name) > 1000 || len(s.Project) > 1000 || len(s.Alias) > 200:
+		return invalid("name, project or alias too long")
+	}
+	for i, u := range s.Units {
+		if u.Capability == "" {
+			return invalid("units[%d]: capability is required", i)
+		}
+	}
+	return nil
+}
+
+func (s *JobSpec) toStore() (store.Job, []store.Unit) {
+	j := store.Job{
+		AccountID: s.AccountID, ParentID: s.ParentID, WaitFor: s.WaitFor, Kind: s.Kind, Alias: s.Alias,
+		Name: s.Name, Project: s.Project, Priority: s.Priority, MaxConcurrency: s.MaxConcurrency,
+		MaxAttempts: s.MaxAttempts, BlocklistAfter: s.BlocklistAfter,
+		UnitTimeout: time.Duration(s.UnitTimeout), JobTimeout: time.Duration(s.JobTimeout), Spec: s.Spec,
+		Status: store.JobQueued,
+	}
+	if j.MaxAttempts == 0 {
+		j.MaxAttempts = 3
+	}
+	if s.Paused {
+		j.Status = store.JobPaused
+		j.PauseReason = s.PauseReason
+		if j.PauseReason == "" {
+			j.PauseReason = "user"
+		}
+	}
+	return j, unitsFromSpecs(s.Units, 0)
+}
+
+func unitsFromSpecs(specs []UnitSpec, firstIndex int) []store.Unit {
+	units := make([]store.Unit, len(specs))
+	for i, u := range specs {
+		units[i] = store.Unit{
+			Index: firstIndex + i, Name: u.Name, Capability: u.Capability, Tag: u.Tag, Priority: u.Priority,
+			Deadline: u.Deadline, Spec: u.Spec,
+		}
+		if u.RunAfter != nil {
+			units[i].RunAfter = *u.RunAfter
+		}
+	}
+	return units
+}
+
+// Submit creates a job and its units and wakes waiting workers.
+func (e *Engine) Submit(ctx context.Context, s JobSpec) (store.Job, error) {
+	return e.submit(ctx, e.store, s)
+}
+
+func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.Job, error) {
+	if err := s.validate(e.hooks(s.Kind).Open); err != nil {
+		return store.Job{}, err
+	}
+	j, units := s.toStore()
+	now := e.now()
+	j, err := st.CreateJob(ctx, j, units, now)
+	if err != nil {
+		return store.Job{}, fmt.Errorf("create job: %w", err)
+	}
+	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
+		Data: mustJSON(map[string]any{"kind": j.Kind, "units": len(units), "status": j.Status})})
+	e.notify(ctx)
+	return j, nil
+}
+
+// AddUnits appends units to a job (work queue items) and wakes waiting workers.
+func (e *Engine) AddUnits(ctx context.Context, jobID int64, specs []UnitSpec) ([]store.Unit, error) {
+	for i, u := range specs {
+		if u.Capability == "" {
+			return nil, invalid("units[%d]: capability is required", i)
+		}
+	}
+	units, err := e.store.AddUnits(ctx, jobID, unitsFromSpecs(specs, 0), e.now())
+	if err != nil {
+		return nil, fmt.Errorf("add units to job %d: %w", jobID, err)
+	}
+	e.notify(ctx)
+	return units, nil
+}
+
+// notify wakes this process's waiting leases and, through the store, every other replica's.
+func (e *Engine) notify(ctx context.Context) {
+	e.wake.wake()
+	if err := e.store.Notify(ctx, Topic, ""); err != nil {
+		e.log.Warn("notify replicas", "err", err)
+	}
+}
+
+// Lease hands up to max ready units to worker w, waiting up to wait for one to become ready.
+func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.Duration) ([]store.Unit, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		// Take the wake-up channel before looking, so that work arriving between the look and the wait
+		// is not missed.
+		woken := e.wake.wait()
+		start := time.Now()
+		units, err := e.store.Lease(ctx, store.LeaseRequest{
+			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
+			Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lease units for worker %d: %w", w.ID, err)
+		}
+		e.metrics.observeLease(time.Since(start), len(units))
+		if len(units) > 0 {
+			return units, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, nil
+		}
+		t := time.NewTimer(min(left, e.cfg.IdleRecheck))
+		select {
+		case <-woken:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		}
+		t.Stop()
+	}
+}
+
+// LeaseJob pops up to max ready units of one job for a caller that is not an agent (a process popping
+// queue items). It never waits.
+func (e *Engine) LeaseJob(ctx context.Context, workerID, jobID int64, capabilities []string, max int) ([]store.Unit, error) {
+	units, err := e.store.Lease(ctx, store.LeaseRequest{
+		WorkerID: workerID, Capabilities: capabilities, JobID: jobID, Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pop units of job %d: %w", jobID, err)
+	}
+	e.metrics.observeLease(0, len(units))
+	return units, nil
+}
+
+// Completion is a unit reported done by its worker.
+type Completion struct {
+	UnitID  int64
+	Epoch   int64
+	Result  json.RawMessage
+	Outputs json.RawMessage
+	Seconds float64
+}
+
+// Complete records finished units. errs has one entry per completion: nil, or store.ErrStale when the
+// lease was no longer the reporter's.
+func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	now := e.now()
+	priced, err := e.price(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	scs := make([]store.Completion, len(cs))
+	for i, c := range cs {
+		scs[i] = store.Completion{UnitID: c.UnitID, Epoch: c.Epoch, Result: c.Result, Outputs: c.Outputs, CostMilli: priced[c.UnitID].cost}
+	}
+	errs, jobIDs, err := e.store.CompleteUnits(ctx, scs, now)
+	if err != nil {
+		return nil, fmt.Errorf("complete units: %w", err)
+	}
+	done := 0
+	for _, err := range errs {
+		if err == nil {
+			done++
+		}
+	}
+	e.metrics.observeCompletions(done)
+	if len(priced) > 0 {
+		e.charge(ctx, cs, errs, priced)
+	}
+	// The check runs after the completions committed: whichever reporter commits last sees every unit
+	// finished. The leader's sweep is the backstop for a check that failed.
+	for _, id := range jobIDs {
+		if err := e.finishIfDone(ctx, id); err != nil {
+			e.log.Warn("finish job", "job", id, "err", err)
+		}
+	}
+	return errs, nil
+}
+
+type pricedUnit struct{ job, payer, cost int64 }
+
+// price computes the cost of each completion whose job's kind has a UnitCost hook. Without such hooks it
+// costs nothing: the hot path stays one statement.
+func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUnit, error) {
+	if !e.hasCostHooks() {
+		return nil, nil
+	}
+	ids := make([]int64, len(cs))
+	secs := make(map[int64]float64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.UnitID
+		secs[c.UnitID] = c.Seconds
+	}
+	units, _, err := e.store.ListUnits(ctx, store.UnitFilter{UnitIDs: ids})
+	if err != nil {
+		return nil, fmt.Errorf("load units to price: %w", err)
+	}
+	priced := map[int64]pricedUnit{}
+	jobs := map[int64]store.Job{}
+	for _, u := range units {
+		j, ok := jobs[u.JobID]
+		if !ok {
+			if j, err = e.store.GetJob(ctx, u.JobID); err != nil {
+				return nil, fmt.Errorf("load job to price: %w", err)
+			}
+			jobs[u.JobID] = j
+		}
+		h := e.hooks(j.Kind)
+		if h.UnitCost == nil || u.Status != store.UnitRunning {
+			continue
+		}
+		if payer, cost := h.UnitCost(ctx, j, u, secs[u.ID]); cost > 0 {
+			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost}
+		}
+	}
+	return priced, nil
+}
+
+// charge bills the accepted completions, and stops a job whose payer cannot pay ("arrears").
+func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, priced map[int64]pricedUnit) {
+	type key struct{ job, payer int64 }
+	sums := map[key]int64{}
+	for i, c := range cs {
+		if p, ok := priced[c.UnitID]; ok && errs[i] == nil {
+			sums[key{p.job, p.payer}] += p.cost
+		}
+	}
+	for k, amount := range sums {
+		if _, err := e.store.PatchJob(ctx, k.job, store.JobPatch{AddCostMilli: amount}, e.now()); err != nil {
+			e.log.Warn("add job cost", "job", k.job, "err", err)
+		}
+		paid, err := e.Charge(ctx, k.payer, amount)
+		if err != nil {
+			e.log.Warn("charge account", "account", k.payer, "err", err)
+			continue
+		}
+		if !paid {
+			e.log.Info("account in arrears: stopping job", "account", k.payer, "job", k.job)
+			if err := e.Pause(ctx, k.job, "arrears"); err != nil && !errors.Is(err, ErrInvalid) {
+				e.log.Warn("stop job in arrears", "job", k.job, "err", err)
+			}
+		}
+	}
+}
+
+// Charge takes amountMilli from the account: coupon first, then balance, then credit. When they do not
+// cover it, it takes what there is and reports paid=false (the account is in arrears).
+func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid bool, err error) {
+	for range 5 { // optimistic: retry when a concurrent charge changed the balances under us
+		a, err := e.store.GetAccount(ctx, accountID)
+		if err != nil {
+			return false, fmt.Errorf("load account to charge: %w", err)
+		}
+		left := amountMilli
+		take := func(have int64) int64 {
+			t := min(max(have, 0), left)
+			left -= t
+			return t
+		}
+		d := store.FundsDelta{CouponMilli: -take(a.CouponMilli), BalanceMilli: -take(a.BalanceMilli)}
+		d.CreditMilli = -take(a.CreditMilli)
+		_, ok, err := e.store.AdjustFunds(ctx, accountID, d, true, e.now())
+		if err != nil {
+			return false, fmt.Errorf("charge account: %w", err)
+		}
+		if ok {
+			if left > 0 {
+				e.record(ctx, store.Event{At: e.now(), AccountID: accountID, Type: "account.arrears",
+					Data: mustJSON(map[string]int64{"unpaid_milli": left})})
+			}
+			return left == 0, nil
+		}
+	}
+	return false, errors.New("charge account: balances kept changing")
+}
+
+// finishIfDone moves a job to its terminal status once none of its units remains to run.
+func (e *Engine) finishIfDone(ctx context.Context, jobID int64) error {
+	more, err := e.store.HasUnfinishedUnits(ctx, jobID)
+	if err != nil || more {
+		return err
+	}
+	return e.finish(ctx, jobID)
+}
+
+func (e *Engine) finish(ctx context.Context, jobID int64) error {
+	j, err := e.store.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if j.Status.Terminal() || j.Status == store.JobPaused || e.hooks(j.Kind).Open {
+		return nil
+	}
+	counts, err := e.store.UnitCounts(ctx, []int64{jobID})
+	if err != nil {
+		return err
+	}
+	st := DeriveJobStatus(counts[jobID], false, false)
+	if !st.Terminal() {
+		return nil
+	}
+	now := e.now()
+	j, err = e.store.PatchJob(ctx, jobID, store.JobPatch{
+		Status: &st, FinishedAt: &now, IfStatus: []store.JobStatus{store.JobQueued, store.JobRunning, store.JobWaiting},
+	}, now)
+	if errors.Is(err, store.ErrStale) {
+		return nil // another reporter or the sweep finished it first
+	}
+	if err != nil {
+		return fmt.Errorf("finish job %d: %w", jobID, err)
+	}
+	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.finished",
+		Data: mustJSON(map[string]any{"status": st, "units": counts[jobID]})})
+	released, err := e.store.ReleaseWaiters(ctx, jobID, now)
+	if err != nil {
+		e.log.Warn("release jobs waiting for job", "job", jobID, "err", err)
+	}
+	if len(released) > 0 {
+		e.notify(ctx)
+	}
+	if h := e.hooks(j.Kind); h.JobFinished != nil {
+		h.JobFinished(ctx, j)
+	}
+	return nil
+}
+
+// Failure is a failed attempt reported by a worker.
+type Failure struct {
+	UnitID    int64
+	Epoch     int64
+	WorkerID  int64
+	Error     string
+	Permanent bool // do not retry: the input is bad
+	TimedOut  bool // the unit ran past its limit
+}
+
+// Fail records a failed attempt: the unit is retried after a backoff, away from this worker, while
+// attempts remain, and fails for good otherwise. A worker that fails too many units of one job is
+// blocklisted for it.
+func (e *Engine) Fail(ctx context.Context, f Failure) error {
+	u, err := e.store.GetUnit(ctx, f.UnitID)
+	if err != nil {
+		return err
+	}
+	if u.Status != store.UnitRunning || u.Epoch != f.Epoch {
+		return store.ErrStale
+	}
+	j, err := e.store.GetJob(ctx, u.JobID)
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	uf := store.UnitFailure{UnitID: u.ID, Epoch: f.Epoch, Error: f.Error, AvoidUntil: now.Add(e.cfg.AvoidFor)}
+	switch {
+	case f.TimedOut:
+		uf.Final = store.UnitTimedOut
+	case !f.Permanent && u.Attempts < u.MaxAttempts:
+		uf.Retry = true
+		uf.RetryAt = now.Add(e.backoff(u.Attempts))
+	default:
+		uf.Final = store.UnitFailed
+	}
+	if _, err := e.store.FailUnit(ctx, uf, now); err != nil {
+		return fmt.Errorf("fail unit %d: %w", u.ID, err)
+	}
+	e.metrics.observeFailure()
+	e.record(ctx, store.Event{At: now, AccountID: u.AccountID, JobID: u.JobID, UnitID: u.ID, WorkerID: u.WorkerID,
+		Type: "unit.failed", Data: mustJSON(map[string]any{"error": f.Error, "attempt": u.Attempts, "retry": uf.Retry, "final": uf.Final})})
+	if u.WorkerID != 0 {
+		blocked, err := e.store.RecordWorkerFailure(ctx, u.JobID, u.WorkerID, j.BlocklistAfter, now)
+		if err != nil {
+			e.log.Warn("record worker failure", "job", u.JobID, "worker", u.WorkerID, "err", err)
+		} else if blocked {
+			e.record(ctx, store.Event{At: now, AccountID: u.AccountID, JobID: u.JobID, WorkerID: u.WorkerID, Type: "worker.blocklisted"})
+		}
+	}
+	if !uf.Retry {
+		return e.finishIfDone(ctx, u.JobID)
+	}
+	return nil
+}
+
+// backoff is the delay before attempt n+1: RetryBase doubling per attempt, capped at RetryMax.
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.cfg.RetryBase
+	for i := 1; i < attempts && d < e.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, e.cfg.RetryMax)
+}
+
+// Progress records a running unit's progress and log, and extends its lease.
+func (e *Engine) Progress(ctx context.Context, unitID, epoch int64, progress float64, log string) error {
+	now := e.now()
+	return e.store.ReportProgress(ctx, unitID, epoch, progress, log, now.Add(e.cfg.LeaseFor), now)
+}
+
+// SetOutputs records a running unit's uploaded outputs.
+func (e *Engine) SetOutputs(ctx context.Context, unitID, epoch int64, outputs json.RawMessage) error {
+	return e.store.SetUnitOutputs(ctx, unitID, epoch, outputs, e.now())
+}
+
+// Heartbeat records that a worker is alive, extends the leases it holds and returns the units it
+// reports running that are no longer its own (to stop).
+func (e *Engine) Heartbeat(ctx context.Context, workerID int64, running []store.HeldUnit) ([]store.HeldUnit, error) {
+	now := e.now()
+	status := store.WorkerIdle
+	if len(running) > 0 {
+		status = store.WorkerBusy
+	}
+	if err := e.store.TouchWorker(ctx, workerID, status, now); err != nil {
+		return nil, fmt.Errorf("heartbeat of worker %d: %w", workerID, err)
+	}
+	held, err := e.store.ExtendLeases(ctx, workerID, now.Add(e.cfg.LeaseFor), now)
+	if err != nil {
+		return nil, fmt.Errorf("extend leases of worker %d: %w", workerID, err)
+	}
+	valid := make(map[store.HeldUnit]bool, len(held))
+	for _, h := range held {
+		valid[store.HeldUnit{UnitID: h.UnitID, Epoch: h.Epoch}] = true
+	}
+	var cancel []store.HeldUnit
+	for _, r := range running {
+		if !valid[store.HeldUnit{UnitID: r.UnitID, Epoch: r.Epoch}] {
+			cancel = append(cancel, r)
+		}
+	}
+	return cancel, nil
+}
+
+// Release hands a shutting-down worker's units back to the queue without counting the attempt.
+func (e *Engine) Release(ctx context.Context, workerID int64, held []store.HeldUnit) (int, error) {
+	n, err := e.store.ReleaseUnits(ctx, workerID, held, e.now())
+	if err != nil {
+		return 0, fmt.Errorf("release units of worker %d: %w", workerID, err)
+	}
+	if n > 0 {
+		e.notify(ctx)
+	}
+	return n, nil
+}
+
+// RegisterWorker records an agent and its capabilities.
+func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
+	w, err := e.store.RegisterWorker(ctx, w, e.now())
+	if err != nil {
+		return store.Worker{}, fmt.Errorf("register worker %q: %w", w.Name, err)
+	}
+	e.record(ctx, store.Event{At: e.now(), WorkerID: w.ID, Type: "worker.registered",
+		Data: mustJSON(map[string]any{"name": w.Name, "kind": w.Kind, "capabilities": w.Capabilities})})
+	return w, nil
+}
+
+func (e *Engine) record(ctx context.Context, ev store.Event) {
+	if err := e.store.AppendEvents(ctx, []store.Event{ev}); err != nil {
+		e.log.Warn("append event", "type", ev.Type, "err", err)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("marshal event data: %v", err)) // only engine-built values reach here
+	}
+	return b
+}
+
+// waker broadcasts "work may be ready" to every waiting lease in this process.
+type waker struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newWaker() *waker { return &waker{ch: make(chan struct{})} }
+
+func (w *waker) wait() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ch
+}
+
+func (w *waker) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.ch)
+	w.ch = make(chan struct{})
+}
