@@ -90,7 +90,15 @@ type Engine struct {
 	mu    sync.RWMutex
 	kinds map[string]KindHooks
 
-	leader atomic.Bool
+	leader   atomic.Bool
+	draining atomic.Bool
+}
+
+// Drain makes waiting and future leases return at once with nothing, so that a server shutting down
+// hands out no unit it could not deliver. Reports are still taken.
+func (e *Engine) Drain() {
+	e.draining.Store(true)
+	e.wake.wake()
 }
 
 // Topic is the notification topic that wakes waiting leases on every replica.
@@ -326,6 +334,9 @@ func (e *Engine) notify(ctx context.Context) {
 func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.Duration) ([]store.Unit, error) {
 	deadline := time.Now().Add(wait)
 	for {
+		if e.draining.Load() {
+			return nil, nil
+		}
 		// Take the wake-up channel before looking, so that work arriving between the look and the wait
 		// is not missed.
 		woken := e.wake.wait()
@@ -372,11 +383,12 @@ func (e *Engine) LeaseJob(ctx context.Context, workerID, jobID int64, capabiliti
 
 // Completion is a unit reported done by its worker.
 type Completion struct {
-	UnitID  int64
-	Epoch   int64
-	Result  json.RawMessage
-	Outputs json.RawMessage
-	Seconds float64
+	UnitID   int64
+	Epoch    int64
+	WorkerID int64 // when non-zero, the unit must be leased to this worker
+	Result   json.RawMessage
+	Outputs  json.RawMessage
+	Seconds  float64
 }
 
 // Complete records finished units. errs has one entry per completion: nil, or store.ErrStale when the
@@ -392,7 +404,7 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 	}
 	scs := make([]store.Completion, len(cs))
 	for i, c := range cs {
-		scs[i] = store.Completion{UnitID: c.UnitID, Epoch: c.Epoch, Result: c.Result, Outputs: c.Outputs, CostMilli: priced[c.UnitID].cost}
+		scs[i] = store.Completion{UnitID: c.UnitID, Epoch: c.Epoch, WorkerID: c.WorkerID, Result: c.Result, Outputs: c.Outputs, CostMilli: priced[c.UnitID].cost}
 	}
 	errs, jobIDs, err := e.store.CompleteUnits(ctx, scs, now)
 	if err != nil {

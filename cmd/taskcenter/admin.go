@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/app"
+)
+
+const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-dir DIR] <command>
+
+  whoami
+  accounts list
+  accounts create NAME [--role user|admin] [--parent ID]
+  accounts funds ID [--balance X] [--coupon X] [--credit X] [--quota N]   (amounts in currency units, may be negative)
+  tokens create ACCOUNT_ID --kind admin|agent
+  jobs list [--status S,S] [--kind K] [--search Q]
+  jobs get ID | units ID | events ID | blocklist ID
+  jobs submit FILE            (a JSON job spec; - reads standard input)
+  jobs pause|resume|abort|restart-failed|delete ID
+  jobs priority ID N | limit ID N | unblock ID [--worker ID]
+  workers list
+  schedules list | create FILE | delete ID
+
+The token defaults to the admin token in DIR/credentials.json, written on the server's first start.
+`
+
+// adminClient calls the native API.
+type adminClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func adminCmd(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, adminUsage) }
+	server := fs.String("server", envOr("TASKCENTER_SERVER", ""), "server URL (default: the one in credentials.json, else http://127.0.0.1:8080)")
+	token := fs.String("token", envOr("TASKCENTER_TOKEN", ""), "admin token")
+	dataDir := fs.String("data-dir", envOr("TASKCENTER_DATA_DIR", "taskcenter-data"), "server data directory to read credentials.json from")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := adminClient{base: *server, token: *token, http: &http.Client{Timeout: time.Minute}}
+	if c.token == "" || c.base == "" {
+		creds, err := app.ReadCredentials(*dataDir)
+		if err != nil && c.token == "" {
+			return fmt.Errorf("no --token given and %w", err)
+		}
+		if c.token == "" {
+			c.token = creds.AdminToken
+		}
+		if c.base == "" {
+			c.base = creds.ServerURL
+		}
+	}
+	if c.base == "" {
+		c.base = "http://127.0.0.1:8080"
+	}
+	c.base = strings.TrimRight(c.base, "/")
+	rest := fs.Args()
+	if len(rest) == 0 || rest[0] == "help" {
+		fmt.Fprint(out, adminUsage)
+		return nil
+	}
+	res, err := c.run(ctx, rest)
+	if err != nil {
+		return err
+	}
+	if len(res) > 0 {
+		var v any
+		if json.Unmarshal(res, &v) == nil {
+			res, _ = json.MarshalIndent(v, "", "  ")
+		}
+		fmt.Fprintln(out, string(res))
+	}
+	return nil
+}
+
+func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
+	arg := func(i int) string {
+		if i < len(a) {
+			return a[i]
+		}
+		return ""
+	}
+	id := func(i int) (string, error) {
+		if _, err := strconv.ParseInt(arg(i), 10, 64); err != nil {
+			return "", fmt.Errorf("%s %s: want a numeric id, got %q", arg(0), arg(1), arg(i))
+		}
+		return arg(i), nil
+	}
+	switch arg(0) + " " + arg(1) {
+	case "whoami ":
+		return c.do(ctx, "GET", "/api/v1/whoami", nil)
+	case "accounts list":
+		return c.do(ctx, "GET", "/api/v1/accounts", nil)
+	case "accounts create":
+		fs := flag.NewFlagSet("accounts create", flag.ContinueOnError)
+		role := fs.String("role", "user", "user or admin")
+		parent := fs.Int64("parent", 0, "main account id, for a sub-account")
+		name := arg(2)
+		if err := fs.Parse(a[min(3, len(a)):]); err != nil {
+			return nil, err
+		}
+		if name == "" {
+			return nil, errors.New("accounts create: NAME is required")
+		}
+		return c.do(ctx, "POST", "/api/v1/accounts", map[string]any{"name": name, "role": *role, "parent_id": *parent})
+	case "accounts funds":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("accounts funds", flag.ContinueOnError)
+		bal := fs.Float64("balance", 0, "balance change")
+		coupon := fs.Float64("coupon", 0, "coupon change")
+		credit := fs.Float64("credit", 0, "credit change")
+		quota := fs.Int64("quota", 0, "quota change")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		milli := func(v float64) int64 { return int64(math.Round(v * 1000)) }
+		return c.do(ctx, "POST", "/api/v1/accounts/"+acct+"/funds", map[string]any{
+			"balance_milli": milli(*bal), "coupon_milli": milli(*coupon), "credit_milli": milli(*credit), "quota": *quota})
+	case "tokens create":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("tokens create", flag.ContinueOnError)
+		kind := fs.String("kind", "agent", "admin or agent")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "POST", "/api/v1/accounts/"+acct+"/tokens", map[string]any{"kind": *kind})
+	case "jobs list":
+		fs := flag.NewFlagSet("jobs list", flag.ContinueOnError)
+		status := fs.String("status", "", "statuses, comma-separated")
+		kind := fs.String("kind", "", "job kind")
+		search := fs.String("search", "", "text in name, alias or project")
+		if err := fs.Parse(a[2:]); err != nil {
+			return nil, err
+		}
+		q := url.Values{"status": {*status}, "kind": {*kind}, "search": {*search}}
+		return c.do(ctx, "GET", "/api/v1/jobs?"+q.Encode(), nil)
+	case "jobs get", "jobs units", "jobs events", "jobs blocklist":
+		job, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		path := "/api/v1/jobs/" + job
+		if arg(1) != "get" {
+			path += "/" + arg(1)
+		}
+		return c.do(ctx, "GET", path, nil)
+	case "jobs submit":
+		var b []byte
+		var err error
+		if arg(2) == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(arg(2))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read job spec: %w", err)
+		}
+		return c.do(ctx, "POST", "/api/v1/jobs", json.RawMessage(b))
+	case "jobs pause", "jobs resume", "jobs abort", "jobs restart-failed":
+		job, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "POST", "/api/v1/jobs/"+job+"/"+arg(1), nil)
+	case "jobs delete":
+		job, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "DELETE", "/api/v1/jobs/"+job, nil)
+	case "jobs priority", "jobs limit":
+		job, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		n, err := strconv.Atoi(arg(3))
+		if err != nil {
+			return nil, fmt.Errorf("jobs %s: want a number, got %q", arg(1), arg(3))
+		}
+		field := map[string]string{"priority": "priority", "limit": "max_concurrency"}[arg(1)]
+		return c.do(ctx, "PATCH", "/api/v1/jobs/"+job, map[string]int{field: n})
+	case "jobs unblock":
+		job, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("jobs unblock", flag.ContinueOnError)
+		worker := fs.Int64("worker", 0, "worker id (default: every worker)")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "DELETE", fmt.Sprintf("/api/v1/jobs/%s/blocklist?worker=%d", job, *worker), nil)
+	case "workers list":
+		return c.do(ctx, "GET", "/api/v1/workers", nil)
+	case "schedules list":
+		return c.do(ctx, "GET", "/api/v1/schedules", nil)
+	case "schedules create":
+		b, err := os.ReadFile(arg(2))
+		if err != nil {
+			return nil, fmt.Errorf("read schedule: %w", err)
+		}
+		return c.do(ctx, "POST", "/api/v1/schedules", json.RawMessage(b))
+	case "schedules delete":
+		sid, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "DELETE", "/api/v1/schedules/"+sid, nil)
+	}
+	return nil, fmt.Errorf("unknown admin command %q; see 'taskcenter admin help'", strings.TrimSpace(arg(0)+" "+arg(1)))
+}
+
+func (c adminClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	return b, nil
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"taskcenter/internal/app"
+)
+
+func serveCmd(ctx context.Context, args []string, dev bool) error {
+	name := "serve"
+	if dev {
+		name = "dev"
+	}
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	var o app.Options
+	fs.StringVar(&o.Listen, "listen", envOr("TASKCENTER_LISTEN", "127.0.0.1:8080"), "address to listen on")
+	fs.StringVar(&o.DataDir, "data-dir", envOr("TASKCENTER_DATA_DIR", "taskcenter-data"), "directory for the SQLite database, blobs, the server key and first-start credentials")
+	fs.StringVar(&o.DatabaseURL, "database-url", envOr("TASKCENTER_DATABASE_URL", ""), "postgres://... to use PostgreSQL (several replicas may share it); empty for SQLite in the data directory")
+	fs.StringVar(&o.PublicURL, "public-url", envOr("TASKCENTER_PUBLIC_URL", ""), "URL clients and agents reach this server at (default http://<listen>)")
+	fs.BoolVar(&o.LocalAgent, "local-agent", dev, "also run an agent in this process")
+	fs.IntVar(&o.AgentSlots, "agent-slots", 1, "units the local agent runs at once")
+	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
+	fs.Parse(args)
+	o.Log = newLogger(*logLevel)
+	o.Ready = func(addr string) {
+		creds := app.CredentialsFile(o.DataDir)
+		fmt.Printf("taskcenter is ready at http://%s\n  admin and agent tokens: %s\n  try: go run ./cmd/taskcenter admin --data-dir %s whoami\n", addr, creds, o.DataDir)
+	}
+	return app.Run(ctx, o)
+}

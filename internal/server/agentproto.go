@@ -1,0 +1,347 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/agentapi"
+	"taskcenter/internal/auth"
+	"taskcenter/internal/blob"
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+)
+
+func (s *Server) mountAgentProtocol() {
+	s.mux.HandleFunc("POST "+agentapi.PathRegister, s.handleRegister)
+	s.mux.HandleFunc("POST "+agentapi.PathHeartbeat, s.withWorker(s.handleHeartbeat))
+	s.mux.HandleFunc("POST "+agentapi.PathLease, s.withWorker(s.handleLease))
+	s.mux.HandleFunc("POST "+agentapi.PathProgress, s.withWorker(s.handleProgress))
+	s.mux.HandleFunc("POST "+agentapi.PathComplete, s.withWorker(s.handleComplete))
+	s.mux.HandleFunc("POST "+agentapi.PathFail, s.withWorker(s.handleFail))
+	s.mux.HandleFunc("POST "+agentapi.PathRelease, s.withWorker(s.handleRelease))
+	s.mux.HandleFunc("PUT "+agentapi.PathOutput+"/{unit}/{name}", s.withWorker(s.handleOutput))
+	s.mux.HandleFunc("GET "+agentapi.PathBlob+"/{hash}", s.withWorker(s.handleBlob))
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// decode reads a JSON request body into v with the protocol's limits, answering 400 or 413 itself.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes)
+	if err := agentapi.Decode(r.Body, v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		} else {
+			writeError(w, http.StatusBadRequest, err.Error())
+		}
+		return false
+	}
+	if val, ok := v.(interface{ Validate() error }); ok {
+		if err := val.Validate(); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := s.cfg.Engine.Now()
+	cred, err := auth.VerifyToken(ctx, s.cfg.Store, store.CredAgent, bearer(r), now)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req agentapi.RegisterRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	acct, err := s.cfg.Store.GetAccount(ctx, cred.AccountID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// An admin's enrollment token makes a shared worker; a tenant's makes a worker of its own.
+	owner := acct.ID
+	if acct.Role == store.RoleAdmin {
+		owner = 0
+	}
+	wk, err := s.cfg.Engine.RegisterWorker(ctx, store.Worker{
+		AccountID: owner, Name: req.Name, Kind: req.Kind, Capabilities: req.Capabilities, Tags: req.Tags, Info: req.Info,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, _, err := auth.IssueToken(ctx, s.cfg.Store, acct.ID, store.CredWorker, strconv.FormatInt(wk.ID, 10), now)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.workers.put(wk)
+	writeJSON(w, http.StatusOK, agentapi.RegisterResponse{
+		WorkerID: wk.ID, WorkerToken: token, HeartbeatSeconds: int(s.cfg.Engine.Config().Heartbeat / time.Second),
+	})
+}
+
+// withWorker authenticates a worker token and passes the worker on.
+func (s *Server) withWorker(h func(http.ResponseWriter, *http.Request, store.Worker)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		wk, err := s.worker(r.Context(), bearer(r))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, wk)
+	}
+}
+
+func (s *Server) worker(ctx context.Context, token string) (store.Worker, error) {
+	now := time.Now()
+	var id int64
+	if e, ok := s.workers.tok.Load(token); ok && now.Before(e.(tokenEntry).expires) {
+		id = e.(tokenEntry).workerID
+	} else {
+		cred, err := auth.VerifyToken(ctx, s.cfg.Store, store.CredWorker, token, s.cfg.Engine.Now())
+		if err != nil {
+			return store.Worker{}, err
+		}
+		// The worker's id is kept in the credential's label when the token is issued.
+		if id, err = strconv.ParseInt(cred.Label, 10, 64); err != nil {
+			return store.Worker{}, auth.ErrUnauthorized
+		}
+		s.workers.tok.Store(token, tokenEntry{workerID: id, expires: now.Add(time.Minute)})
+	}
+	s.workers.mu.Lock()
+	c, ok := s.workers.byID[id]
+	s.workers.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.w, nil
+	}
+	wk, err := s.cfg.Store.GetWorker(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Worker{}, auth.ErrUnauthorized // the worker was deleted
+	}
+	if err != nil {
+		return store.Worker{}, err
+	}
+	s.workers.put(wk)
+	return wk, nil
+}
+
+func (c *workerCache) put(w store.Worker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byID[w.ID] = cachedWorker{w: w, expires: time.Now().Add(time.Minute)}
+}
+
+func heldUnits(refs []agentapi.UnitRef) []store.HeldUnit {
+	out := make([]store.HeldUnit, len(refs))
+	for i, r := range refs {
+		out[i] = store.HeldUnit{UnitID: r.UnitID, Epoch: r.Epoch}
+	}
+	return out
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	var req agentapi.HeartbeatRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	cancel, err := s.cfg.Engine.Heartbeat(r.Context(), wk.ID, heldUnits(req.Running))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := agentapi.HeartbeatResponse{Cancel: make([]agentapi.UnitRef, len(cancel))}
+	for i, c := range cancel {
+		resp.Cancel[i] = agentapi.UnitRef{UnitID: c.UnitID, Epoch: c.Epoch}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleLease(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	var req agentapi.LeaseRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	units, err := s.cfg.Engine.Lease(r.Context(), wk, req.Max, time.Duration(req.WaitSeconds)*time.Second)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	leaseSecs := int(s.cfg.Engine.Config().LeaseFor / time.Second)
+	resp := agentapi.LeaseResponse{Units: make([]agentapi.Unit, len(units))}
+	for i, u := range units {
+		resp.Units[i] = agentapi.Unit{
+			UnitID: u.ID, JobID: u.JobID, Epoch: u.Epoch, Attempt: u.Attempts, Capability: u.Capability,
+			Name: u.Name, Spec: u.Spec, LeaseSeconds: leaseSecs,
+		}
+	}
+	if r.Context().Err() != nil && len(units) > 0 {
+		// The agent hung up while we leased: hand the units back rather than wait for the lease to expire.
+		_, _ = s.cfg.Engine.Release(context.WithoutCancel(r.Context()), wk.ID, leasedRefs(units))
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func leasedRefs(units []store.Unit) []store.HeldUnit {
+	out := make([]store.HeldUnit, len(units))
+	for i, u := range units {
+		out[i] = store.HeldUnit{UnitID: u.ID, JobID: u.JobID, Epoch: u.Epoch}
+	}
+	return out
+}
+
+func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	var req agentapi.ProgressRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.cfg.Engine.Progress(r.Context(), req.UnitID, req.Epoch, req.Progress, req.Log); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleComplete(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	var req agentapi.CompleteRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	cs := make([]engine.Completion, len(req.Units))
+	for i, u := range req.Units {
+		cs[i] = engine.Completion{UnitID: u.UnitID, Epoch: u.Epoch, WorkerID: wk.ID, Result: u.Result, Seconds: u.Seconds}
+	}
+	errs, err := s.cfg.Engine.Complete(r.Context(), cs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := agentapi.CompleteResponse{Results: make([]agentapi.ReportResult, len(errs))}
+	for i, e := range errs {
+		resp.Results[i] = agentapi.ReportResult{UnitID: req.Units[i].UnitID, Status: "ok"}
+		if e != nil {
+			resp.Results[i].Status = "stale"
+		}
+	}
+	if len(errs) == 1 && errs[0] != nil {
+		s.fail(w, r, store.ErrStale)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleFail(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	var req agentapi.FailRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	err := s.cfg.Engine.Fail(r.Context(), engine.Failure{
+		UnitID: req.UnitID, Epoch: req.Epoch, WorkerID: wk.ID, Error: req.Error, Permanent: req.Permanent,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	var req agentapi.ReleaseRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	n, err := s.cfg.Engine.Release(r.Context(), wk.ID, heldUnits(req.Units))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"released": n})
+}
+
+// handleOutput streams an output file into the blob store and records it on the unit, only while the
+// uploader holds the unit's lease.
+func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	ctx := r.Context()
+	unitID, err1 := strconv.ParseInt(r.PathValue("unit"), 10, 64)
+	epoch, err2 := strconv.ParseInt(r.URL.Query().Get("epoch"), 10, 64)
+	name := r.PathValue("name")
+	if err1 != nil || err2 != nil || !validOutputName(name) {
+		writeError(w, http.StatusBadRequest, "want /agent/v1/output/{unit id}/{name}?epoch=N with a name of letters, digits, '.', '-' or '_'")
+		return
+	}
+	u, err := s.cfg.Store.GetUnit(ctx, unitID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if u.Status != store.UnitRunning || u.Epoch != epoch || u.WorkerID != wk.ID {
+		s.fail(w, r, store.ErrStale)
+		return
+	}
+	ref, err := s.cfg.Blobs.Put(ctx, r.Body, s.cfg.MaxUploadBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := agentapi.Output{Hash: ref.Hash, Size: ref.Size, ContentType: r.Header.Get("Content-Type")}
+	b, _ := json.Marshal(map[string]agentapi.Output{name: out})
+	if err := s.cfg.Engine.SetOutputs(ctx, unitID, epoch, b); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, agentapi.OutputResponse{Name: name, Output: out})
+}
+
+func validOutputName(n string) bool {
+	if n == "" || len(n) > 100 || n[0] == '.' {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// handleBlob serves an input to an agent. Blobs are named by content hash: knowing the hash (from a unit
+// spec) is what grants the read.
+func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, _ store.Worker) {
+	s.serveBlob(w, r, r.PathValue("hash"))
+}
+
+func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, hash string) {
+	if !blob.ValidHash(hash) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	rc, _, err := s.cfg.Blobs.Open(r.Context(), hash)
+	if errors.Is(err, blob.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("ETag", `"`+hash+`"`)
+	http.ServeContent(w, r, "", time.Time{}, rc)
+}

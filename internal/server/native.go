@@ -1,0 +1,677 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/auth"
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+)
+
+// The native API (api/native.yaml) is taskcenter's own: the CLI and the console use it. A token of kind
+// admin authenticates; an admin account's token acts on every account, a user account's on its own
+// (another account's job answers 404).
+
+func (s *Server) mountNative() {
+	h := func(pattern string, fn func(http.ResponseWriter, *http.Request, caller)) {
+		s.mux.HandleFunc(pattern, s.withCaller(fn))
+	}
+	h("GET /api/v1/whoami", s.handleWhoami)
+	h("GET /api/v1/jobs", s.handleListJobs)
+	h("POST /api/v1/jobs", s.handleSubmit)
+	h("GET /api/v1/jobs/{id}", s.handleGetJob)
+	h("PATCH /api/v1/jobs/{id}", s.handlePatchJob)
+	h("DELETE /api/v1/jobs/{id}", s.handleDeleteJob)
+	h("POST /api/v1/jobs/{id}/{action}", s.handleJobAction)
+	h("GET /api/v1/jobs/{id}/units", s.handleListUnits)
+	h("GET /api/v1/jobs/{id}/events", s.handleJobEvents)
+	h("GET /api/v1/jobs/{id}/blocklist", s.handleBlocklist)
+	h("DELETE /api/v1/jobs/{id}/blocklist", s.handleClearBlocklist)
+	h("GET /api/v1/workers", s.handleListWorkers)
+	h("GET /api/v1/accounts", s.handleListAccounts)
+	h("POST /api/v1/accounts", s.handleCreateAccount)
+	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
+	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
+	h("GET /api/v1/schedules", s.handleListSchedules)
+	h("POST /api/v1/schedules", s.handleCreateSchedule)
+	h("DELETE /api/v1/schedules/{id}", s.handleDeleteSchedule)
+	h("POST /api/v1/blobs", s.handlePutBlob)
+	h("GET /api/v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request, _ caller) { s.serveBlob(w, r, r.PathValue("hash")) })
+}
+
+type caller struct {
+	account store.Account
+}
+
+func (c caller) admin() bool { return c.account.Role == store.RoleAdmin }
+
+// owns reports whether the caller may act on something of accountID.
+func (c caller) owns(accountID int64) bool { return c.admin() || accountID == c.account.ID }
+
+func (s *Server) withCaller(fn func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cred, err := auth.VerifyToken(r.Context(), s.cfg.Store, store.CredAdmin, bearer(r), s.cfg.Engine.Now())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		a, err := s.cfg.Store.GetAccount(r.Context(), cred.AccountID)
+		if err != nil {
+			s.fail(w, r, auth.ErrUnauthorized)
+			return
+		}
+		fn(w, r, caller{account: a})
+	}
+}
+
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		} else {
+			writeError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		}
+		return false
+	}
+	return true
+}
+
+func pathID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// job loads a job the caller may see, answering 404 for anything else.
+func (s *Server) job(w http.ResponseWriter, r *http.Request, c caller) (store.Job, bool) {
+	id, ok := pathID(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not found")
+		return store.Job{}, false
+	}
+	j, err := s.cfg.Store.GetJob(r.Context(), id)
+	if err == nil && !c.owns(j.AccountID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return store.Job{}, false
+	}
+	return j, true
+}
+
+// JobView is a job as the native API shows it.
+type JobView struct {
+	ID             int64            `json:"id"`
+	AccountID      int64            `json:"account_id"`
+	ParentID       int64            `json:"parent_id,omitempty"`
+	WaitFor        int64            `json:"wait_for,omitempty"`
+	Alias          string           `json:"alias,omitempty"`
+	Kind           string           `json:"kind"`
+	Name           string           `json:"name,omitempty"`
+	Project        string           `json:"project,omitempty"`
+	Status         store.JobStatus  `json:"status"`
+	PauseReason    string           `json:"pause_reason,omitempty"`
+	Priority       int              `json:"priority"`
+	MaxConcurrency int              `json:"max_concurrency"`
+	MaxAttempts    int              `json:"max_attempts"`
+	Units          map[string]int   `json:"units,omitempty"`
+	Spec           json.RawMessage  `json:"spec,omitempty"`
+	Result         json.RawMessage  `json:"result,omitempty"`
+	CostMilli      int64            `json:"cost_milli"`
+	CreatedAt      time.Time        `json:"created_at"`
+	StartedAt      *time.Time       `json:"started_at,omitempty"`
+	FinishedAt     *time.Time       `json:"finished_at,omitempty"`
+	Timeouts       map[string]int64 `json:"timeouts_seconds,omitempty"`
+}
+
+func jobView(j store.Job, counts map[store.UnitStatus]int) JobView {
+	v := JobView{
+		ID: j.ID, AccountID: j.AccountID, ParentID: j.ParentID, WaitFor: j.WaitFor, Alias: j.Alias, Kind: j.Kind,
+		Name: j.Name, Project: j.Project, Status: j.Status, PauseReason: j.PauseReason, Priority: j.Priority,
+		MaxConcurrency: j.MaxConcurrency, MaxAttempts: j.MaxAttempts, Spec: j.Spec, Result: j.Result,
+		CostMilli: j.CostMilli, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+	}
+	if len(counts) > 0 {
+		v.Units = map[string]int{}
+		for st, n := range counts {
+			v.Units[string(st)] = n
+		}
+	}
+	if j.UnitTimeout > 0 || j.JobTimeout > 0 {
+		v.Timeouts = map[string]int64{"unit": int64(j.UnitTimeout / time.Second), "job": int64(j.JobTimeout / time.Second)}
+	}
+	return v
+}
+
+func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request, c caller) {
+	writeJSON(w, http.StatusOK, accountView(c.account))
+}
+
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be an integer between %d and %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
+	q := r.URL.Query()
+	limit, err := queryInt(r, "limit", 50, 1, 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f := store.JobFilter{Kind: q.Get("kind"), Search: q.Get("search"), Limit: limit, Offset: offset, ParentID: -1}
+	if !c.admin() {
+		f.AccountIDs = []int64{c.account.ID}
+	}
+	for _, st := range strings.Split(q.Get("status"), ",") {
+		if st != "" {
+			f.Statuses = append(f.Statuses, store.JobStatus(st))
+		}
+	}
+	jobs, total, err := s.cfg.Store.ListJobs(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	counts, err := s.cfg.Store.UnitCounts(r.Context(), ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]JobView, len(jobs))
+	for i, j := range jobs {
+		out[i] = jobView(j, counts[j.ID])
+		out[i].Spec = nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": total, "jobs": out})
+}
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
+	var spec engine.JobSpec
+	if !s.readJSON(w, r, &spec) {
+		return
+	}
+	if spec.AccountID == 0 {
+		spec.AccountID = c.account.ID
+	}
+	if !c.owns(spec.AccountID) {
+		writeError(w, http.StatusNotFound, "account not found")
+		return
+	}
+	if spec.ParentID != 0 || spec.WaitFor != 0 {
+		for _, id := range []int64{spec.ParentID, spec.WaitFor} {
+			if id == 0 {
+				continue
+			}
+			if j, err := s.cfg.Store.GetJob(r.Context(), id); err != nil || j.AccountID != spec.AccountID {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("job %d not found in this account", id))
+				return
+			}
+		}
+	}
+	j, err := s.cfg.Engine.Submit(r.Context(), spec)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, jobView(j, nil))
+}
+
+func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	counts, err := s.cfg.Store.UnitCounts(r.Context(), []int64{j.ID})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, jobView(j, counts[j.ID]))
+}
+
+func (s *Server) handlePatchJob(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	var req struct {
+		Priority       *int `json:"priority"`
+		MaxConcurrency *int `json:"max_concurrency"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	ctx := r.Context()
+	if req.Priority != nil {
+		if err := s.cfg.Engine.SetPriority(ctx, j.ID, *req.Priority); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if req.MaxConcurrency != nil {
+		if err := s.cfg.Engine.SetConcurrency(ctx, j.ID, *req.MaxConcurrency); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.handleGetJob(w, r, c)
+}
+
+func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Engine.Delete(r.Context(), j.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleJobAction(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	var err error
+	var n int
+	switch r.PathValue("action") {
+	case "pause":
+		err = s.cfg.Engine.Pause(ctx, j.ID, "user")
+	case "resume":
+		err = s.cfg.Engine.Resume(ctx, j.ID)
+	case "abort":
+		err = s.cfg.Engine.Abort(ctx, j.ID)
+	case "restart-failed":
+		n, err = s.cfg.Engine.RestartFailed(ctx, j.ID)
+	case "restart-units":
+		var req struct {
+			UnitIDs []int64 `json:"unit_ids"`
+		}
+		if !s.readJSON(w, r, &req) {
+			return
+		}
+		n, err = s.cfg.Engine.RestartUnits(ctx, j.ID, req.UnitIDs)
+	default:
+		writeError(w, http.StatusNotFound, "unknown action; want pause, resume, abort, restart-failed or restart-units")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	j, err = s.cfg.Store.GetJob(ctx, j.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := jobView(j, nil)
+	writeJSON(w, http.StatusOK, map[string]any{"job": v, "units_changed": n})
+}
+
+// UnitView is a unit as the native API shows it.
+type UnitView struct {
+	ID         int64            `json:"id"`
+	JobID      int64            `json:"job_id"`
+	Index      int              `json:"index"`
+	Name       string           `json:"name,omitempty"`
+	Status     store.UnitStatus `json:"status"`
+	Capability string           `json:"capability"`
+	Attempts   int              `json:"attempts"`
+	WorkerID   int64            `json:"worker_id,omitempty"`
+	Epoch      int64            `json:"epoch"`
+	Progress   float64          `json:"progress"`
+	Error      string           `json:"error,omitempty"`
+	Result     json.RawMessage  `json:"result,omitempty"`
+	Outputs    json.RawMessage  `json:"outputs,omitempty"`
+	Log        string           `json:"log,omitempty"`
+	StartedAt  *time.Time       `json:"started_at,omitempty"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+}
+
+func (s *Server) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	limit, err := queryInt(r, "limit", 100, 1, 10000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	f := store.UnitFilter{JobID: j.ID, Limit: limit, Offset: offset}
+	for _, st := range strings.Split(r.URL.Query().Get("status"), ",") {
+		if st != "" {
+			f.Statuses = append(f.Statuses, store.UnitStatus(st))
+		}
+	}
+	units, total, err := s.cfg.Store.ListUnits(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	withLog := r.URL.Query().Get("log") == "1"
+	out := make([]UnitView, len(units))
+	for i, u := range units {
+		out[i] = UnitView{ID: u.ID, JobID: u.JobID, Index: u.Index, Name: u.Name, Status: u.Status, Capability: u.Capability,
+			Attempts: u.Attempts, WorkerID: u.WorkerID, Epoch: u.Epoch, Progress: u.Progress, Error: u.Error,
+			Result: u.Result, Outputs: u.Outputs, StartedAt: u.StartedAt, FinishedAt: u.FinishedAt}
+		if withLog {
+			out[i].Log = u.Log
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": total, "units": out})
+}
+
+func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	evs, err := s.cfg.Store.ListEvents(r.Context(), store.EventFilter{JobID: j.ID, Limit: 1000})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+}
+
+func (s *Server) handleBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	bl, err := s.cfg.Engine.Blocklist(r.Context(), j.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blocklist": bl})
+}
+
+func (s *Server) handleClearBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
+	j, ok := s.job(w, r, c)
+	if !ok {
+		return
+	}
+	worker, err := queryInt(r, "worker", 0, 0, 1<<62)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.cfg.Engine.ClearBlocklist(r.Context(), j.ID, int64(worker)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleListWorkers(w http.ResponseWriter, r *http.Request, c caller) {
+	ws, err := s.cfg.Store.ListWorkers(r.Context(), r.URL.Query().Get("kind"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := ws[:0]
+	for _, wk := range ws {
+		if c.admin() || wk.AccountID == c.account.ID {
+			out = append(out, wk)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workers": out})
+}
+
+// AccountView is an account as the native API shows it.
+type AccountView struct {
+	ID           int64           `json:"id"`
+	ParentID     int64           `json:"parent_id,omitempty"`
+	Name         string          `json:"name"`
+	Role         store.Role      `json:"role"`
+	BalanceMilli int64           `json:"balance_milli"`
+	CouponMilli  int64           `json:"coupon_milli"`
+	CreditMilli  int64           `json:"credit_milli"`
+	Quota        int64           `json:"quota"`
+	Settings     json.RawMessage `json:"settings,omitempty"`
+}
+
+func accountView(a store.Account) AccountView {
+	return AccountView{ID: a.ID, ParentID: a.ParentID, Name: a.Name, Role: a.Role, BalanceMilli: a.BalanceMilli,
+		CouponMilli: a.CouponMilli, CreditMilli: a.CreditMilli, Quota: a.Quota, Settings: a.Settings}
+}
+
+func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, c caller) {
+	if !c.admin() {
+		writeJSON(w, http.StatusOK, map[string]any{"accounts": []AccountView{accountView(c.account)}})
+		return
+	}
+	as, err := s.cfg.Store.ListAccounts(r.Context(), -1)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]AccountView, len(as))
+	for i, a := range as {
+		out[i] = accountView(a)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
+}
+
+func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, c caller) {
+	var req struct {
+		Name     string          `json:"name"`
+		Role     store.Role      `json:"role"`
+		ParentID int64           `json:"parent_id"`
+		Settings json.RawMessage `json:"settings"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if !c.admin() && req.ParentID != c.account.ID {
+		writeError(w, http.StatusForbidden, "only an admin creates main accounts; a user creates sub-accounts of its own")
+		return
+	}
+	if req.Role == "" {
+		req.Role = store.RoleUser
+	}
+	if req.Role != store.RoleUser && (req.Role != store.RoleAdmin || !c.admin()) {
+		writeError(w, http.StatusBadRequest, "role must be user (or admin, by an admin)")
+		return
+	}
+	a, err := CreateAccount(r.Context(), s.cfg.Store, req.Name, req.Role, req.ParentID, req.Settings, s.cfg.Engine.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, accountView(a))
+}
+
+// CreateAccount validates and creates an account.
+func CreateAccount(ctx context.Context, st store.Store, name string, role store.Role, parentID int64, settings json.RawMessage, now time.Time) (store.Account, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return store.Account{}, fmt.Errorf("%w: name must be 1 to 100 characters", engine.ErrInvalid)
+	}
+	if len(settings) > 0 && !json.Valid(settings) {
+		return store.Account{}, fmt.Errorf("%w: settings must be a JSON object", engine.ErrInvalid)
+	}
+	if parentID != 0 {
+		p, err := st.GetAccount(ctx, parentID)
+		if err != nil {
+			return store.Account{}, fmt.Errorf("%w: parent account %d not found", engine.ErrInvalid, parentID)
+		}
+		if p.ParentID != 0 {
+			return store.Account{}, fmt.Errorf("%w: a sub-account cannot have sub-accounts", engine.ErrInvalid)
+		}
+	}
+	a, err := st.CreateAccount(ctx, store.Account{Name: name, Role: role, ParentID: parentID, Settings: settings, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		return store.Account{}, fmt.Errorf("create account %q: %w", name, err)
+	}
+	return a, nil
+}
+
+func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.admin() {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var d struct {
+		BalanceMilli int64 `json:"balance_milli"`
+		CouponMilli  int64 `json:"coupon_milli"`
+		CreditMilli  int64 `json:"credit_milli"`
+		Quota        int64 `json:"quota"`
+	}
+	if !s.readJSON(w, r, &d) {
+		return
+	}
+	a, okFunds, err := s.cfg.Store.AdjustFunds(r.Context(), id, store.FundsDelta{
+		BalanceMilli: d.BalanceMilli, CouponMilli: d.CouponMilli, CreditMilli: d.CreditMilli, Quota: d.Quota,
+	}, true, s.cfg.Engine.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !okFunds {
+		writeError(w, http.StatusConflict, "the change would make a balance negative")
+		return
+	}
+	writeJSON(w, http.StatusOK, accountView(a))
+}
+
+func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.owns(id) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var req struct {
+		Kind  store.CredentialKind `json:"kind"`
+		Label string               `json:"label"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if req.Kind != store.CredAdmin && req.Kind != store.CredAgent {
+		writeError(w, http.StatusBadRequest, "kind must be admin or agent; dialect keys are made by their own commands")
+		return
+	}
+	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, cred, err := auth.IssueToken(r.Context(), s.cfg.Store, id, req.Kind, req.Label, s.cfg.Engine.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": cred.ID, "kind": cred.Kind, "token": token})
+}
+
+func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request, c caller) {
+	acct := c.account.ID
+	if c.admin() {
+		acct = 0
+	}
+	ss, err := s.cfg.Store.ListSchedules(r.Context(), acct)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"schedules": ss})
+}
+
+func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c caller) {
+	var req struct {
+		Name     string         `json:"name"`
+		Cron     string         `json:"cron"`
+		Timezone string         `json:"timezone"`
+		Disabled bool           `json:"disabled"`
+		StartAt  *time.Time     `json:"start_at"`
+		EndAt    *time.Time     `json:"end_at"`
+		Job      engine.JobSpec `json:"job"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if req.Job.AccountID == 0 {
+		req.Job.AccountID = c.account.ID
+	}
+	if !c.owns(req.Job.AccountID) {
+		writeError(w, http.StatusNotFound, "account not found")
+		return
+	}
+	sc, err := s.cfg.Engine.CreateSchedule(r.Context(), engine.ScheduleSpec{
+		AccountID: req.Job.AccountID, Name: req.Name, Cron: req.Cron, Timezone: req.Timezone, Enabled: !req.Disabled,
+		StartAt: req.StartAt, EndAt: req.EndAt, Template: req.Job,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sc)
+}
+
+func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	sc, err := s.cfg.Store.GetSchedule(r.Context(), id)
+	if err == nil && !c.owns(sc.AccountID) {
+		err = store.ErrNotFound
+	}
+	if err == nil {
+		err = s.cfg.Store.DeleteSchedule(r.Context(), id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller) {
+	ref, err := s.cfg.Blobs.Put(r.Context(), r.Body, s.cfg.MaxUploadBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ref)
+}
