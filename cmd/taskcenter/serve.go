@@ -21,6 +21,7 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	fs.StringVar(&o.PublicURL, "public-url", envOr("TASKCENTER_PUBLIC_URL", ""), "URL clients and agents reach this server at (default http://<listen>)")
 	fs.BoolVar(&o.LocalAgent, "local-agent", dev, "also run an agent in this process")
 	fs.IntVar(&o.AgentSlots, "agent-slots", 1, "units the local agent runs at once")
+	fs.DurationVar(&o.Engine.LeaseFor, "lease-for", 0, "how long a lease lives without a heartbeat (default 30s)")
 	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.Parse(args)
 	o.Log = newLogger(*logLevel)

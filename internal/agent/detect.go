@@ -16,31 +16,27 @@ import (
 // versionPattern finds the first dotted version number in a --version banner.
 var versionPattern = regexp.MustCompile(`\d+\.\d+(\.\d+)?[\w.+~-]*`)
 
-// softwareProbes are the programs the agent looks for on start and how they print their version.
-// Each found program becomes a capability of the same name.
-var softwareProbes = []struct {
-	name string
-	args []string
-}{
-	{"blender", []string{"--version"}},
-	{"ffmpeg", []string{"-version"}},
+// probedSoftware names the programs the agent looks for on start, with the flag printing their
+// version. A capability of the same name is only advertised when the program is found.
+func probedSoftware() map[string]string {
+	return map[string]string{"blender": "--version", "ffmpeg": "-version"}
 }
 
 // detectSoftware runs each probe and returns the versions of the programs found.
 func detectSoftware(ctx context.Context) map[string]string {
 	found := map[string]string{}
-	for _, p := range softwareProbes {
-		path, err := exec.LookPath(p.name)
+	for name, flag := range probedSoftware() {
+		path, err := exec.LookPath(name)
 		if err != nil {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		out, err := exec.CommandContext(pctx, path, p.args...).Output()
+		out, err := exec.CommandContext(pctx, path, flag).Output()
 		cancel()
 		if err != nil {
 			continue // present but broken (missing libraries): not a capability
 		}
-		found[p.name] = parseVersion(p.name, string(out))
+		found[name] = parseVersion(name, string(out))
 	}
 	return found
 }
@@ -68,13 +64,13 @@ type hostInfo struct {
 	Slots    int               `json:"slots"`
 }
 
-func buildInfo(serverURL string, software map[string]string, slots int) json.RawMessage {
+func buildInfo(ctx context.Context, serverURL string, software map[string]string, slots int) json.RawMessage {
 	host, _ := os.Hostname()
 	info := hostInfo{
 		Software: software,
 		Host:     host,
 		OS:       runtime.GOOS + "/" + runtime.GOARCH,
-		IP:       outboundIP(serverURL),
+		IP:       outboundIP(ctx, serverURL),
 		CPUs:     runtime.NumCPU(),
 		Slots:    slots,
 	}
@@ -84,7 +80,7 @@ func buildInfo(serverURL string, software map[string]string, slots int) json.Raw
 
 // outboundIP is the local address the agent reaches the server from: connecting a UDP socket sends
 // nothing but makes the kernel choose the route and source address.
-func outboundIP(serverURL string) string {
+func outboundIP(ctx context.Context, serverURL string) string {
 	u, err := url.Parse(serverURL)
 	if err != nil || u.Hostname() == "" {
 		return ""
@@ -93,7 +89,10 @@ func outboundIP(serverURL string) string {
 	if port == "" {
 		port = "443"
 	}
-	conn, err := net.Dial("udp", net.JoinHostPort(u.Hostname(), port))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // name resolution
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
 		return ""
 	}

@@ -1,0 +1,285 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"taskcenter/internal/agent"
+	"taskcenter/internal/blendertest"
+	"taskcenter/internal/imaging"
+)
+
+const sceneHash = "scenehash"
+
+// testScene generates the Cycles test scene once for all tests of the package.
+var testScene = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "blender-executor-test-")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return blendertest.Scene(ctx, dir, blendertest.Options{Samples: 16})
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if path, err := testScene(); err == nil {
+		os.RemoveAll(filepath.Dir(path))
+	}
+	os.Exit(code)
+}
+
+func blenderEnv(t *testing.T) *fakeEnv {
+	t.Helper()
+	blendertest.Require(t)
+	path, err := testScene()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv(t)
+	env.inputs[sceneHash] = path
+	return env
+}
+
+func decodeUpload(t *testing.T, env *fakeEnv, name string) image.Image {
+	t.Helper()
+	data, ok := env.uploads[name]
+	if !ok {
+		t.Fatalf("no %s uploaded", name)
+	}
+	img, err := imaging.DecodePNG(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func TestBlender(t *testing.T) {
+	tests := []struct {
+		name        string
+		spec        BlenderSpec
+		wantW       int
+		wantH       int
+		wantFile    string
+		wantSamples bool // Cycles sample progress between start and end
+	}{
+		{"full frame", BlenderSpec{Scene: sceneHash, Frame: 2}, 160, 120, "frame_00002.png", true},
+		{"block", BlenderSpec{Scene: sceneHash, Frame: 1, Border: &imaging.Border{MinX: 0.5, MaxX: 1, MinY: 0, MaxY: 0.5}}, 80, 60, "frame_00001.png", true},
+		{"odd block", BlenderSpec{Scene: sceneHash, Frame: 3, Border: &imaging.BlockBorders(3, imaging.SplitStrip)[1]}, 160, 40, "frame_00003.png", true},
+		{"overrides", BlenderSpec{Scene: sceneHash, Frame: 4, SceneName: "Scene", Engine: "BLENDER_WORKBENCH", Resolution: []int{64, 48}, Camera: "Side"}, 64, 48, "frame_00004.png", false},
+		{"exr", BlenderSpec{Scene: sceneHash, Frame: 1, Format: "OPEN_EXR", Samples: 4}, 160, 120, "frame_00001.exr", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := blenderEnv(t)
+			start := time.Now()
+			res, err := (&Blender{}).Run(t.Context(), unit(t, "blender", tt.spec), env)
+			if err != nil {
+				t.Fatalf("Run: %v\nlog:\n%s", err, env.Log())
+			}
+			t.Logf("%s rendered in %v", tt.name, time.Since(start).Round(time.Millisecond))
+			r := res.Data.(BlenderResult)
+			if r.Width != tt.wantW || r.Height != tt.wantH || r.File != tt.wantFile {
+				t.Errorf("result %+v, want %dx%d %s", r, tt.wantW, tt.wantH, tt.wantFile)
+			}
+			if _, err := json.Marshal(res.Data); err != nil {
+				t.Fatal(err)
+			}
+			if r.Format == FormatPNG {
+				img := decodeUpload(t, env, OutputImage)
+				if b := img.Bounds(); b.Dx() != tt.wantW || b.Dy() != tt.wantH {
+					t.Errorf("uploaded image is %v, want %dx%d", b, tt.wantW, tt.wantH)
+				}
+				thumb := decodeUpload(t, env, OutputThumbnail)
+				if b := thumb.Bounds(); max(b.Dx(), b.Dy()) > ThumbnailSize {
+					t.Errorf("thumbnail is %v", b)
+				}
+			} else if len(env.uploads[OutputImage]) == 0 {
+				t.Error("no EXR uploaded")
+			}
+			progress := env.Progresses()
+			if len(progress) == 0 || progress[len(progress)-1] != 100 {
+				t.Errorf("progress %v does not end at 100", progress)
+			}
+			sampled := false
+			for i, p := range progress {
+				if i > 0 && p < progress[i-1] {
+					t.Errorf("progress went back: %v", progress)
+				}
+				if p > progressStart && p < progressRendered {
+					sampled = true
+				}
+			}
+			if sampled != tt.wantSamples {
+				t.Errorf("progress %v: intermediate render progress seen = %v, want %v", progress, sampled, tt.wantSamples)
+			}
+		})
+	}
+}
+
+// TestBlenderBlocksStitch renders a frame whole and in four blocks: stitched, the blocks must give
+// the frame back (Cycles seeds its samples per pixel, so a border render is the same pixels).
+func TestBlenderBlocksStitch(t *testing.T) {
+	env := blenderEnv(t)
+	full, err := (&Blender{}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frame: 2}), env)
+	if err != nil {
+		t.Fatalf("full frame: %v\n%s", err, env.Log())
+	}
+	fr := full.Data.(BlenderResult)
+	want := decodeUpload(t, env, OutputImage)
+	var blocks []imaging.Block
+	for _, b := range imaging.BlockBorders(4, imaging.SplitBlock) {
+		benv := blenderEnv(t)
+		if _, err := (&Blender{}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frame: 2, Border: &b}), benv); err != nil {
+			t.Fatalf("block %+v: %v\n%s", b, err, benv.Log())
+		}
+		blocks = append(blocks, imaging.Block{Border: b, Image: decodeUpload(t, benv, OutputImage)})
+	}
+	got := imaging.Stitch(blocks, fr.Width, fr.Height)
+	var maxDiff, diffPixels int
+	for y := range fr.Height {
+		for x := range fr.Width {
+			r1, g1, b1, _ := got.At(x, y).RGBA()
+			r2, g2, b2, _ := want.At(x, y).RGBA()
+			d := max(absDiff(r1, r2), absDiff(g1, g2), absDiff(b1, b2)) >> 8
+			if d > 0 {
+				diffPixels++
+			}
+			maxDiff = max(maxDiff, d)
+		}
+	}
+	t.Logf("stitched vs full frame: %d pixels differ, max difference %d/255", diffPixels, maxDiff)
+	if maxDiff > 8 {
+		t.Errorf("stitched blocks differ from the full frame by up to %d/255", maxDiff)
+	}
+}
+
+func absDiff(a, b uint32) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}
+
+func TestBlenderFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		spec      BlenderSpec
+		permanent bool
+		code      int
+	}{
+		{"unknown camera", BlenderSpec{Scene: sceneHash, Camera: "Nope"}, true, exitBadSpec},
+		{"unknown scene", BlenderSpec{Scene: sceneHash, SceneName: "Nope"}, true, exitBadSpec},
+		{"unknown engine", BlenderSpec{Scene: sceneHash, Engine: "NOPE"}, true, exitBadSpec},
+		{"bad border", BlenderSpec{Scene: sceneHash, Border: &imaging.Border{MinX: 0.5, MaxX: 0.2, MaxY: 1}}, true, 0},
+		{"bad format", BlenderSpec{Scene: sceneHash, Format: "JPEG"}, true, 0},
+		{"missing scene", BlenderSpec{Scene: "other"}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := blenderEnv(t)
+			_, err := (&Blender{}).Run(t.Context(), unit(t, "blender", tt.spec), env)
+			if err == nil {
+				t.Fatal("Run succeeded")
+			}
+			var f *agent.Failure
+			code, permanent := 0, false
+			if errors.As(err, &f) {
+				code, permanent = f.ExitCode, f.Permanent
+			}
+			if code != tt.code || permanent != tt.permanent {
+				t.Errorf("got exit code %d permanent %v, want %d %v: %v", code, permanent, tt.code, tt.permanent, err)
+			}
+		})
+	}
+}
+
+func TestBlenderCorruptScene(t *testing.T) {
+	env := blenderEnv(t)
+	bad := filepath.Join(t.TempDir(), "bad.blend")
+	if err := os.WriteFile(bad, []byte("not a blend file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env.inputs["bad"] = bad
+	_, err := (&Blender{}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: "bad"}), env)
+	if err == nil {
+		t.Fatal("rendering a corrupt scene succeeded")
+	}
+}
+
+func TestBlenderCancel(t *testing.T) {
+	env := blenderEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		// Enough samples to take long: the cancel must interrupt the render.
+		_, err := (&Blender{Grace: 2 * time.Second}).Run(ctx, unit(t, "blender", BlenderSpec{Scene: sceneHash, Samples: 100000, Resolution: []int{640, 480}}), env)
+		done <- err
+	}()
+	deadline := time.After(60 * time.Second)
+	for {
+		if strings.Contains(env.Log(), "Sample 1/") {
+			break // rendering
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before cancellation: %v\n%s", err, env.Log())
+		case <-deadline:
+			t.Fatal("no render progress")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a cancelled render succeeded")
+		}
+		t.Logf("render stopped %v after cancellation", time.Since(start).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after cancellation")
+	}
+}
+
+func TestRenderProgress(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  []float64
+	}{
+		{"cycles", []string{"Fra:1 | Sample 0/16", "Fra:1 | Remaining:00:00.10 | Sample 8/16", "Fra:1 | Sample 16/16", "Saved: 'x.png'"}, []float64{2, 48, 95}},
+		{"eevee", []string{"Fra:1 | Rendering 1 / 4 samples", "Fra:1 | Rendering 4 / 4 samples"}, []float64{25, 95}},
+		{"tiles", []string{"Rendered 1/2 Tiles, Sample 10/10", "Rendered 2/2 Tiles, Sample 5/10"}, []float64{48, 71}},
+		{"workbench", []string{"Fra:1 | Rendering", "Saved: 'x.png'"}, []float64{95}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newFakeEnv(t)
+			p := &renderProgress{env: env}
+			for _, l := range tt.lines {
+				p.line(l)
+			}
+			got := env.Progresses()
+			if len(got) != len(tt.want) {
+				t.Fatalf("progress %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("progress %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,145 @@
+package sqlutil
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+// conflict turns a unique violation into store.ErrConflict.
+func (b *Base) conflict(err error) error {
+	if err != nil && b.D.IsUnique(err) {
+		return store.ErrConflict
+	}
+	return err
+}
+
+func (b *Base) CreateAccount(ctx context.Context, a store.Account) (store.Account, error) {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = time.Now()
+	}
+	if a.UpdatedAt.IsZero() {
+		a.UpdatedAt = a.CreatedAt
+	}
+	out, err := scanAccount(b.w.QueryRow(ctx, `INSERT INTO accounts (parent_id, name, role, balance_milli, coupon_milli,
+		credit_milli, quota, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		RETURNING `+accountCols,
+		a.ParentID, a.Name, string(a.Role), a.BalanceMilli, a.CouponMilli, a.CreditMilli, a.Quota, JSON(a.Settings),
+		MS(a.CreatedAt), MS(a.UpdatedAt)))
+	return out, wrap(b.conflict(err), "create account %q", a.Name)
+}
+
+func (b *Base) GetAccount(ctx context.Context, id int64) (store.Account, error) {
+	a, err := scanAccount(b.r.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	return a, wrap(err, "get account %d", id)
+}
+
+func (b *Base) GetAccountByName(ctx context.Context, name string) (store.Account, error) {
+	a, err := scanAccount(b.r.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = $1`, name))
+	return a, wrap(err, "get account %q", name)
+}
+
+func (b *Base) ListAccounts(ctx context.Context, parentID int64) ([]store.Account, error) {
+	var as []store.Account
+	var err error
+	if parentID == -1 {
+		as, err = all(scanAccount)(b.r.Query(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY id`))
+	} else {
+		as, err = all(scanAccount)(b.r.Query(ctx, `SELECT `+accountCols+` FROM accounts WHERE parent_id = $1 ORDER BY id`,
+			parentID))
+	}
+	return as, wrap(err, "list accounts")
+}
+
+// UpdateAccount writes Name, Role and Settings; UpdatedAt too when set.
+func (b *Base) UpdateAccount(ctx context.Context, a store.Account) error {
+	n, err := b.w.Exec(ctx, `UPDATE accounts SET name = $2, role = $3, settings = $4,
+		updated_at = COALESCE(CAST($5 AS BIGINT), updated_at) WHERE id = $1`,
+		a.ID, a.Name, string(a.Role), JSON(a.Settings), MSOrNil(a.UpdatedAt))
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	return wrap(b.conflict(err), "update account %d", a.ID)
+}
+
+// AdjustFunds applies the deltas in one guarded UPDATE. With requireNonNegative, each field the delta
+// lowers must stay at or above zero; a field the delta raises is not checked, so a top-up of one
+// field works even while another is in arrears.
+func (b *Base) AdjustFunds(ctx context.Context, id int64, d store.FundsDelta, requireNonNegative bool, now time.Time) (store.Account, bool, error) {
+	guard := ""
+	if requireNonNegative {
+		guard = ` AND (CAST($2 AS BIGINT) >= 0 OR balance_milli + $2 >= 0)
+			AND (CAST($3 AS BIGINT) >= 0 OR coupon_milli + $3 >= 0)
+			AND (CAST($4 AS BIGINT) >= 0 OR credit_milli + $4 >= 0) AND (CAST($5 AS BIGINT) >= 0 OR quota + $5 >= 0)`
+	}
+	a, err := scanAccount(b.w.QueryRow(ctx, `UPDATE accounts SET balance_milli = balance_milli + $2,
+		coupon_milli = coupon_milli + $3, credit_milli = credit_milli + $4, quota = quota + $5, updated_at = $6
+		WHERE id = $1`+guard+` RETURNING `+accountCols,
+		id, d.BalanceMilli, d.CouponMilli, d.CreditMilli, d.Quota, MS(now)))
+	if errors.Is(err, store.ErrNotFound) && requireNonNegative {
+		// Either no such account or the guard refused: tell them apart.
+		a, err = scanAccount(b.w.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+		if err == nil {
+			return a, false, nil
+		}
+	}
+	if err != nil {
+		return a, false, wrap(err, "adjust funds of account %d", id)
+	}
+	return a, true, nil
+}
+
+func (b *Base) CreateCredential(ctx context.Context, c store.Credential) (store.Credential, error) {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	out, err := scanCredential(b.w.QueryRow(ctx, `INSERT INTO credentials (account_id, kind, key_id, secret_hash,
+		secret_sealed, label, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		RETURNING `+credentialCols,
+		c.AccountID, string(c.Kind), c.KeyID, c.SecretHash, c.SecretSealed, c.Label, MS(c.CreatedAt),
+		MSPtr(c.ExpiresAt), MSPtr(c.RevokedAt)))
+	return out, wrap(b.conflict(err), "create %s credential %q", c.Kind, c.KeyID)
+}
+
+func (b *Base) GetCredential(ctx context.Context, kind store.CredentialKind, keyID string) (store.Credential, error) {
+	c, err := scanCredential(b.r.QueryRow(ctx, `SELECT `+credentialCols+` FROM credentials
+		WHERE kind = $1 AND key_id = $2`, string(kind), keyID))
+	return c, wrap(err, "get %s credential %q", kind, keyID)
+}
+
+func (b *Base) ListCredentials(ctx context.Context, accountID int64) ([]store.Credential, error) {
+	cs, err := all(scanCredential)(b.r.Query(ctx, `SELECT `+credentialCols+` FROM credentials WHERE account_id = $1 ORDER BY id`,
+		accountID))
+	return cs, wrap(err, "list credentials of account %d", accountID)
+}
+
+// RevokeCredential keeps the first revocation time when revoked twice.
+func (b *Base) RevokeCredential(ctx context.Context, id int64, now time.Time) error {
+	n, err := b.w.Exec(ctx, `UPDATE credentials SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, MS(now))
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	return wrap(err, "revoke credential %d", id)
+}
+
+// UseNonce inserts the nonce, or takes over an expired row of the same nonce; a live row is a replay.
+func (b *Base) UseNonce(ctx context.Context, scope, nonce string, expires, now time.Time) (bool, error) {
+	var one int64
+	err := b.w.QueryRow(ctx, `INSERT INTO nonces (scope, nonce, expires) VALUES ($1, $2, $3)
+		ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= $4
+		RETURNING 1`, scope, nonce, MS(expires), MS(now)).Scan(&one)
+	if err != nil {
+		if err = notFound(err); errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, wrap(err, "use nonce")
+	}
+	return true, nil
+}
+
+func (b *Base) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
+	n, err := b.w.Exec(ctx, `DELETE FROM nonces WHERE expires <= $1`, MS(now))
+	return n, wrap(err, "purge nonces")
+}

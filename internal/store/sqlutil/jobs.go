@@ -1,0 +1,378 @@
+package sqlutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+// unfinishedUnit is the SQL list of unit statuses that are not terminal.
+const unfinishedUnit = `('blocked', 'queued', 'running', 'paused')`
+
+// insertChunk bounds the rows of one bulk INSERT (and so the size of its parameters).
+const insertChunk = 5000
+
+var unitBatchCols = []BatchCol{
+	{"idx", Int}, {"name", Text}, {"priority", Int}, {"capability", Text}, {"tag", Text}, {"run_after", Int},
+	{"deadline", Int}, {"spec", Text},
+}
+
+// insertUnits bulk-inserts units of job j with status, in one statement per chunk, and returns their ids
+// in input order. Priority is the unit's when non-zero, else the job's; RunAfter now when zero.
+func (b *Base) insertUnits(ctx context.Context, q Querier, j store.Job, units []store.Unit, status store.UnitStatus, now time.Time) ([]int64, error) {
+	ids := make([]int64, 0, len(units))
+	for start := 0; start < len(units); start += insertChunk {
+		chunk := units[start:min(start+insertChunk, len(units))]
+		var a Args
+		head := fmt.Sprintf(`INSERT INTO units (job_id, account_id, status, max_attempts, created_at, updated_at,
+			idx, name, priority, capability, tag, run_after, deadline, spec)
+			SELECT CAST(%s AS BIGINT), CAST(%s AS BIGINT), CAST(%s AS TEXT), CAST(%s AS BIGINT), CAST(%s AS BIGINT),
+			CAST(%[5]s AS BIGINT), `, a.Add(j.ID), a.Add(j.AccountID), a.Add(string(status)), a.Add(int64(j.MaxAttempts)),
+			a.Add(MS(now)))
+		src := b.D.Batch(&a, "c", unitBatchCols, len(chunk), func(r, c int) any {
+			u := &chunk[r]
+			switch c {
+			case 0:
+				return int64(u.Index)
+			case 1:
+				return u.Name
+			case 2:
+				if u.Priority != 0 {
+					return int64(u.Priority)
+				}
+				return int64(j.Priority)
+			case 3:
+				return u.Capability
+			case 4:
+				return u.Tag
+			case 5:
+				if u.RunAfter.IsZero() {
+					return MS(now)
+				}
+				return MS(u.RunAfter)
+			case 6:
+				return MSPtr(u.Deadline)
+			default:
+				return JSON(u.Spec)
+			}
+		})
+		rows, err := q.Query(ctx, head+`c.idx, c.name, c.priority, c.capability, c.tag, c.run_after, c.deadline, c.spec
+			FROM `+src+` ORDER BY c.ord RETURNING id`, a.Vals...)
+		got, err := all(scanInt64)(rows, err)
+		if err != nil {
+			return nil, fmt.Errorf("insert units: %w", err)
+		}
+		// Rows get ids in the order they are inserted, which ORDER BY c.ord makes the input order;
+		// RETURNING itself promises no order.
+		slices.Sort(got)
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+func (b *Base) CreateJob(ctx context.Context, j store.Job, units []store.Unit, now time.Time) (store.Job, error) {
+	var out store.Job
+	err := b.tx(ctx, func(q Querier) error {
+		status, unitStatus := store.JobQueued, store.UnitQueued
+		if j.WaitFor != 0 {
+			var awaited string
+			if err := q.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, j.WaitFor).Scan(&awaited); err != nil {
+				return fmt.Errorf("awaited job %d: %w", j.WaitFor, notFound(err))
+			}
+			if !store.JobStatus(awaited).Terminal() {
+				status, unitStatus = store.JobWaiting, store.UnitBlocked
+			}
+		}
+		if j.Status == store.JobPaused {
+			status, unitStatus = store.JobPaused, store.UnitPaused
+		}
+		var err error
+		out, err = scanJob(q.QueryRow(ctx, `INSERT INTO jobs (account_id, parent_id, wait_for, alias, kind, name, project,
+			status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout,
+			spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, NULL, NULL)
+			RETURNING `+jobCols,
+			j.AccountID, j.ParentID, j.WaitFor, j.Alias, j.Kind, j.Name, j.Project, string(status), j.PauseReason,
+			j.Priority, j.MaxConcurrency, j.MaxAttempts, j.BlocklistAfter, Dur(j.UnitTimeout), Dur(j.JobTimeout),
+			JSON(j.Spec), JSON(j.Result), j.CostMilli, false, MS(now)))
+		if err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		_, err = b.insertUnits(ctx, q, out, units, unitStatus, now)
+		return err
+	})
+	return out, wrap(err, "create job")
+}
+
+func (b *Base) GetJob(ctx context.Context, id int64) (store.Job, error) {
+	j, err := scanJob(b.r.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	return j, wrap(err, "get job %d", id)
+}
+
+// GetJobByAlias returns the oldest job with the alias.
+func (b *Base) GetJobByAlias(ctx context.Context, alias string) (store.Job, error) {
+	j, err := scanJob(b.r.QueryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE alias = $1 ORDER BY id LIMIT 1`, alias))
+	return j, wrap(err, "get job %q", alias)
+}
+
+// likePattern is a LIKE pattern matching s anywhere, with LIKE's wildcards in s escaped (ESCAPE '\').
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + strings.ToLower(r.Replace(s)) + "%"
+}
+
+// limitOffset renders LIMIT/OFFSET; 0 means none. SQLite needs a LIMIT before an OFFSET.
+func limitOffset(a *Args, limit, offset int) string {
+	switch {
+	case limit > 0 && offset > 0:
+		return " LIMIT " + a.Add(int64(limit)) + " OFFSET " + a.Add(int64(offset))
+	case limit > 0:
+		return " LIMIT " + a.Add(int64(limit))
+	case offset > 0:
+		return " LIMIT 9223372036854775807 OFFSET " + a.Add(int64(offset))
+	}
+	return ""
+}
+
+func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error) {
+	var a Args
+	var w []string
+	if len(f.AccountIDs) > 0 {
+		w = append(w, b.D.InInt64s(&a, "account_id", f.AccountIDs, false))
+	}
+	if f.Kind != "" {
+		w = append(w, "kind = "+a.Add(f.Kind))
+	}
+	switch {
+	case f.ParentID == -1:
+		w = append(w, "parent_id = 0")
+	case f.ParentID != 0:
+		w = append(w, "parent_id = "+a.Add(f.ParentID))
+	}
+	if len(f.Statuses) > 0 {
+		w = append(w, b.D.InStrings(&a, "status", strs(f.Statuses)))
+	}
+	if len(f.PauseReasons) > 0 {
+		w = append(w, b.D.InStrings(&a, "pause_reason", f.PauseReasons))
+	}
+	if f.Search != "" {
+		p := a.Add(likePattern(f.Search))
+		w = append(w, fmt.Sprintf(`(LOWER(name) LIKE %[1]s ESCAPE '\' OR LOWER(alias) LIKE %[1]s ESCAPE '\'
+			OR LOWER(project) LIKE %[1]s ESCAPE '\')`, p))
+	}
+	if f.Project != "" {
+		w = append(w, "project = "+a.Add(f.Project))
+	}
+	if f.CreatedFrom != nil {
+		w = append(w, "created_at >= "+a.Add(MS(*f.CreatedFrom)))
+	}
+	if f.CreatedTo != nil {
+		w = append(w, "created_at <= "+a.Add(MS(*f.CreatedTo)))
+	}
+	if !f.WithDeleted {
+		w = append(w, "NOT deleted")
+	}
+	where := ""
+	if len(w) > 0 {
+		where = " WHERE " + strings.Join(w, " AND ")
+	}
+	var total int
+	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`+where, a.Vals...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count jobs: %w", err)
+	}
+	page := limitOffset(&a, f.Limit, f.Offset)
+	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs`+where+` ORDER BY id DESC`+page, a.Vals...))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list jobs: %w", err)
+	}
+	return jobs, total, nil
+}
+
+// PatchJob updates the job in one statement; a Priority or MaxAttempts change also goes to its units
+// (priority only to units not yet leased or finished), in the same transaction.
+func (b *Base) PatchJob(ctx context.Context, id int64, p store.JobPatch, now time.Time) (store.Job, error) {
+	var a Args
+	idp := a.Add(id)
+	sets := []string{"updated_at = " + a.Add(MS(now))}
+	set := func(col string, v any) { sets = append(sets, col+" = "+a.Add(v)) }
+	if p.Status != nil {
+		set("status", string(*p.Status))
+	}
+	if p.PauseReason != nil {
+		set("pause_reason", *p.PauseReason)
+	}
+	if p.Priority != nil {
+		set("priority", int64(*p.Priority))
+	}
+	if p.MaxConcurrency != nil {
+		set("max_concurrency", int64(*p.MaxConcurrency))
+	}
+	if p.MaxAttempts != nil {
+		set("max_attempts", int64(*p.MaxAttempts))
+	}
+	if p.UnitTimeout != nil {
+		set("unit_timeout", Dur(*p.UnitTimeout))
+	}
+	if p.JobTimeout != nil {
+		set("job_timeout", Dur(*p.JobTimeout))
+	}
+	if p.Name != nil {
+		set("name", *p.Name)
+	}
+	if p.Project != nil {
+		set("project", *p.Project)
+	}
+	if p.Spec != nil {
+		set("spec", JSON(p.Spec))
+	}
+	if p.Result != nil {
+		set("result", JSON(p.Result))
+	}
+	if p.AddCostMilli != 0 {
+		sets = append(sets, "cost_milli = cost_milli + "+a.Add(p.AddCostMilli))
+	}
+	if p.Deleted != nil {
+		set("deleted", *p.Deleted)
+	}
+	if p.StartedAt != nil {
+		set("started_at", MS(*p.StartedAt))
+	}
+	if p.ClearFinished {
+		sets = append(sets, "finished_at = NULL")
+	} else if p.FinishedAt != nil {
+		set("finished_at", MS(*p.FinishedAt))
+	}
+	where := "id = " + idp
+	if len(p.IfStatus) > 0 {
+		where += " AND " + b.D.InStrings(&a, "status", strs(p.IfStatus))
+	}
+	update := func(q Querier) (store.Job, error) {
+		j, err := scanJob(q.QueryRow(ctx, `UPDATE jobs SET `+strings.Join(sets, ", ")+` WHERE `+where+
+			` RETURNING `+jobCols, a.Vals...))
+		if errors.Is(err, store.ErrNotFound) && len(p.IfStatus) > 0 {
+			var one int64
+			if q.QueryRow(ctx, `SELECT 1 FROM jobs WHERE id = $1`, id).Scan(&one) == nil {
+				return j, store.ErrStale
+			}
+		}
+		return j, err
+	}
+	var j store.Job
+	var err error
+	if p.Priority == nil && p.MaxAttempts == nil {
+		j, err = update(b.w)
+	} else {
+		err = b.tx(ctx, func(q Querier) error {
+			if j, err = update(q); err != nil {
+				return err
+			}
+			if p.Priority != nil {
+				if _, err := q.Exec(ctx, `UPDATE units SET priority = $2 WHERE job_id = $1
+					AND status IN ('queued', 'paused', 'blocked')`, id, int64(*p.Priority)); err != nil {
+					return fmt.Errorf("re-prioritise units: %w", err)
+				}
+			}
+			if p.MaxAttempts != nil {
+				if _, err := q.Exec(ctx, `UPDATE units SET max_attempts = $2 WHERE job_id = $1`,
+					id, int64(*p.MaxAttempts)); err != nil {
+					return fmt.Errorf("set units' max attempts: %w", err)
+				}
+			}
+			return nil
+		})
+	}
+	return j, wrap(err, "patch job %d", id)
+}
+
+// DeleteJob removes the job, its units and its blocklist; its events stay.
+func (b *Base) DeleteJob(ctx context.Context, id int64) error {
+	return wrap(b.tx(ctx, func(q Querier) error {
+		if _, err := q.Exec(ctx, `DELETE FROM units WHERE job_id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM worker_failures WHERE job_id = $1`, id); err != nil {
+			return err
+		}
+		n, err := q.Exec(ctx, `DELETE FROM jobs WHERE id = $1`, id)
+		if err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+		return err
+	}), "delete job %d", id)
+}
+
+// UnitCounts has an entry, possibly empty, for every job asked about.
+func (b *Base) UnitCounts(ctx context.Context, jobIDs []int64) (map[int64]map[store.UnitStatus]int, error) {
+	out := make(map[int64]map[store.UnitStatus]int, len(jobIDs))
+	for _, id := range jobIDs {
+		out[id] = map[store.UnitStatus]int{}
+	}
+	if len(jobIDs) == 0 {
+		return out, nil
+	}
+	var a Args
+	rows, err := b.r.Query(ctx, `SELECT job_id, status, COUNT(*) FROM units WHERE `+
+		b.D.InInt64s(&a, "job_id", jobIDs, false)+` GROUP BY job_id, status`, a.Vals...)
+	if err != nil {
+		return nil, fmt.Errorf("count units: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var status string
+		var n int
+		if err := rows.Scan(&id, &status, &n); err != nil {
+			return nil, fmt.Errorf("count units: %w", err)
+		}
+		out[id][store.UnitStatus(status)] = n
+	}
+	return out, wrap(rows.Err(), "count units")
+}
+
+func (b *Base) HasUnfinishedUnits(ctx context.Context, jobID int64) (bool, error) {
+	var n int64
+	err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE job_id = $1 AND status IN `+
+		unfinishedUnit+` LIMIT 1) AS x`, jobID).Scan(&n)
+	return n > 0, wrap(err, "unfinished units of job %d", jobID)
+}
+
+func (b *Base) JobsToFinalize(ctx context.Context, limit int) ([]int64, error) {
+	var a Args
+	ids, err := all(scanInt64)(b.r.Query(ctx, `SELECT id FROM jobs j WHERE status IN ('queued', 'running')
+		AND EXISTS (SELECT 1 FROM units u WHERE u.job_id = j.id)
+		AND NOT EXISTS (SELECT 1 FROM units u WHERE u.job_id = j.id AND u.status IN `+unfinishedUnit+`)
+		ORDER BY id`+limitOffset(&a, limit, 0), a.Vals...))
+	return ids, wrap(err, "jobs to finalize")
+}
+
+func (b *Base) JobsPastTimeout(ctx context.Context, now time.Time, limit int) ([]store.Job, error) {
+	a := Args{Vals: []any{MS(now)}}
+	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE status IN ('queued', 'running')
+		AND job_timeout > 0 AND started_at IS NOT NULL AND started_at + job_timeout < $1 ORDER BY id`+
+		limitOffset(&a, limit, 0), a.Vals...))
+	return jobs, wrap(err, "jobs past timeout")
+}
+
+func (b *Base) ReleaseWaiters(ctx context.Context, jobID int64, now time.Time) ([]int64, error) {
+	var ids []int64
+	err := b.tx(ctx, func(q Querier) error {
+		var err error
+		ids, err = all(scanInt64)(q.Query(ctx, `UPDATE jobs SET status = 'queued', updated_at = $2
+			WHERE wait_for = $1 AND status = 'waiting' RETURNING id`, jobID, MS(now)))
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		slices.Sort(ids)
+		var a Args
+		nowp := a.Add(MS(now))
+		_, err = q.Exec(ctx, `UPDATE units SET status = 'queued', updated_at = `+nowp+` WHERE status = 'blocked' AND `+
+			b.D.InInt64s(&a, "job_id", ids, false), a.Vals...)
+		return err
+	})
+	return ids, wrap(err, "release waiters of job %d", jobID)
+}

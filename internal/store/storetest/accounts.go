@@ -1,0 +1,166 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+func testAccounts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	main, err := s.CreateAccount(ctx, store.Account{Name: "acme", Role: store.RoleAdmin, BalanceMilli: 5,
+		Settings: []byte(`{"a":1}`), CreatedAt: t0, UpdatedAt: t0})
+	must(t, err)
+	if main.ID == 0 || main.Name != "acme" || main.Role != store.RoleAdmin || main.BalanceMilli != 5 ||
+		!main.CreatedAt.Equal(t0) {
+		t.Fatalf("created %+v", main)
+	}
+	jsonEq(t, "settings", main.Settings, `{"a":1}`)
+	_, err = s.CreateAccount(ctx, store.Account{Name: "acme", CreatedAt: t0})
+	mustIs(t, err, store.ErrConflict)
+	sub, err := s.CreateAccount(ctx, store.Account{Name: "acme-sub", ParentID: main.ID, Role: store.RoleUser,
+		CreatedAt: t0})
+	must(t, err)
+
+	got, err := s.GetAccount(ctx, main.ID)
+	must(t, err)
+	eq(t, "name", got.Name, "acme")
+	eq(t, "created", got.CreatedAt, t0)
+	got, err = s.GetAccountByName(ctx, "acme-sub")
+	must(t, err)
+	eq(t, "id", got.ID, sub.ID)
+	_, err = s.GetAccount(ctx, 9999)
+	mustIs(t, err, store.ErrNotFound)
+	_, err = s.GetAccountByName(ctx, "nobody")
+	mustIs(t, err, store.ErrNotFound)
+
+	for _, tc := range []struct {
+		parent int64
+		want   int
+	}{{-1, 2}, {0, 1}, {main.ID, 1}, {sub.ID, 0}} {
+		as, err := s.ListAccounts(ctx, tc.parent)
+		must(t, err)
+		eq(t, "accounts under parent", len(as), tc.want)
+	}
+
+	sub.Name, sub.Role, sub.Settings = "acme-child", store.RoleAdmin, []byte(`{"b":2}`)
+	must(t, s.UpdateAccount(ctx, sub))
+	got, err = s.GetAccount(ctx, sub.ID)
+	must(t, err)
+	eq(t, "renamed", got.Name, "acme-child")
+	eq(t, "role", got.Role, store.RoleAdmin)
+	jsonEq(t, "settings", got.Settings, `{"b":2}`)
+	sub.Name = "acme"
+	mustIs(t, s.UpdateAccount(ctx, sub), store.ErrConflict)
+	mustIs(t, s.UpdateAccount(ctx, store.Account{ID: 9999, Name: "x"}), store.ErrNotFound)
+}
+
+func testAdjustFunds(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, err := s.CreateAccount(ctx, store.Account{Name: "payer", BalanceMilli: 100, CouponMilli: 10, CreditMilli: 0,
+		Quota: 3, CreatedAt: t0})
+	must(t, err)
+	// Each step applies to the result of the previous ones.
+	steps := []struct {
+		name       string
+		d          store.FundsDelta
+		guard      bool
+		wantOK     bool
+		wantBal    int64
+		wantCoupon int64
+		wantQuota  int64
+	}{
+		{"charge within balance", store.FundsDelta{BalanceMilli: -60}, true, true, 40, 10, 3},
+		{"charge beyond balance refused", store.FundsDelta{BalanceMilli: -41}, true, false, 40, 10, 3},
+		{"coupon beyond refused, balance untouched", store.FundsDelta{BalanceMilli: -1, CouponMilli: -11}, true, false, 40, 10, 3},
+		{"unguarded charge may go negative", store.FundsDelta{BalanceMilli: -50}, false, true, -10, 10, 3},
+		{"top-up of another field while in arrears", store.FundsDelta{CouponMilli: 5}, true, true, -10, 15, 3},
+		{"quota use", store.FundsDelta{Quota: -3}, true, true, -10, 15, 0},
+		{"quota overuse refused", store.FundsDelta{Quota: -1}, true, false, -10, 15, 0},
+		{"top-up", store.FundsDelta{BalanceMilli: 30, Quota: 2}, true, true, 20, 15, 2},
+	}
+	for _, st := range steps {
+		got, ok, err := s.AdjustFunds(ctx, a.ID, st.d, st.guard, at(time.Minute))
+		must(t, err)
+		if ok != st.wantOK || got.BalanceMilli != st.wantBal || got.CouponMilli != st.wantCoupon || got.Quota != st.wantQuota {
+			t.Fatalf("%s: ok=%v balance=%d coupon=%d quota=%d, want %v %d %d %d", st.name, ok, got.BalanceMilli,
+				got.CouponMilli, got.Quota, st.wantOK, st.wantBal, st.wantCoupon, st.wantQuota)
+		}
+	}
+	_, _, err = s.AdjustFunds(ctx, 9999, store.FundsDelta{BalanceMilli: -1}, true, t0)
+	mustIs(t, err, store.ErrNotFound)
+	_, _, err = s.AdjustFunds(ctx, 9999, store.FundsDelta{BalanceMilli: 1}, false, t0)
+	mustIs(t, err, store.ErrNotFound)
+}
+
+func testCredentials(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := account(t, s, "cred")
+	exp := at(time.Hour)
+	c, err := s.CreateCredential(ctx, store.Credential{AccountID: a.ID, Kind: store.CredRender, KeyID: "AK1",
+		SecretSealed: []byte{1, 2, 3}, Label: "main", CreatedAt: t0, ExpiresAt: &exp})
+	must(t, err)
+	if c.ID == 0 || c.SecretHash != nil || !bytes.Equal(c.SecretSealed, []byte{1, 2, 3}) {
+		t.Fatalf("created %+v", c)
+	}
+	timeEq(t, "expires", c.ExpiresAt, &exp)
+	_, err = s.CreateCredential(ctx, store.Credential{AccountID: a.ID, Kind: store.CredRender, KeyID: "AK1",
+		SecretHash: []byte{9}, CreatedAt: t0})
+	mustIs(t, err, store.ErrConflict)
+	// The same key id under another kind is a different credential.
+	_, err = s.CreateCredential(ctx, store.Credential{AccountID: a.ID, Kind: store.CredRPA, KeyID: "AK1",
+		SecretHash: []byte{9}, CreatedAt: t0})
+	must(t, err)
+
+	got, err := s.GetCredential(ctx, store.CredRender, "AK1")
+	must(t, err)
+	eq(t, "id", got.ID, c.ID)
+	eq(t, "label", got.Label, "main")
+	if got.RevokedAt != nil {
+		t.Fatal("revoked before revocation")
+	}
+	_, err = s.GetCredential(ctx, store.CredKMS, "AK1")
+	mustIs(t, err, store.ErrNotFound)
+	cs, err := s.ListCredentials(ctx, a.ID)
+	must(t, err)
+	eq(t, "credentials", len(cs), 2)
+
+	must(t, s.RevokeCredential(ctx, c.ID, at(time.Minute)))
+	must(t, s.RevokeCredential(ctx, c.ID, at(time.Hour))) // keeps the first time
+	got, err = s.GetCredential(ctx, store.CredRender, "AK1")
+	must(t, err)
+	timeEq(t, "revoked", got.RevokedAt, ptr(at(time.Minute)))
+	mustIs(t, s.RevokeCredential(ctx, 9999, t0), store.ErrNotFound)
+}
+
+func testNonces(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	steps := []struct {
+		name         string
+		scope, nonce string
+		expires, now time.Time
+		fresh        bool
+	}{
+		{"first use", "render", "n1", at(time.Minute), t0, true},
+		{"replay", "render", "n1", at(2 * time.Minute), at(time.Second), false},
+		{"other scope", "rpa", "n1", at(time.Minute), at(time.Second), true},
+		{"after expiry", "render", "n1", at(3 * time.Minute), at(time.Minute), true},
+		{"replay of renewed", "render", "n1", at(4 * time.Minute), at(2 * time.Minute), false},
+	}
+	for _, st := range steps {
+		fresh, err := s.UseNonce(ctx, st.scope, st.nonce, st.expires, st.now)
+		must(t, err)
+		if fresh != st.fresh {
+			t.Fatalf("%s: fresh = %v", st.name, fresh)
+		}
+	}
+	n, err := s.PurgeNonces(ctx, at(2*time.Minute))
+	must(t, err)
+	eq(t, "purged", n, int64(1)) // rpa/n1; render/n1 now expires at +3m
+	n, err = s.PurgeNonces(ctx, at(time.Hour))
+	must(t, err)
+	eq(t, "purged", n, int64(1))
+}
