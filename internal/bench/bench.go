@@ -118,11 +118,16 @@ func work(ctx context.Context, eng *engine.Engine, o Options, accountID int64, c
 	errs := make(chan error, o.Workers)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for i := range o.Workers {
+	// Register every worker before any starts, so that a fast drain cannot end the run mid-registration.
+	workers := make([]store.Worker, o.Workers)
+	for i := range workers {
 		w, err := eng.RegisterWorker(ctx, store.Worker{Name: fmt.Sprintf("%s-w%d", capability, i), Kind: "bench", Capabilities: []string{capability}, AccountID: accountID})
 		if err != nil {
 			return 0, err
 		}
+		workers[i] = w
+	}
+	for _, w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -695,10 +695,11 @@ func (e *Engine) Release(ctx context.Context, workerID int64, held []store.HeldU
 
 // RegisterWorker records an agent and its capabilities.
 func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
-	w, err := e.store.RegisterWorker(ctx, w, e.now())
+	reg, err := e.store.RegisterWorker(ctx, w, e.now())
 	if err != nil {
 		return store.Worker{}, fmt.Errorf("register worker %q: %w", w.Name, err)
 	}
+	w = reg
 	e.record(ctx, store.Event{At: e.now(), WorkerID: w.ID, Type: "worker.registered",
 		Data: mustJSON(map[string]any{"name": w.Name, "kind": w.Kind, "capabilities": w.Capabilities})})
 	return w, nil
