@@ -118,11 +118,11 @@ func TestAgentRunsShellUnit(t *testing.T) {
 	if err := json.Unmarshal(c.Result, &res); err != nil {
 		t.Fatalf("result %s: %v", c.Result, err)
 	}
-	if res.Outputs["out/f7.txt"].Size != 4 {
+	if res.Outputs["out_f7.txt"].Size != 4 {
 		t.Errorf("result %s lacks the output", c.Result)
 	}
 	s.with(func(s *fakeServer) {
-		if string(s.outputs["1/out/f7.txt"]) != "data" {
+		if string(s.outputs["1/out_f7.txt"]) != "data" {
 			t.Errorf("outputs %v", s.outputs)
 		}
 		var log strings.Builder
@@ -397,5 +397,41 @@ func TestAgentInputCorrupt(t *testing.T) {
 		if !strings.Contains(s.fails[0].Error, "sha256") {
 			t.Errorf("failure %+v", s.fails[0])
 		}
+	})
+}
+
+func TestAgentUnitTimeout(t *testing.T) {
+	s := newFakeServer(t)
+	u := shellUnit(t, 1, executor.ShellSpec{Command: []string{"sleep", "30"}})
+	u.TimeoutSeconds = 1
+	s.add(u)
+	startAgent(t, s, "", nil)
+	waitFor(t, 10*time.Second, "the timeout failure", func() bool {
+		n := 0
+		s.with(func(s *fakeServer) { n = len(s.fails) })
+		return n == 1
+	})
+	s.with(func(s *fakeServer) {
+		if f := s.fails[0]; !strings.Contains(f.Error, "timed out after 1s") || f.Permanent || f.Seconds < 1 {
+			t.Errorf("failure %+v", f)
+		}
+	})
+}
+
+// TestAgentSlots: with two slots, two units run at the same time (each waits until both started).
+func TestAgentSlots(t *testing.T) {
+	s := newFakeServer(t)
+	meet := t.TempDir()
+	for id := int64(1); id <= 2; id++ {
+		s.add(shellUnit(t, id, executor.ShellSpec{
+			Command: []string{"sh", "-c", `touch "$MEET/{{unit_id}}"; while [ "$(ls "$MEET" | wc -l)" -lt 2 ]; do sleep 0.02; done`},
+			Env:     map[string]string{"MEET": meet},
+		}))
+	}
+	startAgent(t, s, "", func(c *agent.Config) { c.Slots = 2 })
+	waitFor(t, 10*time.Second, "both units to complete together", func() bool {
+		n := 0
+		s.with(func(s *fakeServer) { n = len(s.completes) })
+		return n == 2
 	})
 }

@@ -45,9 +45,13 @@ type unitEnv struct {
 	trimmed  int // bytes removed from the front of buf since the start
 	dropped  int // bytes dropped unsent and not yet announced in the log
 
-	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	// ctx carries the reports; not the unit's context, since the last log lines of a cancelled or
+	// failed unit are the most useful ones.
+	ctx   context.Context
+	abort context.CancelFunc
+	kick  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 func newUnitEnv(a *agent, u agentapi.Unit, dir string, cancel context.CancelCauseFunc) *unitEnv {
@@ -55,6 +59,7 @@ func newUnitEnv(a *agent, u agentapi.Unit, dir string, cancel context.CancelCaus
 		a: a, ref: agentapi.UnitRef{UnitID: u.UnitID, Epoch: u.Epoch}, dir: dir, cancel: cancel,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	e.ctx, e.abort = context.WithCancel(a.unitsBase)
 	go e.pump()
 	return e
 }
@@ -91,17 +96,6 @@ func (e *unitEnv) pump() {
 	defer close(e.done)
 	t := time.NewTicker(e.a.cfg.ProgressInterval)
 	defer t.Stop()
-	// Reports stop with close, not with the unit's context: the last log lines of a cancelled
-	// or failed unit are the most useful ones.
-	ctx, cancel := context.WithCancel(e.a.unitsBase)
-	defer cancel()
-	go func() {
-		select {
-		case <-e.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		select {
 		case <-e.stop:
@@ -109,7 +103,7 @@ func (e *unitEnv) pump() {
 		case <-t.C:
 		case <-e.kick:
 		}
-		e.send(ctx)
+		e.send(e.ctx)
 	}
 }
 
@@ -179,9 +173,16 @@ func (e *unitEnv) consume(end, announced int, progress float64) {
 // close stops the pump and sends what is left, unless the unit is no longer ours (cause is why the
 // unit's context ended). The final send has a deadline of its own: the unit's context may be done.
 func (e *unitEnv) close(cause error) {
+	dropped := errors.Is(cause, errStale) || errors.Is(cause, errCancelled)
+	if dropped {
+		e.abort() // nothing more to say about this unit
+	}
+	// Otherwise a send in flight is let finish: aborted after the server took it, its chunk would be
+	// sent twice.
 	close(e.stop)
 	<-e.done
-	if errors.Is(cause, errStale) || errors.Is(cause, errCancelled) {
+	e.abort()
+	if dropped {
 		return
 	}
 	ctx, cancel := context.WithTimeout(e.a.unitsBase, 10*time.Second)

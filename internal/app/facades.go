@@ -1,11 +1,14 @@
 package app
 
 import (
+	"fmt"
 	"log/slog"
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/render"
+	"taskcenter/internal/rpa"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
 )
@@ -22,5 +25,13 @@ type FacadeDeps struct {
 
 // Facades builds the dialects this server speaks.
 func Facades(d FacadeDeps) ([]server.Facade, error) {
-	return nil, nil
+	r, err := render.New(render.Config{Engine: d.Engine, Store: d.Store, Blobs: d.Blobs, Keyring: d.Keyring, Log: d.Log, PublicURL: d.PublicURL})
+	if err != nil {
+		return nil, fmt.Errorf("render facade: %w", err)
+	}
+	o, err := rpa.New(rpa.Config{Engine: d.Engine, Store: d.Store, Blobs: d.Blobs, Keyring: d.Keyring, Log: d.Log})
+	if err != nil {
+		return nil, fmt.Errorf("rpa facade: %w", err)
+	}
+	return []server.Facade{r, o}, nil
 }

@@ -51,7 +51,10 @@ type logWriter struct {
 	partial []byte
 }
 
-const tailBytes = 2 << 10
+const (
+	tailBytes = 2 << 10
+	maxLine   = 64 << 10
+)
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.env.Progress(-1, string(p))
@@ -68,6 +71,9 @@ func (w *logWriter) Write(p []byte) (int, error) {
 			}
 			w.line(string(w.partial[:i]))
 			w.partial = w.partial[i+1:]
+		}
+		if len(w.partial) > maxLine { // no progress line is this long: do not hoard a binary blob
+			w.partial = w.partial[:0]
 		}
 	}
 	return len(p), nil

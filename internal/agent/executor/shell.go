@@ -24,8 +24,9 @@ import (
 // built-ins {{workdir}} (the unit's scratch directory), {{unit_id}}, {{job_id}} and {{attempt}}; an
 // unknown placeholder fails the unit permanently. The command runs directly, without a shell. Dir
 // (default the scratch directory) is relative to the scratch directory unless absolute. After a
-// zero exit each output (relative to dir) is uploaded with its substituted path as output name; a
-// missing output fails the unit.
+// zero exit each output (relative to dir) is uploaded; a missing output fails the unit. The output
+// name is OutputName of the substituted path ("out/frame 7.png" -> "out_frame_7.png"), since the
+// protocol allows only letters, digits, '.', '-' and '_' in names.
 type ShellSpec struct {
 	Command []string          `json:"command"`
 	Vars    map[string]string `json:"vars,omitempty"`
@@ -177,15 +178,38 @@ func (s *Shell) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agent.
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(p.dir, o)
 		}
-		up, err := env.Upload(ctx, o, path)
+		name := OutputName(o)
+		if _, dup := res.Outputs[name]; dup {
+			return agent.Result{}, agent.Permanent(fmt.Errorf("two outputs are both named %s", name))
+		}
+		up, err := env.Upload(ctx, name, path)
 		if err != nil {
 			return agent.Result{}, fmt.Errorf("output %s: %w", o, err)
 		}
 		if res.Outputs == nil {
 			res.Outputs = map[string]agentapi.OutputResponse{}
 		}
-		res.Outputs[o] = up
+		res.Outputs[name] = up
 	}
 	env.Progress(100, "")
 	return agent.Result{Data: res}, nil
+}
+
+// OutputName turns an output path into a protocol output name: every character other than a letter,
+// digit, '.', '-' or '_' becomes '_', a leading '.' too, and the name keeps its last 100 bytes (the
+// end carries the extension and the frame number).
+func OutputName(path string) string {
+	b := []byte(filepath.ToSlash(path))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 100 {
+		b = b[len(b)-100:]
+	}
+	if len(b) > 0 && b[0] == '.' {
+		b[0] = '_'
+	}
+	return string(b)
 }

@@ -65,7 +65,7 @@ func TestShell(t *testing.T) {
 			name:     "outputs uploaded",
 			spec:     ShellSpec{Command: []string{"sh", "-c", "mkdir -p out && printf hello > out/r{{frame}}.txt"}, Vars: map[string]string{"frame": "5"}, Outputs: []string{"out/r{{frame}}.txt"}},
 			wantCode: -2,
-			uploads:  map[string]string{"out/r5.txt": "hello"},
+			uploads:  map[string]string{"out_r5.txt": "hello"},
 		},
 		{
 			name:     "missing output",
@@ -190,6 +190,22 @@ func TestSubstitute(t *testing.T) {
 		got, err := substitute(tt.in, vars)
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("substitute(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestOutputName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"image.png", "image.png"},
+		{"out/frame 7.png", "out_frame_7.png"},
+		{"./a.txt", "__a.txt"},
+		{".hidden", "_hidden"},
+		{"ünï.exr", "__n__.exr"}, // per byte: ü and ï are two each
+		{strings.Repeat("d/", 60) + "f.png", (strings.Repeat("d_", 60) + "f.png")[25:]},
+	}
+	for _, tt := range tests {
+		if got := OutputName(tt.in); got != tt.want {
+			t.Errorf("OutputName(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

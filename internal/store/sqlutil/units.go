@@ -234,7 +234,8 @@ func (b *Base) ExtendLeases(ctx context.Context, workerID int64, until, now time
 
 var heldCols = []BatchCol{{"id", Int}, {"epoch", Int}}
 
-// ReleaseUnits requeues the given units at once, giving back the attempt their lease counted.
+// ReleaseUnits requeues the given units at once, giving back the attempt their lease counted. RunAfter
+// stays: it had passed when the unit was leased.
 func (b *Base) ReleaseUnits(ctx context.Context, workerID int64, held []store.HeldUnit, now time.Time) (int, error) {
 	if len(held) == 0 {
 		return 0, nil
@@ -249,7 +250,7 @@ func (b *Base) ReleaseUnits(ctx context.Context, workerID int64, held []store.He
 	})
 	n, err := b.w.Exec(ctx, `UPDATE units SET status = 'queued', epoch = units.epoch + 1,
 		attempts = CASE WHEN units.attempts > 0 THEN units.attempts - 1 ELSE 0 END, worker_id = 0,
-		lease_expires = NULL, run_after = `+nowp+`, updated_at = `+nowp+` FROM `+src+`
+		lease_expires = NULL, updated_at = `+nowp+` FROM `+src+`
 		WHERE units.id = c.id AND units.epoch = c.epoch AND units.worker_id = `+wp+` AND units.status = 'running'`,
 		a.Vals...)
 	return int(n), wrap(err, "release units of worker %d", workerID)

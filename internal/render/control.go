@@ -1,0 +1,256 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+)
+
+// each applies fn to every child job the ids resolve to. A control that does not apply to a child's
+// state (stopping a finished task) is skipped: the document's clients send whole selections.
+func (a *API) each(ctx context.Context, c *call, fn func(store.Job) error) ([]store.Job, error) {
+	ids, err := c.p.taskIDs(true)
+	if err != nil {
+		return nil, err
+	}
+	shells, kids, err := a.targets(ctx, c, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kids {
+		if err := fn(k); err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return nil, fmt.Errorf("task %d: %w", k.ID, err)
+		}
+	}
+	return shells, nil
+}
+
+func (a *API) stopTask(ctx context.Context, c *call) (any, error) {
+	_, err := a.each(ctx, c, func(j store.Job) error {
+		if j.Status.Terminal() || j.Status == store.JobPaused {
+			return nil
+		}
+		return a.eng.Pause(ctx, j.ID, "user")
+	})
+	return nil, err
+}
+
+func (a *API) startTask(ctx context.Context, c *call) (any, error) {
+	_, err := a.each(ctx, c, func(j store.Job) error {
+		if j.Status != store.JobPaused {
+			return nil
+		}
+		if j.PauseReason == "arrears" {
+			if err := a.checkFunds(ctx, j); err != nil {
+				return err
+			}
+		}
+		return a.eng.Resume(ctx, j.ID)
+	})
+	return nil, err
+}
+
+// checkFunds refuses to start a task stopped for arrears while its payer still has nothing to pay with.
+func (a *API) checkFunds(ctx context.Context, j store.Job) error {
+	acct, err := a.st.GetAccount(ctx, j.AccountID)
+	if err != nil {
+		return err
+	}
+	payer, err := a.payer(ctx, acct)
+	if err != nil {
+		return err
+	}
+	if payer.BalanceMilli+payer.CouponMilli+payer.CreditMilli <= 0 {
+		return apiErr(CodeNoPermission, "task %d is stopped for arrears: top up the account first", j.ID)
+	}
+	return nil
+}
+
+func (a *API) abortTask(ctx context.Context, c *call) (any, error) {
+	shells, err := a.each(ctx, c, func(j store.Job) error {
+		if j.Status.Terminal() {
+			return nil
+		}
+		return a.eng.Abort(ctx, j.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range shells {
+		if !s.Status.Terminal() {
+			if err := a.eng.Abort(ctx, s.ID); err != nil && !errors.Is(err, engine.ErrInvalid) {
+				return nil, fmt.Errorf("abort task %d: %w", s.ID, err)
+			}
+		}
+	}
+	return nil, nil
+}
+
+func (a *API) deleteTask(ctx context.Context, c *call) (any, error) {
+	if c.account.ParentID != 0 {
+		r, err := a.rulesFor(ctx, c.account)
+		if err != nil {
+			return nil, err
+		}
+		if !r.subDeleteTask {
+			return nil, apiErr(CodeNoPermission, "the main account does not allow sub-accounts to delete tasks")
+		}
+	}
+	shells, err := a.each(ctx, c, func(j store.Job) error { return a.eng.Delete(ctx, j.ID) })
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range shells {
+		if err := a.eng.Delete(ctx, s.ID); err != nil {
+			return nil, fmt.Errorf("delete task %d: %w", s.ID, err)
+		}
+	}
+	return nil, nil
+}
+
+func (a *API) restartFailedFrames(ctx context.Context, c *call) (any, error) {
+	_, err := a.each(ctx, c, func(j store.Job) error {
+		_, err := a.eng.RestartFailed(ctx, j.ID)
+		return err
+	})
+	return nil, err
+}
+
+func (a *API) restartFrame(ctx context.Context, c *call) (any, error) {
+	id, err := c.p.int(c.p.first("taskIds", "taskId", "taskParam"), true, 0)
+	if err != nil {
+		// taskIds is documented as one integer here; a list of one is what other endpoints send.
+		ids, lerr := c.p.taskIDs(true)
+		if lerr != nil || len(ids) != 1 {
+			return nil, err
+		}
+		id = ids[0]
+	}
+	all, err := c.p.int("selectAll", false, 0)
+	if err != nil {
+		return nil, err
+	}
+	if all != 0 && all != 1 {
+		return nil, invalid("selectAll must be 0 or 1")
+	}
+	frameIDs, err := c.p.ints("ids", false)
+	if err != nil {
+		return nil, err
+	}
+	if all == 0 && len(frameIDs) == 0 {
+		return nil, apiErr(CodeMissing, "ids is required when selectAll is 0")
+	}
+	kids, err := a.frameJobs(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if all == 1 {
+		for _, k := range kids {
+			units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: k.ID})
+			if err != nil {
+				return nil, fmt.Errorf("list frames of task %d: %w", k.ID, err)
+			}
+			ids := make([]int64, len(units))
+			for i, u := range units {
+				ids[i] = u.ID
+			}
+			if len(ids) > 0 {
+				if _, err := a.eng.RestartUnits(ctx, k.ID, ids); err != nil && !errors.Is(err, engine.ErrInvalid) {
+					return nil, fmt.Errorf("restart frames of task %d: %w", k.ID, err)
+				}
+			}
+		}
+		return nil, nil
+	}
+	// Frame ids of another task (or account) are refused as not found, never touched.
+	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{UnitIDs: frameIDs})
+	if err != nil {
+		return nil, fmt.Errorf("load frames: %w", err)
+	}
+	owned := map[int64]bool{}
+	for _, k := range kids {
+		owned[k.ID] = true
+	}
+	byJob := map[int64][]int64{}
+	for _, u := range units {
+		if owned[u.JobID] {
+			byJob[u.JobID] = append(byJob[u.JobID], u.ID)
+		}
+	}
+	n := 0
+	for _, list := range byJob {
+		n += len(list)
+	}
+	if n != len(frameIDs) {
+		return nil, notFound("frame of task", id)
+	}
+	for jobID, list := range byJob {
+		if _, err := a.eng.RestartUnits(ctx, jobID, list); err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return nil, fmt.Errorf("restart frames of task %d: %w", jobID, err)
+		}
+	}
+	return nil, nil
+}
+
+// setOverTimeStop sets the per-frame time limit: a frame running longer is stopped with status 11.
+func (a *API) setOverTimeStop(ctx context.Context, c *call) (any, error) {
+	secs, err := c.p.int("overTime", true, 0)
+	if err != nil {
+		return nil, err
+	}
+	if secs < 0 || secs > 30*24*3600 {
+		return nil, invalid("overTime must be between 0 and 2592000 seconds")
+	}
+	d := time.Duration(secs) * time.Second
+	_, err = a.each(ctx, c, func(j store.Job) error {
+		_, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{UnitTimeout: &d}, a.eng.Now())
+		return err
+	})
+	return nil, err
+}
+
+// fullSpeedBoost is how much fullSpeed raises a task's priority, above any taskUserLevel (0..100).
+const fullSpeedBoost = 1000
+
+func (a *API) fullSpeed(ctx context.Context, c *call) (any, error) {
+	_, err := a.each(ctx, c, func(j store.Job) error {
+		if err := a.eng.SetConcurrency(ctx, j.ID, 0); err != nil {
+			return err
+		}
+		if j.Priority >= fullSpeedBoost {
+			return nil
+		}
+		return a.eng.SetPriority(ctx, j.ID, j.Priority+fullSpeedBoost)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return "成功", nil
+}
+
+func (a *API) updateTaskUserLevel(ctx context.Context, c *call) (any, error) {
+	level, err := c.p.int("taskUserLevel", true, 0)
+	if err != nil {
+		return nil, err
+	}
+	if level < 0 || level > 100 {
+		return nil, invalid("taskUserLevel must be between 0 and 100")
+	}
+	shells, err := a.each(ctx, c, func(j store.Job) error { return a.eng.SetPriority(ctx, j.ID, int(level)) })
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range shells {
+		st := stateOf(s)
+		st.TaskUserLevel = int(level)
+		lv := int(level)
+		if _, err := a.st.PatchJob(ctx, s.ID, store.JobPatch{Priority: &lv, Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+			return nil, fmt.Errorf("set level of task %d: %w", s.ID, err)
+		}
+	}
+	return nil, nil
+}

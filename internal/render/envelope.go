@@ -1,0 +1,102 @@
+package render
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"taskcenter/internal/auth"
+)
+
+// Codes of the document's error table.
+const (
+	CodeSuccess          = 200
+	CodeFail             = 100
+	CodeForbidden        = 403
+	CodeNotFound         = 404
+	CodeInternal         = 500
+	CodeInvalid          = 600
+	CodeMissing          = 601
+	CodeIllegalProtocol  = 603
+	CodeNoPermission     = 605
+	CodeSignatureExpired = 610
+	CodeSignatureInvalid = 611
+)
+
+// codeMessages are the document's message texts per code.
+var codeMessages = map[int]string{
+	CodeSuccess:          "success",
+	CodeFail:             "fail",
+	CodeForbidden:        "forbidden",
+	CodeNotFound:         "resource_not_found",
+	CodeInternal:         "internal_error",
+	CodeInvalid:          "parameter_invalid",
+	CodeMissing:          "parameter_cant_be_empty",
+	CodeIllegalProtocol:  "illegal_protocol",
+	CodeNoPermission:     "vinsufficient_permissions",
+	CodeSignatureExpired: "signature_expired",
+	CodeSignatureInvalid: "signature_invalid",
+}
+
+// Error is an answer with a code other than 200. Its message tells the caller what to fix.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Message) }
+
+func apiErr(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(format string, args ...any) *Error { return apiErr(CodeInvalid, format, args...) }
+func missing(name string) *Error                { return apiErr(CodeMissing, "%s is required", name) }
+func notFound(what string, id any) *Error       { return apiErr(CodeNotFound, "%s %v not found", what, id) }
+
+// Envelope is every answer's body.
+type Envelope struct {
+	Version    string          `json:"version"`
+	Result     bool            `json:"result"`
+	Message    string          `json:"message"`
+	Code       int             `json:"code"`
+	Data       json.RawMessage `json:"data"`
+	ServerTime int64           `json:"serverTime"`
+	RequestID  string          `json:"requestId"`
+}
+
+// write answers HTTP 200 with the envelope: clients read the code, never the HTTP status.
+func (a *API) write(w http.ResponseWriter, r *http.Request, data any, err error) {
+	env := Envelope{Version: "1.0.0", Code: CodeSuccess, Message: "success", Result: true,
+		ServerTime: time.Now().UnixMilli(), RequestID: requestID(r)}
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			a.log.Error("render api request failed", "path", r.URL.Path, "err", err)
+			e = &Error{Code: CodeInternal, Message: codeMessages[CodeInternal]}
+		}
+		env.Result, env.Code, env.Message = false, e.Code, e.Message
+		if env.Message == "" {
+			env.Message = codeMessages[e.Code]
+		}
+		data = nil
+	}
+	b, mErr := json.Marshal(data)
+	if mErr != nil {
+		a.log.Error("encode render api answer", "path", r.URL.Path, "err", mErr)
+		env.Result, env.Code, env.Message, b = false, CodeInternal, codeMessages[CodeInternal], []byte("null")
+	}
+	env.Data = b
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(env) // the client hung up: nothing to do
+}
+
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 {
+		return id
+	}
+	return auth.RandomHex(8)
+}

@@ -1,0 +1,386 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/blob"
+	"taskcenter/internal/imaging"
+	"taskcenter/internal/store"
+)
+
+// Output names of the agent's blender executor.
+const (
+	outImage     = "image"
+	outThumbnail = "thumbnail"
+	thumbSize    = 256
+	recFrame     = "render.frame" // a stitched frame: key "<job id>/<frame>"
+)
+
+type unitOutput struct {
+	Hash string `json:"hash"`
+	Size int64  `json:"size"`
+}
+
+func outputsOf(u store.Unit) map[string]unitOutput {
+	out := map[string]unitOutput{}
+	_ = json.Unmarshal(u.Outputs, &out)
+	return out
+}
+
+// frameOf reads a unit's frame and 1-based block from its name ("12" or "12-3").
+func frameOf(u store.Unit) (frame, block int) {
+	f, b, tiled := strings.Cut(u.Name, "-")
+	frame, _ = strconv.Atoi(f)
+	block = 1
+	if tiled {
+		block, _ = strconv.Atoi(b)
+	}
+	return frame, block
+}
+
+type stitched struct {
+	Image  string `json:"image"`
+	Thumb  string `json:"thumb"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// jobFinished runs when a child job ends: it stitches tiled frames and publishes the outputs under
+// /output/<task id>/ in the transfer service.
+func (a *API) jobFinished(ctx context.Context, j store.Job) {
+	if j.Kind != KindRender || j.Status == store.JobCancelled {
+		return
+	}
+	if err := a.publish(ctx, j); err != nil {
+		a.log.Warn("publish render outputs", "job", j.ID, "err", err)
+	}
+}
+
+func (a *API) publish(ctx context.Context, j store.Job) error {
+	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: j.ID})
+	if err != nil {
+		return fmt.Errorf("list frames: %w", err)
+	}
+	cs := childOf(j)
+	ext := ".png"
+	if cs.Format == "OPEN_EXR" {
+		ext = ".exr"
+	}
+	frames := map[int]bool{}
+	for _, u := range units {
+		f, _ := frameOf(u)
+		frames[f] = true
+	}
+	for f := range frames {
+		img, _, err := a.frameImage(ctx, j, units, f)
+		if err != nil {
+			a.log.Warn("frame output", "job", j.ID, "frame", f, "err", err)
+			continue
+		}
+		if img == nil {
+			continue
+		}
+		p := fmt.Sprintf("/output/%d/%s/frame_%04d%s", j.ParentID, strings.TrimSuffix(j.Name, path.Ext(j.Name)), f, ext)
+		if err := a.putFile(ctx, j.AccountID, p, *img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// frameImage returns a frame's full image and thumbnail: the unit's own outputs when untiled, the
+// stitched blocks when tiled (stitching now when every block is done and it was not yet stitched).
+// nil when the frame is not complete.
+func (a *API) frameImage(ctx context.Context, j store.Job, units []store.Unit, frame int) (img, thumb *fileRef, err error) {
+	cs := childOf(j)
+	var blocks []store.Unit
+	for _, u := range units {
+		if f, _ := frameOf(u); f == frame {
+			blocks = append(blocks, u)
+		}
+	}
+	if len(blocks) == 0 {
+		return nil, nil, nil
+	}
+	for _, u := range blocks {
+		if u.Status != store.UnitDone {
+			return nil, nil, nil
+		}
+	}
+	if cs.Tiles <= 1 {
+		outs := outputsOf(blocks[0])
+		im, ok := outs[outImage]
+		if !ok {
+			return nil, nil, nil
+		}
+		img = &fileRef{Hash: im.Hash, Size: im.Size}
+		if th, ok := outs[outThumbnail]; ok {
+			thumb = &fileRef{Hash: th.Hash, Size: th.Size}
+		}
+		return img, thumb, nil
+	}
+	s, err := a.stitch(ctx, j, blocks, frame)
+	if err != nil || s == nil {
+		return nil, nil, err
+	}
+	return &fileRef{Hash: s.Image}, &fileRef{Hash: s.Thumb}, nil
+}
+
+func (a *API) stitch(ctx context.Context, j store.Job, blocks []store.Unit, frame int) (*stitched, error) {
+	a.stitchMu.Lock()
+	defer a.stitchMu.Unlock()
+	key := fmt.Sprintf("%d/%d", j.ID, frame)
+	rec, err := a.st.GetRecordByKey(ctx, j.AccountID, recFrame, key)
+	latest := time.Time{}
+	for _, u := range blocks {
+		if u.FinishedAt != nil && u.FinishedAt.After(latest) {
+			latest = *u.FinishedAt
+		}
+	}
+	if err == nil && !rec.UpdatedAt.Before(latest) {
+		var s stitched
+		if err := json.Unmarshal(rec.Data, &s); err != nil {
+			return nil, fmt.Errorf("decode stitched frame: %w", err)
+		}
+		return &s, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("load stitched frame: %w", err)
+	}
+	cs := childOf(j)
+	if cs.Format == "OPEN_EXR" {
+		return nil, nil // the standard library cannot decode EXR: tiled EXR blocks stay separate files
+	}
+	borders := imaging.BlockBorders(cs.Tiles, imaging.Split(cs.TilesType))
+	var parts []imaging.Block
+	for _, u := range blocks {
+		_, b := frameOf(u)
+		if b < 1 || b > len(borders) {
+			return nil, fmt.Errorf("frame %d: block %d out of range", frame, b)
+		}
+		out, ok := outputsOf(u)[outImage]
+		if !ok {
+			return nil, nil
+		}
+		im, err := a.decodeBlob(ctx, out.Hash)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, imaging.Block{Border: borders[b-1], Image: im})
+	}
+	full := imaging.Stitch(parts, cs.Width, cs.Height)
+	imgRef, err := a.putPNG(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	thRef, err := a.putPNG(ctx, imaging.Thumbnail(full, thumbSize))
+	if err != nil {
+		return nil, err
+	}
+	s := stitched{Image: imgRef.Hash, Thumb: thRef.Hash, Width: cs.Width, Height: cs.Height}
+	rec.AccountID, rec.Kind, rec.Key, rec.ParentID, rec.Data = j.AccountID, recFrame, key, j.ID, mustJSON(s)
+	if _, err := a.st.PutRecord(ctx, rec, a.eng.Now()); err != nil {
+		return nil, fmt.Errorf("save stitched frame: %w", err)
+	}
+	return &s, nil
+}
+
+func (a *API) decodeBlob(ctx context.Context, hash string) (imageT, error) {
+	rc, _, err := a.blobs.Open(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("open block %s: %w", hash, err)
+	}
+	defer rc.Close()
+	im, err := imaging.DecodePNG(rc)
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", hash, err)
+	}
+	return im, nil
+}
+
+func (a *API) putPNG(ctx context.Context, im imageT) (blob.Ref, error) {
+	var buf bytes.Buffer
+	if err := imaging.EncodePNG(&buf, im); err != nil {
+		return blob.Ref{}, err
+	}
+	ref, err := a.blobs.Put(ctx, &buf, 0)
+	if err != nil {
+		return blob.Ref{}, fmt.Errorf("store image: %w", err)
+	}
+	return ref, nil
+}
+
+// imgURL is the address this facade serves a blob image at. Ruling: image URLs are capabilities —
+// unauthenticated, but named by the SHA-256 of the content, which only the task's owner learns.
+func (a *API) imgURL(hash string) string {
+	return a.cfg.PublicURL + "/api/render/img/" + hash + ".png"
+}
+
+func (a *API) serveImage(w http.ResponseWriter, r *http.Request) {
+	hash, ok := strings.CutSuffix(r.PathValue("file"), ".png")
+	if !ok || !blob.ValidHash(hash) {
+		http.NotFound(w, r)
+		return
+	}
+	rc, _, err := a.blobs.Open(r.Context(), hash)
+	if errors.Is(err, blob.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		a.log.Error("serve render image", "hash", hash, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	defer rc.Close()
+	var head [8]byte
+	n, _ := io.ReadFull(rc, head[:])
+	if n < 8 || !bytes.Equal(head[:], []byte("\x89PNG\r\n\x1a\n")) {
+		http.NotFound(w, r) // only images are served here, never scenes
+		return
+	}
+	if _, err := rc.Seek(0, io.SeekStart); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	http.ServeContent(w, r, hash+".png", time.Time{}, rc)
+}
+
+const timeLayout = "2006-01-02 15:04:05"
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Local().Format(timeLayout)
+}
+
+func (a *API) loadTaskProcessImg(ctx context.Context, c *call) (any, error) {
+	id, err := c.p.int(c.p.first("taskId", "taskIds"), true, 0)
+	if err != nil {
+		return nil, err
+	}
+	kids, err := a.frameJobs(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"width": 0, "height": 0, "block": 1, "isRenderPhoton": false,
+		"currentTaskType": "Render", "sceneName": "", "startTime": "", "endTime": "", "grabInfo": [][]map[string]any{}}
+	if len(kids) == 0 {
+		return out, nil
+	}
+	// The current child: the first one not finished, else the last.
+	cur := kids[len(kids)-1]
+	for _, k := range kids {
+		if !k.Status.Terminal() {
+			cur = k
+			break
+		}
+	}
+	cs := childOf(cur)
+	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: cur.ID})
+	if err != nil {
+		return nil, fmt.Errorf("list frames: %w", err)
+	}
+	now := a.eng.Now()
+	byFrame := map[int][]store.Unit{}
+	var order []int
+	for _, u := range units {
+		f, _ := frameOf(u)
+		if _, ok := byFrame[f]; !ok {
+			order = append(order, f)
+		}
+		byFrame[f] = append(byFrame[f], u)
+	}
+	slices.Sort(order)
+	grab := make([][]map[string]any, 0, len(order))
+	for _, f := range order {
+		row := make([]map[string]any, 0, len(byFrame[f]))
+		for _, u := range byFrame[f] {
+			_, b := frameOf(u)
+			fee, coupon, _ := feeSplit(u, cur)
+			url := ""
+			if o, ok := outputsOf(u)[outImage]; ok && u.Status == store.UnitDone {
+				url = a.imgURL(o.Hash)
+			}
+			used := unitSeconds(u, now)
+			est := int64(0)
+			if u.Status == store.UnitRunning && u.Progress > 0 && u.Progress < 100 {
+				est = int64(float64(used) * (100 - u.Progress) / u.Progress)
+			}
+			percent := u.Progress
+			if u.Status == store.UnitDone {
+				percent = 100
+			}
+			row = append(row, map[string]any{
+				"startTime": fmtTime(u.StartedAt), "endTime": fmtTime(u.FinishedAt),
+				"frameStatus": strconv.Itoa(frameStatus(u)), "isMaxPrice": "0",
+				"feeAmount": fmt.Sprintf("%.2f", fee), "couponFee": fmt.Sprintf("%.2f", coupon),
+				"frameIndex": strconv.Itoa(f), "frameBlock": strconv.Itoa(b),
+				"framePercent": strconv.Itoa(int(percent)), "frameUsed": strconv.FormatInt(used, 10),
+				"frameEst": strconv.FormatInt(est, 10), "renderInfo": u.Error, "grabUrl": url,
+			})
+		}
+		grab = append(grab, row)
+	}
+	out["width"], out["height"], out["block"] = cs.Width, cs.Height, max(cs.Tiles, 1)
+	out["currentTaskType"] = cs.TaskType
+	out["sceneName"] = cur.Name + "-" + cs.Camera
+	out["startTime"], out["endTime"] = fmtTime(cur.StartedAt), fmtTime(cur.FinishedAt)
+	out["grabInfo"] = grab
+	return out, nil
+}
+
+func (a *API) loadingFrameThumbnail(ctx context.Context, c *call) (any, error) {
+	id, err := c.p.int("id", true, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.p.int("frameStatus", false, FrameDone); err != nil {
+		return nil, err
+	}
+	u, err := a.st.GetUnit(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("frame", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load frame %d: %w", id, err)
+	}
+	j, _, err := a.ownJob(ctx, c, u.JobID)
+	if err != nil || j.Kind != KindRender {
+		return nil, notFound("frame", id)
+	}
+	if u.Status != store.UnitDone {
+		return []string{}, nil // only finished frames have thumbnails
+	}
+	f, _ := frameOf(u)
+	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: j.ID, Search: strconv.Itoa(f)})
+	if err != nil {
+		return nil, fmt.Errorf("list frames: %w", err)
+	}
+	_, thumb, err := a.frameImage(ctx, j, units, f)
+	if err != nil {
+		return nil, err
+	}
+	if thumb == nil {
+		// A tiled frame with blocks still to render: the block's own image stands in.
+		if o, ok := outputsOf(u)[outThumbnail]; ok {
+			return []string{a.imgURL(o.Hash)}, nil
+		}
+		return []string{}, nil
+	}
+	return []string{a.imgURL(thumb.Hash)}, nil
+}

@@ -1,0 +1,668 @@
+package render
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+// Task status codes (the table under 获取任务列表).
+const (
+	StatusWaiting      = 0
+	StatusRendering    = 5
+	StatusPreRendering = 8
+	StatusStop         = 10
+	StatusUserStop     = 15
+	StatusArrears      = 20
+	StatusTimeoutStop  = 23
+	StatusFinished     = 25
+	StatusFinishedFail = 30
+	StatusAbandon      = 35
+	StatusFinishedTest = 40
+	StatusFailed       = 45
+	StatusAnalyse      = 50
+)
+
+// Frame status codes (queryTaskFrames).
+const (
+	FrameWaiting         = 1
+	FrameRunning         = 2
+	FrameStopped         = 3
+	FrameDone            = 4
+	FrameFailed          = 5
+	FrameWaitingPriority = 8
+	FrameTimedOut        = 11
+)
+
+// chargeSplit is kept in a child job's Result: how its cost was paid (see billing.go).
+type chargeSplit struct {
+	CouponMilli  int64 `json:"coupon_milli"`
+	BalanceMilli int64 `json:"balance_milli"`
+	UnpaidMilli  int64 `json:"unpaid_milli"`
+}
+
+func splitOf(j store.Job) chargeSplit {
+	var s chargeSplit
+	_ = json.Unmarshal(j.Result, &s)
+	return s
+}
+
+// childStatus maps an engine job to a task status code.
+func childStatus(j store.Job) int {
+	switch j.Status {
+	case store.JobRunning:
+		return StatusRendering
+	case store.JobPaused:
+		switch j.PauseReason {
+		case "arrears":
+			return StatusArrears
+		case "timeout":
+			return StatusTimeoutStop
+		case "test":
+			return StatusFinishedTest
+		}
+		return StatusStop
+	case store.JobSucceeded:
+		return StatusFinished
+	case store.JobPartial:
+		return StatusFinishedFail
+	case store.JobFailed:
+		return StatusFailed
+	case store.JobCancelled:
+		return StatusAbandon
+	}
+	return StatusWaiting
+}
+
+// shellStatus derives a parent task's status from its state and its children: a stop of any kind
+// wins (arrears, then time-out, then the user's, then the test stop), then rendering, then the
+// finished states.
+func shellStatus(shell store.Job, kids []store.Job) int {
+	st := stateOf(shell)
+	switch {
+	case shell.Status == store.JobCancelled:
+		return StatusAbandon
+	case st.State == stateCreated:
+		return StatusWaiting
+	case st.State == stateAnalysing:
+		return StatusAnalyse
+	case st.State == stateFailed:
+		return StatusFailed
+	case len(kids) == 0:
+		return StatusWaiting
+	}
+	has := map[int]int{}
+	for _, k := range kids {
+		has[childStatus(k)]++
+	}
+	for _, s := range []int{StatusArrears, StatusTimeoutStop, StatusStop} {
+		if has[s] > 0 {
+			return s
+		}
+	}
+	if has[StatusRendering] > 0 {
+		return StatusRendering
+	}
+	if has[StatusFinishedTest] > 0 {
+		if has[StatusWaiting] > 0 {
+			return StatusRendering // the test frames are still to render
+		}
+		return StatusFinishedTest
+	}
+	if has[StatusWaiting] > 0 {
+		if has[StatusWaiting] < len(kids) {
+			return StatusRendering // the priority frames are done, the rest waits for a node
+		}
+		return StatusWaiting
+	}
+	switch {
+	case has[StatusAbandon] > 0:
+		return StatusAbandon
+	case has[StatusFinished] == len(kids):
+		return StatusFinished
+	case has[StatusFinished]+has[StatusFinishedFail] > 0:
+		return StatusFinishedFail
+	}
+	return StatusFailed
+}
+
+type frameCounts struct{ total, done, failed, running, aborted, waiting int }
+
+func countsOf(m map[store.UnitStatus]int) frameCounts {
+	var c frameCounts
+	for s, n := range m {
+		c.total += n
+		switch s {
+		case store.UnitDone:
+			c.done += n
+		case store.UnitFailed, store.UnitTimedOut:
+			c.failed += n
+		case store.UnitRunning:
+			c.running += n
+		case store.UnitCancelled:
+			c.aborted += n
+		default:
+			c.waiting += n
+		}
+	}
+	return c
+}
+
+func (c *frameCounts) add(o frameCounts) {
+	c.total += o.total
+	c.done += o.done
+	c.failed += o.failed
+	c.running += o.running
+	c.aborted += o.aborted
+	c.waiting += o.waiting
+}
+
+// view holds what building task infos needs, loaded with a fixed number of queries per page.
+type view struct {
+	r      rules
+	kids   map[int64][]store.Job
+	counts map[int64]map[store.UnitStatus]int
+	now    time.Time
+	// waitingFor names capabilities no live worker offers, for the reason a task waits.
+	missingCaps map[string]bool
+}
+
+func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view, error) {
+	v := &view{r: r, now: a.eng.Now()}
+	var parents, ids []int64
+	for _, s := range shells {
+		if s.Kind == KindTask {
+			parents = append(parents, s.ID)
+		} else {
+			ids = append(ids, s.ID)
+		}
+	}
+	kids, err := a.children(ctx, r.visibleAccountIDs, parents, true)
+	if err != nil {
+		return nil, err
+	}
+	v.kids = kids
+	for _, list := range kids {
+		for _, k := range list {
+			ids = append(ids, k.ID)
+		}
+	}
+	if len(ids) > 0 {
+		if v.counts, err = a.st.UnitCounts(ctx, ids); err != nil {
+			return nil, fmt.Errorf("count frames: %w", err)
+		}
+	}
+	v.missingCaps, err = a.missingCapabilities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// missingCapabilities lists the catalog's capabilities that no online worker offers.
+func (a *API) missingCapabilities(ctx context.Context) (map[string]bool, error) {
+	workers, err := a.st.ListWorkers(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list workers: %w", err)
+	}
+	have := map[string]bool{}
+	for _, w := range workers {
+		if w.Status != store.WorkerOffline {
+			for _, c := range w.Capabilities {
+				have[c] = true
+			}
+		}
+	}
+	cat, err := a.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, s := range cat.Software {
+		if !have[s.Capability] {
+			out[s.Capability] = true
+		}
+	}
+	return out, nil
+}
+
+func statusText(code int) string { return "render_task_status_" + strconv.Itoa(code) }
+
+// info builds one TaskInfo with every field of the document's examples.
+func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
+	isShell := j.Kind == KindTask
+	st := stateOf(j)
+	if shell != nil {
+		st = stateOf(*shell)
+	}
+	var status int
+	var fc frameCounts
+	var split chargeSplit
+	var cost int64
+	var started, finished *time.Time
+	var kidsInfo []map[string]any
+	var cs childSpec
+	reason := ""
+	if isShell {
+		kids := v.kids[j.ID]
+		status = shellStatus(j, kids)
+		for i := range kids {
+			k := kids[i]
+			fc.add(countsOf(v.counts[k.ID]))
+			s := splitOf(k)
+			split.CouponMilli += s.CouponMilli
+			split.BalanceMilli += s.BalanceMilli
+			split.UnpaidMilli += s.UnpaidMilli
+			cost += k.CostMilli
+			if k.StartedAt != nil && (started == nil || k.StartedAt.Before(*started)) {
+				started = k.StartedAt
+			}
+			if k.FinishedAt != nil && (finished == nil || k.FinishedAt.After(*finished)) {
+				finished = k.FinishedAt
+			}
+			kidsInfo = append(kidsInfo, a.info(v, k, &j))
+			if r := a.waitReason(v, k); r != "" {
+				reason = r
+			}
+		}
+		if status != StatusFinished && status != StatusFinishedFail && status != StatusAbandon && status != StatusFailed {
+			finished = nil
+		}
+		if st.State == stateFailed {
+			reason = st.ErrorCode + ": " + st.Error
+		}
+	} else {
+		status = childStatus(j)
+		fc = countsOf(v.counts[j.ID])
+		split = splitOf(j)
+		cost = j.CostMilli
+		started, finished = j.StartedAt, j.FinishedAt
+		cs = childOf(j)
+		reason = a.waitReason(v, j)
+	}
+	var duration any
+	if started != nil {
+		end := v.now
+		if finished != nil {
+			end = *finished
+		}
+		duration = int64(end.Sub(*started) / time.Second)
+	}
+	var taskLimit, overTime, layerParent, taskType, typeText, cloneZero any = nil, nil, j.ParentID, "", nil, nil
+	if j.MaxConcurrency > 0 {
+		taskLimit = j.MaxConcurrency
+	}
+	if !isShell {
+		cloneZero = 0
+		if j.UnitTimeout > 0 {
+			overTime = j.UnitTimeout.Milliseconds()
+		}
+		taskType = cs.TaskType
+		typeText = map[string]string{"Render": "render_major_picture_task", "RenderPriority": "render_priority_task"}[cs.TaskType]
+	}
+	framesRange := st.Frames
+	if !isShell && cs.Frames != "" {
+		framesRange = cs.Frames
+	}
+	if framesRange == "" {
+		framesRange = "0"
+	}
+	tiles := any(nil)
+	if st.Tiles > 0 {
+		tiles = strconv.Itoa(st.Tiles)
+	}
+	allCam := any(nil)
+	if len(st.AllCameras) > 0 {
+		allCam = strings.Join(st.AllCameras, ",")
+	}
+	renderCam := any(nil)
+	if st.Camera != "" {
+		renderCam = st.Camera
+	}
+	pre, preText := any(nil), any(nil)
+	if isShell {
+		// The analysis is the "preprocessing" of this farm: done once the children exist.
+		switch st.State {
+		case stateSubmitted:
+			pre, preText = StatusFinished, statusText(StatusFinished)
+		case stateAnalysing:
+			pre, preText = StatusAnalyse, statusText(StatusAnalyse)
+		case stateFailed:
+			pre, preText = StatusFailed, statusText(StatusFailed)
+		}
+	}
+	isOpen, isDelete := 0, 1
+	if isShell {
+		isOpen = 1
+	}
+	if j.Deleted {
+		isDelete = 0
+	}
+	share := 0
+	if v.r.shareMainCapital && j.AccountID != v.r.main.ID {
+		share = 1
+	}
+	producer := any(nil)
+	if st.Producer != "" {
+		producer = st.Producer
+	}
+	outName := any(nil)
+	if !isShell && st.OutputFileName != "" {
+		outName = fmt.Sprintf("%d_%s", j.ID, strings.TrimPrefix(st.OutputFileName, fmt.Sprintf("%d_", j.ParentID)))
+	}
+	var taskRAM any
+	if st.Ram > 0 {
+		taskRAM = st.Ram
+	}
+	out := map[string]any{
+		"sceneName": j.Name, "id": j.ID, "taskAlias": alias(st.Platform, j.ID),
+		"taskStatus": status, "statusText": statusText(status), "preTaskStatus": pre, "preStatusText": preText,
+		"totalFrames": fc.total, "abortFrames": fc.aborted, "executingFrames": fc.running,
+		"doneFrames": fc.done, "failedFrames": fc.failed, "waitingFrames": fc.waiting, "framesRange": framesRange,
+		"projectName": j.Project, "renderConsume": money(cost), "taskArrears": money(split.UnpaidMilli),
+		"submitDate": j.CreatedAt.UnixMilli(), "startTime": ms(started), "completedDate": ms(finished),
+		"renderDuration": duration, "userName": v.r.names[j.AccountID], "producer": producer,
+		"taskLevel": j.Priority, "taskUserLevel": st.TaskUserLevel, "taskLimit": taskLimit,
+		"taskOverTime": overTime, "userId": j.AccountID, "outputFileName": outName,
+		"munuTaskId": strconv.FormatInt(j.ID, 10), "layerParentId": layerParent, "cgId": st.CgID,
+		"taskKeyValueVo": map[string]any{"tiles": tiles, "allCamera": allCam, "renderableCamera": renderCam},
+		"userAccountConsume": money(split.BalanceMilli), "couponConsume": money(split.CouponMilli),
+		"isOpen": isOpen, "taskType": taskType, "renderCamera": renderCam, "cloneParentId": cloneZero,
+		"cloneOriginalId": cloneZero, "shareMainCapital": share, "taskRam": taskRAM,
+		"respRenderingTaskList": kidsInfo, "layerName": nil, "taskTypeText": typeText, "isDelete": isDelete,
+		// Beyond the document: why a task waits or failed, in words.
+		"statusInfo": reason,
+	}
+	if kidsInfo == nil {
+		out["respRenderingTaskList"] = nil
+	}
+	return out
+}
+
+// waitReason explains a child that waits because no agent offers its software.
+func (a *API) waitReason(v *view, j store.Job) string {
+	if j.Status != store.JobQueued && j.Status != store.JobWaiting {
+		return ""
+	}
+	cs := childOf(j)
+	cat := DefaultCatalog()
+	if s, ok := cat.software(cs.CgID); ok && v.missingCaps[s.Capability] {
+		return fmt.Sprintf("waiting: no render node offers %s (capability %q)", s.CgName, s.Capability)
+	}
+	return ""
+}
+
+// page answers the document's paging object.
+func page(items []map[string]any, total, pageNum, pageSize int) map[string]any {
+	if items == nil {
+		items = []map[string]any{}
+	}
+	pages := 0
+	if pageSize > 0 {
+		pages = (total + pageSize - 1) / pageSize
+	}
+	return map[string]any{"pageCount": pages, "pageNum": pageNum, "total": total, "size": pageSize, "items": items}
+}
+
+func (c *call) paging(def int) (int, int, error) {
+	num, err := c.p.int("pageNum", false, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	size, err := c.p.int("pageSize", false, int64(def))
+	if err != nil {
+		return 0, 0, err
+	}
+	if num < 1 || size < 1 || size > 1000 {
+		return 0, 0, invalid("pageNum must be at least 1 and pageSize between 1 and 1000")
+	}
+	return int(num), int(size), nil
+}
+
+func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
+	num, size, err := c.paging(10)
+	if err != nil {
+		return nil, err
+	}
+	statuses, err := c.p.ints("statusList", false)
+	if err != nil {
+		return nil, err
+	}
+	keyword, err := c.p.str("searchKeyword", false)
+	if err != nil {
+		return nil, err
+	}
+	project, err := c.p.str(c.p.first("projectName", "labelName"), false)
+	if err != nil {
+		return nil, err
+	}
+	f := store.JobFilter{Kind: KindTask, ParentID: -1, Search: strings.TrimSpace(keyword), Project: project}
+	for _, name := range []string{"startTime", "endTime"} {
+		v, err := c.p.int(name, false, 0)
+		if err != nil {
+			return nil, err
+		}
+		if v > 0 {
+			t := time.UnixMilli(v)
+			if v < 1e11 { // seconds, not milliseconds
+				t = time.Unix(v, 0)
+			}
+			if name == "startTime" {
+				f.CreatedFrom = &t
+			} else {
+				f.CreatedTo = &t
+			}
+		}
+	}
+	r, err := a.rulesFor(ctx, c.account)
+	if err != nil {
+		return nil, err
+	}
+	f.AccountIDs = r.visibleAccountIDs
+	if len(statuses) == 0 {
+		f.Limit, f.Offset = size, (num-1)*size
+	}
+	shells, total, err := a.st.ListJobs(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	v, err := a.loadView(ctx, r, shells)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]map[string]any, 0, len(shells))
+	for _, s := range shells {
+		info := a.info(v, s, nil)
+		if len(statuses) > 0 && !slices.Contains(statuses, int64(info["taskStatus"].(int))) {
+			continue
+		}
+		items = append(items, info)
+	}
+	if len(statuses) > 0 {
+		// Status is derived from the children, so the filter runs here and the page is cut after it.
+		total = len(items)
+		lo := min((num-1)*size, total)
+		items = items[lo:min(lo+size, total)]
+	}
+	return page(items, total, num, size), nil
+}
+
+func (a *API) queryTaskInfo(ctx context.Context, c *call) (any, error) {
+	ids, err := c.p.taskIDs(true)
+	if err != nil {
+		return nil, err
+	}
+	r, err := a.rulesFor(ctx, c.account)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []store.Job
+	for _, id := range ids {
+		j, _, err := a.ownJob(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	v, err := a.loadView(ctx, r, jobs)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]map[string]any, 0, len(jobs))
+	for _, j := range jobs {
+		var shell *store.Job
+		if j.Kind == KindRender {
+			p, err := a.st.GetJob(ctx, j.ParentID)
+			if err != nil {
+				return nil, fmt.Errorf("load parent of task %d: %w", j.ID, err)
+			}
+			shell = &p
+		}
+		items = append(items, a.info(v, j, shell))
+	}
+	return page(items, len(items), 1, max(len(items), 100)), nil
+}
+
+// frameJobs resolves a task id to the child jobs whose units are its frames.
+func (a *API) frameJobs(ctx context.Context, c *call, id int64) ([]store.Job, error) {
+	_, kids, err := a.targets(ctx, c, []int64{id})
+	return kids, err
+}
+
+func frameStatus(u store.Unit) int {
+	switch u.Status {
+	case store.UnitRunning:
+		return FrameRunning
+	case store.UnitPaused, store.UnitCancelled:
+		return FrameStopped
+	case store.UnitDone:
+		return FrameDone
+	case store.UnitFailed:
+		return FrameFailed
+	case store.UnitTimedOut:
+		return FrameTimedOut
+	case store.UnitBlocked:
+		return FrameWaitingPriority
+	}
+	return FrameWaiting
+}
+
+// unitSeconds is the node time a unit took (or takes so far).
+func unitSeconds(u store.Unit, now time.Time) int64 {
+	if u.StartedAt == nil {
+		return 0
+	}
+	end := now
+	if u.FinishedAt != nil {
+		end = *u.FinishedAt
+	}
+	return int64(end.Sub(*u.StartedAt) / time.Second)
+}
+
+// feeSplit divides a unit's cost between balance and coupon in the proportion its job paid.
+func feeSplit(u store.Unit, j store.Job) (fee, coupon, arrears float64) {
+	s := splitOf(j)
+	total := s.CouponMilli + s.BalanceMilli + s.UnpaidMilli
+	if total == 0 || u.CostMilli == 0 {
+		return money(u.CostMilli), 0, 0
+	}
+	c := u.CostMilli * s.CouponMilli / total
+	ar := u.CostMilli * s.UnpaidMilli / total
+	return money(u.CostMilli - c - ar), money(c), money(ar)
+}
+
+func (a *API) queryTaskFrames(ctx context.Context, c *call) (any, error) {
+	id, err := c.p.int(c.p.first("taskId", "taskIds"), true, 0)
+	if err != nil {
+		return nil, err
+	}
+	num, size, err := c.paging(20)
+	if err != nil {
+		return nil, err
+	}
+	keyword, err := c.p.str("searchKeyword", false)
+	if err != nil {
+		return nil, err
+	}
+	kids, err := a.frameJobs(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(kids) == 0 {
+		return page(nil, 0, num, size), nil
+	}
+	byID := map[int64]store.Job{}
+	ids := make([]int64, 0, len(kids))
+	for _, k := range kids {
+		byID[k.ID] = k
+		ids = append(ids, k.ID)
+	}
+	units, total, err := a.st.ListUnits(ctx, store.UnitFilter{JobIDs: ids, Search: strings.TrimSpace(keyword), Limit: size, Offset: (num - 1) * size})
+	if err != nil {
+		return nil, fmt.Errorf("list frames: %w", err)
+	}
+	now := a.eng.Now()
+	items := make([]map[string]any, 0, len(units))
+	for _, u := range units {
+		j := byID[u.JobID]
+		items = append(items, a.frameInfo(u, j, now))
+	}
+	return page(items, total, num, size), nil
+}
+
+func (a *API) frameInfo(u store.Unit, j store.Job, now time.Time) map[string]any {
+	cs := childOf(j)
+	fee, coupon, arrears := feeSplit(u, j)
+	block := "1"
+	if _, b, ok := strings.Cut(u.Name, "-"); ok && cs.Tiles > 1 {
+		block = b
+	}
+	var overTime any
+	if j.UnitTimeout > 0 {
+		overTime = j.UnitTimeout.Milliseconds()
+	}
+	recommit := max(u.Attempts-1, 0)
+	st := frameStatus(u)
+	return map[string]any{
+		"id": u.ID, "userId": u.AccountID, "framePrice": nil, "feeType": 0, "platform": nil,
+		"frameIndex": u.Name, "frameBlock": block, "frameStatus": st, "feeAmount": fee, "couponFee": coupon,
+		"startTime": ms(u.StartedAt), "endTime": ms(u.FinishedAt), "frameExecuteTime": unitSeconds(u, now),
+		"frameStatusText": "task_frame_status_" + strconv.Itoa(st), "arrearsFee": arrears,
+		"munuJobId": strconv.Itoa(u.Index), "taskId": u.JobID, "munuTaskId": strconv.FormatInt(u.JobID, 10),
+		"frameType": cs.FrameType, "recommitFlag": recommit, "isCopy": nil, "taskOverTime": overTime,
+		"gopName": nil, "frameRam": nil, "framePercent": u.Progress, "errorInfo": u.Error,
+	}
+}
+
+func (a *API) queryAllFrameStats(ctx context.Context, c *call) (any, error) {
+	r, err := a.rulesFor(ctx, c.account)
+	if err != nil {
+		return nil, err
+	}
+	kids, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: r.visibleAccountIDs, Kind: KindRender})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	var fc frameCounts
+	if len(kids) > 0 {
+		ids := make([]int64, len(kids))
+		for i, k := range kids {
+			ids[i] = k.ID
+		}
+		counts, err := a.st.UnitCounts(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("count frames: %w", err)
+		}
+		for _, m := range counts {
+			fc.add(countsOf(m))
+		}
+	}
+	return map[string]any{"executingFramesTotal": fc.running, "doneFramesTotal": fc.done,
+		"failedFramesTotal": fc.failed, "waitingFramesTotal": fc.waiting, "totalFrames": fc.total}, nil
+}

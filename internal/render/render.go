@@ -1,0 +1,286 @@
+// Package render is the render farm dialect of taskcenter: the HMAC-signed JSON API of render-farm-api.txt
+// (tasks, frames, software catalog, plugins, render environments, labels, progress images, thumbnails,
+// transfer addresses), an HTTP transfer service for scene files and outputs, and the mapping of render
+// tasks onto engine jobs: a submitted task is a parent ("shell") job whose child jobs hold the frames as
+// units that Blender agents render.
+//
+// It owns the wire dialect and the render-specific meaning of jobs (status codes, frames, tiles,
+// stitching, prices). It must not hold rules other dialects need (leasing, retries, charging order,
+// pause/resume semantics live in the engine) and never touches another account's data: every task and
+// frame lookup is checked against the caller's account and answers 404 for anything else.
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"taskcenter/internal/auth"
+	"taskcenter/internal/blob"
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+)
+
+// Kinds of the engine jobs this facade creates.
+const (
+	// KindTask is the parent ("shell") task a client sees under its task id. It has no units of its own
+	// and is Open so that the engine never finishes it by itself: its status is derived from its children.
+	KindTask = "render.task"
+	// KindRender is a child job whose units are frames or frame blocks.
+	KindRender = "render"
+)
+
+// Config is what the facade needs.
+type Config struct {
+	Engine  *engine.Engine
+	Store   store.Store
+	Blobs   blob.Store
+	Keyring *auth.Keyring
+	Log     *slog.Logger
+	// PublicURL is how clients reach this server (scheme://host[:port]), for transfer addresses,
+	// grabUrl and thumbnails.
+	PublicURL string
+	// Blender is the executable the server analyses .blend files with; "blender" when empty. When it
+	// is not installed the analysis falls back to task.json's scene_info.
+	Blender string
+	// MaxUploadBytes bounds one transfer upload chunk; 8 GiB when zero.
+	MaxUploadBytes int64
+	// Window is the accepted clock skew of UTCTimestamp either way; 300 s when zero.
+	Window time.Duration
+}
+
+// API serves the render farm dialect.
+type API struct {
+	cfg   Config
+	eng   *engine.Engine
+	st    store.Store
+	blobs blob.Store
+	keys  *auth.Keyring
+	log   *slog.Logger
+
+	// bg tracks analyses running after submitTask answered, so that Close can wait for them.
+	bg     sync.WaitGroup
+	// splitMu serialises this process's read-modify-write of a job's charge split.
+	splitMu sync.Mutex
+	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
+	stitchMu sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.
+const maxBodyBytes = 8 << 20
+
+// New builds the facade and registers its job kinds with the engine.
+func New(cfg Config) (*API, error) {
+	switch {
+	case cfg.Engine == nil:
+		return nil, errors.New("render: Config.Engine is required")
+	case cfg.Store == nil:
+		return nil, errors.New("render: Config.Store is required")
+	case cfg.Blobs == nil:
+		return nil, errors.New("render: Config.Blobs is required")
+	case cfg.Keyring == nil:
+		return nil, errors.New("render: Config.Keyring is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Blender == "" {
+		cfg.Blender = "blender"
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 8 << 30
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 300 * time.Second
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, blobs: cfg.Blobs, keys: cfg.Keyring,
+		log: cfg.Log.With("facade", "render"), ctx: ctx, cancel: cancel}
+	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
+	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished})
+	return a, nil
+}
+
+// Close stops background analyses and waits for them.
+func (a *API) Close() error {
+	a.cancel()
+	a.bg.Wait()
+	return nil
+}
+
+// call is one authenticated request.
+type call struct {
+	r       *http.Request
+	account store.Account
+	p       params
+	body    []byte
+}
+
+type handlerFunc func(ctx context.Context, c *call) (any, error)
+
+// Mount registers the routes on mux.
+func (a *API) Mount(mux *http.ServeMux) {
+	routes := map[string]handlerFunc{
+		// common
+		"/api/render/common/queryPlatforms":         a.queryPlatforms,
+		"/api/render/common/queryErrorDetail":       a.queryErrorDetail,
+		"/api/render/common/addLabel":               a.addLabel,
+		"/api/render/common/deleteLabel":            a.deleteLabel,
+		"/api/render/common/getLabelList":           a.getLabelList,
+		"/api/render/common/querySupportedSoftware": a.querySupportedSoftware,
+		"/api/render/common/querySupportedPlugin":   a.querySupportedPlugin,
+		"/api/render/common/addRenderEnv":           a.addRenderEnv,
+		"/api/render/common/updateRenderEnv":        a.updateRenderEnv,
+		"/api/render/common/deleteRenderEnv":        a.deleteRenderEnv,
+		"/api/render/common/setDefaultRenderEnv":    a.setDefaultRenderEnv,
+		"/api/render/common/getRenderEnv":           a.getRenderEnv,
+		// user
+		"/api/render/user/queryUserProfile":  a.queryUserProfile,
+		"/api/render/user/queryUserSetting":  a.queryUserSetting,
+		"/api/render/user/updateUserSetting": a.updateUserSetting,
+		"/api/render/user/getRaySyncUserKey": a.getRaySyncUserKey,
+		// task
+		"/api/render/task/getTransferBid":        a.getTransferBid,
+		"/api/render/task/createTask":            a.createTask,
+		"/api/render/task/submitTask":            a.submitTask,
+		"/api/render/task/getTaskList":           a.getTaskList,
+		"/api/render/task/stopTask":              a.stopTask,
+		"/api/render/task/startTask":             a.startTask,
+		"/api/render/task/abortTask":             a.abortTask,
+		"/api/render/task/deleteTask":            a.deleteTask,
+		"/api/render/task/queryTaskFrames":       a.queryTaskFrames,
+		"/api/render/task/queryAllFrameStats":    a.queryAllFrameStats,
+		"/api/render/task/restartFailedFrames":   a.restartFailedFrames,
+		"/api/render/task/restartFrame":          a.restartFrame,
+		"/api/render/task/queryTaskInfo":         a.queryTaskInfo,
+		"/api/render/task/loadTaskProcessImg":    a.loadTaskProcessImg,
+		"/api/render/task/setOverTimeStop":       a.setOverTimeStop,
+		"/api/render/task/loadingFrameThumbnail": a.loadingFrameThumbnail,
+		"/api/render/task/getTransferServerMsg":  a.getTransferServerMsg,
+		"/api/render/task/fullSpeed":             a.fullSpeed,
+		// what real clients call beyond the document
+		"/api/render/task/taskJsonFile":                         a.taskJSONFile,
+		"/api/render/task/getTransferConfig":                    a.getTransferConfig,
+		"/api/render/task/addTaskLabel":                         a.addTaskLabel,
+		"/api/render/task/deleteTaskLabel":                      a.deleteTaskLabel,
+		"/api/rendering/task/common/operateUserLabel":           a.operateUserLabel,
+		"/api/rendering/task/renderingTask/updateTaskUserLevel": a.updateTaskUserLevel,
+	}
+	for path, h := range routes {
+		mux.HandleFunc("POST "+path, a.serve(h))
+	}
+	// The document writes getTransferServerMsg without its leading slash; clients that copy it send
+	// the same path, which the mux already serves.
+	a.mountTransfer(mux)
+	mux.HandleFunc("GET /api/render/img/{file}", a.serveImage)
+}
+
+// serve wraps a handler with body limits, signature checking and the envelope.
+func (a *API) serve(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		data, err := a.handle(w, r, h)
+		a.write(w, r, data, err)
+	}
+}
+
+func (a *API) handle(w http.ResponseWriter, r *http.Request, h handlerFunc) (any, error) {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, invalid("request body is larger than %d bytes", maxBodyBytes)
+		}
+		return nil, invalid("reading the request body: %v", err)
+	}
+	acct, p, err := a.authenticate(ctx, r, body)
+	if err != nil {
+		return nil, err
+	}
+	return h(ctx, &call{r: r, account: acct, p: p, body: body})
+}
+
+// authenticate checks the signed headers and returns the caller's account and the decoded body.
+// Order matters: the nonce is only spent once the signature is known good, so that a forger cannot
+// burn a client's nonces.
+func (a *API) authenticate(ctx context.Context, r *http.Request, body []byte) (store.Account, params, error) {
+	hv := headerValues(r.Header)
+	for _, name := range []string{"accessId", "UTCTimestamp", "nonce"} {
+		if hv[name] == "" {
+			return store.Account{}, nil, apiErr(CodeMissing, "header %s is required", name)
+		}
+	}
+	sig := r.Header.Get("signature")
+	if sig == "" {
+		return store.Account{}, nil, apiErr(CodeMissing, "header signature is required")
+	}
+	ts, err := strconv.ParseInt(hv["UTCTimestamp"], 10, 64)
+	if err != nil {
+		return store.Account{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp must be Unix seconds")
+	}
+	now := a.eng.Now()
+	if d := now.Sub(time.Unix(ts, 0)); d > a.cfg.Window || d < -a.cfg.Window {
+		return store.Account{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp is more than %d s away from the server's clock", int(a.cfg.Window/time.Second))
+	}
+	msg, err := Canonical(r.Host, r.URL.Path, hv, body)
+	if err != nil {
+		return store.Account{}, nil, invalid("%v", err)
+	}
+	cred, err := a.st.GetCredential(ctx, store.CredRender, hv["accessId"])
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "unknown accessId")
+	}
+	if err != nil {
+		return store.Account{}, nil, fmt.Errorf("look up accessId: %w", err)
+	}
+	if !auth.Live(cred, now) {
+		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "accessId is revoked or expired")
+	}
+	key, err := auth.OpenSealedKey(a.keys, cred)
+	if err != nil {
+		return store.Account{}, nil, fmt.Errorf("open accessKey of %s: %w", cred.KeyID, err)
+	}
+	if !hmacEqual(Sign(key, msg), sig) {
+		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "signature does not match")
+	}
+	fresh, err := a.st.UseNonce(ctx, "render:"+cred.KeyID, hv["nonce"], now.Add(2*a.cfg.Window), now)
+	if err != nil {
+		return store.Account{}, nil, fmt.Errorf("record nonce: %w", err)
+	}
+	if !fresh {
+		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "nonce already used (replay)")
+	}
+	acct, err := a.st.GetAccount(ctx, cred.AccountID)
+	if err != nil {
+		return store.Account{}, nil, fmt.Errorf("load account %d: %w", cred.AccountID, err)
+	}
+	p, err := decodeParams(body)
+	if err != nil {
+		return store.Account{}, nil, err
+	}
+	return acct, p, nil
+}
+
+func decodeParams(body []byte) (params, error) {
+	p := params{}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return p, nil
+	}
+	if err := decodeNumbers(body, &p); err != nil {
+		return nil, invalid("request body is not a JSON object: %v", err)
+	}
+	if p == nil {
+		p = params{}
+	}
+	return p, nil
+}

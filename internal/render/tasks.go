@@ -1,0 +1,745 @@
+package render
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/engine"
+	"taskcenter/internal/imaging"
+	"taskcenter/internal/store"
+)
+
+// Shell task states (taskState.State) before its children exist.
+const (
+	stateCreated   = "created"   // createTask: an id waiting for files and submitTask
+	stateAnalysing = "analysing" // submitTask accepted: the scene is being analysed (status 50)
+	stateSubmitted = "submitted" // children created
+	stateFailed    = "failed"    // analysis failed (status 45), Error says why
+)
+
+// taskState is the shell job's Spec: what the client told us and what the analysis found.
+type taskState struct {
+	State          string   `json:"state"`
+	Platform       int      `json:"platform"`
+	OutUserID      int64    `json:"out_user_id,omitempty"`
+	TaskUserLevel  int      `json:"task_user_level"`
+	Labels         []string `json:"labels,omitempty"`
+	Producer       string   `json:"producer,omitempty"`
+	SceneName      string   `json:"scene_name,omitempty"`
+	CgID           int      `json:"cg_id,omitempty"`
+	Camera         string   `json:"camera,omitempty"`
+	AllCameras     []string `json:"all_cameras,omitempty"`
+	Width          int      `json:"width,omitempty"`
+	Height         int      `json:"height,omitempty"`
+	Tiles          int      `json:"tiles,omitempty"`
+	Frames         string   `json:"frames,omitempty"`
+	Ram            int      `json:"ram,omitempty"`
+	ErrorCode      string   `json:"error_code,omitempty"`
+	Error          string   `json:"error,omitempty"`
+	SubmittedAt    int64    `json:"submitted_at,omitempty"` // ms
+	OutputFileName string   `json:"output_file_name,omitempty"`
+}
+
+// childSpec is a child job's Spec.
+type childSpec struct {
+	TaskType  string `json:"task_type"`  // Render, or RenderPriority for the priority frames
+	FrameType int    `json:"frame_type"` // 4 priority frame, 5 main frame (queryTaskFrames)
+	Frames    string `json:"frames"`
+	Tiles     int    `json:"tiles"`
+	TilesType string `json:"tiles_type,omitempty"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	Camera    string `json:"camera,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Scene     string `json:"scene"`
+	CgID      int    `json:"cg_id"`
+	Software  string `json:"software"`
+	GPU       bool   `json:"gpu,omitempty"`
+}
+
+// blenderUnitSpec is the agent's blender executor spec (internal/agent/executor.BlenderSpec),
+// restated here because the facade must not import the agent.
+type blenderUnitSpec struct {
+	Scene      string          `json:"scene"`
+	SceneName  string          `json:"scene_name,omitempty"`
+	Frame      int             `json:"frame"`
+	Format     string          `json:"format,omitempty"`
+	Resolution []int           `json:"resolution,omitempty"`
+	Camera     string          `json:"camera,omitempty"`
+	Border     *imaging.Border `json:"border,omitempty"`
+}
+
+func stateOf(j store.Job) taskState {
+	var s taskState
+	_ = json.Unmarshal(j.Spec, &s) // a shell's spec is only ever written by this package
+	return s
+}
+
+func childOf(j store.Job) childSpec {
+	var s childSpec
+	_ = json.Unmarshal(j.Spec, &s)
+	return s
+}
+
+// alias is the task's alias: the platform number, "W" and the id, like the document's "2W19097".
+func alias(platform int, id int64) string { return fmt.Sprintf("%dW%d", platform, id) }
+
+// ownJob loads a job of the render kinds that the caller may see; anything else is 404, so that
+// another account's ids are indistinguishable from free ones.
+func (a *API) ownJob(ctx context.Context, c *call, id int64) (store.Job, rules, error) {
+	r, err := a.rulesFor(ctx, c.account)
+	if err != nil {
+		return store.Job{}, r, err
+	}
+	j, err := a.st.GetJob(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Job{}, r, notFound("task", id)
+	}
+	if err != nil {
+		return store.Job{}, r, fmt.Errorf("load task %d: %w", id, err)
+	}
+	if (j.Kind != KindTask && j.Kind != KindRender) || !slices.Contains(r.visibleAccountIDs, j.AccountID) {
+		return store.Job{}, r, notFound("task", id)
+	}
+	return j, r, nil
+}
+
+// children lists the child jobs of shells, keyed by parent.
+func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64, withDeleted bool) (map[int64][]store.Job, error) {
+	out := map[int64][]store.Job{}
+	if len(parents) == 0 {
+		return out, nil
+	}
+	jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, WithDeleted: withDeleted})
+	if err != nil {
+		return nil, fmt.Errorf("list child tasks: %w", err)
+	}
+	want := map[int64]bool{}
+	for _, p := range parents {
+		want[p] = true
+	}
+	for _, j := range jobs {
+		if want[j.ParentID] {
+			out[j.ParentID] = append(out[j.ParentID], j)
+		}
+	}
+	for _, list := range out {
+		slices.SortFunc(list, func(x, y store.Job) int { return int(x.ID - y.ID) })
+	}
+	return out, nil
+}
+
+// targets resolves ids to the child jobs a control acts on: a shell's children, or a child itself.
+func (a *API) targets(ctx context.Context, c *call, ids []int64) ([]store.Job, []store.Job, error) {
+	var shells, kids []store.Job
+	for _, id := range ids {
+		j, r, err := a.ownJob(ctx, c, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if j.Kind == KindRender {
+			kids = append(kids, j)
+			continue
+		}
+		shells = append(shells, j)
+		ch, err := a.children(ctx, r.visibleAccountIDs, []int64{j.ID}, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		kids = append(kids, ch[j.ID]...)
+	}
+	return shells, kids, nil
+}
+
+func (a *API) createTask(ctx context.Context, c *call) (any, error) {
+	count, err := c.p.int("count", false, 1)
+	if err != nil {
+		return nil, err
+	}
+	if count < 1 || count > 100 {
+		return nil, invalid("count must be between 1 and 100")
+	}
+	outUser, err := c.p.int("outUserId", false, 0)
+	if err != nil {
+		return nil, err
+	}
+	level, err := c.p.int("taskUserLevel", false, 0)
+	if err != nil {
+		return nil, err
+	}
+	if level < 0 || level > 100 {
+		return nil, invalid("taskUserLevel must be between 0 and 100")
+	}
+	labels, err := c.p.strs("labels")
+	if err != nil {
+		return nil, err
+	}
+	s, err := settingsOf(c.account)
+	if err != nil {
+		return nil, err
+	}
+	ids, aliases := []int64{}, []string{}
+	for range count {
+		st := taskState{State: stateCreated, Platform: s.Platform, OutUserID: outUser, TaskUserLevel: int(level), Labels: labels}
+		project := ""
+		if len(labels) > 0 {
+			project = clip(labels[0], 200)
+		}
+		j, err := a.eng.Submit(ctx, engine.JobSpec{AccountID: c.account.ID, Kind: KindTask, Project: project,
+			Priority: int(level), Spec: mustJSON(st)})
+		if err != nil {
+			return nil, fmt.Errorf("create task: %w", err)
+		}
+		ids = append(ids, j.ID)
+		aliases = append(aliases, alias(s.Platform, j.ID))
+	}
+	return map[string]any{"aliasTaskIdList": aliases, "taskIdList": ids}, nil
+}
+
+// taskFileNames are the files a client may attach to a task.
+var taskFileNames = []string{"task.json", "upload.json", "asset.json", "tips.json"}
+
+const recTaskFile = "render.taskfile"
+
+func (a *API) taskJSONFile(ctx context.Context, c *call) (any, error) {
+	id, err := c.p.int("taskId", true, 0)
+	if err != nil {
+		return nil, err
+	}
+	name, err := c.p.str("fileName", true)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(taskFileNames, name) {
+		return nil, invalid("fileName must be one of %s", strings.Join(taskFileNames, ", "))
+	}
+	if !c.p.has("content") {
+		return nil, missing("content")
+	}
+	var content json.RawMessage
+	switch v := c.p["content"].(type) {
+	case string: // the documented form: the JSON as text
+		if !json.Valid([]byte(v)) {
+			return nil, invalid("content of %s is not valid JSON", name)
+		}
+		content = json.RawMessage(v)
+	case map[string]any, []any: // clients that send the object itself
+		content = mustJSON(v)
+	default:
+		return nil, invalid("content must be the JSON text of %s", name)
+	}
+	j, _, err := a.ownJob(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.Kind != KindTask {
+		return nil, invalid("task %d is a child task; attach files to its parent", id)
+	}
+	if err := a.putTaskFile(ctx, j, name, content); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (a *API) putTaskFile(ctx context.Context, j store.Job, name string, content json.RawMessage) error {
+	key := fmt.Sprintf("%d/%s", j.ID, name)
+	rec := store.Record{AccountID: j.AccountID, Kind: recTaskFile, Key: key, ParentID: j.ID, Data: content}
+	if old, err := a.st.GetRecordByKey(ctx, j.AccountID, recTaskFile, key); err == nil {
+		rec.ID = old.ID
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("load %s of task %d: %w", name, j.ID, err)
+	}
+	if _, err := a.st.PutRecord(ctx, rec, a.eng.Now()); err != nil {
+		return fmt.Errorf("save %s of task %d: %w", name, j.ID, err)
+	}
+	return nil
+}
+
+func (a *API) taskFile(ctx context.Context, j store.Job, name string) (json.RawMessage, bool, error) {
+	r, err := a.st.GetRecordByKey(ctx, j.AccountID, recTaskFile, fmt.Sprintf("%d/%s", j.ID, name))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("load %s of task %d: %w", name, j.ID, err)
+	}
+	return r.Data, true, nil
+}
+
+// taskJSON is task.json; every value is a string in the clients' files, but numbers are tolerated.
+type taskJSON struct {
+	SoftwareConfig struct {
+		CgName    string            `json:"cg_name"`
+		CgVersion string            `json:"cg_version"`
+		Plugins   map[string]string `json:"plugins"`
+	} `json:"software_config"`
+	TaskInfo        map[string]any `json:"task_info"`
+	SceneInfo       sceneInfo      `json:"scene_info"`
+	SceneInfoRender sceneInfo      `json:"scene_info_render"`
+}
+
+type sceneInfo struct {
+	Common map[string]any `json:"common"`
+}
+
+func field(m map[string]any, name string) string {
+	switch v := m[name].(type) {
+	case string:
+		return strings.TrimSpace(v)
+	case json.Number:
+		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case []any:
+		if len(v) > 0 {
+			if s, ok := v[0].(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func intField(m map[string]any, name string, def int) (int, error) {
+	s := field(m, name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, invalid("task.json %s must be an integer, got %q", name, s)
+	}
+	return n, nil
+}
+
+// submission is what submitTask validated, handed to the analysis.
+type submission struct {
+	shell     store.Job
+	account   store.Account
+	software  Software
+	version   string
+	scene     string // blob hash
+	sceneName string
+	frames    []int // from task.json; nil: take the scene's range
+	width     int
+	height    int
+	camera    string
+	format    string
+	tiles     int
+	tilesType string
+	preFrames string
+	testStop  bool
+	frameTime time.Duration
+	taskTime  time.Duration
+	ram       int
+}
+
+func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
+	id, err := c.p.int(c.p.first("taskId", "taskIds"), true, 0)
+	if err != nil {
+		return nil, err
+	}
+	producer, err := c.p.str("producer", false)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"assetIsolationModel", "outUserId"} {
+		if _, err := c.p.int(name, false, 0); err != nil {
+			return nil, err
+		}
+	}
+	shell, _, err := a.ownJob(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	if shell.Kind != KindTask {
+		return nil, invalid("task %d is a child task; submit its parent", id)
+	}
+	st := stateOf(shell)
+	if st.State != stateCreated && st.State != stateFailed {
+		return nil, invalid("task %d was already submitted", id)
+	}
+	sub, err := a.validateSubmission(ctx, shell)
+	if err != nil {
+		return nil, err
+	}
+	sub.account = c.account
+	st.State, st.Error, st.ErrorCode = stateAnalysing, "", ""
+	st.Producer = producer
+	st.SceneName = sub.sceneName
+	st.CgID = sub.software.CgID
+	st.SubmittedAt = a.eng.Now().UnixMilli()
+	name := sub.sceneName
+	shell, err = a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st), Name: &name}, a.eng.Now())
+	if err != nil {
+		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
+	}
+	sub.shell = shell
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		actx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
+		defer cancel()
+		a.analyseAndStart(actx, sub)
+	}()
+	return nil, nil
+}
+
+// validateSubmission checks what can be checked without opening the scene, so that a client hears
+// about a missing scene, unknown software, a bad frame list or a blocking analysis error at once.
+func (a *API) validateSubmission(ctx context.Context, shell store.Job) (submission, error) {
+	raw, ok, err := a.taskFile(ctx, shell, "task.json")
+	if err != nil {
+		return submission{}, err
+	}
+	if !ok {
+		return submission{}, apiErr(CodeMissing, "task.json of task %d has not been uploaded (taskJsonFile)", shell.ID)
+	}
+	var tj taskJSON
+	if err := decodeNumbers(raw, &tj); err != nil {
+		return submission{}, invalid("task.json is not a task description: %v", err)
+	}
+	if tj.TaskInfo == nil {
+		return submission{}, apiErr(CodeMissing, "task.json has no task_info")
+	}
+	cat, err := a.catalog(ctx)
+	if err != nil {
+		return submission{}, err
+	}
+	if err := a.checkTips(ctx, shell, cat); err != nil {
+		return submission{}, err
+	}
+	var sub submission
+	// software: cg_id wins, cg_name is the fallback.
+	cg, err := intField(tj.TaskInfo, "cg_id", 0)
+	if err != nil {
+		return submission{}, err
+	}
+	var found bool
+	if cg != 0 {
+		sub.software, found = cat.software(cg)
+	} else if tj.SoftwareConfig.CgName != "" {
+		sub.software, found = cat.softwareByName(tj.SoftwareConfig.CgName)
+	} else {
+		return submission{}, apiErr(CodeMissing, "task.json names no software (task_info.cg_id or software_config.cg_name)")
+	}
+	if !found {
+		return submission{}, invalid("10020: render software %d %q is not supported (querySupportedSoftware)", cg, tj.SoftwareConfig.CgName)
+	}
+	if v := tj.SoftwareConfig.CgVersion; v != "" {
+		if !slices.ContainsFunc(sub.software.Versions, func(sv SoftVersion) bool { return sv.CgVersion == v }) {
+			return submission{}, invalid("10020: %s %s is not supported (querySupportedPlugin)", sub.software.CgName, v)
+		}
+		sub.version = v
+	}
+	// scene file: input_cg_file through upload.json to a transferred file.
+	input := field(tj.TaskInfo, "input_cg_file")
+	if input == "" {
+		return submission{}, apiErr(CodeMissing, "10010: task.json task_info.input_cg_file is required")
+	}
+	serverPath, err := a.resolveUpload(ctx, shell, input)
+	if err != nil {
+		return submission{}, err
+	}
+	f, err := a.getFile(ctx, shell.AccountID, serverPath)
+	if err != nil {
+		return submission{}, err
+	}
+	if f == nil {
+		return submission{}, invalid("10010: scene file %s (%s) has not been uploaded", input, serverPath)
+	}
+	sub.scene = f.Hash
+	sub.sceneName = path.Base(strings.ReplaceAll(input, `\`, "/"))
+	// what to render: scene_info_render wins over scene_info.
+	common := tj.SceneInfo.Common
+	if tj.SceneInfoRender.Common != nil {
+		common = tj.SceneInfoRender.Common
+	}
+	if common == nil {
+		common = map[string]any{}
+	}
+	if fr := field(common, "frames"); fr != "" {
+		if sub.frames, err = ParseFrames(fr); err != nil {
+			return submission{}, invalid("10030: %v", err)
+		}
+	}
+	if sub.width, err = intField(common, "width", 0); err != nil {
+		return submission{}, err
+	}
+	if sub.height, err = intField(common, "height", 0); err != nil {
+		return submission{}, err
+	}
+	if sub.width < 0 || sub.height < 0 || sub.width > 65536 || sub.height > 65536 {
+		return submission{}, invalid("width and height must be between 1 and 65536")
+	}
+	sub.camera = field(common, "camera_name")
+	sub.format = strings.ToUpper(field(common, "Render_Format"))
+	ti := tj.TaskInfo
+	if sub.tiles, err = intField(ti, "tiles", 1); err != nil {
+		return submission{}, err
+	}
+	if sub.tiles < 1 || sub.tiles > 256 {
+		return submission{}, invalid("tiles must be between 1 and 256")
+	}
+	sub.tilesType = field(ti, "tiles_type")
+	if sub.tilesType != "" && sub.tilesType != "block" && sub.tilesType != "strip" {
+		return submission{}, invalid("tiles_type must be block or strip")
+	}
+	sub.preFrames = field(ti, "pre_frames")
+	if sub.frames != nil {
+		if _, err := priorityFrames(sub.preFrames, sub.frames); err != nil {
+			return submission{}, invalid("%v", err)
+		}
+	}
+	switch field(ti, "stop_after_test") {
+	case "", "0", "2":
+	case "1":
+		sub.testStop = true
+	default:
+		return submission{}, invalid("stop_after_test must be 1 (stop) or 2 (carry on)")
+	}
+	jst, err := intField(ti, "job_stop_time", 0)
+	if err != nil {
+		return submission{}, err
+	}
+	tst, err := intField(ti, "task_stop_time", 0)
+	if err != nil {
+		return submission{}, err
+	}
+	if jst < 0 || tst < 0 {
+		return submission{}, invalid("job_stop_time and task_stop_time must not be negative")
+	}
+	sub.frameTime, sub.taskTime = time.Duration(jst)*time.Second, time.Duration(tst)*time.Second
+	if sub.ram, err = intField(ti, "ram", 0); err != nil {
+		return submission{}, err
+	}
+	if _, err := intField(ti, "frames_per_task", 1); err != nil {
+		return submission{}, err
+	}
+	return sub, nil
+}
+
+// checkTips refuses a submission whose tips.json carries an error (type 1) code.
+func (a *API) checkTips(ctx context.Context, shell store.Job, cat Catalog) error {
+	raw, ok, err := a.taskFile(ctx, shell, "tips.json")
+	if err != nil || !ok {
+		return err
+	}
+	var tips map[string]any
+	if err := json.Unmarshal(raw, &tips); err != nil {
+		return invalid("tips.json must be an object of code -> detail: %v", err)
+	}
+	codes := make([]string, 0, len(tips))
+	for code := range tips {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		if e, ok := cat.errorCode(code); ok && e.Type == 1 {
+			return invalid("analysis error %s (%s: %v) cannot be ignored: %s", code, e.DescriptionEN, tips[code], e.SolutionEN)
+		}
+	}
+	return nil
+}
+
+// resolveUpload maps the client's scene path to a server path through upload.json; a path that
+// upload.json does not list is taken as a server path itself.
+func (a *API) resolveUpload(ctx context.Context, shell store.Job, local string) (string, error) {
+	raw, ok, err := a.taskFile(ctx, shell, "upload.json")
+	if err != nil {
+		return "", err
+	}
+	norm := func(p string) string { return strings.ToLower(strings.ReplaceAll(p, `\`, "/")) }
+	if ok {
+		var up struct {
+			Asset []struct {
+				Local  string `json:"local"`
+				Server string `json:"server"`
+			} `json:"asset"`
+		}
+		if err := json.Unmarshal(raw, &up); err != nil {
+			return "", invalid("upload.json: %v", err)
+		}
+		for _, as := range up.Asset {
+			if norm(as.Local) == norm(local) || norm(as.Server) == norm(local) {
+				return cleanPath(as.Server)
+			}
+		}
+	}
+	return cleanPath(local)
+}
+
+// analyseAndStart analyses the scene and creates the child jobs. It runs after submitTask answered;
+// failures are recorded on the shell (status 45 with the reason in its info).
+func (a *API) analyseAndStart(ctx context.Context, sub submission) {
+	err := a.startChildren(ctx, &sub)
+	if err == nil {
+		return
+	}
+	code, msg := "10011", err.Error()
+	var e *Error
+	if errors.As(err, &e) {
+		msg = e.Message
+		if c, rest, ok := strings.Cut(msg, ": "); ok && len(c) == 5 {
+			code, msg = c, rest
+		}
+	}
+	a.log.Info("render task analysis failed", "task", sub.shell.ID, "err", err)
+	st := stateOf(sub.shell)
+	st.State, st.ErrorCode, st.Error = stateFailed, code, msg
+	if _, perr := a.st.PatchJob(context.WithoutCancel(ctx), sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
+		a.log.Error("record failed analysis", "task", sub.shell.ID, "err", perr)
+	}
+}
+
+func (a *API) startChildren(ctx context.Context, sub *submission) error {
+	if sub.software.CgID == 2007 {
+		info, err := a.analyseBlend(ctx, sub.scene)
+		switch {
+		case errors.Is(err, errNoBlender):
+			// No Blender on the server: task.json's scene_info is all we know.
+		case err != nil:
+			return invalid("10011: %v", err)
+		default:
+			if sub.frames == nil {
+				for f := info.FrameStart; f <= info.FrameEnd; f += max(info.FrameStep, 1) {
+					sub.frames = append(sub.frames, f)
+				}
+			}
+			if sub.width == 0 || sub.height == 0 {
+				sub.width, sub.height = info.Width, info.Height
+			}
+			if sub.camera == "" {
+				sub.camera = info.Camera
+			}
+			if sub.format == "" {
+				sub.format = info.Format
+			}
+			st := stateOf(sub.shell)
+			st.AllCameras = info.Cameras
+			sub.shell.Spec = mustJSON(st)
+		}
+	}
+	if len(sub.frames) == 0 {
+		return invalid("10030: no frame range: task.json scene_info.common.frames is empty and the scene could not be analysed")
+	}
+	if sub.tiles > 1 && (sub.width == 0 || sub.height == 0) {
+		return invalid("10030: tiles need the resolution: task.json scene_info.common width and height")
+	}
+	switch sub.format {
+	case "", "PNG":
+		sub.format = "PNG"
+	case "EXR", "OPEN_EXR":
+		sub.format = "OPEN_EXR"
+	default:
+		// Outputs are PNG unless the client asks for EXR: other formats are rendered as PNG so that
+		// progress images and thumbnails work.
+		sub.format = "PNG"
+	}
+	pre, err := priorityFrames(sub.preFrames, sub.frames)
+	if err != nil {
+		return invalid("10030: %v", err)
+	}
+	rest := slices.DeleteFunc(slices.Clone(sub.frames), func(f int) bool { return slices.Contains(pre, f) })
+
+	s, err := settingsOf(sub.account)
+	if err != nil {
+		return err
+	}
+	frameTime := sub.frameTime
+	if frameTime == 0 {
+		frameTime = time.Duration(s.TaskOverTime) * time.Hour
+	}
+	st := stateOf(sub.shell)
+	base := engine.JobSpec{
+		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
+		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
+		UnitTimeout: engine.Duration(frameTime), JobTimeout: engine.Duration(sub.taskTime),
+	}
+	var preID int64
+	if len(pre) > 0 {
+		spec := base
+		spec.Spec = mustJSON(a.childSpecFor(sub, "RenderPriority", 4, pre))
+		spec.Units = a.unitsFor(sub, pre)
+		j, err := a.eng.Submit(ctx, spec)
+		if err != nil {
+			return fmt.Errorf("create priority child of task %d: %w", sub.shell.ID, err)
+		}
+		preID = j.ID
+	}
+	if len(rest) > 0 {
+		spec := base
+		spec.Spec = mustJSON(a.childSpecFor(sub, "Render", 5, rest))
+		spec.Units = a.unitsFor(sub, rest)
+		switch {
+		case preID != 0 && sub.testStop:
+			// The main frames wait for the user to look at the test frames and start the task.
+			spec.Paused, spec.PauseReason = true, "test"
+		case preID != 0:
+			spec.WaitFor = preID
+		}
+		if _, err := a.eng.Submit(ctx, spec); err != nil {
+			return fmt.Errorf("create render child of task %d: %w", sub.shell.ID, err)
+		}
+	}
+	st.State = stateSubmitted
+	st.Camera, st.Width, st.Height, st.Tiles = sub.camera, sub.width, sub.height, sub.tiles
+	st.Frames = FormatFrames(sub.frames)
+	st.Ram = sub.ram
+	st.OutputFileName = fmt.Sprintf("%d_%s", sub.shell.ID, strings.TrimSuffix(sub.sceneName, path.Ext(sub.sceneName)))
+	if _, err := a.st.PatchJob(ctx, sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+		return fmt.Errorf("mark task %d submitted: %w", sub.shell.ID, err)
+	}
+	return nil
+}
+
+func (a *API) childSpecFor(sub *submission, taskType string, frameType int, frames []int) childSpec {
+	return childSpec{
+		TaskType: taskType, FrameType: frameType, Frames: FormatFrames(frames), Tiles: sub.tiles,
+		TilesType: sub.tilesType, Width: sub.width, Height: sub.height, Camera: sub.camera, Format: sub.format,
+		Scene: sub.scene, CgID: sub.software.CgID, Software: strings.TrimSpace(sub.software.CgName + " " + sub.version),
+	}
+}
+
+// unitsFor makes one unit per frame, or per block of a frame when the task is tiled. Unit names are
+// the frame ("12") or the frame and the 1-based block ("12-3"), which queryTaskFrames shows and
+// searches.
+func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
+	borders := []imaging.Border{{MinX: 0, MaxX: 1, MinY: 0, MaxY: 1}}
+	if sub.tiles > 1 {
+		borders = imaging.BlockBorders(sub.tiles, imaging.Split(sub.tilesType))
+	}
+	var res []int
+	if sub.width > 0 && sub.height > 0 {
+		res = []int{sub.width, sub.height}
+	}
+	units := make([]engine.UnitSpec, 0, len(frames)*len(borders))
+	for _, f := range frames {
+		for bi, b := range borders {
+			name := strconv.Itoa(f)
+			var border *imaging.Border
+			if len(borders) > 1 {
+				name = fmt.Sprintf("%d-%d", f, bi+1)
+				border = &b
+			}
+			var spec json.RawMessage
+			if sub.software.Capability == "blender" {
+				spec = mustJSON(blenderUnitSpec{Scene: sub.scene, Frame: f, Format: sub.format, Resolution: res,
+					Camera: sub.camera, Border: border})
+			} else {
+				// Other software runs through per-software command templates on agents that have it.
+				spec = mustJSON(map[string]any{"software": sub.software.CgName, "version": sub.version,
+					"scene": sub.scene, "frame": f, "resolution": res, "camera": sub.camera, "border": border})
+			}
+			units = append(units, engine.UnitSpec{Name: name, Capability: sub.software.Capability, Spec: spec})
+		}
+	}
+	return units
+}

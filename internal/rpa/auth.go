@@ -1,0 +1,388 @@
+package rpa
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"taskcenter/internal/auth"
+	"taskcenter/internal/store"
+)
+
+// caller is who a signed request comes from.
+type caller struct {
+	accountID int64
+	user      rec[userDoc] // zero for a job token
+	role      roleDoc
+	job       *jobScope // set for a job-scoped token: a robot running a job
+	tokenKey  string    // the credential key id of the token used
+}
+
+// jobScope is what a job-scoped token may touch: the assets of its robot while its unit runs.
+type jobScope struct {
+	UnitID   int64  `json:"unit"`
+	Epoch    int64  `json:"epoch"`
+	JobID    int64  `json:"job"`
+	WorkerID int64  `json:"worker"`
+	Robot    string `json:"robot"`
+	ProcCode string `json:"proc"`
+	OrgCode  string `json:"org"`
+}
+
+// tokenLabel is kept in the credential's label: whose token it is and its pair.
+type tokenLabel struct {
+	UserID  int64     `json:"u,omitempty"`
+	Pair    string    `json:"pair,omitempty"` // the refresh token's key id for an access token, and back
+	Job     *jobScope `json:"job,omitempty"`
+	Account int64     `json:"a"`
+}
+
+func (c *caller) can(perm string) bool {
+	return c.job == nil && (c.role.Admin || slices.Contains(c.role.Perms, perm))
+}
+
+func (c *caller) require(perm string) error {
+	if !c.can(perm) {
+		return fail(CodeForbidden, "role %q may not do this", c.role.RoleName)
+	}
+	return nil
+}
+
+// org is the caller's department; a job token sees what its process's department sees.
+func (c *caller) org() string {
+	if c.job != nil {
+		return c.job.OrgCode
+	}
+	return c.user.Doc.OrgCode
+}
+
+func (c *caller) userName() string {
+	if c.job != nil {
+		return c.job.Robot
+	}
+	return c.user.Doc.UserName
+}
+
+// call is one request being served.
+type call struct {
+	caller  *caller
+	p       params
+	w       http.ResponseWriter
+	r       *http.Request
+	wrote   bool // the handler wrote the response itself (file download)
+	cleanup func()
+}
+
+// tokenKeyID names the credential of a token without keeping the token: the key id is derived from
+// the token's hash, so the database alone cannot reproduce a token (the HMAC key of every request).
+func tokenKeyID(prefix, token string) string {
+	h := sha256.Sum256([]byte(token))
+	return prefix + hex.EncodeToString(h[:20])
+}
+
+// newToken makes a UUID-shaped random token, as the document's examples look.
+func newToken() string {
+	h := auth.RandomHex(16)
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// authenticate checks the accesstoken, timestamp and signature headers and reads the parameters.
+func (a *API) authenticate(ctx context.Context, w http.ResponseWriter, r *http.Request, o routeOpts) (*call, error) {
+	token := strings.TrimSpace(r.Header.Get("accesstoken"))
+	tsText := strings.TrimSpace(r.Header.Get("timestamp"))
+	sig := strings.TrimSpace(r.Header.Get("signature"))
+	if token == "" || tsText == "" || sig == "" {
+		return nil, fail(CodeAuthMissing, "headers accesstoken, timestamp and signature are required")
+	}
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if err != nil {
+		return nil, fail(CodeTimestampInvalid, "timestamp must be Unix milliseconds")
+	}
+	now := a.now()
+	at := time.UnixMilli(ts)
+	if at.Before(now.Add(-timestampWindow)) || at.After(now.Add(timestampWindow)) {
+		return nil, fail(CodeTimestampInvalid, "timestamp is more than 5 minutes from the server's clock")
+	}
+	c, err := a.caller(ctx, token, now)
+	if err != nil {
+		return nil, err
+	}
+	p, source, err := readParams(w, r, o.multipart, a.maxUp)
+	if err != nil {
+		return nil, err
+	}
+	cl := &call{caller: c, p: p, w: w, r: r}
+	if p.files != nil {
+		cl.cleanup = func() { _ = p.files.RemoveAll() }
+	}
+	if !signatureEqual(sig, SignRequest(token, source, tsText)) {
+		if cl.cleanup != nil {
+			cl.cleanup()
+		}
+		return nil, fail(CodeSignatureInvalid, "")
+	}
+	// A signature is good for one request: a replay inside the window is refused. The scope is the
+	// token's key id rather than the token itself, so that the nonce table holds no usable secret.
+	fresh, err := a.st.UseNonce(ctx, "rpa:"+c.tokenKey, tsText+":"+sig, maxTime(at, now).Add(timestampWindow+time.Minute), now)
+	if err != nil {
+		return nil, fmt.Errorf("record nonce: %w", err)
+	}
+	if !fresh {
+		if cl.cleanup != nil {
+			cl.cleanup()
+		}
+		return nil, fail(CodeReplay, "this timestamp and signature were used before")
+	}
+	return cl, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// caller resolves a presented access token (user or job-scoped) to who it belongs to.
+func (a *API) caller(ctx context.Context, token string, now time.Time) (*caller, error) {
+	for _, prefix := range []string{"at:", "jt:"} {
+		keyID := tokenKeyID(prefix, token)
+		cred, err := a.st.GetCredential(ctx, store.CredRPA, keyID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up token: %w", err)
+		}
+		if cred.RevokedAt != nil || subtle.ConstantTimeCompare(cred.SecretHash, auth.HashToken(token)) != 1 {
+			return nil, fail(CodeTokenInvalid, "")
+		}
+		if cred.ExpiresAt != nil && !now.Before(*cred.ExpiresAt) {
+			return nil, fail(CodeTokenExpired, "")
+		}
+		var lab tokenLabel
+		if err := json.Unmarshal([]byte(cred.Label), &lab); err != nil {
+			return nil, fmt.Errorf("decode token label: %w", err)
+		}
+		c := &caller{accountID: cred.AccountID, tokenKey: keyID}
+		if prefix == "jt:" {
+			if lab.Job == nil {
+				return nil, fail(CodeTokenInvalid, "")
+			}
+			// The token lives only as long as the lease it was issued for.
+			u, err := a.st.GetUnit(ctx, lab.Job.UnitID)
+			if err != nil || u.Status != store.UnitRunning || u.Epoch != lab.Job.Epoch {
+				return nil, fail(CodeJobTokenInvalid, "the job's run is over")
+			}
+			c.job = lab.Job
+			return c, nil
+		}
+		u, err := getRec[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fail(CodeTokenInvalid, "the user no longer exists")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if u.Doc.Status != 0 {
+			return nil, fail(CodeTokenInvalid, "the user is disabled")
+		}
+		c.user = u
+		role, err := getRec[roleDoc](ctx, a.st, cred.AccountID, recRole, u.Doc.RoleID)
+		if err == nil {
+			c.role = role.Doc
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		return c, nil
+	}
+	return nil, fail(CodeTokenInvalid, "")
+}
+
+// tokenResult is the token endpoint's result, field names as printed.
+type tokenResult struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope"`
+}
+
+// handleToken serves GET /oapi/v1/token: accessKey + secretKey log in, refreshToken renews, and
+// (extension) jobTicket + unitId + epoch give a robot running a job its job-scoped token. It is the
+// one unsigned route: the caller has no token yet.
+func (a *API) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, _, err := readParams(w, r, false, 0)
+	var res any
+	if err == nil {
+		switch {
+		case p.has("refreshToken"):
+			res, err = a.refresh(ctx, p)
+		case p.has("jobTicket"):
+			res, err = a.jobLogin(ctx, p)
+		default:
+			res, err = a.login(ctx, p)
+		}
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, Envelope{Code: CodeOK, Msg: codeMessages[CodeOK], Result: res})
+}
+
+func (a *API) login(ctx context.Context, p params) (any, error) {
+	key, err := p.text("accessKey", true, 100)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := p.text("secretKey", true, 200)
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.findLogin(ctx, key, secret)
+	if err != nil {
+		return nil, err
+	}
+	u.Doc.LastLoginTime = a.now().UnixMilli()
+	if _, err := a.put(ctx, u.Record, u.Doc); err != nil {
+		a.log.Warn("record last login", "user", u.ID, "err", err)
+	}
+	return a.issuePair(ctx, u.AccountID, u.ID)
+}
+
+// findLogin finds the user an accessKey (user name, phone or e-mail) and password name. Names are
+// unique within a tenant, not across tenants: when several tenants have the name, the password
+// decides, and only an unambiguous match logs in.
+func (a *API) findLogin(ctx context.Context, key, secret string) (rec[userDoc], error) {
+	var candidates []rec[userDoc]
+	for _, prefix := range []string{"n:", "e:", "p:"} {
+		lk := prefix + strings.ToLower(key)
+		rs, _, err := a.st.ListRecords(ctx, store.RecordFilter{Kind: recLogin, ParentID: -1, KeyPrefix: lk, Limit: 50})
+		if err != nil {
+			return rec[userDoc]{}, fmt.Errorf("look up login: %w", err)
+		}
+		for _, r := range rs {
+			if r.Key != lk {
+				continue // a prefix match, or a LIKE wildcard in the name
+			}
+			var ld loginDoc
+			if json.Unmarshal(r.Data, &ld) != nil {
+				continue
+			}
+			u, err := getRec[userDoc](ctx, a.st, r.AccountID, recUser, ld.UserID)
+			if err != nil {
+				continue
+			}
+			if auth.CheckPassword(u.Doc.PwHash, secret) && u.Doc.Status == 0 {
+				candidates = append(candidates, u)
+			}
+		}
+		if len(candidates) > 0 {
+			break
+		}
+	}
+	if len(candidates) == 1 {
+		return candidates[0], nil
+	}
+	if len(candidates) == 0 {
+		// An RPA credential made by the admin command (kind rpa, key id = the name) logs in as its
+		// account's first administrator, created on first use.
+		if u, err := a.loginByCredential(ctx, key, secret); err == nil {
+			return u, nil
+		}
+	}
+	return rec[userDoc]{}, fail(CodeLoginFailed, "")
+}
+
+func (a *API) loginByCredential(ctx context.Context, key, secret string) (rec[userDoc], error) {
+	cred, err := a.st.GetCredential(ctx, store.CredRPA, key)
+	if err != nil || !auth.Live(cred, a.now()) || len(cred.SecretHash) == 0 || !auth.CheckPassword(cred.SecretHash, secret) {
+		return rec[userDoc]{}, fail(CodeLoginFailed, "")
+	}
+	if _, err := a.Bootstrap(ctx, cred.AccountID, key, secret); err != nil && !errors.Is(err, store.ErrConflict) {
+		return rec[userDoc]{}, err
+	}
+	return getRecByKey[userDoc](ctx, a.st, cred.AccountID, recUser, key)
+}
+
+// issuePair creates an access token and its refresh token for the user.
+func (a *API) issuePair(ctx context.Context, account, userID int64) (tokenResult, error) {
+	now := a.now()
+	access, refresh := newToken(), newToken()
+	ak, rk := tokenKeyID("at:", access), tokenKeyID("rt:", refresh)
+	aExp, rExp := now.Add(accessTokenTTL), now.Add(refreshTokenTTL)
+	for _, c := range []struct {
+		key, tok, pair string
+		exp            time.Time
+	}{{ak, access, rk, aExp}, {rk, refresh, ak, rExp}} {
+		lab, _ := json.Marshal(tokenLabel{UserID: userID, Pair: c.pair, Account: account})
+		exp := c.exp
+		if _, err := a.st.CreateCredential(ctx, store.Credential{
+			AccountID: account, Kind: store.CredRPA, KeyID: c.key, SecretHash: auth.HashToken(c.tok),
+			Label: string(lab), CreatedAt: now, ExpiresAt: &exp,
+		}); err != nil {
+			return tokenResult{}, fmt.Errorf("store token: %w", err)
+		}
+	}
+	return tokenResult{
+		AccessToken: access, TokenType: "bearer", RefreshToken: refresh,
+		// The document's example shows 1799999 for 30 minutes: milliseconds left, less the one spent.
+		ExpiresIn: accessTokenTTL.Milliseconds() - 1, Scope: "server",
+	}, nil
+}
+
+// refresh trades a refresh token for a new pair; the old pair is revoked, so a refresh token works
+// once.
+func (a *API) refresh(ctx context.Context, p params) (any, error) {
+	tok, err := p.text("refreshToken", true, 40)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	cred, err := a.st.GetCredential(ctx, store.CredRPA, tokenKeyID("rt:", tok))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fail(CodeRefreshInvalid, "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up refresh token: %w", err)
+	}
+	if !auth.Live(cred, now) || subtle.ConstantTimeCompare(cred.SecretHash, auth.HashToken(tok)) != 1 {
+		return nil, fail(CodeRefreshInvalid, "")
+	}
+	var lab tokenLabel
+	if err := json.Unmarshal([]byte(cred.Label), &lab); err != nil {
+		return nil, fmt.Errorf("decode token label: %w", err)
+	}
+	if _, err := getRec[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID); err != nil {
+		return nil, fail(CodeRefreshInvalid, "the user no longer exists")
+	}
+	// Two refreshes racing with one token: the nonce table lets exactly one of them through, on
+	// every replica.
+	fresh, err := a.st.UseNonce(ctx, "rpa:refresh", cred.KeyID, cred.ExpiresAt.Add(time.Minute), now)
+	if err != nil {
+		return nil, fmt.Errorf("record refresh: %w", err)
+	}
+	if !fresh {
+		return nil, fail(CodeRefreshInvalid, "already used")
+	}
+	if err := a.st.RevokeCredential(ctx, cred.ID, now); err != nil {
+		return nil, fmt.Errorf("revoke refresh token: %w", err)
+	}
+	if old, err := a.st.GetCredential(ctx, store.CredRPA, lab.Pair); err == nil && old.RevokedAt == nil {
+		if err := a.st.RevokeCredential(ctx, old.ID, now); err != nil {
+			a.log.Warn("revoke replaced access token", "err", err)
+		}
+	}
+	return a.issuePair(ctx, cred.AccountID, lab.UserID)
+}

@@ -1,0 +1,90 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"taskcenter/internal/store"
+	"taskcenter/internal/store/postgres"
+	"taskcenter/internal/store/storetest"
+)
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return postgres.OpenTest(t) })
+}
+
+func TestNotifyListen(t *testing.T) {
+	s := postgres.OpenTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan string, 16)
+	done := make(chan error, 1)
+	go func() { done <- s.Listen(ctx, "units-ready", func(p string) { got <- p }) }()
+
+	// LISTEN starts asynchronously: notify until the first payload arrives.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case p := <-got:
+			if p != "hello" {
+				t.Fatalf("payload %q", p)
+			}
+			break wait
+		case <-tick.C:
+			if err := s.Notify(ctx, "units-ready", "hello"); err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("no notification")
+		}
+	}
+	// Drain the extra hellos, then check that a notification inside a transaction is delivered on commit
+	// only, and a rolled-back one never.
+	time.Sleep(100 * time.Millisecond)
+	for len(got) > 0 {
+		<-got
+	}
+	err := s.InTx(ctx, func(tx store.Store) error {
+		if err := tx.Notify(ctx, "units-ready", "rolled back"); err != nil {
+			return err
+		}
+		return context.Canceled
+	})
+	if err == nil {
+		t.Fatal("rollback expected")
+	}
+	if err := s.InTx(ctx, func(tx store.Store) error { return tx.Notify(ctx, "units-ready", "committed") }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != "committed" {
+			t.Fatalf("payload %q", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification after commit")
+	}
+	// Other topics are not delivered.
+	if err := s.Notify(ctx, "other", "x"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("listen did not stop")
+	}
+	if len(got) != 0 {
+		t.Fatalf("unexpected payload %q", <-got)
+	}
+}
+
+func BenchmarkLeaseComplete(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
+}

@@ -1,0 +1,94 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+// BenchUnits is how many units one Bench iteration inserts and drains: TASKCENTER_BENCH_UNITS or 20000.
+func BenchUnits() int {
+	if n, err := strconv.Atoi(os.Getenv("TASKCENTER_BENCH_UNITS")); err == nil && n > 0 {
+		return n
+	}
+	return 20000
+}
+
+// Bench measures the hot path: each iteration creates a job of BenchUnits units, then workers drain it
+// with Lease (100 at a time) and CompleteUnits of the whole batch. It reports units/s end to end, and
+// the insert and the drain separately.
+func Bench(b *testing.B, open func(b *testing.B) store.Store) {
+	for _, workers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			benchLeaseComplete(b, open(b), workers)
+		})
+	}
+}
+
+func benchLeaseComplete(b *testing.B, s store.Store, workers int) {
+	ctx := context.Background()
+	n := BenchUnits()
+	var insert, drain time.Duration
+	units := 0
+	for i := 0; b.Loop(); i++ {
+		capability := fmt.Sprintf("bench-%d", i)
+		start := time.Now()
+		if _, err := s.CreateJob(ctx, store.Job{AccountID: 1, Kind: "bench", MaxAttempts: 3}, mkUnits(n, capability), t0); err != nil {
+			b.Fatal(err)
+		}
+		insert += time.Since(start)
+		start = time.Now()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for w := range workers {
+			wg.Go(func() {
+				done := 0
+				for {
+					us, err := s.Lease(ctx, store.LeaseRequest{WorkerID: int64(w + 1), Capabilities: []string{capability},
+						Max: 100, LeaseFor: time.Minute, Now: t0})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if len(us) == 0 {
+						break
+					}
+					cs := make([]store.Completion, len(us))
+					for i, u := range us {
+						cs[i] = store.Completion{UnitID: u.ID, Epoch: u.Epoch, CostMilli: 1}
+					}
+					errs, _, err := s.CompleteUnits(ctx, cs, t0)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					for _, e := range errs {
+						if e != nil {
+							b.Error(e)
+							return
+						}
+					}
+					done += len(us)
+				}
+				mu.Lock()
+				units += done
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		drain += time.Since(start)
+	}
+	if units != n*b.N {
+		b.Fatalf("drained %d units, want %d", units, n*b.N)
+	}
+	total := float64(n * b.N)
+	b.ReportMetric(total/(insert+drain).Seconds(), "units/s")
+	b.ReportMetric(total/insert.Seconds(), "insert-units/s")
+	b.ReportMetric(total/drain.Seconds(), "drain-units/s")
+}
