@@ -102,7 +102,7 @@ func TestAgentRunsShellUnit(t *testing.T) {
 	}))
 	a := startAgent(t, s, "", nil)
 	var c agentapi.Completion
-	waitFor(t, 10*time.Second, "the completion", func() bool {
+	waitFor(t, 30*time.Second, "the completion", func() bool {
 		var ok bool
 		s.with(func(s *fakeServer) {
 			if ok = len(s.completes) > 0; ok {
@@ -145,7 +145,7 @@ func TestAgentReportsFailure(t *testing.T) {
 	s.add(shellUnit(t, 2, executor.ShellSpec{Command: []string{"sh", "-c", "echo bad input >&2; exit 4"}}))
 	s.add(shellUnit(t, 3, executor.ShellSpec{Command: []string{"echo", "{{undefined}}"}}))
 	startAgent(t, s, "", nil)
-	waitFor(t, 10*time.Second, "two failures", func() bool {
+	waitFor(t, 30*time.Second, "two failures", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.fails) })
 		return n == 2
@@ -174,7 +174,7 @@ func TestAgentStaleProgressCancelsUnit(t *testing.T) {
 	startAgent(t, s, "", nil)
 	// The slot frees once the unit is killed: the next unit runs and completes.
 	s.add(shellUnit(t, 2, executor.ShellSpec{Command: []string{"true"}}))
-	waitFor(t, 10*time.Second, "unit 2's completion", func() bool {
+	waitFor(t, 30*time.Second, "unit 2's completion", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n > 0
@@ -205,7 +205,7 @@ func TestAgentHeartbeatCancel(t *testing.T) {
 	s.add(shellUnit(t, 5, executor.ShellSpec{Command: []string{"sleep", "30"}}))
 	startAgent(t, s, "", nil)
 	s.add(shellUnit(t, 6, executor.ShellSpec{Command: []string{"true"}}))
-	waitFor(t, 10*time.Second, "unit 6's completion after unit 5 was cancelled", func() bool {
+	waitFor(t, 30*time.Second, "unit 6's completion after unit 5 was cancelled", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n > 0
@@ -227,7 +227,7 @@ func TestAgentOutboxRetriesAfter503(t *testing.T) {
 	}
 	s.add(shellUnit(t, 1, executor.ShellSpec{Command: []string{"true"}}))
 	a := startAgent(t, s, "", nil)
-	waitFor(t, 10*time.Second, "the resent completion", func() bool {
+	waitFor(t, 30*time.Second, "the resent completion", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 1
@@ -248,7 +248,7 @@ func TestAgentOutboxSurvivesRestart(t *testing.T) {
 	down.add(shellUnit(t, 9, executor.ShellSpec{Command: []string{"echo", "done"}}))
 	workDir := t.TempDir()
 	first := startAgent(t, down, workDir, nil)
-	waitFor(t, 10*time.Second, "a refused completion", func() bool {
+	waitFor(t, 30*time.Second, "a refused completion", func() bool {
 		n := 0
 		down.with(func(s *fakeServer) { n = s.completeCalls })
 		return n >= 1
@@ -265,7 +265,7 @@ func TestAgentOutboxSurvivesRestart(t *testing.T) {
 
 	up := newFakeServer(t)
 	startAgent(t, up, workDir, nil)
-	waitFor(t, 10*time.Second, "the completion from the outbox", func() bool {
+	waitFor(t, 30*time.Second, "the completion from the outbox", func() bool {
 		n := 0
 		up.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 1
@@ -282,7 +282,7 @@ func TestAgentReleasesOnShutdown(t *testing.T) {
 	s := newFakeServer(t)
 	s.add(shellUnit(t, 4, executor.ShellSpec{Command: []string{"sh", "-c", "echo started; sleep 30"}}))
 	a := startAgent(t, s, "", nil)
-	waitFor(t, 10*time.Second, "the unit to start", func() bool {
+	waitFor(t, 30*time.Second, "the unit to start", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.progress[4]) })
 		return n > 0
@@ -312,7 +312,7 @@ func TestAgentReRegistersOn401(t *testing.T) {
 	})
 	s.revoke()
 	s.add(shellUnit(t, 1, executor.ShellSpec{Command: []string{"true"}}))
-	waitFor(t, 10*time.Second, "the completion under the new token", func() bool {
+	waitFor(t, 30*time.Second, "the completion under the new token", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 1
@@ -334,7 +334,7 @@ func TestAgentWaitsForServer(t *testing.T) {
 	}
 	s.add(shellUnit(t, 1, executor.ShellSpec{Command: []string{"true"}}))
 	startAgent(t, s, "", nil)
-	waitFor(t, 10*time.Second, "the completion after the server recovered", func() bool {
+	waitFor(t, 30*time.Second, "the completion after the server recovered", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 1
@@ -365,7 +365,7 @@ func TestAgentInputCache(t *testing.T) {
 	startAgent(t, s, "", func(c *agent.Config) {
 		c.Executors = map[string]agent.Executor{"input": inputExecutor{hash: hash}}
 	})
-	waitFor(t, 10*time.Second, "two completions", func() bool {
+	waitFor(t, 30*time.Second, "two completions", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 2
@@ -388,7 +388,7 @@ func TestAgentInputCorrupt(t *testing.T) {
 	startAgent(t, s, "", func(c *agent.Config) {
 		c.Executors = map[string]agent.Executor{"input": inputExecutor{hash: hash}}
 	})
-	waitFor(t, 10*time.Second, "the failure", func() bool {
+	waitFor(t, 30*time.Second, "the failure", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.fails) })
 		return n == 1
@@ -406,7 +406,7 @@ func TestAgentUnitTimeout(t *testing.T) {
 	u.TimeoutSeconds = 1
 	s.add(u)
 	startAgent(t, s, "", nil)
-	waitFor(t, 10*time.Second, "the timeout failure", func() bool {
+	waitFor(t, 30*time.Second, "the timeout failure", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.fails) })
 		return n == 1
@@ -429,7 +429,7 @@ func TestAgentSlots(t *testing.T) {
 		}))
 	}
 	startAgent(t, s, "", func(c *agent.Config) { c.Slots = 2 })
-	waitFor(t, 10*time.Second, "both units to complete together", func() bool {
+	waitFor(t, 30*time.Second, "both units to complete together", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 2

@@ -21,7 +21,7 @@ func TestAgentLargeLog(t *testing.T) {
 	const size = 600_000
 	s.add(shellUnit(t, 1, executor.ShellSpec{Command: []string{"sh", "-c", "head -c 600000 /dev/zero | tr '\\0' 'a'"}}))
 	startAgent(t, s, "", nil)
-	waitFor(t, 10*time.Second, "the completion", func() bool {
+	waitFor(t, 30*time.Second, "the completion", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 1

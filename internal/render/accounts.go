@@ -142,7 +142,7 @@ type rules struct {
 	subDeleteTask     bool
 	shareMainCapital  bool
 	useMainBalance    bool
-	visibleAccountIDs []int64         // whose tasks the caller sees
+	visibleAccountIDs []int64          // whose tasks the caller sees
 	names             map[int64]string // user names of those accounts
 }
 
@@ -357,4 +357,3 @@ func (a *API) updateUserSetting(ctx context.Context, c *call) (any, error) {
 	}
 	return nil, nil
 }
-

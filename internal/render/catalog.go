@@ -92,7 +92,7 @@ func DefaultCatalog() Catalog {
 		Software: []Software{
 			{CgID: 2000, CgName: "Maya", CgType: "ma;mb", IconPath: "/img/softimage/maya.png", IsNeedProjectPath: 3, IsNeedAnalyse: 1, IsSupportLinux: 1, Capability: "maya",
 				Versions: ver(1, "2018", "2019", "2020", "2022", "2023"),
-				Plugins: []Plugin{plug(3, 1166, "wobble", "0.9.5"), plug(3, 1170, "mtoa", "4.0.0", "4.2.1"), plug(3, 1180, "vrayformaya", "5.10.02")}},
+				Plugins:  []Plugin{plug(3, 1166, "wobble", "0.9.5"), plug(3, 1170, "mtoa", "4.0.0", "4.2.1"), plug(3, 1180, "vrayformaya", "5.10.02")}},
 			{CgID: 2001, CgName: "3ds Max", CgType: "max", IconPath: "/img/softimage/max.png", IsNeedProjectPath: 0, IsNeedAnalyse: 1, IsSupportLinux: 0, Capability: "3dsmax",
 				Versions: ver(10, "2018", "2019", "2020", "2022"),
 				Plugins:  []Plugin{plug(12, 1200, "vray", "4.30.01", "5.00.04"), plug(12, 1210, "corona", "6", "7")}},

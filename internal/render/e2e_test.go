@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -150,8 +149,12 @@ func TestEndToEndBlender(t *testing.T) {
 		var list struct {
 			Files []map[string]any `json:"files"`
 		}
-		_, lb := e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(tid, 10), map[string]string{"userKey": key})
-		_ = json.Unmarshal(lb, &list)
+		// Outputs are published by the job-finished hook, just after the status is visible.
+		var lb []byte
+		for deadline := time.Now().Add(10 * time.Second); len(list.Files) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			_, lb = e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(tid, 10), map[string]string{"userKey": key})
+			_ = json.Unmarshal(lb, &list)
+		}
 		if len(list.Files) != 1 {
 			t.Fatalf("stitched outputs: %s", lb)
 		}
@@ -159,6 +162,5 @@ func TestEndToEndBlender(t *testing.T) {
 		if w, h := decodePNG(t, full); w != w0 || h != h0 {
 			t.Fatalf("stitched %dx%d, untiled %dx%d", w, h, w0, h0)
 		}
-		_ = slog.LevelInfo
 	})
 }

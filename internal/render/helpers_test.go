@@ -51,7 +51,6 @@ type testEnv struct {
 	srv   *httptest.Server
 	acct  store.Account
 	cl    *Client
-	tkey  string // transfer key
 }
 
 func testLog() *slog.Logger {

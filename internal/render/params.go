@@ -60,24 +60,6 @@ func (p params) int(name string, required bool, def int64) (int64, error) {
 	return i, nil
 }
 
-// float returns a number parameter.
-func (p params) float(name string, def float64) (float64, error) {
-	if !p.has(name) {
-		return def, nil
-	}
-	switch t := p[name].(type) {
-	case json.Number:
-		if f, err := t.Float64(); err == nil && !math.IsInf(f, 0) {
-			return f, nil
-		}
-	case string:
-		if f, err := strconv.ParseFloat(strings.TrimSpace(t), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return f, nil
-		}
-	}
-	return 0, invalid("%s must be a number", name)
-}
-
 // str returns a string parameter; numbers are accepted as their text (queryErrorDetail.code).
 func (p params) str(name string, required bool) (string, error) {
 	if !p.has(name) {

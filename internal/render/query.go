@@ -171,6 +171,7 @@ type view struct {
 	now    time.Time
 	// waitingFor names capabilities no live worker offers, for the reason a task waits.
 	missingCaps map[string]bool
+	cat         Catalog
 }
 
 func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view, error) {
@@ -198,15 +199,17 @@ func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view,
 			return nil, fmt.Errorf("count frames: %w", err)
 		}
 	}
-	v.missingCaps, err = a.missingCapabilities(ctx)
-	if err != nil {
+	if v.cat, err = a.catalog(ctx); err != nil {
+		return nil, err
+	}
+	if v.missingCaps, err = a.missingCapabilities(ctx, v.cat); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
 // missingCapabilities lists the catalog's capabilities that no online worker offers.
-func (a *API) missingCapabilities(ctx context.Context) (map[string]bool, error) {
+func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]bool, error) {
 	workers, err := a.st.ListWorkers(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
@@ -218,10 +221,6 @@ func (a *API) missingCapabilities(ctx context.Context) (map[string]bool, error) 
 				have[c] = true
 			}
 		}
-	}
-	cat, err := a.catalog(ctx)
-	if err != nil {
-		return nil, err
 	}
 	out := map[string]bool{}
 	for _, s := range cat.Software {
@@ -371,7 +370,7 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
 		"taskLevel": j.Priority, "taskUserLevel": st.TaskUserLevel, "taskLimit": taskLimit,
 		"taskOverTime": overTime, "userId": j.AccountID, "outputFileName": outName,
 		"munuTaskId": strconv.FormatInt(j.ID, 10), "layerParentId": layerParent, "cgId": st.CgID,
-		"taskKeyValueVo": map[string]any{"tiles": tiles, "allCamera": allCam, "renderableCamera": renderCam},
+		"taskKeyValueVo":     map[string]any{"tiles": tiles, "allCamera": allCam, "renderableCamera": renderCam},
 		"userAccountConsume": money(split.BalanceMilli), "couponConsume": money(split.CouponMilli),
 		"isOpen": isOpen, "taskType": taskType, "renderCamera": renderCam, "cloneParentId": cloneZero,
 		"cloneOriginalId": cloneZero, "shareMainCapital": share, "taskRam": taskRAM,
@@ -391,8 +390,7 @@ func (a *API) waitReason(v *view, j store.Job) string {
 		return ""
 	}
 	cs := childOf(j)
-	cat := DefaultCatalog()
-	if s, ok := cat.software(cs.CgID); ok && v.missingCaps[s.Capability] {
+	if s, ok := v.cat.software(cs.CgID); ok && v.missingCaps[s.Capability] {
 		return fmt.Sprintf("waiting: no render node offers %s (capability %q)", s.CgName, s.Capability)
 	}
 	return ""

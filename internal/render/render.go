@@ -66,13 +66,13 @@ type API struct {
 	log   *slog.Logger
 
 	// bg tracks analyses running after submitTask answered, so that Close can wait for them.
-	bg     sync.WaitGroup
+	bg sync.WaitGroup
 	// splitMu serialises this process's read-modify-write of a job's charge split.
 	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
 	stitchMu sync.Mutex
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.

@@ -163,7 +163,9 @@ func (a *API) transferKey(ctx context.Context, accountID int64) (string, error) 
 	return fmt.Sprintf("%d.%s", accountID, secret), nil
 }
 
-func transferAAD(accountID int64) []byte { return []byte(fmt.Sprintf("render.transfer\x00%d", accountID)) }
+func transferAAD(accountID int64) []byte {
+	return []byte(fmt.Sprintf("render.transfer\x00%d", accountID))
+}
 
 func (a *API) transferAccount(r *http.Request) (store.Account, error) {
 	key := r.Header.Get("userKey")

@@ -5,10 +5,9 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
-	"image"
 	"fmt"
+	"image"
 	"io"
-	"math"
 	"strings"
 	"time"
 )
@@ -30,9 +29,6 @@ func decodeNumbers(b []byte, v any) error {
 
 // money turns milli units into the document's decimal amounts (BigDecimal on the wire).
 func money(milli int64) float64 { return float64(milli) / 1000 }
-
-// milli turns a decimal amount into milli units, rounding half away from zero.
-func milli(v float64) int64 { return int64(math.Round(v * 1000)) }
 
 // ms is a time as Unix milliseconds, or nil (JSON null) when unset.
 func ms(t *time.Time) any {

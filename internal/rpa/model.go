@@ -3,7 +3,6 @@ package rpa
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -176,5 +175,3 @@ func inScope(callerOrg, objOrg string) bool {
 func orgDepth(code string) int {
 	return strings.Count(strings.Trim(code, "-"), "-") + 1
 }
-
-var errNoTenant = errors.New("rpa: account has no RPA setup; run Bootstrap first")

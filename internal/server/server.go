@@ -49,7 +49,6 @@ type Server struct {
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
 	workers *workerCache
-	ready   func(context.Context) error
 }
 
 // New builds the server and mounts the built-in routes and the given facades.

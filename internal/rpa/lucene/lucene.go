@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Doc gives a document's values of a field; an empty field name asks for every value of every field
@@ -36,6 +37,9 @@ var ErrSyntax = errors.New("filter syntax error")
 func Parse(s string) (Query, error) {
 	if len(s) > MaxLength {
 		return nil, fmt.Errorf("%w: longer than %d characters", ErrSyntax, MaxLength)
+	}
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrSyntax)
 	}
 	toks, err := lex(s)
 	if err != nil {

@@ -95,11 +95,3 @@ func strs[T ~string](in []T) []string {
 	}
 	return out
 }
-
-// nullStr is s as a nullable text value: nil for empty.
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}

@@ -21,7 +21,9 @@ type candidate struct {
 
 // leaseCandidates selects (and on PostgreSQL locks, skipping rows other leasers hold) up to n ready
 // units for r in lease order, leaving out the jobs in skipJobs and the units in skipUnits. Each
-// capability gets its own ordered index scan; the branches are merged here.
+// capability gets its own ordered index scan; the branches are merged here. Job state (deleted,
+// MaxConcurrency) is read per candidate by primary key rather than copied onto units, so soft delete and
+// limit changes need no unit updates.
 func (b *Base) leaseCandidates(ctx context.Context, q Querier, r store.LeaseRequest, n int, skipJobs, skipUnits []int64) ([]candidate, error) {
 	var a Args
 	nowp, wp := a.Add(MS(r.Now)), a.Add(r.WorkerID)

@@ -168,7 +168,7 @@ func testRecords(t *testing.T, s store.Store) {
 		t.Fatalf("put %+v", label)
 	}
 	put(store.Record{AccountID: 1, Kind: "render.label", Key: "blue"})
-	put(store.Record{AccountID: 2, Kind: "render.label", Key: "red"})  // other account
+	put(store.Record{AccountID: 2, Kind: "render.label", Key: "red"})   // other account
 	put(store.Record{AccountID: 1, Kind: "rpa.department", Key: "red"}) // other kind
 	put(store.Record{AccountID: 1, Kind: "render.label"})               // empty keys never clash
 	put(store.Record{AccountID: 1, Kind: "render.label"})

@@ -1,0 +1,121 @@
+package rpa
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"taskcenter/internal/auth"
+	"taskcenter/internal/blob"
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+	"taskcenter/internal/store/postgres"
+	"taskcenter/internal/store/sqlite"
+)
+
+// drivers lists the store drivers every HTTP test runs against.
+var drivers = []struct {
+	name string
+	open func(testing.TB) store.Store
+}{
+	{"sqlite", func(t testing.TB) store.Store { return sqlite.OpenTest(t) }},
+	{"postgres", func(t testing.TB) store.Store { return postgres.OpenTest(t) }},
+}
+
+// env is one running server with a bootstrapped tenant and a logged-in administrator.
+type env struct {
+	t       *testing.T
+	st      store.Store
+	eng     *engine.Engine
+	api     *API
+	srv     *httptest.Server
+	account int64
+	admin   *Client
+	clock   *testClock
+}
+
+// testClock is a settable clock shared by the engine-facing facade and the client.
+type testClock struct{ offset time.Duration }
+
+func (c *testClock) now() time.Time { return time.Now().Add(c.offset).UTC().Truncate(time.Millisecond) }
+
+const adminPassword = "s3cret-admin"
+
+func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			fn(t, newEnv(t, d.open(t)))
+		})
+	}
+}
+
+func newEnv(t *testing.T, st store.Store) *env {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := engine.New(st, engine.Config{}, log, nil)
+	blobs, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := auth.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{}
+	api, err := New(Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: log, MaxUploadBytes: 1 << 20, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	acct, err := st.CreateAccount(ctx, store.Account{Name: "acme", Role: store.RoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Bootstrap(ctx, acct.ID, "admin", adminPassword); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, eng: eng, api: api, srv: srv, account: acct.ID, clock: clock}
+	e.admin = e.client()
+	if err := e.admin.Login(ctx, "admin", adminPassword); err != nil {
+		t.Fatalf("admin login: %v", err)
+	}
+	return e
+}
+
+func (e *env) client() *Client {
+	return &Client{BaseURL: e.srv.URL, HTTP: e.srv.Client(), Now: e.clock.now}
+}
+
+// login makes a client for a user created through the API.
+func (e *env) login(name, pw string) *Client {
+	e.t.Helper()
+	c := e.client()
+	if err := c.Login(context.Background(), name, pw); err != nil {
+		e.t.Fatalf("login %s: %v", name, err)
+	}
+	return c
+}
+
+// must fails the test on an error.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantCode checks an error's response code.
+func wantCode(t *testing.T, err error, code int) {
+	t.Helper()
+	if got := CodeOf(err); got != code {
+		t.Fatalf("code %d (%v), want %d", got, err, code)
+	}
+}
