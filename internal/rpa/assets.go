@@ -337,7 +337,8 @@ func (a *API) assetUpdate(ctx context.Context, c *call) (any, error) {
 	return nil, nil
 }
 
-// assetDelete serves DELETE /oapi/v1/asset: by assetId (one row) or assetName (every row).
+// assetDelete serves DELETE /oapi/v1/asset: by assetId (one row) or assetName (every row, or the
+// rows of robotNo / robotsNo when given).
 func (a *API) assetDelete(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permAsset); err != nil {
 		return nil, err
@@ -353,13 +354,24 @@ func (a *API) assetDelete(ctx context.Context, c *call) (any, error) {
 	if id == 0 && name == "" {
 		return nil, fail(CodeParamMissing, "assetId or assetName is required")
 	}
+	robots, err := c.p.firstText(false, 4000, "robotsNo", "robotNo")
+	if err != nil {
+		return nil, err
+	}
+	var only map[string]bool
+	if robots != "" {
+		only = map[string]bool{}
+		for _, r := range splitRobots(robots) {
+			only[r] = true
+		}
+	}
 	rows, err := a.assetRows(ctx, c.caller, name)
 	if err != nil {
 		return nil, err
 	}
 	n := 0
 	for _, r := range rows {
-		if id != 0 && r.ID != id {
+		if (id != 0 && r.ID != id) || (only != nil && !only[r.Doc.RobotNo]) {
 			continue
 		}
 		if err := a.st.DeleteRecord(ctx, r.ID); err != nil {
