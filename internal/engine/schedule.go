@@ -215,20 +215,27 @@ func (e *Engine) fireSchedules(ctx context.Context, now time.Time) error {
 			errs = append(errs, fmt.Errorf("schedule %d: %w", s.ID, err))
 		}
 		var spec JobSpec
-		if err := json.Unmarshal(s.Template, &spec); err != nil {
-			errs = append(errs, fmt.Errorf("decode template of schedule %d: %w", s.ID, err))
-			continue
-		}
 		var job store.Job
 		err = e.store.InTx(ctx, func(tx store.Store) error {
 			ok, err := tx.AdvanceSchedule(ctx, s.ID, *s.NextRun, now, next)
 			if err != nil || !ok {
 				return err
 			}
+			if err := json.Unmarshal(s.Template, &spec); err != nil {
+				return fmt.Errorf("%w: decode template: %v", ErrInvalid, err)
+			}
 			job, err = e.submit(ctx, tx, spec)
 			return err
 		})
-		if err != nil && !errors.Is(err, ErrInvalid) {
+		if errors.Is(err, ErrInvalid) {
+			// A template that no longer makes a valid job skips this run rather than failing every sweep.
+			errs = append(errs, fmt.Errorf("schedule %d skipped a run: %w", s.ID, err))
+			if _, err := e.store.AdvanceSchedule(ctx, s.ID, *s.NextRun, now, next); err != nil {
+				errs = append(errs, fmt.Errorf("advance schedule %d: %w", s.ID, err))
+			}
+			continue
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("fire schedule %d: %w", s.ID, err))
 			continue
 		}

@@ -105,12 +105,20 @@ func (e *Engine) sweepExpired(ctx context.Context, now time.Time) error {
 	}
 	e.metrics.observeExpired(len(expired))
 	evs := make([]store.Event, 0, len(expired))
+	blocklistAfter := map[int64]int{} // per job, loaded once however many of its units expired
 	for _, u := range expired {
 		evs = append(evs, store.Event{At: now, AccountID: u.AccountID, JobID: u.JobID, UnitID: u.ID, WorkerID: u.WorkerID,
 			Type: "unit.lease_expired", Data: mustJSON(map[string]any{"epoch": u.Epoch, "attempt": u.Attempts})})
-		j, err := e.store.GetJob(ctx, u.JobID)
-		if err == nil && u.WorkerID != 0 {
-			if _, err := e.store.RecordWorkerFailure(ctx, u.JobID, u.WorkerID, j.BlocklistAfter, now); err != nil {
+		threshold, ok := blocklistAfter[u.JobID]
+		if !ok {
+			j, err := e.store.GetJob(ctx, u.JobID)
+			if err != nil {
+				e.log.Warn("load job of expired unit", "job", u.JobID, "err", err)
+			}
+			threshold, blocklistAfter[u.JobID] = j.BlocklistAfter, j.BlocklistAfter
+		}
+		if u.WorkerID != 0 {
+			if _, err := e.store.RecordWorkerFailure(ctx, u.JobID, u.WorkerID, threshold, now); err != nil {
 				e.log.Warn("record worker failure", "err", err)
 			}
 		}
