@@ -595,7 +595,7 @@ func (e *Engine) Fail(ctx context.Context, f Failure) error {
 	if err != nil {
 		return err
 	}
-	if u.Status != store.UnitRunning || u.Epoch != f.Epoch {
+	if u.Status != store.UnitRunning || u.Epoch != f.Epoch || (f.WorkerID != 0 && u.WorkerID != f.WorkerID) {
 		return store.ErrStale
 	}
 	j, err := e.store.GetJob(ctx, u.JobID)
@@ -642,15 +642,16 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return min(d, e.cfg.RetryMax)
 }
 
-// Progress records a running unit's progress and log, and extends its lease.
-func (e *Engine) Progress(ctx context.Context, unitID, epoch int64, progress float64, log string) error {
+// Progress records a running unit's progress and log, and extends its lease. A non-zero workerID must
+// hold the unit: a worker cannot report on another's lease even if it guesses the epoch.
+func (e *Engine) Progress(ctx context.Context, workerID, unitID, epoch int64, progress float64, log string) error {
 	now := e.now()
-	return e.store.ReportProgress(ctx, unitID, epoch, progress, log, now.Add(e.cfg.LeaseFor), now)
+	return e.store.ReportProgress(ctx, unitID, epoch, workerID, progress, log, now.Add(e.cfg.LeaseFor), now)
 }
 
-// SetOutputs records a running unit's uploaded outputs.
-func (e *Engine) SetOutputs(ctx context.Context, unitID, epoch int64, outputs json.RawMessage) error {
-	return e.store.SetUnitOutputs(ctx, unitID, epoch, outputs, e.now())
+// SetOutputs records a running unit's uploaded outputs; a non-zero workerID must hold the unit.
+func (e *Engine) SetOutputs(ctx context.Context, workerID, unitID, epoch int64, outputs json.RawMessage) error {
+	return e.store.SetUnitOutputs(ctx, unitID, epoch, workerID, outputs, e.now())
 }
 
 // Heartbeat records that a worker is alive, extends the leases it holds and returns the units it

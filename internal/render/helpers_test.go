@@ -298,7 +298,7 @@ func (w *worker) complete(u store.Unit, seconds float64) error {
 		return err
 	}
 	outs := mustJSON(map[string]any{"image": ref, "thumbnail": th})
-	if err := w.e.eng.SetOutputs(w.e.ctx, u.ID, u.Epoch, outs); err != nil {
+	if err := w.e.eng.SetOutputs(w.e.ctx, 0, u.ID, u.Epoch, outs); err != nil {
 		return err
 	}
 	errs, err := w.e.eng.Complete(w.e.ctx, []engine.Completion{{UnitID: u.ID, Epoch: u.Epoch, Outputs: outs, Seconds: seconds,

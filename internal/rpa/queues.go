@@ -538,7 +538,7 @@ func (a *API) itemPop(ctx context.Context, c *call) (any, error) {
 	}
 	now := a.now()
 	until := now.Add(hold)
-	if err := a.st.ReportProgress(ctx, u.ID, u.Epoch, 0, "", until, now); err != nil {
+	if err := a.st.ReportProgress(ctx, u.ID, u.Epoch, 0, 0, "", until, now); err != nil {
 		a.log.Warn("extend popped item's lease", "unit", u.ID, "err", err)
 	}
 	u.LeaseExpires = &until
