@@ -301,7 +301,9 @@ func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.J
 	if err != nil {
 		return store.Job{}, fmt.Errorf("create job: %w", err)
 	}
-	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
+	// The event goes through st: inside a transaction (a schedule firing) a write through e.store would
+	// wait for the very writer lock the transaction holds on SQLite.
+	recordIn(ctx, st, e.log, store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
 		Data: mustJSON(map[string]any{"kind": j.Kind, "units": len(units), "status": j.Status})})
 	e.notify(ctx)
 	return j, nil
@@ -706,9 +708,13 @@ func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker) (store.Work
 	return w, nil
 }
 
-func (e *Engine) record(ctx context.Context, ev store.Event) {
-	if err := e.store.AppendEvents(ctx, []store.Event{ev}); err != nil {
-		e.log.Warn("append event", "type", ev.Type, "err", err)
+func (e *Engine) record(ctx context.Context, ev store.Event) { recordIn(ctx, e.store, e.log, ev) }
+
+// recordIn appends ev to the history through st. History is best effort: a failure is logged, not
+// returned, so that it never undoes the change it describes.
+func recordIn(ctx context.Context, st store.Events, log *slog.Logger, ev store.Event) {
+	if err := st.AppendEvents(ctx, []store.Event{ev}); err != nil {
+		log.Warn("append event", "type", ev.Type, "err", err)
 	}
 }
 
