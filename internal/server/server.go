@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +63,7 @@ func New(cfg Config, facades ...Facade) *Server {
 			Name: "taskcenter_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "code"}),
-		workers: &workerCache{byID: map[int64]cachedWorker{}},
+		workers: newWorkerCache(),
 	}
 	cfg.Registry.MustRegister(s.latency)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -193,22 +192,4 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		Logger(r.Context(), s.log).Error("request failed", "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
-}
-
-// workerCache keeps verified worker tokens and worker records for a minute, so that the agent hot path
-// (lease, complete) costs no extra database reads.
-type workerCache struct {
-	mu   sync.Mutex
-	byID map[int64]cachedWorker
-	tok  sync.Map // token -> tokenEntry
-}
-
-type cachedWorker struct {
-	w       store.Worker
-	expires time.Time
-}
-
-type tokenEntry struct {
-	workerID int64
-	expires  time.Time
 }
