@@ -51,6 +51,7 @@ type stack struct {
 	eng    *engine.Engine
 	srv    *httptest.Server
 	blobs  *blob.Local
+	keys   *auth.Keyring
 	reg    *prometheus.Registry
 	creds  app.Credentials
 	cancel context.CancelFunc
@@ -66,6 +67,17 @@ func quietLogger(t testing.TB) *slog.Logger {
 // startStack serves st with an engine configured by cfg. creds, when set, are the tokens another stack on
 // the same database already created.
 func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Credentials) *stack {
+	t.Helper()
+	return buildStack(t, st, cfg, creds, false)
+}
+
+// startStackWithFacades is startStack with the dialect facades mounted, as `taskcenter serve` has them.
+func startStackWithFacades(t testing.TB, st store.Store, cfg engine.Config) *stack {
+	t.Helper()
+	return buildStack(t, st, cfg, nil, true)
+}
+
+func buildStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Credentials, withFacades bool) *stack {
 	t.Helper()
 	ctx := context.Background()
 	blobs, err := blob.NewLocal(t.TempDir())
@@ -83,7 +95,7 @@ func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Cred
 	}
 	log := quietLogger(t)
 	eng := engine.New(st, cfg, log, engine.NewMetrics(reg, st))
-	s := &stack{st: st, eng: eng, blobs: blobs, reg: reg}
+	s := &stack{st: st, eng: eng, blobs: blobs, keys: keyring, reg: reg}
 	if creds == nil {
 		c, err := app.Bootstrap(ctx, st, t.TempDir(), "", eng.Now())
 		if err != nil || c == nil {
@@ -92,7 +104,15 @@ func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Cred
 		creds = c
 	}
 	s.creds = *creds
-	s.srv = httptest.NewServer(server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, Registry: reg}))
+	var facades []server.Facade
+	if withFacades {
+		var err error
+		facades, err = app.Facades(app.FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log})
+		if err != nil {
+			t.Fatalf("facades: %v", err)
+		}
+	}
+	s.srv = httptest.NewServer(server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, Registry: reg}, facades...))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

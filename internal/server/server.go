@@ -29,6 +29,16 @@ type Facade interface {
 	Mount(mux *http.ServeMux)
 }
 
+// KeyIssuer is a facade that makes its dialect's credentials for an account: the native API's
+// POST /api/v1/accounts/{id}/keys, behind the admin command's "keys create".
+type KeyIssuer interface {
+	// KeyKind names the dialect, as the request's kind ("render", "rpa").
+	KeyKind() string
+	// IssueKey makes a credential for the account and returns its fields as the dialect names them,
+	// secrets included: they are shown this once. name is a hint the dialect may use (a user name).
+	IssueKey(ctx context.Context, accountID int64, name string) (map[string]string, error)
+}
+
 // Config is what a Server needs.
 type Config struct {
 	Engine   *engine.Engine
@@ -48,6 +58,7 @@ type Server struct {
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
 	workers *workerCache
+	issuers map[string]KeyIssuer // by KeyKind
 }
 
 // New builds the server and mounts the built-in routes and the given facades.
@@ -64,6 +75,7 @@ func New(cfg Config, facades ...Facade) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "code"}),
 		workers: newWorkerCache(),
+		issuers: map[string]KeyIssuer{},
 	}
 	cfg.Registry.MustRegister(s.latency)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -73,6 +85,9 @@ func New(cfg Config, facades ...Facade) *Server {
 	s.mountNative()
 	for _, f := range facades {
 		f.Mount(s.mux)
+		if ki, ok := f.(KeyIssuer); ok {
+			s.issuers[ki.KeyKind()] = ki
+		}
 	}
 	return s
 }
