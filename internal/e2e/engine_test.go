@@ -19,6 +19,7 @@ import (
 	"taskcenter/internal/agentapi"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // TestAgentKilledMidUnit: two agents share a job; one is killed (SIGKILL) while running a unit; the unit
@@ -26,10 +27,10 @@ import (
 // report with the dead lease's epoch is then refused.
 func TestAgentKilledMidUnit(t *testing.T) {
 	bin := binary(t)
-	for _, d := range drivers() {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range drivers.All() {
+		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			s := startStack(t, d.open(t), engine.Config{LeaseFor: 3 * time.Second, Heartbeat: time.Second, SweepEvery: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond}, nil)
+			s := startStack(t, d.Open(t), engine.Config{LeaseFor: 3 * time.Second, Heartbeat: time.Second, SweepEvery: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond}, nil)
 			const n = 12
 			marks := t.TempDir()
 			job := s.submit(t, "shell", n, func(i int) string {

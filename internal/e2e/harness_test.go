@@ -29,21 +29,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/postgres"
-	"taskcenter/internal/store/sqlite"
 )
-
-type driver struct {
-	name string
-	open func(testing.TB) store.Store
-}
-
-func drivers() []driver {
-	return []driver{
-		{"sqlite", func(t testing.TB) store.Store { return sqlite.OpenTest(t) }},
-		{"postgres", func(t testing.TB) store.Store { return postgres.OpenTest(t) }},
-	}
-}
 
 // stack is one server process's worth of parts, served over real HTTP on loopback.
 type stack struct {

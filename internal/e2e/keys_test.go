@@ -9,15 +9,16 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/render"
 	"taskcenter/internal/rpa"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // TestAdminIssuesDialectKeys makes a render access key and an RPA administrator through the native API
 // (what `taskcenter admin keys create` calls) and uses each with its dialect's own client over HTTP.
 func TestAdminIssuesDialectKeys(t *testing.T) {
-	for _, d := range drivers() {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range drivers.All() {
+		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			st := d.open(t)
+			st := d.Open(t)
 			s := startStackWithFacades(t, st, engine.Config{})
 			srv := s.srv
 			admin := newAdminClient(srv.URL, s.creds.AdminToken)
