@@ -72,6 +72,9 @@ type KindHooks struct {
 	// UnitCost prices a finished unit from its node time and names the account that pays. A cost of 0
 	// charges nothing.
 	UnitCost func(ctx context.Context, j store.Job, u store.Unit, seconds float64) (payer int64, costMilli int64)
+	// Charged reports how the cost of a batch of the job's units was paid, once per charge, after the
+	// account was debited: what a dialect shows as coupon and balance consumption and arrears.
+	Charged func(ctx context.Context, jobID int64, p Payment)
 	// JobFinished runs once, on the process that finished the job, after it reached a terminal status.
 	JobFinished func(ctx context.Context, j store.Job)
 	// Open jobs never finish on their own: a work queue takes new items at any time.
@@ -432,7 +435,10 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 	return errs, nil
 }
 
-type pricedUnit struct{ job, payer, cost int64 }
+type pricedUnit struct {
+	job, payer, cost int64
+	kind             string
+}
 
 // price computes the cost of each completion whose job's kind has a UnitCost hook. Without such hooks it
 // costs nothing: the hot path stays one statement.
@@ -465,7 +471,7 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 			continue
 		}
 		if payer, cost := h.UnitCost(ctx, j, u, secs[u.ID]); cost > 0 {
-			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost}
+			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost, kind: j.Kind}
 		}
 	}
 	return priced, nil
@@ -473,23 +479,29 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 
 // charge bills the accepted completions, and stops a job whose payer cannot pay ("arrears").
 func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, priced map[int64]pricedUnit) {
-	type key struct{ job, payer int64 }
+	type key struct {
+		job, payer int64
+		kind       string
+	}
 	sums := map[key]int64{}
 	for i, c := range cs {
 		if p, ok := priced[c.UnitID]; ok && errs[i] == nil {
-			sums[key{p.job, p.payer}] += p.cost
+			sums[key{p.job, p.payer, p.kind}] += p.cost
 		}
 	}
 	for k, amount := range sums {
 		if _, err := e.store.PatchJob(ctx, k.job, store.JobPatch{AddCostMilli: amount}, e.now()); err != nil {
 			e.log.Warn("add job cost", "job", k.job, "err", err)
 		}
-		paid, err := e.Charge(ctx, k.payer, amount)
+		p, err := e.Charge(ctx, k.payer, amount)
 		if err != nil {
 			e.log.Warn("charge account", "account", k.payer, "err", err)
 			continue
 		}
-		if !paid {
+		if h := e.hooks(k.kind); h.Charged != nil {
+			h.Charged(ctx, k.job, p)
+		}
+		if !p.Paid() {
 			e.log.Info("account in arrears: stopping job", "account", k.payer, "job", k.job)
 			if err := e.Pause(ctx, k.job, "arrears"); err != nil && !errors.Is(err, ErrInvalid) {
 				e.log.Warn("stop job in arrears", "job", k.job, "err", err)
@@ -498,13 +510,21 @@ func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, pric
 	}
 }
 
+// Payment is how one charge was paid, in milli units. UnpaidMilli is what the account could not cover.
+type Payment struct {
+	CouponMilli, BalanceMilli, CreditMilli, UnpaidMilli int64
+}
+
+// Paid reports whether the charge was covered in full.
+func (p Payment) Paid() bool { return p.UnpaidMilli == 0 }
+
 // Charge takes amountMilli from the account: coupon first, then balance, then credit. When they do not
-// cover it, it takes what there is and reports paid=false (the account is in arrears).
-func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid bool, err error) {
+// cover it, it takes what there is and reports the rest as unpaid (the account is in arrears).
+func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (Payment, error) {
 	for range 5 { // optimistic: retry when a concurrent charge changed the balances under us
 		a, err := e.store.GetAccount(ctx, accountID)
 		if err != nil {
-			return false, fmt.Errorf("load account to charge: %w", err)
+			return Payment{}, fmt.Errorf("load account to charge: %w", err)
 		}
 		left := amountMilli
 		take := func(have int64) int64 {
@@ -512,21 +532,25 @@ func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid
 			left -= t
 			return t
 		}
-		d := store.FundsDelta{CouponMilli: -take(a.CouponMilli), BalanceMilli: -take(a.BalanceMilli)}
-		d.CreditMilli = -take(a.CreditMilli)
+		var p Payment
+		p.CouponMilli = take(a.CouponMilli)
+		p.BalanceMilli = take(a.BalanceMilli)
+		p.CreditMilli = take(a.CreditMilli)
+		p.UnpaidMilli = left
+		d := store.FundsDelta{CouponMilli: -p.CouponMilli, BalanceMilli: -p.BalanceMilli, CreditMilli: -p.CreditMilli}
 		_, ok, err := e.store.AdjustFunds(ctx, accountID, d, true, e.now())
 		if err != nil {
-			return false, fmt.Errorf("charge account: %w", err)
+			return Payment{}, fmt.Errorf("charge account: %w", err)
 		}
 		if ok {
-			if left > 0 {
+			if !p.Paid() {
 				e.record(ctx, store.Event{At: e.now(), AccountID: accountID, Type: "account.arrears",
-					Data: mustJSON(map[string]int64{"unpaid_milli": left})})
+					Data: mustJSON(map[string]int64{"unpaid_milli": p.UnpaidMilli})})
 			}
-			return left == 0, nil
+			return p, nil
 		}
 	}
-	return false, errors.New("charge account: balances kept changing")
+	return Payment{}, errors.New("charge account: balances kept changing")
 }
 
 // finishIfDone moves a job to its terminal status once none of its units remains to run.
