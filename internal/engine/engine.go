@@ -30,6 +30,10 @@ type Config struct {
 	LeaderTTL    time.Duration // leadership term; renewed every sweep
 	IdleRecheck  time.Duration // a waiting lease re-checks this often for units whose retry delay passed
 	Holder       string        // this process's name for leadership
+	// LeaseConcurrency caps this process's lease queries in flight at once. More leasers than that
+	// only scan past each other's locked rows (PostgreSQL) or queue for the writer (SQLite); the rest
+	// wait their turn in the process instead.
+	LeaseConcurrency int
 }
 
 // DefaultConfig is what a server runs with unless told otherwise.
@@ -44,6 +48,8 @@ func DefaultConfig() Config {
 		OfflineAfter: 2 * time.Minute,
 		LeaderTTL:    10 * time.Second,
 		IdleRecheck:  5 * time.Second,
+
+		LeaseConcurrency: 4,
 	}
 }
 
@@ -63,6 +69,9 @@ func (c Config) withDefaults() Config {
 	set(&c.OfflineAfter, d.OfflineAfter)
 	set(&c.LeaderTTL, d.LeaderTTL)
 	set(&c.IdleRecheck, d.IdleRecheck)
+	if c.LeaseConcurrency <= 0 {
+		c.LeaseConcurrency = d.LeaseConcurrency
+	}
 	return c
 }
 
@@ -95,6 +104,8 @@ type Engine struct {
 
 	leader   atomic.Bool
 	draining atomic.Bool
+	// leaseSlots holds a token per lease query in flight (Config.LeaseConcurrency).
+	leaseSlots chan struct{}
 }
 
 // Drain makes waiting and future leases return at once with nothing, so that a server shutting down
@@ -112,14 +123,16 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg = cfg.withDefaults()
 	return &Engine{
-		store:   s,
-		cfg:     cfg.withDefaults(),
-		log:     log,
-		now:     func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
-		wake:    newWaker(),
-		metrics: metrics,
-		kinds:   map[string]KindHooks{},
+		store:      s,
+		cfg:        cfg,
+		log:        log,
+		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		wake:       newWaker(),
+		metrics:    metrics,
+		kinds:      map[string]KindHooks{},
+		leaseSlots: make(chan struct{}, cfg.LeaseConcurrency),
 	}
 }
 
@@ -346,10 +359,16 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// is not missed.
 		woken := e.wake.wait()
 		start := time.Now()
+		select {
+		case e.leaseSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, nil
+		}
 		units, err := e.store.Lease(ctx, store.LeaseRequest{
 			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
 			Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
 		})
+		<-e.leaseSlots
 		if err != nil {
 			return nil, fmt.Errorf("lease units for worker %d: %w", w.ID, err)
 		}
