@@ -76,6 +76,9 @@ type KindHooks struct {
 	JobFinished func(ctx context.Context, j store.Job)
 	// Open jobs never finish on their own: a work queue takes new items at any time.
 	Open bool
+	// Charged, when set, runs after the engine charged a job's accepted completions to its payer: taken
+	// holds what was taken from each fund (negative amounts), unpaidMilli what could not be paid.
+	Charged func(ctx context.Context, jobID, payerID int64, taken store.FundsDelta, unpaidMilli int64)
 }
 
 // Engine runs work. It is safe for concurrent use.
@@ -430,7 +433,10 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 	return errs, nil
 }
 
-type pricedUnit struct{ job, payer, cost int64 }
+type pricedUnit struct {
+	job, payer, cost int64
+	kind             string
+}
 
 // price computes the cost of each completion whose job's kind has a UnitCost hook. Without such hooks it
 // costs nothing: the hot path stays one statement.
@@ -463,7 +469,7 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 			continue
 		}
 		if payer, cost := h.UnitCost(ctx, j, u, secs[u.ID]); cost > 0 {
-			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost}
+			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost, kind: j.Kind}
 		}
 	}
 	return priced, nil
@@ -473,21 +479,26 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, priced map[int64]pricedUnit) {
 	type key struct{ job, payer int64 }
 	sums := map[key]int64{}
+	kinds := map[int64]string{}
 	for i, c := range cs {
 		if p, ok := priced[c.UnitID]; ok && errs[i] == nil {
 			sums[key{p.job, p.payer}] += p.cost
+			kinds[p.job] = p.kind
 		}
 	}
 	for k, amount := range sums {
 		if _, err := e.store.PatchJob(ctx, k.job, store.JobPatch{AddCostMilli: amount}, e.now()); err != nil {
 			e.log.Warn("add job cost", "job", k.job, "err", err)
 		}
-		paid, err := e.Charge(ctx, k.payer, amount)
+		taken, unpaid, err := e.chargeFunds(ctx, k.payer, amount)
 		if err != nil {
 			e.log.Warn("charge account", "account", k.payer, "err", err)
 			continue
 		}
-		if !paid {
+		if h := e.hooks(kinds[k.job]); h.Charged != nil {
+			h.Charged(ctx, k.job, k.payer, taken, unpaid)
+		}
+		if unpaid > 0 {
 			e.log.Info("account in arrears: stopping job", "account", k.payer, "job", k.job)
 			if err := e.Pause(ctx, k.job, "arrears"); err != nil && !errors.Is(err, ErrInvalid) {
 				e.log.Warn("stop job in arrears", "job", k.job, "err", err)
@@ -499,10 +510,19 @@ func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, pric
 // Charge takes amountMilli from the account: coupon first, then balance, then credit. When they do not
 // cover it, it takes what there is and reports paid=false (the account is in arrears).
 func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid bool, err error) {
+	_, unpaid, err := e.chargeFunds(ctx, accountID, amountMilli)
+	if err != nil {
+		return false, err
+	}
+	return unpaid == 0, nil
+}
+
+// chargeFunds is Charge reporting what it took from each fund and what it could not take.
+func (e *Engine) chargeFunds(ctx context.Context, accountID, amountMilli int64) (taken store.FundsDelta, unpaidMilli int64, err error) {
 	for range 5 { // optimistic: retry when a concurrent charge changed the balances under us
 		a, err := e.store.GetAccount(ctx, accountID)
 		if err != nil {
-			return false, fmt.Errorf("load account to charge: %w", err)
+			return store.FundsDelta{}, 0, fmt.Errorf("load account to charge: %w", err)
 		}
 		left := amountMilli
 		take := func(have int64) int64 {
@@ -514,17 +534,17 @@ func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid
 		d.CreditMilli = -take(a.CreditMilli)
 		_, ok, err := e.store.AdjustFunds(ctx, accountID, d, true, e.now())
 		if err != nil {
-			return false, fmt.Errorf("charge account: %w", err)
+			return store.FundsDelta{}, 0, fmt.Errorf("charge account: %w", err)
 		}
 		if ok {
 			if left > 0 {
 				e.record(ctx, store.Event{At: e.now(), AccountID: accountID, Type: "account.arrears",
 					Data: mustJSON(map[string]int64{"unpaid_milli": left})})
 			}
-			return left == 0, nil
+			return d, left, nil
 		}
 	}
-	return false, errors.New("charge account: balances kept changing")
+	return store.FundsDelta{}, 0, errors.New("charge account: balances kept changing")
 }
 
 // finishIfDone moves a job to its terminal status once none of its units remains to run.

@@ -53,8 +53,13 @@ func splitOf(j store.Job) chargeSplit {
 	return s
 }
 
-// childStatus maps an engine job to a task status code.
-func childStatus(j store.Job) int {
+// childStatus maps an engine job to a task status code. counts are the job's units by status: a job
+// that ended with frames stopped by the per-frame limit (setOverTimeStop, job_stop_time) is
+// TIME_OUT_STOP rather than finished-with-failures, because the limit stopped it.
+func childStatus(j store.Job, counts map[store.UnitStatus]int) int {
+	if (j.Status == store.JobPartial || j.Status == store.JobFailed) && counts[store.UnitTimedOut] > 0 {
+		return StatusTimeoutStop
+	}
 	switch j.Status {
 	case store.JobRunning:
 		return StatusRendering
@@ -83,7 +88,7 @@ func childStatus(j store.Job) int {
 // shellStatus derives a parent task's status from its state and its children: a stop of any kind
 // wins (arrears, then time-out, then the user's, then the test stop), then rendering, then the
 // finished states.
-func shellStatus(shell store.Job, kids []store.Job) int {
+func shellStatus(shell store.Job, kids []store.Job, counts map[int64]map[store.UnitStatus]int) int {
 	st := stateOf(shell)
 	switch {
 	case shell.Status == store.JobCancelled:
@@ -99,7 +104,7 @@ func shellStatus(shell store.Job, kids []store.Job) int {
 	}
 	has := map[int]int{}
 	for _, k := range kids {
-		has[childStatus(k)]++
+		has[childStatus(k, counts[k.ID])]++
 	}
 	for _, s := range []int{StatusArrears, StatusTimeoutStop, StatusStop} {
 		if has[s] > 0 {
@@ -250,7 +255,7 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
 	reason := ""
 	if isShell {
 		kids := v.kids[j.ID]
-		status = shellStatus(j, kids)
+		status = shellStatus(j, kids, v.counts)
 		for i := range kids {
 			k := kids[i]
 			fc.add(countsOf(v.counts[k.ID]))
@@ -277,7 +282,7 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
 			reason = st.ErrorCode + ": " + st.Error
 		}
 	} else {
-		status = childStatus(j)
+		status = childStatus(j, v.counts[j.ID])
 		fc = countsOf(v.counts[j.ID])
 		split = splitOf(j)
 		cost = j.CostMilli

@@ -107,7 +107,7 @@ func New(cfg Config) (*API, error) {
 	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, blobs: cfg.Blobs, keys: cfg.Keyring,
 		log: cfg.Log.With("facade", "render"), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
-	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished})
+	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
 	return a, nil
 }
 

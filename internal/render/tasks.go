@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,9 @@ type taskState struct {
 	Error          string   `json:"error,omitempty"`
 	SubmittedAt    int64    `json:"submitted_at,omitempty"` // ms
 	OutputFileName string   `json:"output_file_name,omitempty"`
+	// OverTimeSec is the per-frame limit setOverTimeStop set on the task, applied to children created
+	// later (nil: none set).
+	OverTimeSec *int64 `json:"over_time_sec,omitempty"`
 }
 
 // childSpec is a child job's Spec.
@@ -111,10 +115,28 @@ func (a *API) ownJob(ctx context.Context, c *call, id int64) (store.Job, rules, 
 	return j, r, nil
 }
 
+// perParentLimit is how many parents children looks up one by one before it lists the account's
+// child jobs in one query instead.
+const perParentLimit = 50
+
 // children lists the child jobs of shells, keyed by parent.
 func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64, withDeleted bool) (map[int64][]store.Job, error) {
 	out := map[int64][]store.Job{}
 	if len(parents) == 0 {
+		return out, nil
+	}
+	if len(parents) <= perParentLimit {
+		// A page of tasks: one indexed query per parent, instead of every child job of the account.
+		for _, p := range parents {
+			jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, ParentID: p, WithDeleted: withDeleted})
+			if err != nil {
+				return nil, fmt.Errorf("list child tasks of %d: %w", p, err)
+			}
+			if len(jobs) > 0 {
+				slices.SortFunc(jobs, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) })
+				out[p] = jobs
+			}
+		}
 		return out, nil
 	}
 	jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, WithDeleted: withDeleted})
@@ -131,7 +153,7 @@ func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64,
 		}
 	}
 	for _, list := range out {
-		slices.SortFunc(list, func(x, y store.Job) int { return int(x.ID - y.ID) })
+		slices.SortFunc(list, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) })
 	}
 	return out, nil
 }
@@ -653,11 +675,20 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if err != nil {
 		return err
 	}
+	// The shell is read again: setOverTimeStop, updateTaskUserLevel or a label may have changed it
+	// while the scene was analysed.
+	shell, err := a.st.GetJob(ctx, sub.shell.ID)
+	if err != nil {
+		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
+	}
 	frameTime := sub.frameTime
 	if frameTime == 0 {
 		frameTime = time.Duration(s.TaskOverTime) * time.Hour
 	}
-	st := stateOf(sub.shell)
+	if ot := stateOf(shell).OverTimeSec; ot != nil {
+		frameTime = time.Duration(*ot) * time.Second
+	}
+	sub.shell.Project, sub.shell.Priority = shell.Project, shell.Priority
 	base := engine.JobSpec{
 		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
 		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
@@ -689,6 +720,24 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 			return fmt.Errorf("create render child of task %d: %w", sub.shell.ID, err)
 		}
 	}
+	// Read once more: a limit set while the children were being created must reach them too.
+	if shell, err = a.st.GetJob(ctx, sub.shell.ID); err != nil {
+		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
+	}
+	st := stateOf(shell)
+	if ot := st.OverTimeSec; ot != nil && time.Duration(*ot)*time.Second != frameTime {
+		d := time.Duration(*ot) * time.Second
+		kids, err := a.children(ctx, []int64{shell.AccountID}, []int64{shell.ID}, true)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids[shell.ID] {
+			if _, err := a.st.PatchJob(ctx, k.ID, store.JobPatch{UnitTimeout: &d}, a.eng.Now()); err != nil {
+				return fmt.Errorf("set time limit of task %d: %w", k.ID, err)
+			}
+		}
+	}
+	st.AllCameras = stateOf(sub.shell).AllCameras
 	st.State = stateSubmitted
 	st.Camera, st.Width, st.Height, st.Tiles = sub.camera, sub.width, sub.height, sub.tiles
 	st.Frames = FormatFrames(sub.frames)
