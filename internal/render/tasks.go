@@ -404,10 +404,13 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
 	}
 	sub.shell = shell
+	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
+		return nil, err
+	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
-		actx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
+		actx, cancel := context.WithTimeout(a.ctx, a.cfg.AnalysisTimeout)
 		defer cancel()
 		a.analyseAndStart(actx, sub)
 	}()
@@ -600,11 +603,30 @@ func (a *API) resolveUpload(ctx context.Context, shell store.Job, local string) 
 
 // analyseAndStart analyses the scene and creates the child jobs. It runs after submitTask answered;
 // failures are recorded on the shell (status 45 with the reason in its info).
+//
+// A server shutting down leaves the task in analysis and frees it (deadline 0), so that the next
+// server to start takes it over (recover.go) instead of failing it.
 func (a *API) analyseAndStart(ctx context.Context, sub submission) {
 	err := a.startChildren(ctx, &sub)
 	if err == nil {
+		a.unmarkAnalysis(context.WithoutCancel(ctx), sub.shell)
 		return
 	}
+	if a.ctx.Err() != nil {
+		a.log.Info("render task analysis interrupted by shutdown; it will be taken over", "task", sub.shell.ID)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.markAnalysis(rctx, sub.shell, 0); err != nil {
+			a.log.Warn("free interrupted analysis", "task", sub.shell.ID, "err", err)
+		}
+		return
+	}
+	a.analysisFailed(ctx, sub.shell, err)
+}
+
+// analysisFailed records a failed analysis on the task: status 45 with the code and the reason.
+func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
+	ctx = context.WithoutCancel(ctx)
 	code, msg := "10011", err.Error()
 	var e *Error
 	if errors.As(err, &e) {
@@ -613,12 +635,16 @@ func (a *API) analyseAndStart(ctx context.Context, sub submission) {
 			code, msg = c, rest
 		}
 	}
-	a.log.Info("render task analysis failed", "task", sub.shell.ID, "err", err)
-	st := stateOf(sub.shell)
-	st.State, st.ErrorCode, st.Error = stateFailed, code, msg
-	if _, perr := a.st.PatchJob(context.WithoutCancel(ctx), sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
-		a.log.Error("record failed analysis", "task", sub.shell.ID, "err", perr)
+	a.log.Info("render task analysis failed", "task", shell.ID, "err", err)
+	if cur, gerr := a.st.GetJob(ctx, shell.ID); gerr == nil {
+		shell = cur // keep what changed meanwhile (level, time limit)
 	}
+	st := stateOf(shell)
+	st.State, st.ErrorCode, st.Error = stateFailed, code, msg
+	if _, perr := a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
+		a.log.Error("record failed analysis", "task", shell.ID, "err", perr)
+	}
+	a.unmarkAnalysis(ctx, shell)
 }
 
 func (a *API) startChildren(ctx context.Context, sub *submission) error {
