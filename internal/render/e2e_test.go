@@ -194,6 +194,32 @@ func TestEndToEndBlender(t *testing.T) {
 		if w, h := decodePNG(t, full); w != w0 || h != h0 {
 			t.Fatalf("stitched %dx%d, untiled %dx%d", w, h, w0, h0)
 		}
+
+		// frames_per_task: one unit renders the three frames in one Blender run, one output each.
+		gid := e.newTask(e.cl, scene, map[string]string{"frames_per_task": "3"}, nil)
+		ti = e.waitStatus(e.cl, gid, 3*time.Minute, StatusFinished)
+		if ti.TotalFrames != 1 || ti.DoneFrames != 1 {
+			t.Fatalf("grouped task: %+v", ti)
+		}
+		list.Files = nil
+		for deadline := time.Now().Add(10 * time.Second); len(list.Files) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			_, lb = e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(gid, 10), map[string]string{"userKey": key})
+			_ = json.Unmarshal(lb, &list)
+		}
+		if len(list.Files) != 3 {
+			t.Fatalf("grouped outputs: %s", lb)
+		}
+		hashes := map[string]bool{}
+		for _, file := range list.Files {
+			_, img := e.get(url+transferPrefix+"/files?path="+file["path"].(string), map[string]string{"userKey": key})
+			if w, h := decodePNG(t, img); w != w0 || h != h0 {
+				t.Fatalf("%s is %dx%d", file["path"], w, h)
+			}
+			hashes[file["hash"].(string)] = true
+		}
+		if len(hashes) != 3 {
+			t.Fatalf("the three frames are not three different images: %s", lb)
+		}
 	})
 }
 

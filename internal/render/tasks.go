@@ -66,6 +66,8 @@ type childSpec struct {
 	CgID      int    `json:"cg_id"`
 	Software  string `json:"software"`
 	GPU       bool   `json:"gpu,omitempty"`
+	// FramesPerTask > 1: each unit renders that many frames (frames_per_task), named "1,2,3".
+	FramesPerTask int `json:"frames_per_task,omitempty"`
 }
 
 // blenderUnitSpec is the agent's blender executor spec (internal/agent/executor.BlenderSpec),
@@ -74,6 +76,7 @@ type blenderUnitSpec struct {
 	Scene      string          `json:"scene"`
 	SceneName  string          `json:"scene_name,omitempty"`
 	Frame      int             `json:"frame"`
+	Frames     []int           `json:"frames,omitempty"`
 	Format     string          `json:"format,omitempty"`
 	Resolution []int           `json:"resolution,omitempty"`
 	Camera     string          `json:"camera,omitempty"`
@@ -341,6 +344,9 @@ func intField(m map[string]any, name string, def int) (int, error) {
 	return n, nil
 }
 
+// maxFramesPerUnit bounds frames_per_task (the agent's executor takes at most 1000 frames a unit).
+const maxFramesPerUnit = 1000
+
 // submission is what submitTask validated, handed to the analysis.
 type submission struct {
 	shell     store.Job
@@ -361,6 +367,8 @@ type submission struct {
 	frameTime time.Duration
 	taskTime  time.Duration
 	ram       int
+	// perUnit is frames_per_task: how many frames one unit renders (1 with tiles).
+	perUnit int
 }
 
 func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
@@ -545,8 +553,14 @@ func (a *API) validateSubmission(ctx context.Context, shell store.Job) (submissi
 	if sub.ram, err = intField(ti, "ram", 0); err != nil {
 		return submission{}, err
 	}
-	if _, err := intField(ti, "frames_per_task", 1); err != nil {
+	if sub.perUnit, err = intField(ti, "frames_per_task", 1); err != nil {
 		return submission{}, err
+	}
+	if sub.perUnit < 1 || sub.perUnit > maxFramesPerUnit {
+		return submission{}, invalid("frames_per_task must be between 1 and %d", maxFramesPerUnit)
+	}
+	if sub.tiles > 1 {
+		sub.perUnit = 1 // a tiled frame is already split across nodes
 	}
 	return sub, nil
 }
@@ -780,6 +794,7 @@ func (a *API) childSpecFor(sub *submission, taskType string, frameType int, fram
 		TaskType: taskType, FrameType: frameType, Frames: FormatFrames(frames), Tiles: sub.tiles,
 		TilesType: sub.tilesType, Width: sub.width, Height: sub.height, Camera: sub.camera, Format: sub.format,
 		Scene: sub.scene, CgID: sub.software.CgID, Software: strings.TrimSpace(sub.software.CgName + " " + sub.version),
+		FramesPerTask: sub.perUnit,
 	}
 }
 
@@ -794,6 +809,9 @@ func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
 	var res []int
 	if sub.width > 0 && sub.height > 0 {
 		res = []int{sub.width, sub.height}
+	}
+	if sub.perUnit > 1 && len(borders) == 1 {
+		return a.groupedUnits(sub, frames, res)
 	}
 	units := make([]engine.UnitSpec, 0, len(frames)*len(borders))
 	for _, f := range frames {
@@ -815,6 +833,33 @@ func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
 			}
 			units = append(units, engine.UnitSpec{Name: name, Capability: sub.software.Capability, Spec: spec})
 		}
+	}
+	return units
+}
+
+// groupedUnits makes one unit per frames_per_task frames, in the order of the frame list; the unit
+// is named by its frames ("1,2,3"), which queryTaskFrames shows and searches.
+func (a *API) groupedUnits(sub *submission, frames []int, res []int) []engine.UnitSpec {
+	var units []engine.UnitSpec
+	for group := range slices.Chunk(frames, sub.perUnit) {
+		names := make([]string, len(group))
+		for i, f := range group {
+			names[i] = strconv.Itoa(f)
+		}
+		group = slices.Clone(group)
+		var list []int
+		if len(group) > 1 {
+			list = group // a group of one is a plain frame unit, outputs "image" and "thumbnail"
+		}
+		var spec json.RawMessage
+		if sub.software.Capability == "blender" {
+			spec = mustJSON(blenderUnitSpec{Scene: sub.scene, Frame: group[0], Frames: list, Format: sub.format,
+				Resolution: res, Camera: sub.camera})
+		} else {
+			spec = mustJSON(map[string]any{"software": sub.software.CgName, "version": sub.version,
+				"scene": sub.scene, "frame": group[0], "frames": list, "resolution": res, "camera": sub.camera})
+		}
+		units = append(units, engine.UnitSpec{Name: strings.Join(names, ","), Capability: sub.software.Capability, Spec: spec})
 	}
 	return units
 }
