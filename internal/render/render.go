@@ -76,8 +76,12 @@ type API struct {
 	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
 	stitchMu sync.Mutex
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// catMu guards the decoded catalog and the stored text it was decoded from.
+	catMu     sync.Mutex
+	catRaw    []byte
+	catCached Catalog
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.

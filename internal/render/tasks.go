@@ -118,40 +118,18 @@ func (a *API) ownJob(ctx context.Context, c *call, id int64) (store.Job, rules, 
 	return j, r, nil
 }
 
-// perParentLimit is how many parents children looks up one by one before it lists the account's
-// child jobs in one query instead.
-const perParentLimit = 50
+// childChunk is how many parents one children query asks for.
+const childChunk = 500
 
-// children lists the child jobs of shells, keyed by parent.
+// children lists the child jobs of shells, keyed by parent, ordered by id.
 func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64, withDeleted bool) (map[int64][]store.Job, error) {
 	out := map[int64][]store.Job{}
-	if len(parents) == 0 {
-		return out, nil
-	}
-	if len(parents) <= perParentLimit {
-		// A page of tasks: one indexed query per parent, instead of every child job of the account.
-		for _, p := range parents {
-			jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, ParentID: p, WithDeleted: withDeleted})
-			if err != nil {
-				return nil, fmt.Errorf("list child tasks of %d: %w", p, err)
-			}
-			if len(jobs) > 0 {
-				slices.SortFunc(jobs, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) })
-				out[p] = jobs
-			}
+	for chunk := range slices.Chunk(parents, childChunk) {
+		jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, ParentIDs: chunk, WithDeleted: withDeleted})
+		if err != nil {
+			return nil, fmt.Errorf("list child tasks: %w", err)
 		}
-		return out, nil
-	}
-	jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, WithDeleted: withDeleted})
-	if err != nil {
-		return nil, fmt.Errorf("list child tasks: %w", err)
-	}
-	want := map[int64]bool{}
-	for _, p := range parents {
-		want[p] = true
-	}
-	for _, j := range jobs {
-		if want[j.ParentID] {
+		for _, j := range jobs {
 			out[j.ParentID] = append(out[j.ParentID], j)
 		}
 	}
