@@ -475,25 +475,60 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
+	if len(statuses) > 0 {
+		// Status is derived from the children, so the filter runs here: statuses of every matching
+		// task first (its children, and frame counts only where the status needs them), then the
+		// full infos of the page alone.
+		if shells, err = a.filterStatus(ctx, r, shells, statuses); err != nil {
+			return nil, err
+		}
+		total = len(shells)
+		lo := min((num-1)*size, total)
+		shells = shells[lo:min(lo+size, total)]
+	}
 	v, err := a.loadView(ctx, r, shells)
 	if err != nil {
 		return nil, err
 	}
 	items := make([]map[string]any, 0, len(shells))
 	for _, s := range shells {
-		info := a.info(v, s, nil)
-		if len(statuses) > 0 && !slices.Contains(statuses, int64(info["taskStatus"].(int))) {
-			continue
-		}
-		items = append(items, info)
-	}
-	if len(statuses) > 0 {
-		// Status is derived from the children, so the filter runs here and the page is cut after it.
-		total = len(items)
-		lo := min((num-1)*size, total)
-		items = items[lo:min(lo+size, total)]
+		items = append(items, a.info(v, s, nil))
 	}
 	return page(items, total, num, size), nil
+}
+
+// filterStatus keeps the shells whose derived status is one of statuses, in order.
+func (a *API) filterStatus(ctx context.Context, r rules, shells []store.Job, statuses []int64) ([]store.Job, error) {
+	ids := make([]int64, len(shells))
+	for i, s := range shells {
+		ids[i] = s.ID
+	}
+	kids, err := a.children(ctx, r.visibleAccountIDs, ids, true)
+	if err != nil {
+		return nil, err
+	}
+	// Frame counts change a status only for children that ended partial or failed (TIME_OUT_STOP).
+	var ended []int64
+	for _, list := range kids {
+		for _, k := range list {
+			if k.Status == store.JobPartial || k.Status == store.JobFailed {
+				ended = append(ended, k.ID)
+			}
+		}
+	}
+	counts := map[int64]map[store.UnitStatus]int{}
+	if len(ended) > 0 {
+		if counts, err = a.st.UnitCounts(ctx, ended); err != nil {
+			return nil, fmt.Errorf("count frames: %w", err)
+		}
+	}
+	out := shells[:0:0]
+	for _, s := range shells {
+		if slices.Contains(statuses, int64(shellStatus(s, kids[s.ID], counts))) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (a *API) queryTaskInfo(ctx context.Context, c *call) (any, error) {
