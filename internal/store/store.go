@@ -77,7 +77,8 @@ type Credentials interface {
 type JobFilter struct {
 	AccountIDs   []int64 // the caller's account and, where allowed, its sub-accounts
 	Kind         string
-	ParentID     int64 // -1: top level only; 0: any
+	ParentID     int64   // -1: top level only; 0: any
+	ParentIDs    []int64 // when set, only children of these jobs
 	Statuses     []JobStatus
 	PauseReasons []string
 	Search       string // substring of Name, Alias or Project
