@@ -87,8 +87,9 @@ type Engine struct {
 	wake    *waker
 	metrics *Metrics
 
-	mu    sync.RWMutex
-	kinds map[string]KindHooks
+	mu           sync.RWMutex
+	kinds        map[string]KindHooks
+	licenceKinds map[string]bool // worker kinds that lease only with a valid licence
 
 	leader   atomic.Bool
 	draining atomic.Bool
@@ -117,6 +118,8 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 		wake:    newWaker(),
 		metrics: metrics,
 		kinds:   map[string]KindHooks{},
+
+		licenceKinds: map[string]bool{},
 	}
 }
 
@@ -165,19 +168,22 @@ func invalid(format string, args ...any) error {
 
 // JobSpec describes a job to submit.
 type JobSpec struct {
-	AccountID      int64           `json:"account_id"`
-	ParentID       int64           `json:"parent_id,omitempty"`
-	WaitFor        int64           `json:"wait_for,omitempty"`
-	Kind           string          `json:"kind"`
-	Alias          string          `json:"alias,omitempty"`
-	Name           string          `json:"name,omitempty"`
-	Project        string          `json:"project,omitempty"`
-	Priority       int             `json:"priority,omitempty"`
-	MaxConcurrency int             `json:"max_concurrency,omitempty"`
-	MaxAttempts    int             `json:"max_attempts,omitempty"`
-	BlocklistAfter int             `json:"blocklist_after,omitempty"`
-	UnitTimeout    Duration        `json:"unit_timeout,omitempty"`
-	JobTimeout     Duration        `json:"job_timeout,omitempty"`
+	AccountID      int64    `json:"account_id"`
+	ParentID       int64    `json:"parent_id,omitempty"`
+	WaitFor        int64    `json:"wait_for,omitempty"`
+	Kind           string   `json:"kind"`
+	Alias          string   `json:"alias,omitempty"`
+	Name           string   `json:"name,omitempty"`
+	Project        string   `json:"project,omitempty"`
+	Priority       int      `json:"priority,omitempty"`
+	MaxConcurrency int      `json:"max_concurrency,omitempty"`
+	MaxAttempts    int      `json:"max_attempts,omitempty"`
+	BlocklistAfter int      `json:"blocklist_after,omitempty"`
+	UnitTimeout    Duration `json:"unit_timeout,omitempty"`
+	JobTimeout     Duration `json:"job_timeout,omitempty"`
+	// PendingTimeout ends the job (cancelled, reason ReasonPendingTimeout) when no unit has started
+	// this long after it was queued.
+	PendingTimeout Duration        `json:"pending_timeout,omitempty"`
 	Paused         bool            `json:"paused,omitempty"`
 	PauseReason    string          `json:"pause_reason,omitempty"`
 	Spec           json.RawMessage `json:"spec,omitempty"`
@@ -186,13 +192,16 @@ type JobSpec struct {
 
 // UnitSpec describes one unit of a job.
 type UnitSpec struct {
-	Name       string          `json:"name,omitempty"`
-	Capability string          `json:"capability"`
-	Tag        string          `json:"tag,omitempty"`
-	Priority   int             `json:"priority,omitempty"`
-	Deadline   *time.Time      `json:"deadline,omitempty"`
-	RunAfter   *time.Time      `json:"run_after,omitempty"`
-	Spec       json.RawMessage `json:"spec,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Capability string `json:"capability"`
+	Tag        string `json:"tag,omitempty"`
+	// AnyTags lets a worker carrying any one of these tags lease the unit (candidate workers); it
+	// excludes Tag.
+	AnyTags  []string        `json:"any_tags,omitempty"`
+	Priority int             `json:"priority,omitempty"`
+	Deadline *time.Time      `json:"deadline,omitempty"`
+	RunAfter *time.Time      `json:"run_after,omitempty"`
+	Spec     json.RawMessage `json:"spec,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration string ("90s") or seconds.
@@ -238,14 +247,33 @@ func (s *JobSpec) validate(open bool) error {
 		return invalid("max_attempts must be between 0 and 100")
 	case s.BlocklistAfter < 0:
 		return invalid("blocklist_after must not be negative")
-	case s.UnitTimeout < 0 || s.JobTimeout < 0:
+	case s.UnitTimeout < 0 || s.JobTimeout < 0 || s.PendingTimeout < 0:
 		return invalid("time limits must not be negative")
 	case len(s.Name) > 1000 || len(s.Project) > 1000 || len(s.Alias) > 200:
 		return invalid("name, project or alias too long")
 	}
-	for i, u := range s.Units {
-		if u.Capability == "" {
+	return validateUnits(s.Units)
+}
+
+// maxAnyTags bounds the candidate tags of one unit.
+const maxAnyTags = 1000
+
+func validateUnits(units []UnitSpec) error {
+	for i, u := range units {
+		switch {
+		case u.Capability == "":
 			return invalid("units[%d]: capability is required", i)
+		case u.Tag == store.AnyTagMarker:
+			return invalid("units[%d]: tag %q is reserved", i, u.Tag)
+		case u.Tag != "" && len(u.AnyTags) > 0:
+			return invalid("units[%d]: tag and any_tags exclude each other", i)
+		case len(u.AnyTags) > maxAnyTags:
+			return invalid("units[%d]: at most %d any_tags", i, maxAnyTags)
+		}
+		for _, t := range u.AnyTags {
+			if t == "" || t == store.AnyTagMarker {
+				return invalid("units[%d]: any_tags holds an empty or reserved tag", i)
+			}
 		}
 	}
 	return nil
@@ -257,7 +285,8 @@ func (s *JobSpec) toStore() (store.Job, []store.Unit) {
 		Name: s.Name, Project: s.Project, Priority: s.Priority, MaxConcurrency: s.MaxConcurrency,
 		MaxAttempts: s.MaxAttempts, BlocklistAfter: s.BlocklistAfter,
 		UnitTimeout: time.Duration(s.UnitTimeout), JobTimeout: time.Duration(s.JobTimeout), Spec: s.Spec,
-		Status: store.JobQueued,
+		PendingTimeout: time.Duration(s.PendingTimeout),
+		Status:         store.JobQueued,
 	}
 	if j.MaxAttempts == 0 {
 		j.MaxAttempts = 3
@@ -276,7 +305,7 @@ func unitsFromSpecs(specs []UnitSpec, firstIndex int) []store.Unit {
 	units := make([]store.Unit, len(specs))
 	for i, u := range specs {
 		units[i] = store.Unit{
-			Index: firstIndex + i, Name: u.Name, Capability: u.Capability, Tag: u.Tag, Priority: u.Priority,
+			Index: firstIndex + i, Name: u.Name, Capability: u.Capability, Tag: u.Tag, AnyTags: u.AnyTags, Priority: u.Priority,
 			Deadline: u.Deadline, Spec: u.Spec,
 		}
 		if u.RunAfter != nil {
@@ -309,10 +338,8 @@ func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.J
 
 // AddUnits appends units to a job (work queue items) and wakes waiting workers.
 func (e *Engine) AddUnits(ctx context.Context, jobID int64, specs []UnitSpec) ([]store.Unit, error) {
-	for i, u := range specs {
-		if u.Capability == "" {
-			return nil, invalid("units[%d]: capability is required", i)
-		}
+	if err := validateUnits(specs); err != nil {
+		return nil, err
 	}
 	units, err := e.store.AddUnits(ctx, jobID, unitsFromSpecs(specs, 0), e.now())
 	if err != nil {
@@ -340,6 +367,22 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// Take the wake-up channel before looking, so that work arriving between the look and the wait
 		// is not missed.
 		woken := e.wake.wait()
+		if e.needsLicence(w.Kind) {
+			ok, err := e.licensed(ctx, w.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				// An unlicensed worker waits out its long poll with nothing, rather than asking again at once.
+				t := time.NewTimer(time.Until(deadline))
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+				return nil, nil
+			}
+		}
 		start := time.Now()
 		units, err := e.store.Lease(ctx, store.LeaseRequest{
 			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
