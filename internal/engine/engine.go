@@ -373,14 +373,12 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 				return nil, err
 			}
 			if !ok {
-				// An unlicensed worker waits out its long poll with nothing, rather than asking again at once.
-				t := time.NewTimer(time.Until(deadline))
-				select {
-				case <-t.C:
-				case <-ctx.Done():
+				// An unlicensed worker waits out its long poll with nothing rather than asking again at
+				// once; a wake-up (a licence issued) makes it look again.
+				if !e.idle(ctx, woken, deadline) {
+					return nil, nil
 				}
-				t.Stop()
-				return nil, nil
+				continue
 			}
 		}
 		start := time.Now()
@@ -395,20 +393,28 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		if len(units) > 0 {
 			return units, nil
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
+		if !e.idle(ctx, woken, deadline) {
 			return nil, nil
 		}
-		t := time.NewTimer(min(left, e.cfg.IdleRecheck))
-		select {
-		case <-woken:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil
-		}
-		t.Stop()
 	}
+}
+
+// idle waits for a wake-up, the next idle re-check or the deadline; it reports false when the lease
+// should give up (deadline passed or ctx done).
+func (e *Engine) idle(ctx context.Context, woken <-chan struct{}, deadline time.Time) bool {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	t := time.NewTimer(min(left, e.cfg.IdleRecheck))
+	defer t.Stop()
+	select {
+	case <-woken:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // LeaseJob pops up to max ready units of one job for a caller that is not an agent (a process popping
