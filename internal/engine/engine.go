@@ -330,8 +330,13 @@ func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.J
 	if err != nil {
 		return store.Job{}, fmt.Errorf("create job: %w", err)
 	}
-	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
-		Data: mustJSON(map[string]any{"kind": j.Kind, "units": len(units), "status": j.Status})})
+	// The event goes through st: inside a schedule's transaction, a write on another connection
+	// would wait for that transaction (forever on SQLite, whose one writer the transaction holds).
+	ev := store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
+		Data: mustJSON(map[string]any{"kind": j.Kind, "units": len(units), "status": j.Status})}
+	if err := st.AppendEvents(ctx, []store.Event{ev}); err != nil {
+		return store.Job{}, fmt.Errorf("record job %d created: %w", j.ID, err)
+	}
 	e.notify(ctx)
 	return j, nil
 }
