@@ -16,16 +16,30 @@ func agentCmd(ctx context.Context, args []string) error {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.ServerURL, "server", envOr("TASKCENTER_SERVER", "http://127.0.0.1:8080"), "server URL")
 	fs.StringVar(&c.Token, "token", envOr("TASKCENTER_AGENT_TOKEN", ""), "agent enrollment token (see credentials.json in the server's data directory)")
-	fs.StringVar(&c.Name, "name", host, "agent name, unique per agent")
+	fs.StringVar(&c.Name, "name", host, "agent name, unique per agent (a robot's number)")
 	fs.StringVar(&c.Kind, "kind", "render", "worker kind: render, robot, studio, recorder, ...")
 	tags := fs.String("tags", "", "comma-separated tags")
 	fs.StringVar(&c.WorkDir, "work-dir", "", "directory for the outbox, input cache and scratch space")
 	fs.IntVar(&c.Slots, "slots", 1, "units to run at once")
+	oapi := fs.String("oapi-url", envOr("TASKCENTER_OAPI_URL", ""), "robot/studio: base URL processes call the RPA OAPI at (default: -server)")
+	machine := fs.String("machine-code", "", "robot/studio: machine code to register with (default: the OS machine id)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Parse(args)
 	if *tags != "" {
 		c.Tags = strings.Split(*tags, ",")
 	}
 	c.Executors = executor.Defaults()
+	if c.Kind == "robot" || c.Kind == "studio" {
+		// A robot runs published processes only; its own tag lets jobs limited to it find it.
+		if *oapi == "" {
+			*oapi = c.ServerURL
+		}
+		c.Executors = map[string]agent.Executor{"rpa": &executor.RPA{OAPIURL: *oapi}}
+		c.Tags = append(c.Tags, executor.RobotTagPrefix+c.Name)
+		c.Info = executor.RobotInfo(version)
+		if *machine != "" {
+			c.Info["machineCode"] = *machine
+		}
+	}
 	return agent.Run(ctx, c, newLogger(*logLevel))
 }

@@ -35,6 +35,9 @@ type Config struct {
 	Kind string
 	// Tags restrict which units the server hands out (units with a tag go to workers carrying it).
 	Tags []string
+	// Info adds fields to the registration's host description (a robot's machineCode, user and
+	// version); the detected host, os, ip, cpus, slots and software are not overridden.
+	Info map[string]string
 	// WorkDir holds the outbox, the input cache and the units' scratch directories; default
 	// <user cache dir>/taskcenter-agent.
 	WorkDir string
@@ -183,7 +186,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	software := detectSoftware(ctx)
 	a.caps = capabilities(cfg.Executors, software, log)
-	a.info = buildInfo(ctx, cfg.ServerURL, software, cfg.Slots)
+	a.info = buildInfo(ctx, cfg.ServerURL, software, cfg.Slots, cfg.Info)
 	log.Info("agent starting", "server", cfg.ServerURL, "name", cfg.Name, "capabilities", a.caps,
 		"software", software, "slots", cfg.Slots, "pending_reports", len(reports))
 

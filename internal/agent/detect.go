@@ -64,7 +64,7 @@ type hostInfo struct {
 	Slots    int               `json:"slots"`
 }
 
-func buildInfo(ctx context.Context, serverURL string, software map[string]string, slots int) json.RawMessage {
+func buildInfo(ctx context.Context, serverURL string, software map[string]string, slots int, extra map[string]string) json.RawMessage {
 	host, _ := os.Hostname()
 	info := hostInfo{
 		Software: software,
@@ -75,6 +75,17 @@ func buildInfo(ctx context.Context, serverURL string, software map[string]string
 		Slots:    slots,
 	}
 	data, _ := json.Marshal(info) // plain strings and ints cannot fail
+	if len(extra) == 0 {
+		return data
+	}
+	merged := map[string]any{}
+	_ = json.Unmarshal(data, &merged)
+	for k, v := range extra {
+		if _, detected := merged[k]; !detected {
+			merged[k] = v
+		}
+	}
+	data, _ = json.Marshal(merged)
 	return data
 }
 

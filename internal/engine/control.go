@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"taskcenter/internal/store"
 )
@@ -14,9 +15,19 @@ var ErrNotFound = store.ErrNotFound
 // control applies a job control action: it checks the job state machine, moves the units the unit state
 // machine allows, and records the job's new status.
 func (e *Engine) control(ctx context.Context, jobID int64, ev JobEvent, reason string) (store.Job, error) {
+	return e.controlIf(ctx, jobID, ev, reason, false)
+}
+
+// controlIf is control; with onlyQueued it acts only on a job no worker has started: it moves only
+// units that are not running, and the job only while it is still queued, so a lease that wins the
+// race keeps its unit.
+func (e *Engine) controlIf(ctx context.Context, jobID int64, ev JobEvent, reason string, onlyQueued bool) (store.Job, error) {
 	j, err := e.store.GetJob(ctx, jobID)
 	if err != nil {
 		return store.Job{}, err
+	}
+	if onlyQueued && j.Status != store.JobQueued {
+		return store.Job{}, fmt.Errorf("%w: job %d is %s, not queued", ErrInvalid, jobID, j.Status)
 	}
 	target, err := NextJobStatus(j.Status, ev)
 	if err != nil {
@@ -30,7 +41,11 @@ func (e *Engine) control(ctx context.Context, jobID int64, ev JobEvent, reason s
 	case JobResume:
 		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitResume), To: store.UnitQueued}, now)
 	case JobAbort:
-		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitAbort), To: store.UnitCancelled}, now)
+		from := unitStatusesFor(UnitAbort)
+		if onlyQueued {
+			from = slices.DeleteFunc(from, func(s store.UnitStatus) bool { return s == store.UnitRunning })
+		}
+		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: from, To: store.UnitCancelled}, now)
 	}
 	if err != nil {
 		return store.Job{}, fmt.Errorf("%s units of job %d: %w", ev, jobID, err)
@@ -51,6 +66,10 @@ func (e *Engine) control(ctx context.Context, jobID int64, ev JobEvent, reason s
 		}
 	case JobAbort:
 		patch.Status, patch.FinishedAt = &target, &now
+		if reason != "" {
+			patch.PauseReason = &reason // why it ended: a pending timeout, a delete
+		}
+		patch.ClearPendingDeadline = true
 	}
 	j, err = e.store.PatchJob(ctx, jobID, patch, now)
 	if errors.Is(err, store.ErrStale) {
@@ -168,7 +187,16 @@ func (e *Engine) restart(ctx context.Context, jobID int64, unitIDs []int64, from
 	if err != nil {
 		return 0, err
 	}
-	if _, err := e.store.PatchJob(ctx, jobID, store.JobPatch{Status: &st, ClearFinished: true}, now); err != nil {
+	patch := store.JobPatch{Status: &st, ClearFinished: true}
+	if !paused {
+		empty := ""
+		patch.PauseReason = &empty // a cancelled job's reason no longer holds
+	}
+	if st == store.JobQueued && j.PendingTimeout > 0 {
+		d := now.Add(j.PendingTimeout) // queued again: the wait for a worker starts anew
+		patch.PendingDeadline = &d
+	}
+	if _, err := e.store.PatchJob(ctx, jobID, patch, now); err != nil {
 		return 0, fmt.Errorf("reopen job %d: %w", jobID, err)
 	}
 	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: jobID, Type: "job.restart",

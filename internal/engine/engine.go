@@ -99,8 +99,9 @@ type Engine struct {
 	wake    *waker
 	metrics *Metrics
 
-	mu    sync.RWMutex
-	kinds map[string]KindHooks
+	mu           sync.RWMutex
+	kinds        map[string]KindHooks
+	licenceKinds map[string]bool // worker kinds that lease only with a valid licence
 
 	leader   atomic.Bool
 	draining atomic.Bool
@@ -133,6 +134,8 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 		metrics:    metrics,
 		kinds:      map[string]KindHooks{},
 		leaseSlots: make(chan struct{}, cfg.LeaseConcurrency),
+
+		licenceKinds: map[string]bool{},
 	}
 }
 
@@ -181,19 +184,22 @@ func invalid(format string, args ...any) error {
 
 // JobSpec describes a job to submit.
 type JobSpec struct {
-	AccountID      int64           `json:"account_id"`
-	ParentID       int64           `json:"parent_id,omitempty"`
-	WaitFor        int64           `json:"wait_for,omitempty"`
-	Kind           string          `json:"kind"`
-	Alias          string          `json:"alias,omitempty"`
-	Name           string          `json:"name,omitempty"`
-	Project        string          `json:"project,omitempty"`
-	Priority       int             `json:"priority,omitempty"`
-	MaxConcurrency int             `json:"max_concurrency,omitempty"`
-	MaxAttempts    int             `json:"max_attempts,omitempty"`
-	BlocklistAfter int             `json:"blocklist_after,omitempty"`
-	UnitTimeout    Duration        `json:"unit_timeout,omitempty"`
-	JobTimeout     Duration        `json:"job_timeout,omitempty"`
+	AccountID      int64    `json:"account_id"`
+	ParentID       int64    `json:"parent_id,omitempty"`
+	WaitFor        int64    `json:"wait_for,omitempty"`
+	Kind           string   `json:"kind"`
+	Alias          string   `json:"alias,omitempty"`
+	Name           string   `json:"name,omitempty"`
+	Project        string   `json:"project,omitempty"`
+	Priority       int      `json:"priority,omitempty"`
+	MaxConcurrency int      `json:"max_concurrency,omitempty"`
+	MaxAttempts    int      `json:"max_attempts,omitempty"`
+	BlocklistAfter int      `json:"blocklist_after,omitempty"`
+	UnitTimeout    Duration `json:"unit_timeout,omitempty"`
+	JobTimeout     Duration `json:"job_timeout,omitempty"`
+	// PendingTimeout ends the job (cancelled, reason ReasonPendingTimeout) when no unit has started
+	// this long after it was queued.
+	PendingTimeout Duration        `json:"pending_timeout,omitempty"`
 	Paused         bool            `json:"paused,omitempty"`
 	PauseReason    string          `json:"pause_reason,omitempty"`
 	Spec           json.RawMessage `json:"spec,omitempty"`
@@ -202,13 +208,16 @@ type JobSpec struct {
 
 // UnitSpec describes one unit of a job.
 type UnitSpec struct {
-	Name       string          `json:"name,omitempty"`
-	Capability string          `json:"capability"`
-	Tag        string          `json:"tag,omitempty"`
-	Priority   int             `json:"priority,omitempty"`
-	Deadline   *time.Time      `json:"deadline,omitempty"`
-	RunAfter   *time.Time      `json:"run_after,omitempty"`
-	Spec       json.RawMessage `json:"spec,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Capability string `json:"capability"`
+	Tag        string `json:"tag,omitempty"`
+	// AnyTags lets a worker carrying any one of these tags lease the unit (candidate workers); it
+	// excludes Tag.
+	AnyTags  []string        `json:"any_tags,omitempty"`
+	Priority int             `json:"priority,omitempty"`
+	Deadline *time.Time      `json:"deadline,omitempty"`
+	RunAfter *time.Time      `json:"run_after,omitempty"`
+	Spec     json.RawMessage `json:"spec,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration string ("90s") or seconds.
@@ -254,14 +263,33 @@ func (s *JobSpec) validate(open bool) error {
 		return invalid("max_attempts must be between 0 and 100")
 	case s.BlocklistAfter < 0:
 		return invalid("blocklist_after must not be negative")
-	case s.UnitTimeout < 0 || s.JobTimeout < 0:
+	case s.UnitTimeout < 0 || s.JobTimeout < 0 || s.PendingTimeout < 0:
 		return invalid("time limits must not be negative")
 	case len(s.Name) > 1000 || len(s.Project) > 1000 || len(s.Alias) > 200:
 		return invalid("name, project or alias too long")
 	}
-	for i, u := range s.Units {
-		if u.Capability == "" {
+	return validateUnits(s.Units)
+}
+
+// maxAnyTags bounds the candidate tags of one unit.
+const maxAnyTags = 1000
+
+func validateUnits(units []UnitSpec) error {
+	for i, u := range units {
+		switch {
+		case u.Capability == "":
 			return invalid("units[%d]: capability is required", i)
+		case u.Tag == store.AnyTagMarker:
+			return invalid("units[%d]: tag %q is reserved", i, u.Tag)
+		case u.Tag != "" && len(u.AnyTags) > 0:
+			return invalid("units[%d]: tag and any_tags exclude each other", i)
+		case len(u.AnyTags) > maxAnyTags:
+			return invalid("units[%d]: at most %d any_tags", i, maxAnyTags)
+		}
+		for _, t := range u.AnyTags {
+			if t == "" || t == store.AnyTagMarker {
+				return invalid("units[%d]: any_tags holds an empty or reserved tag", i)
+			}
 		}
 	}
 	return nil
@@ -273,7 +301,8 @@ func (s *JobSpec) toStore() (store.Job, []store.Unit) {
 		Name: s.Name, Project: s.Project, Priority: s.Priority, MaxConcurrency: s.MaxConcurrency,
 		MaxAttempts: s.MaxAttempts, BlocklistAfter: s.BlocklistAfter,
 		UnitTimeout: time.Duration(s.UnitTimeout), JobTimeout: time.Duration(s.JobTimeout), Spec: s.Spec,
-		Status: store.JobQueued,
+		PendingTimeout: time.Duration(s.PendingTimeout),
+		Status:         store.JobQueued,
 	}
 	if j.MaxAttempts == 0 {
 		j.MaxAttempts = 3
@@ -292,7 +321,7 @@ func unitsFromSpecs(specs []UnitSpec, firstIndex int) []store.Unit {
 	units := make([]store.Unit, len(specs))
 	for i, u := range specs {
 		units[i] = store.Unit{
-			Index: firstIndex + i, Name: u.Name, Capability: u.Capability, Tag: u.Tag, Priority: u.Priority,
+			Index: firstIndex + i, Name: u.Name, Capability: u.Capability, Tag: u.Tag, AnyTags: u.AnyTags, Priority: u.Priority,
 			Deadline: u.Deadline, Spec: u.Spec,
 		}
 		if u.RunAfter != nil {
@@ -317,20 +346,21 @@ func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.J
 	if err != nil {
 		return store.Job{}, fmt.Errorf("create job: %w", err)
 	}
-	// The event goes through st: inside a transaction (a schedule firing) a write through e.store would
-	// wait for the very writer lock the transaction holds on SQLite.
-	recordIn(ctx, st, e.log, store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
-		Data: mustJSON(map[string]any{"kind": j.Kind, "units": len(units), "status": j.Status})})
+	// The event goes through st: inside a schedule's transaction, a write on another connection
+	// would wait for that transaction (forever on SQLite, whose one writer the transaction holds).
+	ev := store.Event{At: now, AccountID: j.AccountID, JobID: j.ID, Type: "job.created",
+		Data: mustJSON(map[string]any{"kind": j.Kind, "units": len(units), "status": j.Status})}
+	if err := st.AppendEvents(ctx, []store.Event{ev}); err != nil {
+		return store.Job{}, fmt.Errorf("record job %d created: %w", j.ID, err)
+	}
 	e.notify(ctx)
 	return j, nil
 }
 
 // AddUnits appends units to a job (work queue items) and wakes waiting workers.
 func (e *Engine) AddUnits(ctx context.Context, jobID int64, specs []UnitSpec) ([]store.Unit, error) {
-	for i, u := range specs {
-		if u.Capability == "" {
-			return nil, invalid("units[%d]: capability is required", i)
-		}
+	if err := validateUnits(specs); err != nil {
+		return nil, err
 	}
 	units, err := e.store.AddUnits(ctx, jobID, unitsFromSpecs(specs, 0), e.now())
 	if err != nil {
@@ -358,6 +388,20 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// Take the wake-up channel before looking, so that work arriving between the look and the wait
 		// is not missed.
 		woken := e.wake.wait()
+		if e.needsLicence(w.Kind) {
+			ok, err := e.licensed(ctx, w.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				// An unlicensed worker waits out its long poll with nothing rather than asking again at
+				// once; a wake-up (a licence issued) makes it look again.
+				if !e.idle(ctx, woken, deadline) {
+					return nil, nil
+				}
+				continue
+			}
+		}
 		start := time.Now()
 		select {
 		case e.leaseSlots <- struct{}{}:
@@ -376,20 +420,28 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		if len(units) > 0 {
 			return units, nil
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
+		if !e.idle(ctx, woken, deadline) {
 			return nil, nil
 		}
-		t := time.NewTimer(min(left, e.cfg.IdleRecheck))
-		select {
-		case <-woken:
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil
-		}
-		t.Stop()
 	}
+}
+
+// idle waits for a wake-up, the next idle re-check or the deadline; it reports false when the lease
+// should give up (deadline passed or ctx done).
+func (e *Engine) idle(ctx context.Context, woken <-chan struct{}, deadline time.Time) bool {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	t := time.NewTimer(min(left, e.cfg.IdleRecheck))
+	defer t.Stop()
+	select {
+	case <-woken:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // LeaseJob pops up to max ready units of one job for a caller that is not an agent (a process popping
@@ -751,13 +803,11 @@ func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker) (store.Work
 	return w, nil
 }
 
-func (e *Engine) record(ctx context.Context, ev store.Event) { recordIn(ctx, e.store, e.log, ev) }
-
-// recordIn appends ev to the history through st. History is best effort: a failure is logged, not
-// returned, so that it never undoes the change it describes.
-func recordIn(ctx context.Context, st store.Events, log *slog.Logger, ev store.Event) {
-	if err := st.AppendEvents(ctx, []store.Event{ev}); err != nil {
-		log.Warn("append event", "type", ev.Type, "err", err)
+// record appends ev to the history. History is best effort here: a failure is logged, not returned,
+// so that it never undoes the change it describes.
+func (e *Engine) record(ctx context.Context, ev store.Event) {
+	if err := e.store.AppendEvents(ctx, []store.Event{ev}); err != nil {
+		e.log.Warn("append event", "type", ev.Type, "err", err)
 	}
 }
 

@@ -73,6 +73,9 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	if err := e.sweepTimeouts(ctx, now); err != nil {
 		errs = append(errs, err)
 	}
+	if err := e.sweepPending(ctx, now); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := e.store.MarkOffline(ctx, now.Add(-e.cfg.OfflineAfter)); err != nil {
 		errs = append(errs, fmt.Errorf("mark workers offline: %w", err))
 	}
@@ -155,6 +158,25 @@ func (e *Engine) sweepTimeouts(ctx context.Context, now time.Time) error {
 	for _, j := range jobs {
 		if err := e.Pause(ctx, j.ID, "timeout"); err != nil && !errors.Is(err, ErrInvalid) {
 			e.log.Warn("stop job past its time limit", "job", j.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// ReasonPendingTimeout is the PauseReason of a job cancelled because no worker started it within its
+// PendingTimeout.
+const ReasonPendingTimeout = "pending_timeout"
+
+// sweepPending cancels queued jobs that no worker started within their PendingTimeout.
+func (e *Engine) sweepPending(ctx context.Context, now time.Time) error {
+	jobs, err := e.store.JobsPastPendingTimeout(ctx, now, 500)
+	if err != nil {
+		return fmt.Errorf("list jobs past their pending timeout: %w", err)
+	}
+	for _, j := range jobs {
+		// A job a worker took meanwhile is no longer queued: the state machine refuses, and that is fine.
+		if _, err := e.controlIf(ctx, j.ID, JobAbort, ReasonPendingTimeout, true); err != nil && !errors.Is(err, ErrInvalid) {
+			e.log.Warn("end job past its pending timeout", "job", j.ID, "err", err)
 		}
 	}
 	return nil

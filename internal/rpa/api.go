@@ -21,8 +21,8 @@ const (
 	KindQueue       = "rpa.queue" // a work queue: an open job whose units are the items
 	CapabilityRobot = "rpa"       // robots lease rpa.job units with this capability
 	CapabilityQueue = "rpa.queue" // queue items; only popped through the API, never by agents
-	// RobotTagPrefix + a robot's worker name is the tag a job with a single candidate robot carries;
-	// robots register with that tag so that only the chosen robot leases the job.
+	// RobotTagPrefix + a robot's worker name is the tag of a job limited to candidate robots; robots
+	// register with their own tag so that only the chosen robots lease the job.
 	RobotTagPrefix = "rpa.robot:"
 )
 
@@ -86,6 +86,9 @@ func New(c Config) (*API, error) {
 	// A work queue never finishes on its own: items keep arriving.
 	c.Engine.RegisterKind(KindQueue, engine.KindHooks{Open: true})
 	c.Engine.RegisterKind(KindJob, engine.KindHooks{})
+	// Robots and studios are sold per machine: the engine keeps unlicensed ones from leasing jobs.
+	c.Engine.RequireLicence("robot")
+	c.Engine.RequireLicence("studio")
 	return &API{
 		eng: c.Engine, st: c.Store, blobs: c.Blobs, keys: c.Keyring, log: c.Log.With("facade", "rpa"),
 		maxUp: c.MaxUploadBytes, loc: c.Location, now: c.Now,

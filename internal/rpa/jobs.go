@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
@@ -24,6 +23,9 @@ func jobStatus(j store.Job, u store.Unit) string {
 		}
 		return "failed"
 	case store.JobCancelled:
+		if j.PauseReason == engine.ReasonPendingTimeout {
+			return "pendout"
+		}
 		if end.End != "" {
 			return end.End
 		}
@@ -60,23 +62,6 @@ func (a *API) jobByID(ctx context.Context, c *call) (store.Job, jobMeta, error) 
 		return j, meta, fail(CodeNotFound, "job %d", id)
 	}
 	return j, meta, err
-}
-
-// expirePending ends a job nobody picked up within its pendingTimeout ("pendout"). The engine has no
-// notion of a pickup deadline, so the facade applies it whenever it looks at the job.
-func (a *API) expirePending(ctx context.Context, j store.Job, meta jobMeta, u store.Unit) store.Job {
-	if meta.PendingTimeout <= 0 || j.Status != store.JobQueued || u.Attempts > 0 ||
-		a.now().Before(j.CreatedAt.Add(time.Duration(meta.PendingTimeout)*time.Minute)) {
-		return j
-	}
-	if err := a.eng.Abort(ctx, j.ID); err != nil {
-		return j
-	}
-	res, _ := json.Marshal(jobEnd{End: "pendout"})
-	if nj, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{Result: res}, a.now()); err == nil {
-		return nj
-	}
-	return j
 }
 
 // jobList serves GET /oapi/v1/job?id=<process id>.
@@ -123,7 +108,6 @@ func (a *API) jobList(ctx context.Context, c *call) (any, error) {
 		var meta jobMeta
 		_ = json.Unmarshal(j.Spec, &meta)
 		u := units[j.ID]
-		j = a.expirePending(ctx, j, meta, u)
 		robot := names[u.WorkerID]
 		var pending, runSec any = 0, 0
 		if u.StartedAt != nil {

@@ -83,7 +83,19 @@ func TestAssetsAndJobs(t *testing.T) {
 		// A manual run: the robot leases it, trades the ticket for a job token and reads its values.
 		var created struct{ ID int64 }
 		must(t, e.admin.Send(ctx, "POST", "/oapi/v1/job/create", map[string]any{"id": scheduleID}, &created))
+		// Without a licence the robot is unbound and the engine gives it nothing.
+		var robots Page[map[string]any]
+		must(t, e.admin.Get(ctx, "/oapi/v1/robot", url.Values{"tx": {"win-bot"}}, &robots))
+		if robots.Total != 1 || robots.Items[0]["dataStatus"] != "unbound" {
+			t.Fatalf("robots %+v", robots)
+		}
 		units, err := e.eng.Lease(ctx, w, 1, 0)
+		must(t, err)
+		if len(units) != 0 {
+			t.Fatalf("an unlicensed robot leased %+v", units)
+		}
+		must(t, e.admin.Send(ctx, "POST", "/oapi/v1/robot/licence", map[string]any{"id": w.ID}, nil))
+		units, err = e.eng.Lease(ctx, w, 1, 0)
 		must(t, err)
 		if len(units) != 1 || units[0].JobID != created.ID {
 			t.Fatalf("robot leased %+v", units)
@@ -168,9 +180,8 @@ func TestAssetsAndJobs(t *testing.T) {
 		}
 
 		// Robots: list with search, alias, licence, detail.
-		var robots Page[map[string]any]
 		must(t, e.admin.Get(ctx, "/oapi/v1/robot", url.Values{"tx": {"win-bot"}}, &robots))
-		if robots.Total != 1 || robots.Items[0]["dataStatus"] != "unbound" {
+		if robots.Total != 1 || robots.Items[0]["dataStatus"] != "free" {
 			t.Fatalf("robots %+v", robots)
 		}
 		must(t, e.admin.Send(ctx, "POST", "/oapi/v1/robot/licence", map[string]any{"id": w.ID, "licDateExpiry": "2099-01-01 00:00:00"}, nil))

@@ -3,6 +3,7 @@ package rpa
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -304,6 +305,16 @@ func (a *API) licenceIssue(ctx context.Context, c *call) (any, error) {
 		d.OrgCode = c.caller.org()
 	}
 	d.ModifyTime = a.now().UnixMilli()
+	var expires *time.Time
+	if d.LicDateExpiry != 0 {
+		t := time.UnixMilli(d.LicDateExpiry)
+		expires = &t
+	}
+	// The engine's copy decides who leases; the record is what the robot list shows. The engine goes
+	// first so that a failure leaves a robot shown unlicensed rather than one running unlicensed.
+	if err := a.eng.SetLicence(ctx, r.w.ID, d.LicSn, expires); err != nil {
+		return nil, fmt.Errorf("issue licence: %w", err)
+	}
 	if _, err := a.put(ctx, r.doc.Record, d); err != nil {
 		return nil, err
 	}
@@ -328,6 +339,9 @@ func (a *API) licenceRevoke(ctx context.Context, c *call) (any, error) {
 	}
 	if r.doc.Doc.LicSn == "" {
 		return nil, fail(CodeStateConflict, "no licence to revoke")
+	}
+	if err := a.eng.SetLicence(ctx, r.w.ID, "", nil); err != nil {
+		return nil, fmt.Errorf("revoke licence: %w", err)
 	}
 	r.doc.Doc.LicRevoked = true
 	r.doc.Doc.ModifyTime = a.now().UnixMilli()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -257,18 +258,13 @@ func (a *API) template(ctx context.Context, c *caller, d scheduleDoc, proc rec[p
 	if err != nil {
 		return engine.JobSpec{}, err
 	}
-	var candidates []string
-	tag := ""
+	var candidates, tags []string
 	if d.ExecRobotsNo != "-all-" {
 		for _, r := range strings.Split(d.ExecRobotsNo, ",") {
-			if r = strings.Trim(strings.TrimSpace(r), "-"); r != "" {
+			if r = strings.Trim(strings.TrimSpace(r), "-"); r != "" && !slices.Contains(candidates, r) {
 				candidates = append(candidates, r)
+				tags = append(tags, RobotTagPrefix+r)
 			}
-		}
-		// One candidate: the engine hands the job to that robot only. Several: any robot may lease
-		// it and the executor declines when it is not a candidate (see docs/compat/rpa.md).
-		if len(candidates) == 1 {
-			tag = RobotTagPrefix + candidates[0]
 		}
 	}
 	unit, _ := json.Marshal(JobUnitSpec{
@@ -286,10 +282,12 @@ func (a *API) template(ctx context.Context, c *caller, d scheduleDoc, proc rec[p
 	return engine.JobSpec{
 		AccountID: c.accountID, Kind: KindJob, Name: proc.Doc.ProcName, Project: v.Doc.ProcCode,
 		Priority: enginePriority(d.Priority), MaxAttempts: int(d.FailTryTimes) + 1,
-		UnitTimeout: engine.Duration(time.Duration(d.RunningTimeout) * time.Minute),
-		JobTimeout:  engine.Duration(time.Duration(d.AutoStopTime) * time.Minute),
-		Spec:        meta,
-		Units:       []engine.UnitSpec{{Name: v.Doc.ProcCode, Capability: CapabilityRobot, Tag: tag, Spec: unit}},
+		UnitTimeout:    engine.Duration(time.Duration(d.RunningTimeout) * time.Minute),
+		JobTimeout:     engine.Duration(time.Duration(d.AutoStopTime) * time.Minute),
+		PendingTimeout: engine.Duration(time.Duration(d.PendingTimeout) * time.Minute),
+		Spec:           meta,
+		// The engine hands the unit only to a robot carrying one of the candidates' tags.
+		Units: []engine.UnitSpec{{Name: v.Doc.ProcCode, Capability: CapabilityRobot, AnyTags: tags, Spec: unit}},
 	}, nil
 }
 

@@ -127,27 +127,34 @@ type Job struct {
 	BlocklistAfter int           // failures of one worker in this job before it is blocklisted; 0 = never
 	UnitTimeout    time.Duration // 0 = none
 	JobTimeout     time.Duration // 0 = none
-	Spec           json.RawMessage
-	Result         json.RawMessage
-	CostMilli      int64
-	Deleted        bool
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	StartedAt      *time.Time
-	FinishedAt     *time.Time
+	// PendingTimeout is how long the job may stay queued without any unit starting (0 = forever);
+	// PendingDeadline is when that wait ends, set at creation and when the job is queued again.
+	PendingTimeout  time.Duration
+	PendingDeadline *time.Time
+	Spec            json.RawMessage
+	Result          json.RawMessage
+	CostMilli       int64
+	Deleted         bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
 }
 
 // Unit is one leasable piece of a job: a frame, a frame block, a queue item, a poll step.
 type Unit struct {
-	ID          int64
-	JobID       int64
-	AccountID   int64
-	Index       int    // order within the job
-	Name        string // e.g. frame number, block name
-	Status      UnitStatus
-	Priority    int // copied from the job so leasing needs no join
-	Capability  string
-	Tag         string // when set, only workers carrying this tag may lease it
+	ID         int64
+	JobID      int64
+	AccountID  int64
+	Index      int    // order within the job
+	Name       string // e.g. frame number, block name
+	Status     UnitStatus
+	Priority   int // copied from the job so leasing needs no join
+	Capability string
+	Tag        string // when set, only workers carrying this tag may lease it
+	// AnyTags, when it has two or more tags, lets a worker carrying any one of them lease the unit;
+	// the unit's Tag is then AnyTagMarker. It is written at creation and not read back.
+	AnyTags     []string
 	Attempts    int
 	MaxAttempts int
 	// Lease state. Epoch is the fencing token: it grows with every lease, and a report carrying an
@@ -174,6 +181,10 @@ type Unit struct {
 	FinishedAt  *time.Time
 }
 
+// AnyTagMarker is the Tag of a unit that carries several tags (Unit.AnyTags). It is not a tag a
+// worker can carry: Lease ignores it among a worker's tags.
+const AnyTagMarker = "*"
+
 // WorkerStatus is how the server sees a worker.
 type WorkerStatus string
 
@@ -185,16 +196,20 @@ const (
 
 // Worker is a registered agent (render node, robot, studio, recorder) or an in-process worker.
 type Worker struct {
-	ID            int64
-	AccountID     int64 // 0 for a shared worker serving every account
-	Name          string
-	Kind          string // "render", "robot", "studio", "recorder", "inprocess", ...
-	Capabilities  []string
-	Tags          []string
-	Info          json.RawMessage // host name, IP, OS, software versions, licence
-	Status        WorkerStatus
-	LastHeartbeat time.Time
-	CreatedAt     time.Time
+	ID           int64
+	AccountID    int64 // 0 for a shared worker serving every account
+	Name         string
+	Kind         string // "render", "robot", "studio", "recorder", "inprocess", ...
+	Capabilities []string
+	Tags         []string
+	Info         json.RawMessage // host name, IP, OS, software versions
+	// Licence is the licence number an administrator issued (empty: none) and LicenceExpires its end
+	// (nil: no end). Workers of the kinds the engine licenses lease nothing without a valid one.
+	Licence        string
+	LicenceExpires *time.Time
+	Status         WorkerStatus
+	LastHeartbeat  time.Time
+	CreatedAt      time.Time
 }
 
 // Event is one line of the append-only history.

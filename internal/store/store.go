@@ -108,6 +108,9 @@ type JobPatch struct {
 	StartedAt      *time.Time
 	FinishedAt     *time.Time
 	ClearFinished  bool
+	// PendingDeadline sets when a queued job ends for waiting too long; ClearPendingDeadline removes it.
+	PendingDeadline      *time.Time
+	ClearPendingDeadline bool
 	// IfStatus guards the update: when set, the job is changed only if its status is one of these, and
 	// ErrStale is returned otherwise.
 	IfStatus []JobStatus
@@ -132,6 +135,8 @@ type Jobs interface {
 	// JobsToFinalize lists non-terminal, non-paused jobs that have units and none unfinished: the sweep's
 	// backstop for a completion whose post-commit check raced.
 	JobsToFinalize(ctx context.Context, limit int) ([]int64, error)
+	// JobsPastPendingTimeout lists queued jobs whose PendingDeadline has passed.
+	JobsPastPendingTimeout(ctx context.Context, now time.Time, limit int) ([]Job, error)
 	// JobsPastTimeout lists running or queued jobs whose JobTimeout has passed since StartedAt.
 	JobsPastTimeout(ctx context.Context, now time.Time, limit int) ([]Job, error)
 	// ReleaseWaiters queues the blocked units of jobs that wait for jobID and moves those jobs from
@@ -271,6 +276,9 @@ type Workers interface {
 	// TouchWorker records a heartbeat and status.
 	TouchWorker(ctx context.Context, id int64, status WorkerStatus, now time.Time) error
 	UpdateWorkerInfo(ctx context.Context, id int64, info json.RawMessage, tags []string) error
+	// SetWorkerLicence sets (licence not empty) or removes the worker's licence; registering again
+	// keeps it.
+	SetWorkerLicence(ctx context.Context, id int64, licence string, expires *time.Time) error
 	// MarkOffline marks workers whose last heartbeat is before cutoff offline and returns their ids.
 	MarkOffline(ctx context.Context, cutoff time.Time) ([]int64, error)
 	DeleteWorker(ctx context.Context, id int64) error

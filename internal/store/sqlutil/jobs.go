@@ -49,7 +49,7 @@ func (b *Base) insertUnits(ctx context.Context, q Querier, j store.Job, units []
 			case 3:
 				return u.Capability
 			case 4:
-				return u.Tag
+				return unitTag(*u)
 			case 5:
 				if u.RunAfter.IsZero() {
 					return MS(now)
@@ -72,7 +72,65 @@ func (b *Base) insertUnits(ctx context.Context, q Querier, j store.Job, units []
 		slices.Sort(got)
 		ids = append(ids, got...)
 	}
+	if err := insertUnitTags(ctx, q, units, ids); err != nil {
+		return nil, err
+	}
 	return ids, nil
+}
+
+// unitTag is the tag column of a unit: its one tag, or the marker of a unit with several.
+func unitTag(u store.Unit) string {
+	tags := anyTags(u)
+	switch {
+	case len(tags) > 1:
+		return store.AnyTagMarker
+	case len(tags) == 1:
+		return tags[0]
+	}
+	return u.Tag
+}
+
+// anyTags is the unit's distinct non-empty AnyTags.
+func anyTags(u store.Unit) []string {
+	var tags []string
+	for _, t := range u.AnyTags {
+		if t != "" && t != store.AnyTagMarker && !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
+	}
+	return tags
+}
+
+// insertUnitTags writes the tags of the units that carry several.
+func insertUnitTags(ctx context.Context, q Querier, units []store.Unit, ids []int64) error {
+	var a Args
+	var rows []string
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		_, err := q.Exec(ctx, `INSERT INTO unit_tags (unit_id, tag) VALUES `+strings.Join(rows, ", "), a.Vals...)
+		a, rows = Args{}, rows[:0]
+		if err != nil {
+			return fmt.Errorf("insert unit tags: %w", err)
+		}
+		return nil
+	}
+	for i, u := range units {
+		tags := anyTags(u)
+		if len(tags) < 2 {
+			continue
+		}
+		for _, t := range tags {
+			rows = append(rows, "("+a.Add(ids[i])+", "+a.Add(t)+")")
+		}
+		if len(rows) >= 1000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 func (b *Base) CreateJob(ctx context.Context, j store.Job, units []store.Unit, now time.Time) (store.Job, error) {
@@ -94,12 +152,12 @@ func (b *Base) CreateJob(ctx context.Context, j store.Job, units []store.Unit, n
 		var err error
 		out, err = scanJob(q.QueryRow(ctx, `INSERT INTO jobs (account_id, parent_id, wait_for, alias, kind, name, project,
 			status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout,
-			spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, NULL, NULL)
+			spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at, pending_timeout, pending_deadline)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, NULL, NULL, $21, $22)
 			RETURNING `+jobCols,
 			j.AccountID, j.ParentID, j.WaitFor, j.Alias, j.Kind, j.Name, j.Project, string(status), j.PauseReason,
 			j.Priority, j.MaxConcurrency, j.MaxAttempts, j.BlocklistAfter, Dur(j.UnitTimeout), Dur(j.JobTimeout),
-			JSON(j.Spec), JSON(j.Result), j.CostMilli, false, MS(now)))
+			JSON(j.Spec), JSON(j.Result), j.CostMilli, false, MS(now), Dur(j.PendingTimeout), pendingDeadline(j, now)))
 		if err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
@@ -246,6 +304,11 @@ func (b *Base) PatchJob(ctx context.Context, id int64, p store.JobPatch, now tim
 	if p.StartedAt != nil {
 		set("started_at", MS(*p.StartedAt))
 	}
+	if p.ClearPendingDeadline {
+		sets = append(sets, "pending_deadline = NULL")
+	} else if p.PendingDeadline != nil {
+		set("pending_deadline", MS(*p.PendingDeadline))
+	}
 	if p.ClearFinished {
 		sets = append(sets, "finished_at = NULL")
 	} else if p.FinishedAt != nil {
@@ -352,6 +415,26 @@ func (b *Base) JobsToFinalize(ctx context.Context, limit int) ([]int64, error) {
 		AND NOT EXISTS (SELECT 1 FROM units u WHERE u.job_id = j.id AND u.status IN `+unfinishedUnit+`)
 		ORDER BY id`+limitOffset(&a, limit, 0), a.Vals...))
 	return ids, wrap(err, "jobs to finalize")
+}
+
+// pendingDeadline is when a new job ends for waiting: PendingDeadline when the caller set it, else
+// PendingTimeout from now; nil (never) without a timeout.
+func pendingDeadline(j store.Job, now time.Time) any {
+	switch {
+	case j.PendingDeadline != nil:
+		return MS(*j.PendingDeadline)
+	case j.PendingTimeout > 0:
+		return MS(now.Add(j.PendingTimeout))
+	}
+	return nil
+}
+
+func (b *Base) JobsPastPendingTimeout(ctx context.Context, now time.Time, limit int) ([]store.Job, error) {
+	a := Args{Vals: []any{MS(now)}}
+	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE status = 'queued'
+		AND pending_deadline IS NOT NULL AND pending_deadline <= $1 AND NOT deleted ORDER BY pending_deadline, id`+
+		limitOffset(&a, limit, 0), a.Vals...))
+	return jobs, wrap(err, "jobs past pending timeout")
 }
 
 func (b *Base) JobsPastTimeout(ctx context.Context, now time.Time, limit int) ([]store.Job, error) {

@@ -32,8 +32,11 @@ func (b *Base) leaseCandidates(ctx context.Context, q Querier, r store.LeaseRequ
 		"(u.avoid_worker <> "+wp+" OR u.avoid_until IS NULL OR u.avoid_until <= "+nowp+")",
 		"NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = u.job_id AND j.deleted)",
 		"NOT EXISTS (SELECT 1 FROM worker_failures f WHERE f.job_id = u.job_id AND f.worker_id = "+wp+" AND f.blocked)")
-	if len(r.Tags) > 0 {
-		w = append(w, "(u.tag = '' OR "+b.D.InStrings(&a, "u.tag", r.Tags)+")")
+	// The marker of a multi-tag unit is no tag of a worker's: such a unit matches through unit_tags.
+	tags := slices.DeleteFunc(slices.Clone(r.Tags), func(t string) bool { return t == "" || t == store.AnyTagMarker })
+	if len(tags) > 0 {
+		w = append(w, "(u.tag = '' OR "+b.D.InStrings(&a, "u.tag", tags)+" OR (u.tag = '"+store.AnyTagMarker+
+			"' AND EXISTS (SELECT 1 FROM unit_tags t WHERE t.unit_id = u.id AND "+b.D.InStrings(&a, "t.tag", tags)+")))")
 	} else {
 		w = append(w, "u.tag = ''")
 	}

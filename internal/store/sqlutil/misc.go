@@ -63,6 +63,17 @@ func (b *Base) UpdateWorkerInfo(ctx context.Context, id int64, info json.RawMess
 	return wrap(err, "update worker %d", id)
 }
 
+func (b *Base) SetWorkerLicence(ctx context.Context, id int64, licence string, expires *time.Time) error {
+	if licence == "" {
+		expires = nil
+	}
+	n, err := b.w.Exec(ctx, `UPDATE workers SET licence = $2, licence_expires = $3 WHERE id = $1`, id, licence, MSPtr(expires))
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	return wrap(err, "set licence of worker %d", id)
+}
+
 func (b *Base) MarkOffline(ctx context.Context, cutoff time.Time) ([]int64, error) {
 	ids, err := all(scanInt64)(b.w.Query(ctx, `UPDATE workers SET status = 'offline'
 		WHERE status <> 'offline' AND last_heartbeat < $1 RETURNING id`, MS(cutoff)))

@@ -13,9 +13,9 @@ import (
 const (
 	accountCols    = "id, parent_id, name, role, balance_milli, coupon_milli, credit_milli, quota, settings, created_at, updated_at"
 	credentialCols = "id, account_id, kind, key_id, secret_hash, secret_sealed, label, created_at, expires_at, revoked_at"
-	jobCols        = "id, account_id, parent_id, wait_for, alias, kind, name, project, status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout, spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at"
+	jobCols        = "id, account_id, parent_id, wait_for, alias, kind, name, project, status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout, spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at, pending_timeout, pending_deadline"
 	unitCols       = "id, job_id, account_id, idx, name, status, priority, capability, tag, attempts, max_attempts, worker_id, epoch, lease_expires, avoid_worker, avoid_until, run_after, deadline, progress, spec, result, outputs, error, log, cost_milli, created_at, updated_at, started_at, finished_at"
-	workerCols     = "id, account_id, name, kind, capabilities, tags, info, status, last_heartbeat, created_at"
+	workerCols     = "id, account_id, name, kind, capabilities, tags, info, status, last_heartbeat, created_at, licence, licence_expires"
 	scheduleCols   = "id, account_id, name, cron, timezone, enabled, template, start_at, end_at, next_run, last_run, created_at, updated_at"
 	recordCols     = "id, account_id, kind, key, parent_id, data, created_at, updated_at"
 	eventCols      = "id, at, account_id, job_id, unit_id, worker_id, type, data"
@@ -81,10 +81,11 @@ func scanJob(r Row) (store.Job, error) {
 	var status string
 	var unitTimeout, jobTimeout, created, updated int64
 	var spec, result sql.NullString
-	var started, finished sql.NullInt64
+	var started, finished, pendingDeadline sql.NullInt64
+	var pendingTimeout int64
 	err := r.Scan(&j.ID, &j.AccountID, &j.ParentID, &j.WaitFor, &j.Alias, &j.Kind, &j.Name, &j.Project, &status,
 		&j.PauseReason, &j.Priority, &j.MaxConcurrency, &j.MaxAttempts, &j.BlocklistAfter, &unitTimeout, &jobTimeout,
-		&spec, &result, &j.CostMilli, &j.Deleted, &created, &updated, &started, &finished)
+		&spec, &result, &j.CostMilli, &j.Deleted, &created, &updated, &started, &finished, &pendingTimeout, &pendingDeadline)
 	if err != nil {
 		return j, notFound(err)
 	}
@@ -93,6 +94,7 @@ func scanJob(r Row) (store.Job, error) {
 	j.Spec, j.Result = RawJSON(spec), RawJSON(result)
 	j.CreatedAt, j.UpdatedAt = Time(created), Time(updated)
 	j.StartedAt, j.FinishedAt = TimePtr(started), TimePtr(finished)
+	j.PendingTimeout, j.PendingDeadline = Duration(pendingTimeout), TimePtr(pendingDeadline)
 	return j, nil
 }
 
@@ -122,7 +124,8 @@ func scanWorker(r Row) (store.Worker, error) {
 	var status string
 	var caps, tags, info sql.NullString
 	var hb, created int64
-	err := r.Scan(&w.ID, &w.AccountID, &w.Name, &w.Kind, &caps, &tags, &info, &status, &hb, &created)
+	var licExpires sql.NullInt64
+	err := r.Scan(&w.ID, &w.AccountID, &w.Name, &w.Kind, &caps, &tags, &info, &status, &hb, &created, &w.Licence, &licExpires)
 	if err != nil {
 		return w, notFound(err)
 	}
@@ -135,6 +138,7 @@ func scanWorker(r Row) (store.Worker, error) {
 	w.Info = RawJSON(info)
 	w.Status = store.WorkerStatus(status)
 	w.LastHeartbeat, w.CreatedAt = Time(hb), Time(created)
+	w.LicenceExpires = TimePtr(licExpires)
 	return w, nil
 }
 

@@ -37,7 +37,7 @@ func (b *Base) AddUnits(ctx context.Context, jobID int64, units []store.Unit, no
 		out = make([]store.Unit, len(units))
 		for i, u := range units {
 			v := store.Unit{ID: ids[i], JobID: j.ID, AccountID: j.AccountID, Index: u.Index, Name: u.Name,
-				Status: status, Priority: u.Priority, Capability: u.Capability, Tag: u.Tag,
+				Status: status, Priority: u.Priority, Capability: u.Capability, Tag: unitTag(u),
 				MaxAttempts: j.MaxAttempts, RunAfter: at, Spec: u.Spec, CreatedAt: at, UpdatedAt: at}
 			if v.Priority == 0 {
 				v.Priority = j.Priority

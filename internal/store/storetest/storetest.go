@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events", testEvents},
 		{"Leadership", testLeadership},
 		{"InTx", testInTx},
+		{"AnyTags", testAnyTags},
+		{"WorkerLicence", testWorkerLicence},
+		{"PendingTimeout", testPendingTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
