@@ -36,7 +36,7 @@ type stack struct {
 	st     store.Store
 	eng    *engine.Engine
 	srv    *httptest.Server
-	blobs  *blob.Local
+	blobs  blob.Store
 	keys   *auth.Keyring
 	reg    *prometheus.Registry
 	creds  app.Credentials
@@ -54,21 +54,33 @@ func quietLogger(t testing.TB) *slog.Logger {
 // the same database already created.
 func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Credentials) *stack {
 	t.Helper()
-	return buildStack(t, st, cfg, creds, false)
+	return buildStack(t, st, cfg, stackOptions{creds: creds})
 }
 
 // startStackWithFacades is startStack with the dialect facades mounted, as `taskcenter serve` has them.
 func startStackWithFacades(t testing.TB, st store.Store, cfg engine.Config) *stack {
 	t.Helper()
-	return buildStack(t, st, cfg, nil, true)
+	return buildStack(t, st, cfg, stackOptions{facades: true})
 }
 
-func buildStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Credentials, withFacades bool) *stack {
+// stackOptions vary a stack: the first-start credentials to reuse (a second replica), the facades, and
+// the blob store (a fresh local directory when nil).
+type stackOptions struct {
+	creds   *app.Credentials
+	facades bool
+	blobs   blob.Store
+}
+
+func buildStack(t testing.TB, st store.Store, cfg engine.Config, o stackOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
-	blobs, err := blob.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	blobs := o.blobs
+	if blobs == nil {
+		local, err := blob.NewLocal(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = local
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -82,6 +94,7 @@ func buildStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Cred
 	log := quietLogger(t)
 	eng := engine.New(st, cfg, log, engine.NewMetrics(reg, st))
 	s := &stack{st: st, eng: eng, blobs: blobs, keys: keyring, reg: reg}
+	creds := o.creds
 	if creds == nil {
 		c, err := app.Bootstrap(ctx, st, t.TempDir(), "", eng.Now())
 		if err != nil || c == nil {
@@ -91,7 +104,7 @@ func buildStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Cred
 	}
 	s.creds = *creds
 	var facades []server.Facade
-	if withFacades {
+	if o.facades {
 		var err error
 		facades, err = app.Facades(app.FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log})
 		if err != nil {
