@@ -2,8 +2,6 @@ package blob
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -114,26 +112,17 @@ func (s *S3) Put(ctx context.Context, r io.Reader, maxBytes int64) (Ref, error) 
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	h := sha256.New()
-	src := r
-	if maxBytes > 0 {
-		src = io.LimitReader(r, maxBytes+1)
-	}
-	n, err := io.Copy(io.MultiWriter(tmp, h), &ctxReader{ctx: ctx, r: src})
+	ref, err := hashCopy(ctx, tmp, r, maxBytes)
 	if err != nil {
-		return Ref{}, fmt.Errorf("spool blob: %w", err)
+		return Ref{}, err
 	}
-	if maxBytes > 0 && n > maxBytes {
-		return Ref{}, ErrTooLarge
-	}
-	ref := Ref{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}
 	if ok, err := s.Exists(ctx, ref.Hash); err != nil || ok {
 		return ref, err
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return Ref{}, fmt.Errorf("rewind blob: %w", err)
 	}
-	_, err = s.client.PutObject(ctx, s.bucket, s.key(ref.Hash), tmp, n, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	_, err = s.client.PutObject(ctx, s.bucket, s.key(ref.Hash), tmp, ref.Size, minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	if err != nil {
 		return Ref{}, fmt.Errorf("upload blob %s: %w", ref.Hash, err)
 	}
