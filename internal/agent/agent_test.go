@@ -137,7 +137,7 @@ func TestAgentRunsShellUnit(t *testing.T) {
 			t.Errorf("%d registrations", s.registers)
 		}
 	})
-	waitFor(t, 5*time.Second, "an empty outbox", func() bool { return len(outboxFiles(t, a.workDir)) == 0 })
+	waitFor(t, 30*time.Second, "an empty outbox", func() bool { return len(outboxFiles(t, a.workDir)) == 0 })
 }
 
 func TestAgentReportsFailure(t *testing.T) {
@@ -232,7 +232,7 @@ func TestAgentOutboxRetriesAfter503(t *testing.T) {
 		s.with(func(s *fakeServer) { n = len(s.completes) })
 		return n == 1
 	})
-	waitFor(t, 5*time.Second, "an empty outbox", func() bool { return len(outboxFiles(t, a.workDir)) == 0 })
+	waitFor(t, 30*time.Second, "an empty outbox", func() bool { return len(outboxFiles(t, a.workDir)) == 0 })
 	s.with(func(s *fakeServer) {
 		if s.completeCalls != 2 {
 			t.Errorf("%d complete calls, want 2 (one 503, one ok)", s.completeCalls)
@@ -275,7 +275,7 @@ func TestAgentOutboxSurvivesRestart(t *testing.T) {
 			t.Errorf("completion %+v", c)
 		}
 	})
-	waitFor(t, 5*time.Second, "an empty outbox", func() bool { return len(outboxFiles(t, workDir)) == 0 })
+	waitFor(t, 30*time.Second, "an empty outbox", func() bool { return len(outboxFiles(t, workDir)) == 0 })
 }
 
 func TestAgentReleasesOnShutdown(t *testing.T) {
@@ -305,7 +305,7 @@ func TestAgentReleasesOnShutdown(t *testing.T) {
 func TestAgentReRegistersOn401(t *testing.T) {
 	s := newFakeServer(t)
 	startAgent(t, s, "", nil)
-	waitFor(t, 5*time.Second, "registration", func() bool {
+	waitFor(t, 30*time.Second, "registration", func() bool {
 		n := 0
 		s.with(func(s *fakeServer) { n = s.registers })
 		return n == 1
