@@ -125,12 +125,15 @@ const childChunk = 500
 func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64, withDeleted bool) (map[int64][]store.Job, error) {
 	out := map[int64][]store.Job{}
 	for chunk := range slices.Chunk(parents, childChunk) {
-		jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, ParentIDs: chunk, WithDeleted: withDeleted})
+		// By parent alone, so that the parent index serves the query; the account check is kept below.
+		jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{Kind: KindRender, ParentIDs: chunk, WithDeleted: withDeleted})
 		if err != nil {
 			return nil, fmt.Errorf("list child tasks: %w", err)
 		}
 		for _, j := range jobs {
-			out[j.ParentID] = append(out[j.ParentID], j)
+			if slices.Contains(accountIDs, j.AccountID) {
+				out[j.ParentID] = append(out[j.ParentID], j)
+			}
 		}
 	}
 	for _, list := range out {
