@@ -387,15 +387,17 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	st.SceneName = sub.sceneName
 	st.CgID = sub.software.CgID
 	st.SubmittedAt = a.eng.Now().UnixMilli()
+	// The mark comes first: a server dying right after the state change must leave it behind for the
+	// next one (a mark without the state is simply dropped by the recovery).
+	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
+		return nil, err
+	}
 	name := sub.sceneName
 	shell, err = a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st), Name: &name}, a.eng.Now())
 	if err != nil {
 		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
 	}
 	sub.shell = shell
-	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
-		return nil, err
-	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
