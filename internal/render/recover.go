@@ -156,9 +156,14 @@ func (a *API) recoverAnalysis(ctx context.Context, id int64) error {
 		return nil
 	}
 	sub.account, sub.shell = acct, shell
-	actx, cancel := context.WithTimeout(ctx, a.cfg.AnalysisTimeout)
-	defer cancel()
-	a.analyseAndStart(actx, sub)
+	// In the background like submitTask's, so that one long analysis does not hold the sweep up.
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		actx, cancel := context.WithTimeout(a.ctx, a.cfg.AnalysisTimeout)
+		defer cancel()
+		a.analyseAndStart(actx, sub)
+	}()
 	return nil
 }
 
