@@ -52,7 +52,7 @@ func newFarm(t *testing.T, open func(testing.TB) store.Store) *farm {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	api, err := New(Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: log, PublicURL: url})
+	api, err := New(Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: log, PublicURL: url, RecoverEvery: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func testControlsBlender(t *testing.T, open func(testing.TB) store.Store) {
 	}
 
 	// Arrears: an account that can pay for almost nothing is stopped (20) with the debt recorded,
-	// refused a start while it has no funds, and finishes once topped up.
+	// refused a start while it has no funds, and restarts by itself once topped up.
 	poor, pcl := e.newAccount("poor", 0)
 	if err := UpdateSettings(e.ctx, e.st, poor.ID, func(s *Settings) { s.CPUPrice = 3600 }); err != nil {
 		t.Fatal(err)
@@ -339,7 +339,6 @@ func testControlsBlender(t *testing.T, open func(testing.TB) store.Store) {
 	if _, _, err := e.st.AdjustFunds(e.ctx, poor.ID, store.FundsDelta{BalanceMilli: 1_000_000}, false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	e.call(pcl, "/api/render/task/startTask", map[string]any{"taskIds": []int64{id4}}, nil)
 	ti = e.waitStatus(pcl, id4, 2*time.Minute, StatusFinished)
 	if ti.DoneFrames != 3 || ti.TaskArrears <= 0 {
 		t.Fatalf("after the top-up: %+v", ti)

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,15 +84,27 @@ func (a *API) write(w http.ResponseWriter, r *http.Request, data any, err error)
 		}
 		data = nil
 	}
-	b, mErr := json.Marshal(data)
-	if mErr != nil {
+	// One encoding pass over the answer: data is encoded in place rather than as a RawMessage, which
+	// encoding/json would scan a second time.
+	out := struct {
+		Version    string `json:"version"`
+		Result     bool   `json:"result"`
+		Message    string `json:"message"`
+		Code       int    `json:"code"`
+		Data       any    `json:"data"`
+		ServerTime int64  `json:"serverTime"`
+		RequestID  string `json:"requestId"`
+	}{env.Version, env.Result, env.Message, env.Code, data, env.ServerTime, env.RequestID}
+	var buf bytes.Buffer
+	if mErr := json.NewEncoder(&buf).Encode(out); mErr != nil {
 		a.log.Error("encode render api answer", "path", r.URL.Path, "err", mErr)
-		env.Result, env.Code, env.Message, b = false, CodeInternal, codeMessages[CodeInternal], []byte("null")
+		out.Result, out.Code, out.Message, out.Data = false, CodeInternal, codeMessages[CodeInternal], nil
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(out) // plain fields: cannot fail
 	}
-	env.Data = b
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(env) // the client hung up: nothing to do
+	_, _ = w.Write(buf.Bytes()) // the client hung up: nothing to do
 }
 
 func requestID(r *http.Request) string {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ import (
 //	go test ./internal/render/ -run '^$' -bench BenchmarkRenderAPILoad -benchtime 10s
 //
 // RENDER_BENCH_TASKS changes the number of tasks (frames are 10 per task). Each sub-benchmark reports
-// req/s and p99-ms over its requests; concurrency is 8 clients per GOMAXPROCS (RunParallel).
+// req/s, p99-ms and cpu-ms/req (CPU of the whole process, clients included) over its requests;
+// concurrency is 8 clients per GOMAXPROCS (RunParallel). PostgreSQL's own CPU is not in cpu-ms/req.
 func BenchmarkRenderAPILoad(b *testing.B) {
 	tasks := 100_000
 	if v := os.Getenv("RENDER_BENCH_TASKS"); v != "" {
@@ -195,7 +197,7 @@ func benchRequests(b *testing.B, accts []*benchAccount, req func(*rand.Rand, *be
 	var all []time.Duration
 	b.SetParallelism(8)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		var lat []time.Duration
@@ -213,7 +215,7 @@ func benchRequests(b *testing.B, accts []*benchAccount, req func(*rand.Rand, *be
 		all = append(all, lat...)
 		mu.Unlock()
 	})
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	if len(all) == 0 {
 		return
@@ -222,4 +224,16 @@ func benchRequests(b *testing.B, accts []*benchAccount, req func(*rand.Rand, *be
 	p99 := all[min(len(all)-1, len(all)*99/100)]
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	// CPU of this process (server and clients) per request: unlike req/s it does not depend on what
+	// else the machine runs.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/req")
+}
+
+// processCPU is the user and system CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -207,8 +207,21 @@ func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view,
 	if v.cat, err = a.catalog(ctx); err != nil {
 		return nil, err
 	}
-	if v.missingCaps, err = a.missingCapabilities(ctx, v.cat); err != nil {
-		return nil, err
+	// Which software no agent offers only explains a waiting child: ask only when one waits.
+	waits := false
+	for _, list := range kids {
+		for _, k := range list {
+			waits = waits || k.Status == store.JobQueued || k.Status == store.JobWaiting
+		}
+	}
+	for _, s := range shells {
+		waits = waits || (s.Kind == KindRender && (s.Status == store.JobQueued || s.Status == store.JobWaiting))
+	}
+	v.missingCaps = map[string]bool{}
+	if waits {
+		if v.missingCaps, err = a.missingCapabilities(ctx, v.cat); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }

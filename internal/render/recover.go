@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 )
 
@@ -54,7 +55,8 @@ func (a *API) analysisDeadline() int64 {
 	return a.eng.Now().Add(a.cfg.AnalysisTimeout + time.Minute).UnixMilli()
 }
 
-// recoverLoop takes over lost analyses at start and then every RecoverEvery.
+// recoverLoop takes over lost analyses and restarts tasks stopped for arrears whose payer has been
+// topped up, at start and then every RecoverEvery.
 func (a *API) recoverLoop() {
 	defer a.bg.Done()
 	t := time.NewTicker(a.cfg.RecoverEvery)
@@ -62,6 +64,9 @@ func (a *API) recoverLoop() {
 	for {
 		if err := a.recoverAnalyses(a.ctx); err != nil && a.ctx.Err() == nil {
 			a.log.Warn("recover lost analyses", "err", err)
+		}
+		if err := a.resumePaidArrears(a.ctx); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("restart tasks after a top-up", "err", err)
 		}
 		select {
 		case <-a.ctx.Done():
@@ -151,9 +156,14 @@ func (a *API) recoverAnalysis(ctx context.Context, id int64) error {
 		return nil
 	}
 	sub.account, sub.shell = acct, shell
-	actx, cancel := context.WithTimeout(ctx, a.cfg.AnalysisTimeout)
-	defer cancel()
-	a.analyseAndStart(actx, sub)
+	// In the background like submitTask's, so that one long analysis does not hold the sweep up.
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		actx, cancel := context.WithTimeout(a.ctx, a.cfg.AnalysisTimeout)
+		defer cancel()
+		a.analyseAndStart(actx, sub)
+	}()
 	return nil
 }
 
@@ -166,6 +176,41 @@ func (a *API) deleteMark(ctx context.Context, id int64) error {
 		if err := a.st.DeleteRecord(ctx, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("remove analysis mark of task %d: %w", id, err)
 		}
+	}
+	return nil
+}
+
+// resumePaidArrears restarts the children stopped for arrears (ARREARAGE_STOP) whose payer has funds
+// again: a task restarts by itself once its account is topped up.
+func (a *API) resumePaidArrears(ctx context.Context) error {
+	jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{Kind: KindRender, Statuses: []store.JobStatus{store.JobPaused},
+		PauseReasons: []string{"arrears"}, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("list tasks stopped for arrears: %w", err)
+	}
+	funded := map[int64]bool{} // by account, loaded once per sweep
+	for _, j := range jobs {
+		ok, seen := funded[j.AccountID]
+		if !seen {
+			acct, err := a.st.GetAccount(ctx, j.AccountID)
+			if err != nil {
+				return fmt.Errorf("load account %d: %w", j.AccountID, err)
+			}
+			payer, err := a.payer(ctx, acct)
+			if err != nil {
+				return err
+			}
+			ok = payer.BalanceMilli+payer.CouponMilli+payer.CreditMilli > 0
+			funded[j.AccountID] = ok
+		}
+		if !ok {
+			continue
+		}
+		// Another server may have restarted it first: the engine then refuses, which is fine.
+		if err := a.eng.Resume(ctx, j.ID); err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return fmt.Errorf("restart task %d after a top-up: %w", j.ID, err)
+		}
+		a.log.Info("restarted a task stopped for arrears: its account was topped up", "task", j.ID)
 	}
 	return nil
 }

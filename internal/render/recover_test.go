@@ -89,3 +89,35 @@ func TestAnalysisTakenOver(t *testing.T) {
 		}
 	})
 }
+
+// TestArrearsRestartAfterTopUp: a task stopped for arrears (20) restarts by itself once its account
+// has funds again, without a startTask.
+func TestArrearsRestartAfterTopUp(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		e := newEnv(t, open, Config{RecoverEvery: 20 * time.Millisecond})
+		if err := UpdateSettings(e.ctx, e.st, e.acct.ID, func(s *Settings) { s.CPUPrice = 3600 }); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.st.AdjustFunds(e.ctx, e.acct.ID, store.FundsDelta{BalanceMilli: 1_000}, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		id := e.newTask(e.cl, []byte("BLENDER-v304 fake scene"), nil, map[string]string{"frames": "1-3", "width": "64", "height": "48"})
+		e.waitStatus(e.cl, id, 5*time.Second, StatusWaiting)
+		w := e.worker("blender")
+		if err := w.complete(w.lease(1)[0], 3); err != nil { // 3.000 to pay, 1.000 in the account
+			t.Fatal(err)
+		}
+		ti := e.waitStatus(e.cl, id, 5*time.Second, StatusArrears)
+		if ti.TaskArrears != 2 || ti.UserAccountConsume != 1 {
+			t.Fatalf("arrears: %+v", ti)
+		}
+		if _, _, err := e.st.AdjustFunds(e.ctx, e.acct.ID, store.FundsDelta{BalanceMilli: 10_000}, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e.waitStatus(e.cl, id, 5*time.Second, StatusWaiting, StatusRendering)
+		if n := w.drain(1); n != 2 {
+			t.Fatalf("after the top-up %d frames rendered, want 2", n)
+		}
+		e.waitStatus(e.cl, id, 5*time.Second, StatusFinished)
+	})
+}

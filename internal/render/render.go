@@ -57,7 +57,8 @@ type Config struct {
 	// AnalysisTimeout bounds one scene analysis; 5 minutes when zero. An analysis still marked as
 	// running a minute after it (its server died) is taken over by another server.
 	AnalysisTimeout time.Duration
-	// RecoverEvery is how often lost analyses are looked for (also once at start); 30 s when zero.
+	// RecoverEvery is how often lost analyses, and tasks stopped for arrears whose account was topped
+	// up, are looked for (also once at start); 30 s when zero.
 	RecoverEvery time.Duration
 }
 

@@ -125,12 +125,15 @@ const childChunk = 500
 func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64, withDeleted bool) (map[int64][]store.Job, error) {
 	out := map[int64][]store.Job{}
 	for chunk := range slices.Chunk(parents, childChunk) {
-		jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, ParentIDs: chunk, WithDeleted: withDeleted})
+		// By parent alone, so that the parent index serves the query; the account check is kept below.
+		jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{Kind: KindRender, ParentIDs: chunk, WithDeleted: withDeleted})
 		if err != nil {
 			return nil, fmt.Errorf("list child tasks: %w", err)
 		}
 		for _, j := range jobs {
-			out[j.ParentID] = append(out[j.ParentID], j)
+			if slices.Contains(accountIDs, j.AccountID) {
+				out[j.ParentID] = append(out[j.ParentID], j)
+			}
 		}
 	}
 	for _, list := range out {
@@ -384,15 +387,17 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	st.SceneName = sub.sceneName
 	st.CgID = sub.software.CgID
 	st.SubmittedAt = a.eng.Now().UnixMilli()
+	// The mark comes first: a server dying right after the state change must leave it behind for the
+	// next one (a mark without the state is simply dropped by the recovery).
+	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
+		return nil, err
+	}
 	name := sub.sceneName
 	shell, err = a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st), Name: &name}, a.eng.Now())
 	if err != nil {
 		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
 	}
 	sub.shell = shell
-	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
-		return nil, err
-	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
