@@ -26,6 +26,8 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   accounts create NAME [--role user|admin] [--parent ID]
   accounts funds ID [--balance X] [--coupon X] [--credit X] [--quota N]   (amounts in currency units, may be negative)
   tokens create ACCOUNT_ID --kind admin|agent
+  keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
+                              RPA administrator accessKey/secretKey)
   jobs list [--status S,S] [--kind K] [--search Q]
   jobs get ID | units ID | events ID | blocklist ID
   jobs submit FILE            (a JSON job spec; - reads standard input)
@@ -115,8 +117,8 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		if err := fs.Parse(a[min(3, len(a)):]); err != nil {
 			return nil, err
 		}
-		if name == "" {
-			return nil, errors.New("accounts create: NAME is required")
+		if name == "" || strings.HasPrefix(name, "-") {
+			return nil, errors.New("accounts create: NAME is required before the flags")
 		}
 		return c.do(ctx, "POST", "/api/v1/accounts", map[string]any{"name": name, "role": *role, "parent_id": *parent})
 	case "accounts funds":
@@ -146,6 +148,18 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, err
 		}
 		return c.do(ctx, "POST", "/api/v1/accounts/"+acct+"/tokens", map[string]any{"kind": *kind})
+	case "keys create":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+		kind := fs.String("kind", "render", "render or rpa")
+		name := fs.String("name", "", "user name (rpa; default admin)")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "POST", "/api/v1/accounts/"+acct+"/keys", map[string]any{"kind": *kind, "name": *name})
 	case "jobs list":
 		fs := flag.NewFlagSet("jobs list", flag.ContinueOnError)
 		status := fs.String("status", "", "statuses, comma-separated")

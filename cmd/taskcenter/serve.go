@@ -18,6 +18,7 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	fs.StringVar(&o.Listen, "listen", envOr("TASKCENTER_LISTEN", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&o.DataDir, "data-dir", envOr("TASKCENTER_DATA_DIR", "taskcenter-data"), "directory for the SQLite database, blobs, the server key and first-start credentials")
 	fs.StringVar(&o.DatabaseURL, "database-url", envOr("TASKCENTER_DATABASE_URL", ""), "postgres://... to use PostgreSQL (several replicas may share it); empty for SQLite in the data directory")
+	fs.StringVar(&o.BlobURL, "blob-url", envOr("TASKCENTER_BLOB_URL", ""), "s3://[key:secret@]host[:port]/bucket[/prefix][?region=R&insecure=true] for an S3-compatible bucket (replicas on several hosts); empty for <data-dir>/blobs")
 	fs.StringVar(&o.PublicURL, "public-url", envOr("TASKCENTER_PUBLIC_URL", ""), "URL clients and agents reach this server at (default http://<listen>)")
 	fs.BoolVar(&o.LocalAgent, "local-agent", dev, "also run an agent in this process")
 	fs.IntVar(&o.AgentSlots, "agent-slots", 1, "units the local agent runs at once")

@@ -35,6 +35,7 @@ import (
 type Options struct {
 	DataDir     string // SQLite file, blobs, server key, first-start credentials
 	DatabaseURL string // postgres://... ; empty: SQLite in DataDir
+	BlobURL     string // s3://host/bucket[/prefix] ; empty: <DataDir>/blobs
 	Listen      string // host:port
 	PublicURL   string // how clients reach this server; default http://<listen>
 	LocalAgent  bool   // also run an agent in this process (one-machine farm)
@@ -69,6 +70,23 @@ func OpenStore(ctx context.Context, databaseURL, dataDir string) (store.Store, e
 		return sqlite.Open(ctx, filepath.Join(dataDir, "taskcenter.db"))
 	default:
 		return sqlite.Open(ctx, strings.TrimPrefix(databaseURL, "sqlite://"))
+	}
+}
+
+// OpenBlobs opens the blob store a URL names: s3://... for an S3-compatible bucket (see blob.ParseS3URL),
+// a path (or file://path) for a directory, empty for <dataDir>/blobs.
+func OpenBlobs(ctx context.Context, blobURL, dataDir string) (blob.Store, error) {
+	switch {
+	case strings.HasPrefix(blobURL, "s3://"):
+		c, err := blob.ParseS3URL(blobURL)
+		if err != nil {
+			return nil, err
+		}
+		return blob.NewS3(ctx, c)
+	case blobURL == "":
+		return blob.NewLocal(filepath.Join(dataDir, "blobs"))
+	default:
+		return blob.NewLocal(strings.TrimPrefix(blobURL, "file://"))
 	}
 }
 
@@ -136,9 +154,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer st.Close()
-	blobs, err := blob.NewLocal(filepath.Join(o.DataDir, "blobs"))
+	blobs, err := OpenBlobs(ctx, o.BlobURL, o.DataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("open blob store: %w", err)
 	}
 	keyring, err := auth.LoadOrCreateKey(filepath.Join(o.DataDir, "server.key"))
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package blob owns the bytes taskcenter keeps outside the database: scene files, rendered images,
 // thumbnails, recordings, RPA packages and shared files. Blobs are addressed by the SHA-256 of their
 // content, so the same bytes are stored once and a reference can never point at changed content.
-// The local-directory driver is here; an S3-compatible driver implements the same Store.
+// Two drivers implement Store: Local (a directory, the default) and S3 (a bucket of an S3-compatible
+// service, for replicas on several hosts).
 package blob
 
 import (
@@ -27,6 +28,7 @@ type Store interface {
 	// Open returns the blob's content; ErrNotFound when absent.
 	Open(ctx context.Context, hash string) (io.ReadSeekCloser, int64, error)
 	Exists(ctx context.Context, hash string) (bool, error)
+	// Delete removes the blob; ErrNotFound when absent.
 	Delete(ctx context.Context, hash string) error
 }
 

@@ -37,17 +37,9 @@ func (l *Local) Put(ctx context.Context, r io.Reader, maxBytes int64) (Ref, erro
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	defer tmp.Close()
 
-	h := sha256.New()
-	src := r
-	if maxBytes > 0 {
-		src = io.LimitReader(r, maxBytes+1)
-	}
-	n, err := io.Copy(io.MultiWriter(tmp, h), &ctxReader{ctx: ctx, r: src})
+	ref, err := hashCopy(ctx, tmp, r, maxBytes)
 	if err != nil {
-		return Ref{}, fmt.Errorf("write blob: %w", err)
-	}
-	if maxBytes > 0 && n > maxBytes {
-		return Ref{}, ErrTooLarge
+		return Ref{}, err
 	}
 	if err := tmp.Sync(); err != nil {
 		return Ref{}, fmt.Errorf("sync blob: %w", err)
@@ -55,7 +47,6 @@ func (l *Local) Put(ctx context.Context, r io.Reader, maxBytes int64) (Ref, erro
 	if err := tmp.Close(); err != nil {
 		return Ref{}, fmt.Errorf("close blob: %w", err)
 	}
-	ref := Ref{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}
 	final := l.path(ref.Hash)
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return Ref{}, fmt.Errorf("create blob shard: %w", err)
@@ -108,6 +99,24 @@ func (l *Local) Delete(ctx context.Context, hash string) error {
 		return ErrNotFound
 	}
 	return err
+}
+
+// hashCopy copies r to w while hashing it, and refuses (ErrTooLarge) content longer than maxBytes when
+// maxBytes > 0.
+func hashCopy(ctx context.Context, w io.Writer, r io.Reader, maxBytes int64) (Ref, error) {
+	h := sha256.New()
+	src := r
+	if maxBytes > 0 {
+		src = io.LimitReader(r, maxBytes+1)
+	}
+	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: src})
+	if err != nil {
+		return Ref{}, fmt.Errorf("write blob: %w", err)
+	}
+	if maxBytes > 0 && n > maxBytes {
+		return Ref{}, ErrTooLarge
+	}
+	return Ref{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
 // ctxReader stops a long copy when the caller's context ends (a client that went away mid-upload).

@@ -14,6 +14,7 @@ import (
 	"taskcenter/internal/agentapi"
 	"taskcenter/internal/bench"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // BenchmarkEngine: insert, lease and complete b.N units in-process (no HTTP), leasing and completing in
@@ -21,10 +22,10 @@ import (
 //
 //	go test ./internal/e2e -run '^$' -bench Engine -benchtime 100000x
 func BenchmarkEngine(b *testing.B) {
-	for _, d := range drivers() {
+	for _, d := range drivers.All() {
 		for _, workers := range []int{1, 8, 64} {
-			b.Run(fmt.Sprintf("%s/workers=%d", d.name, workers), func(b *testing.B) {
-				eng := engine.New(d.open(b), engine.Config{Holder: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+			b.Run(fmt.Sprintf("%s/workers=%d", d.Name, workers), func(b *testing.B) {
+				eng := engine.New(d.Open(b), engine.Config{Holder: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 				b.ResetTimer()
 				res, err := bench.Run(context.Background(), eng, bench.Options{Workers: workers, Batch: 100, Drain: b.N, JobSize: 10000})
 				if err != nil {
@@ -41,9 +42,9 @@ func BenchmarkEngine(b *testing.B) {
 //
 //	go test ./internal/e2e -run '^$' -bench AgentProtocol -benchtime 100000x
 func BenchmarkAgentProtocol(b *testing.B) {
-	for _, d := range drivers() {
-		b.Run(d.name, func(b *testing.B) {
-			s := startStack(b, d.open(b), engine.Config{}, nil)
+	for _, d := range drivers.All() {
+		b.Run(d.Name, func(b *testing.B) {
+			s := startStack(b, d.Open(b), engine.Config{}, nil)
 			for left := b.N; left > 0; left -= 10000 {
 				s.submit(b, "http-bench", min(left, 10000), nil, nil)
 			}
@@ -91,9 +92,9 @@ func BenchmarkAgentProtocol(b *testing.B) {
 //
 //	go test ./internal/e2e -run '^$' -bench WakeLatency -benchtime 500x
 func BenchmarkWakeLatency(b *testing.B) {
-	for _, d := range drivers() {
-		b.Run(d.name, func(b *testing.B) {
-			s := startStack(b, d.open(b), engine.Config{}, nil)
+	for _, d := range drivers.All() {
+		b.Run(d.Name, func(b *testing.B) {
+			s := startStack(b, d.Open(b), engine.Config{}, nil)
 			w := registerWorker(b, s.srv.URL, s.creds.AgentToken, "waiter", []string{"wake"})
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
@@ -123,8 +124,8 @@ func BenchmarkWakeLatency(b *testing.B) {
 //
 //	go test ./internal/e2e -run '^$' -bench IdleLongPolls -benchtime 1x
 func BenchmarkIdleLongPolls(b *testing.B) {
-	d := drivers()[0]
-	s := startStack(b, d.open(b), engine.Config{IdleRecheck: 30 * time.Second}, nil)
+	d := drivers.All()[0]
+	s := startStack(b, d.Open(b), engine.Config{IdleRecheck: 30 * time.Second}, nil)
 	const agents = 1000
 	ws := make([]*protoWorker, agents)
 	for i := range ws {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"taskcenter/internal/agentapi"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // TestAgentKilledMidUnit: two agents share a job; one is killed (SIGKILL) while running a unit; the unit
@@ -26,10 +28,10 @@ import (
 // report with the dead lease's epoch is then refused.
 func TestAgentKilledMidUnit(t *testing.T) {
 	bin := binary(t)
-	for _, d := range drivers() {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range drivers.All() {
+		t.Run(d.Name, func(t *testing.T) {
 			ctx := context.Background()
-			s := startStack(t, d.open(t), engine.Config{LeaseFor: 3 * time.Second, Heartbeat: time.Second, SweepEvery: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond}, nil)
+			s := startStack(t, d.Open(t), engine.Config{LeaseFor: 3 * time.Second, Heartbeat: time.Second, SweepEvery: 200 * time.Millisecond, RetryBase: 100 * time.Millisecond}, nil)
 			const n = 12
 			marks := t.TempDir()
 			job := s.submit(t, "shell", n, func(i int) string {
@@ -351,5 +353,64 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	total := a.counter(t, "taskcenter_units_completed_total") + b.counter(t, "taskcenter_units_completed_total")
 	if total != n {
 		t.Fatalf("completions accepted across replicas = %v, want %d", total, n)
+	}
+}
+
+// TestWorkerCannotReportAnothersUnit: a worker that knows another's unit id and epoch still cannot
+// report on it, over any of the protocol's report calls; the holder's own reports go through.
+func TestWorkerCannotReportAnothersUnit(t *testing.T) {
+	for _, d := range drivers.All() {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := startStack(t, d.Open(t), engine.Config{}, nil)
+			job := s.submit(t, "shell", 1, func(int) string { return `{"command":["true"]}` }, nil)
+			holder := registerWorker(t, s.srv.URL, s.creds.AgentToken, "holder", []string{"shell"})
+			thief := registerWorker(t, s.srv.URL, s.creds.AgentToken, "thief", []string{"shell"})
+			res, err := holder.c.Lease(ctx, agentapi.LeaseRequest{Max: 1})
+			if err != nil || len(res.Units) != 1 {
+				t.Fatalf("lease: %v, %d units", err, len(res.Units))
+			}
+			ref := agentapi.UnitRef{UnitID: res.Units[0].UnitID, Epoch: res.Units[0].Epoch}
+
+			reports := []struct {
+				name string
+				call func() error
+			}{
+				{"progress", func() error { return thief.c.Progress(ctx, agentapi.ProgressRequest{UnitRef: ref, Progress: 99}) }},
+				{"fail", func() error {
+					return thief.c.Fail(ctx, agentapi.FailRequest{UnitRef: ref, Error: "sabotage", Permanent: true})
+				}},
+				{"upload", func() error {
+					_, err := thief.c.Upload(ctx, ref, "out.txt", strings.NewReader("forged"), 6)
+					return err
+				}},
+				{"complete", func() error { // a batch of one answers 409 as a whole
+					_, err := thief.c.Complete(ctx, agentapi.CompleteRequest{Units: []agentapi.Completion{{UnitRef: ref}}})
+					return err
+				}},
+			}
+			for _, r := range reports {
+				if err := r.call(); !agent.IsStale(err) {
+					t.Errorf("%s by another worker: err = %v, want 409", r.name, err)
+				}
+			}
+			u, err := s.st.GetUnit(ctx, ref.UnitID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Status != store.UnitRunning || u.WorkerID != holder.id || u.Progress != 0 || len(u.Outputs) > 2 {
+				t.Fatalf("after the other worker's reports: status %s worker %d progress %v outputs %s", u.Status, u.WorkerID, u.Progress, u.Outputs)
+			}
+			if err := holder.c.Progress(ctx, agentapi.ProgressRequest{UnitRef: ref, Progress: 50}); err != nil {
+				t.Fatalf("the holder's progress: %v", err)
+			}
+			done, err := holder.c.Complete(ctx, agentapi.CompleteRequest{Units: []agentapi.Completion{{UnitRef: ref}}})
+			if err != nil || done.Results[0].Status != "ok" {
+				t.Fatalf("the holder's completion: %+v %v", done, err)
+			}
+			if j := waitJob(t, s.st, job.ID, 10*time.Second); j.Status != store.JobSucceeded {
+				t.Fatalf("job ended %s", j.Status)
+			}
+		})
 	}
 }

@@ -29,28 +29,15 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/postgres"
-	"taskcenter/internal/store/sqlite"
 )
-
-type driver struct {
-	name string
-	open func(testing.TB) store.Store
-}
-
-func drivers() []driver {
-	return []driver{
-		{"sqlite", func(t testing.TB) store.Store { return sqlite.OpenTest(t) }},
-		{"postgres", func(t testing.TB) store.Store { return postgres.OpenTest(t) }},
-	}
-}
 
 // stack is one server process's worth of parts, served over real HTTP on loopback.
 type stack struct {
 	st     store.Store
 	eng    *engine.Engine
 	srv    *httptest.Server
-	blobs  *blob.Local
+	blobs  blob.Store
+	keys   *auth.Keyring
 	reg    *prometheus.Registry
 	creds  app.Credentials
 	cancel context.CancelFunc
@@ -67,10 +54,33 @@ func quietLogger(t testing.TB) *slog.Logger {
 // the same database already created.
 func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Credentials) *stack {
 	t.Helper()
+	return buildStack(t, st, cfg, stackOptions{creds: creds})
+}
+
+// startStackWithFacades is startStack with the dialect facades mounted, as `taskcenter serve` has them.
+func startStackWithFacades(t testing.TB, st store.Store, cfg engine.Config) *stack {
+	t.Helper()
+	return buildStack(t, st, cfg, stackOptions{facades: true})
+}
+
+// stackOptions vary a stack: the first-start credentials to reuse (a second replica), the facades, and
+// the blob store (a fresh local directory when nil).
+type stackOptions struct {
+	creds   *app.Credentials
+	facades bool
+	blobs   blob.Store
+}
+
+func buildStack(t testing.TB, st store.Store, cfg engine.Config, o stackOptions) *stack {
+	t.Helper()
 	ctx := context.Background()
-	blobs, err := blob.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	blobs := o.blobs
+	if blobs == nil {
+		local, err := blob.NewLocal(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = local
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -83,7 +93,8 @@ func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Cred
 	}
 	log := quietLogger(t)
 	eng := engine.New(st, cfg, log, engine.NewMetrics(reg, st))
-	s := &stack{st: st, eng: eng, blobs: blobs, reg: reg}
+	s := &stack{st: st, eng: eng, blobs: blobs, keys: keyring, reg: reg}
+	creds := o.creds
 	if creds == nil {
 		c, err := app.Bootstrap(ctx, st, t.TempDir(), "", eng.Now())
 		if err != nil || c == nil {
@@ -92,7 +103,15 @@ func startStack(t testing.TB, st store.Store, cfg engine.Config, creds *app.Cred
 		creds = c
 	}
 	s.creds = *creds
-	s.srv = httptest.NewServer(server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, Registry: reg}))
+	var facades []server.Facade
+	if o.facades {
+		var err error
+		facades, err = app.Facades(app.FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log})
+		if err != nil {
+			t.Fatalf("facades: %v", err)
+		}
+	}
+	s.srv = httptest.NewServer(server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, Registry: reg}, facades...))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -30,6 +30,10 @@ type Config struct {
 	LeaderTTL    time.Duration // leadership term; renewed every sweep
 	IdleRecheck  time.Duration // a waiting lease re-checks this often for units whose retry delay passed
 	Holder       string        // this process's name for leadership
+	// LeaseConcurrency caps this process's lease queries in flight at once. More leasers than that
+	// only scan past each other's locked rows (PostgreSQL) or queue for the writer (SQLite); the rest
+	// wait their turn in the process instead.
+	LeaseConcurrency int
 }
 
 // DefaultConfig is what a server runs with unless told otherwise.
@@ -44,6 +48,8 @@ func DefaultConfig() Config {
 		OfflineAfter: 2 * time.Minute,
 		LeaderTTL:    10 * time.Second,
 		IdleRecheck:  5 * time.Second,
+
+		LeaseConcurrency: 4,
 	}
 }
 
@@ -63,6 +69,9 @@ func (c Config) withDefaults() Config {
 	set(&c.OfflineAfter, d.OfflineAfter)
 	set(&c.LeaderTTL, d.LeaderTTL)
 	set(&c.IdleRecheck, d.IdleRecheck)
+	if c.LeaseConcurrency <= 0 {
+		c.LeaseConcurrency = d.LeaseConcurrency
+	}
 	return c
 }
 
@@ -72,6 +81,9 @@ type KindHooks struct {
 	// UnitCost prices a finished unit from its node time and names the account that pays. A cost of 0
 	// charges nothing.
 	UnitCost func(ctx context.Context, j store.Job, u store.Unit, seconds float64) (payer int64, costMilli int64)
+	// Charged reports how the cost of a batch of the job's units was paid, once per charge, after the
+	// account was debited: what a dialect shows as coupon and balance consumption and arrears.
+	Charged func(ctx context.Context, jobID int64, p Payment)
 	// JobFinished runs once, on the process that finished the job, after it reached a terminal status.
 	JobFinished func(ctx context.Context, j store.Job)
 	// Open jobs never finish on their own: a work queue takes new items at any time.
@@ -93,6 +105,8 @@ type Engine struct {
 
 	leader   atomic.Bool
 	draining atomic.Bool
+	// leaseSlots holds a token per lease query in flight (Config.LeaseConcurrency).
+	leaseSlots chan struct{}
 }
 
 // Drain makes waiting and future leases return at once with nothing, so that a server shutting down
@@ -110,14 +124,16 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 	if log == nil {
 		log = slog.Default()
 	}
+	cfg = cfg.withDefaults()
 	return &Engine{
-		store:   s,
-		cfg:     cfg.withDefaults(),
-		log:     log,
-		now:     func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
-		wake:    newWaker(),
-		metrics: metrics,
-		kinds:   map[string]KindHooks{},
+		store:      s,
+		cfg:        cfg,
+		log:        log,
+		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		wake:       newWaker(),
+		metrics:    metrics,
+		kinds:      map[string]KindHooks{},
+		leaseSlots: make(chan struct{}, cfg.LeaseConcurrency),
 
 		licenceKinds: map[string]bool{},
 	}
@@ -387,10 +403,16 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 			}
 		}
 		start := time.Now()
+		select {
+		case e.leaseSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, nil
+		}
 		units, err := e.store.Lease(ctx, store.LeaseRequest{
 			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
 			Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
 		})
+		<-e.leaseSlots
 		if err != nil {
 			return nil, fmt.Errorf("lease units for worker %d: %w", w.ID, err)
 		}
@@ -488,7 +510,10 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 	return errs, nil
 }
 
-type pricedUnit struct{ job, payer, cost int64 }
+type pricedUnit struct {
+	job, payer, cost int64
+	kind             string
+}
 
 // price computes the cost of each completion whose job's kind has a UnitCost hook. Without such hooks it
 // costs nothing: the hot path stays one statement.
@@ -521,7 +546,7 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 			continue
 		}
 		if payer, cost := h.UnitCost(ctx, j, u, secs[u.ID]); cost > 0 {
-			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost}
+			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost, kind: j.Kind}
 		}
 	}
 	return priced, nil
@@ -529,23 +554,29 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 
 // charge bills the accepted completions, and stops a job whose payer cannot pay ("arrears").
 func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, priced map[int64]pricedUnit) {
-	type key struct{ job, payer int64 }
+	type key struct {
+		job, payer int64
+		kind       string
+	}
 	sums := map[key]int64{}
 	for i, c := range cs {
 		if p, ok := priced[c.UnitID]; ok && errs[i] == nil {
-			sums[key{p.job, p.payer}] += p.cost
+			sums[key{p.job, p.payer, p.kind}] += p.cost
 		}
 	}
 	for k, amount := range sums {
 		if _, err := e.store.PatchJob(ctx, k.job, store.JobPatch{AddCostMilli: amount}, e.now()); err != nil {
 			e.log.Warn("add job cost", "job", k.job, "err", err)
 		}
-		paid, err := e.Charge(ctx, k.payer, amount)
+		p, err := e.Charge(ctx, k.payer, amount)
 		if err != nil {
 			e.log.Warn("charge account", "account", k.payer, "err", err)
 			continue
 		}
-		if !paid {
+		if h := e.hooks(k.kind); h.Charged != nil {
+			h.Charged(ctx, k.job, p)
+		}
+		if !p.Paid() {
 			e.log.Info("account in arrears: stopping job", "account", k.payer, "job", k.job)
 			if err := e.Pause(ctx, k.job, "arrears"); err != nil && !errors.Is(err, ErrInvalid) {
 				e.log.Warn("stop job in arrears", "job", k.job, "err", err)
@@ -554,13 +585,21 @@ func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, pric
 	}
 }
 
+// Payment is how one charge was paid, in milli units. UnpaidMilli is what the account could not cover.
+type Payment struct {
+	CouponMilli, BalanceMilli, CreditMilli, UnpaidMilli int64
+}
+
+// Paid reports whether the charge was covered in full.
+func (p Payment) Paid() bool { return p.UnpaidMilli == 0 }
+
 // Charge takes amountMilli from the account: coupon first, then balance, then credit. When they do not
-// cover it, it takes what there is and reports paid=false (the account is in arrears).
-func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid bool, err error) {
+// cover it, it takes what there is and reports the rest as unpaid (the account is in arrears).
+func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (Payment, error) {
 	for range 5 { // optimistic: retry when a concurrent charge changed the balances under us
 		a, err := e.store.GetAccount(ctx, accountID)
 		if err != nil {
-			return false, fmt.Errorf("load account to charge: %w", err)
+			return Payment{}, fmt.Errorf("load account to charge: %w", err)
 		}
 		left := amountMilli
 		take := func(have int64) int64 {
@@ -568,21 +607,25 @@ func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (paid
 			left -= t
 			return t
 		}
-		d := store.FundsDelta{CouponMilli: -take(a.CouponMilli), BalanceMilli: -take(a.BalanceMilli)}
-		d.CreditMilli = -take(a.CreditMilli)
+		var p Payment
+		p.CouponMilli = take(a.CouponMilli)
+		p.BalanceMilli = take(a.BalanceMilli)
+		p.CreditMilli = take(a.CreditMilli)
+		p.UnpaidMilli = left
+		d := store.FundsDelta{CouponMilli: -p.CouponMilli, BalanceMilli: -p.BalanceMilli, CreditMilli: -p.CreditMilli}
 		_, ok, err := e.store.AdjustFunds(ctx, accountID, d, true, e.now())
 		if err != nil {
-			return false, fmt.Errorf("charge account: %w", err)
+			return Payment{}, fmt.Errorf("charge account: %w", err)
 		}
 		if ok {
-			if left > 0 {
+			if !p.Paid() {
 				e.record(ctx, store.Event{At: e.now(), AccountID: accountID, Type: "account.arrears",
-					Data: mustJSON(map[string]int64{"unpaid_milli": left})})
+					Data: mustJSON(map[string]int64{"unpaid_milli": p.UnpaidMilli})})
 			}
-			return left == 0, nil
+			return p, nil
 		}
 	}
-	return false, errors.New("charge account: balances kept changing")
+	return Payment{}, errors.New("charge account: balances kept changing")
 }
 
 // finishIfDone moves a job to its terminal status once none of its units remains to run.
@@ -653,7 +696,7 @@ func (e *Engine) Fail(ctx context.Context, f Failure) error {
 	if err != nil {
 		return err
 	}
-	if u.Status != store.UnitRunning || u.Epoch != f.Epoch {
+	if u.Status != store.UnitRunning || u.Epoch != f.Epoch || (f.WorkerID != 0 && u.WorkerID != f.WorkerID) {
 		return store.ErrStale
 	}
 	j, err := e.store.GetJob(ctx, u.JobID)
@@ -700,15 +743,16 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return min(d, e.cfg.RetryMax)
 }
 
-// Progress records a running unit's progress and log, and extends its lease.
-func (e *Engine) Progress(ctx context.Context, unitID, epoch int64, progress float64, log string) error {
+// Progress records a running unit's progress and log, and extends its lease. A non-zero workerID must
+// hold the unit: a worker cannot report on another's lease even if it guesses the epoch.
+func (e *Engine) Progress(ctx context.Context, workerID, unitID, epoch int64, progress float64, log string) error {
 	now := e.now()
-	return e.store.ReportProgress(ctx, unitID, epoch, progress, log, now.Add(e.cfg.LeaseFor), now)
+	return e.store.ReportProgress(ctx, unitID, epoch, workerID, progress, log, now.Add(e.cfg.LeaseFor), now)
 }
 
-// SetOutputs records a running unit's uploaded outputs.
-func (e *Engine) SetOutputs(ctx context.Context, unitID, epoch int64, outputs json.RawMessage) error {
-	return e.store.SetUnitOutputs(ctx, unitID, epoch, outputs, e.now())
+// SetOutputs records a running unit's uploaded outputs; a non-zero workerID must hold the unit.
+func (e *Engine) SetOutputs(ctx context.Context, workerID, unitID, epoch int64, outputs json.RawMessage) error {
+	return e.store.SetUnitOutputs(ctx, unitID, epoch, workerID, outputs, e.now())
 }
 
 // Heartbeat records that a worker is alive, extends the leases it holds and returns the units it
@@ -763,6 +807,8 @@ func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker) (store.Work
 	return w, nil
 }
 
+// record appends ev to the history. History is best effort here: a failure is logged, not returned,
+// so that it never undoes the change it describes.
 func (e *Engine) record(ctx context.Context, ev store.Event) {
 	if err := e.store.AppendEvents(ctx, []store.Event{ev}); err != nil {
 		e.log.Warn("append event", "type", ev.Type, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 
+	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 )
 
@@ -12,9 +13,8 @@ import (
 // main account when that one shares its capital or balance. The engine charges coupon first, then
 // balance, then credit, and stops the job with reason "arrears" when that does not cover it.
 //
-// It also records, on the child job's Result, how the charge is expected to be split between coupon,
-// balance and arrears, because the engine's charge reports only paid/unpaid: the split is predicted
-// from the payer's funds at pricing time (exact unless two charges of one payer race).
+// How a charge was split between coupon, balance and arrears is recorded by charged, from what the
+// engine really took.
 func (a *API) unitCost(ctx context.Context, j store.Job, u store.Unit, seconds float64) (int64, int64) {
 	acct, err := a.st.GetAccount(ctx, j.AccountID)
 	if err != nil {
@@ -38,12 +38,13 @@ func (a *API) unitCost(ctx context.Context, j store.Job, u store.Unit, seconds f
 	if price <= 0 || seconds <= 0 {
 		return payer.ID, 0
 	}
-	cost := int64(math.Ceil(seconds * price * 1000 / 3600))
-	a.recordSplit(ctx, j.ID, payer, cost)
-	return payer.ID, cost
+	return payer.ID, int64(math.Ceil(seconds * price * 1000 / 3600))
 }
 
-func (a *API) recordSplit(ctx context.Context, jobID int64, payer store.Account, cost int64) {
+// charged is the engine's hook after it charged a child job's finished frames: it keeps, on the job's
+// Result, what the coupon and the balance (credit included) paid and what was left unpaid, which
+// couponConsume, userAccountConsume and taskArrears show.
+func (a *API) charged(ctx context.Context, jobID int64, p engine.Payment) {
 	a.splitMu.Lock()
 	defer a.splitMu.Unlock()
 	j, err := a.st.GetJob(ctx, jobID)
@@ -52,15 +53,9 @@ func (a *API) recordSplit(ctx context.Context, jobID int64, payer store.Account,
 		return
 	}
 	s := splitOf(j)
-	left := cost
-	take := func(have int64) int64 {
-		t := min(max(have, 0), left)
-		left -= t
-		return t
-	}
-	s.CouponMilli += take(payer.CouponMilli)
-	s.BalanceMilli += take(payer.BalanceMilli) + take(payer.CreditMilli)
-	s.UnpaidMilli += left
+	s.CouponMilli += p.CouponMilli
+	s.BalanceMilli += p.BalanceMilli + p.CreditMilli
+	s.UnpaidMilli += p.UnpaidMilli
 	if _, err := a.st.PatchJob(ctx, jobID, store.JobPatch{Result: mustJSON(s)}, a.eng.Now()); err != nil {
 		a.log.Warn("record charge split", "job", jobID, "err", err)
 	}

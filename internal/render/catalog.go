@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,10 +152,18 @@ func (a *API) catalog(ctx context.Context) (Catalog, error) {
 	if err != nil {
 		return Catalog{}, fmt.Errorf("load render catalog: %w", err)
 	}
+	// Every task query reads the catalog: decoding it again only when its stored text changed keeps
+	// that cheap. Callers only read the catalog, so the cached value is shared.
+	a.catMu.Lock()
+	defer a.catMu.Unlock()
+	if a.catRaw != nil && bytes.Equal(a.catRaw, r.Data) {
+		return a.catCached, nil
+	}
 	var c Catalog
 	if err := json.Unmarshal(r.Data, &c); err != nil {
 		return Catalog{}, fmt.Errorf("decode render catalog: %w", err)
 	}
+	a.catRaw, a.catCached = bytes.Clone(r.Data), c
 	return c, nil
 }
 

@@ -41,6 +41,10 @@ func (a *API) stopTask(ctx context.Context, c *call) (any, error) {
 
 func (a *API) startTask(ctx context.Context, c *call) (any, error) {
 	_, err := a.each(ctx, c, func(j store.Job) error {
+		if j.Status == store.JobPartial || j.Status == store.JobFailed {
+			// TIME_OUT_STOP from the per-frame limit: starting the task renders the stopped frames again.
+			return a.restartTimedOut(ctx, j)
+		}
 		if j.Status != store.JobPaused {
 			return nil
 		}
@@ -52,6 +56,25 @@ func (a *API) startTask(ctx context.Context, c *call) (any, error) {
 		return a.eng.Resume(ctx, j.ID)
 	})
 	return nil, err
+}
+
+// restartTimedOut queues a finished child's frames that the per-frame limit stopped.
+func (a *API) restartTimedOut(ctx context.Context, j store.Job) error {
+	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: j.ID, Statuses: []store.UnitStatus{store.UnitTimedOut}})
+	if err != nil {
+		return fmt.Errorf("list timed-out frames of task %d: %w", j.ID, err)
+	}
+	if len(units) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(units))
+	for i, u := range units {
+		ids[i] = u.ID
+	}
+	if _, err := a.eng.RestartUnits(ctx, j.ID, ids); err != nil {
+		return fmt.Errorf("restart timed-out frames of task %d: %w", j.ID, err)
+	}
+	return nil
 }
 
 // checkFunds refuses to start a task stopped for arrears while its payer still has nothing to pay with.
@@ -206,6 +229,26 @@ func (a *API) setOverTimeStop(ctx context.Context, c *call) (any, error) {
 		return nil, invalid("overTime must be between 0 and 2592000 seconds")
 	}
 	d := time.Duration(secs) * time.Second
+	ids, err := c.p.taskIDs(true)
+	if err != nil {
+		return nil, err
+	}
+	// The limit is kept on the parent first, so that a task still in analysis (no children yet) gets
+	// it when its children are created (see startChildren).
+	for _, id := range ids {
+		j, _, err := a.ownJob(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		if j.Kind != KindTask {
+			continue
+		}
+		st := stateOf(j)
+		st.OverTimeSec = &secs
+		if _, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+			return nil, fmt.Errorf("set time limit of task %d: %w", j.ID, err)
+		}
+	}
 	_, err = a.each(ctx, c, func(j store.Job) error {
 		_, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{UnitTimeout: &d}, a.eng.Now())
 		return err

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -278,27 +279,37 @@ func (w *worker) complete(u store.Unit, seconds float64) error {
 		r = spec.Border.Rect(width, height)
 		r = r.Sub(r.Min)
 	}
-	img := image.NewRGBA(r)
-	for i := range img.Pix {
-		img.Pix[i] = uint8(spec.Frame * 40)
+	// Like the agent's executor: "image" and "thumbnail", or one of each per frame ("image.12") for a
+	// unit of several frames.
+	frames, suffix := []int{spec.Frame}, func(int) string { return "" }
+	if len(spec.Frames) > 0 {
+		frames, suffix = spec.Frames, func(f int) string { return "." + strconv.Itoa(f) }
 	}
-	img.Set(0, 0, color.RGBA{255, 0, 0, 255})
-	var buf bytes.Buffer
-	if err := imaging.EncodePNG(&buf, img); err != nil {
-		return err
+	outputs := map[string]any{}
+	for _, f := range frames {
+		img := image.NewRGBA(r)
+		for i := range img.Pix {
+			img.Pix[i] = uint8(f * 40)
+		}
+		img.Set(0, 0, color.RGBA{255, 0, 0, 255})
+		var buf bytes.Buffer
+		if err := imaging.EncodePNG(&buf, img); err != nil {
+			return err
+		}
+		ref, err := w.e.blobs.Put(w.e.ctx, &buf, 0)
+		if err != nil {
+			return err
+		}
+		var tb bytes.Buffer
+		_ = imaging.EncodePNG(&tb, imaging.Thumbnail(img, 16))
+		th, err := w.e.blobs.Put(w.e.ctx, &tb, 0)
+		if err != nil {
+			return err
+		}
+		outputs["image"+suffix(f)], outputs["thumbnail"+suffix(f)] = ref, th
 	}
-	ref, err := w.e.blobs.Put(w.e.ctx, &buf, 0)
-	if err != nil {
-		return err
-	}
-	var tb bytes.Buffer
-	_ = imaging.EncodePNG(&tb, imaging.Thumbnail(img, 16))
-	th, err := w.e.blobs.Put(w.e.ctx, &tb, 0)
-	if err != nil {
-		return err
-	}
-	outs := mustJSON(map[string]any{"image": ref, "thumbnail": th})
-	if err := w.e.eng.SetOutputs(w.e.ctx, u.ID, u.Epoch, outs); err != nil {
+	outs := mustJSON(outputs)
+	if err := w.e.eng.SetOutputs(w.e.ctx, 0, u.ID, u.Epoch, outs); err != nil {
 		return err
 	}
 	errs, err := w.e.eng.Complete(w.e.ctx, []engine.Completion{{UnitID: u.ID, Epoch: u.Epoch, Outputs: outs, Seconds: seconds,

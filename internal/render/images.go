@@ -49,6 +49,37 @@ func frameOf(u store.Unit) (frame, block int) {
 	return frame, block
 }
 
+// framesOf reads the frames a unit renders: one frame (and its block) for "12" or "12-3", several for
+// a frames_per_task unit "1,2,3".
+func framesOf(u store.Unit) (frames []int, block int) {
+	if !strings.Contains(u.Name, ",") {
+		f, b := frameOf(u)
+		return []int{f}, b
+	}
+	for _, s := range strings.Split(u.Name, ",") {
+		if f, err := strconv.Atoi(s); err == nil {
+			frames = append(frames, f)
+		}
+	}
+	return frames, 1
+}
+
+// hasFrame reports whether the unit renders frame f.
+func hasFrame(u store.Unit, f int) bool {
+	frames, _ := framesOf(u)
+	return slices.Contains(frames, f)
+}
+
+// frameOutput returns the unit's output name (outImage or outThumbnail) for frame f: a several-frame
+// unit uploads one per frame, "image.12".
+func frameOutput(u store.Unit, name string, f int) (unitOutput, bool) {
+	if strings.Contains(u.Name, ",") {
+		name += "." + strconv.Itoa(f)
+	}
+	o, ok := outputsOf(u)[name]
+	return o, ok
+}
+
 type stitched struct {
 	Image  string `json:"image"`
 	Thumb  string `json:"thumb"`
@@ -79,8 +110,10 @@ func (a *API) publish(ctx context.Context, j store.Job) error {
 	}
 	frames := map[int]bool{}
 	for _, u := range units {
-		f, _ := frameOf(u)
-		frames[f] = true
+		fs, _ := framesOf(u)
+		for _, f := range fs {
+			frames[f] = true
+		}
 	}
 	for f := range frames {
 		img, _, err := a.frameImage(ctx, j, units, f)
@@ -106,7 +139,7 @@ func (a *API) frameImage(ctx context.Context, j store.Job, units []store.Unit, f
 	cs := childOf(j)
 	var blocks []store.Unit
 	for _, u := range units {
-		if f, _ := frameOf(u); f == frame {
+		if hasFrame(u, frame) {
 			blocks = append(blocks, u)
 		}
 	}
@@ -119,13 +152,12 @@ func (a *API) frameImage(ctx context.Context, j store.Job, units []store.Unit, f
 		}
 	}
 	if cs.Tiles <= 1 {
-		outs := outputsOf(blocks[0])
-		im, ok := outs[outImage]
+		im, ok := frameOutput(blocks[0], outImage, frame)
 		if !ok {
 			return nil, nil, nil
 		}
 		img = &fileRef{Hash: im.Hash, Size: im.Size}
-		if th, ok := outs[outThumbnail]; ok {
+		if th, ok := frameOutput(blocks[0], outThumbnail, frame); ok {
 			thumb = &fileRef{Hash: th.Hash, Size: th.Size}
 		}
 		return img, thumb, nil
@@ -299,11 +331,13 @@ func (a *API) loadTaskProcessImg(ctx context.Context, c *call) (any, error) {
 	byFrame := map[int][]store.Unit{}
 	var order []int
 	for _, u := range units {
-		f, _ := frameOf(u)
-		if _, ok := byFrame[f]; !ok {
-			order = append(order, f)
+		fs, _ := framesOf(u)
+		for _, f := range fs {
+			if _, ok := byFrame[f]; !ok {
+				order = append(order, f)
+			}
+			byFrame[f] = append(byFrame[f], u)
 		}
-		byFrame[f] = append(byFrame[f], u)
 	}
 	slices.Sort(order)
 	grab := make([][]map[string]any, 0, len(order))
@@ -313,7 +347,7 @@ func (a *API) loadTaskProcessImg(ctx context.Context, c *call) (any, error) {
 			_, b := frameOf(u)
 			fee, coupon, _ := feeSplit(u, cur)
 			url := ""
-			if o, ok := outputsOf(u)[outImage]; ok && u.Status == store.UnitDone {
+			if o, ok := frameOutput(u, outImage, f); ok && u.Status == store.UnitDone {
 				url = a.imgURL(o.Hash)
 			}
 			used := unitSeconds(u, now)
@@ -366,7 +400,18 @@ func (a *API) loadingFrameThumbnail(ctx context.Context, c *call) (any, error) {
 	if u.Status != store.UnitDone {
 		return []string{}, nil // only finished frames have thumbnails
 	}
-	f, _ := frameOf(u)
+	frames, _ := framesOf(u)
+	if len(frames) > 1 {
+		// A frames_per_task unit: the thumbnail of each of its frames.
+		out := []string{}
+		for _, f := range frames {
+			if o, ok := frameOutput(u, outThumbnail, f); ok {
+				out = append(out, a.imgURL(o.Hash))
+			}
+		}
+		return out, nil
+	}
+	f := frames[0]
 	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: j.ID, Search: strconv.Itoa(f)})
 	if err != nil {
 		return nil, fmt.Errorf("list frames: %w", err)

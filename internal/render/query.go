@@ -53,8 +53,13 @@ func splitOf(j store.Job) chargeSplit {
 	return s
 }
 
-// childStatus maps an engine job to a task status code.
-func childStatus(j store.Job) int {
+// childStatus maps an engine job to a task status code. counts are the job's units by status: a job
+// that ended with frames stopped by the per-frame limit (setOverTimeStop, job_stop_time) is
+// TIME_OUT_STOP rather than finished-with-failures, because the limit stopped it.
+func childStatus(j store.Job, counts map[store.UnitStatus]int) int {
+	if (j.Status == store.JobPartial || j.Status == store.JobFailed) && counts[store.UnitTimedOut] > 0 {
+		return StatusTimeoutStop
+	}
 	switch j.Status {
 	case store.JobRunning:
 		return StatusRendering
@@ -83,7 +88,7 @@ func childStatus(j store.Job) int {
 // shellStatus derives a parent task's status from its state and its children: a stop of any kind
 // wins (arrears, then time-out, then the user's, then the test stop), then rendering, then the
 // finished states.
-func shellStatus(shell store.Job, kids []store.Job) int {
+func shellStatus(shell store.Job, kids []store.Job, counts map[int64]map[store.UnitStatus]int) int {
 	st := stateOf(shell)
 	switch {
 	case shell.Status == store.JobCancelled:
@@ -99,7 +104,7 @@ func shellStatus(shell store.Job, kids []store.Job) int {
 	}
 	has := map[int]int{}
 	for _, k := range kids {
-		has[childStatus(k)]++
+		has[childStatus(k, counts[k.ID])]++
 	}
 	for _, s := range []int{StatusArrears, StatusTimeoutStop, StatusStop} {
 		if has[s] > 0 {
@@ -250,7 +255,7 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
 	reason := ""
 	if isShell {
 		kids := v.kids[j.ID]
-		status = shellStatus(j, kids)
+		status = shellStatus(j, kids, v.counts)
 		for i := range kids {
 			k := kids[i]
 			fc.add(countsOf(v.counts[k.ID]))
@@ -277,7 +282,7 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
 			reason = st.ErrorCode + ": " + st.Error
 		}
 	} else {
-		status = childStatus(j)
+		status = childStatus(j, v.counts[j.ID])
 		fc = countsOf(v.counts[j.ID])
 		split = splitOf(j)
 		cost = j.CostMilli
@@ -470,25 +475,60 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
+	if len(statuses) > 0 {
+		// Status is derived from the children, so the filter runs here: statuses of every matching
+		// task first (its children, and frame counts only where the status needs them), then the
+		// full infos of the page alone.
+		if shells, err = a.filterStatus(ctx, r, shells, statuses); err != nil {
+			return nil, err
+		}
+		total = len(shells)
+		lo := min((num-1)*size, total)
+		shells = shells[lo:min(lo+size, total)]
+	}
 	v, err := a.loadView(ctx, r, shells)
 	if err != nil {
 		return nil, err
 	}
 	items := make([]map[string]any, 0, len(shells))
 	for _, s := range shells {
-		info := a.info(v, s, nil)
-		if len(statuses) > 0 && !slices.Contains(statuses, int64(info["taskStatus"].(int))) {
-			continue
-		}
-		items = append(items, info)
-	}
-	if len(statuses) > 0 {
-		// Status is derived from the children, so the filter runs here and the page is cut after it.
-		total = len(items)
-		lo := min((num-1)*size, total)
-		items = items[lo:min(lo+size, total)]
+		items = append(items, a.info(v, s, nil))
 	}
 	return page(items, total, num, size), nil
+}
+
+// filterStatus keeps the shells whose derived status is one of statuses, in order.
+func (a *API) filterStatus(ctx context.Context, r rules, shells []store.Job, statuses []int64) ([]store.Job, error) {
+	ids := make([]int64, len(shells))
+	for i, s := range shells {
+		ids[i] = s.ID
+	}
+	kids, err := a.children(ctx, r.visibleAccountIDs, ids, true)
+	if err != nil {
+		return nil, err
+	}
+	// Frame counts change a status only for children that ended partial or failed (TIME_OUT_STOP).
+	var ended []int64
+	for _, list := range kids {
+		for _, k := range list {
+			if k.Status == store.JobPartial || k.Status == store.JobFailed {
+				ended = append(ended, k.ID)
+			}
+		}
+	}
+	counts := map[int64]map[store.UnitStatus]int{}
+	if len(ended) > 0 {
+		if counts, err = a.st.UnitCounts(ctx, ended); err != nil {
+			return nil, fmt.Errorf("count frames: %w", err)
+		}
+	}
+	out := shells[:0:0]
+	for _, s := range shells {
+		if slices.Contains(statuses, int64(shellStatus(s, kids[s.ID], counts))) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (a *API) queryTaskInfo(ctx context.Context, c *call) (any, error) {

@@ -54,6 +54,11 @@ type Config struct {
 	MaxUploadBytes int64
 	// Window is the accepted clock skew of UTCTimestamp either way; 300 s when zero.
 	Window time.Duration
+	// AnalysisTimeout bounds one scene analysis; 5 minutes when zero. An analysis still marked as
+	// running a minute after it (its server died) is taken over by another server.
+	AnalysisTimeout time.Duration
+	// RecoverEvery is how often lost analyses are looked for (also once at start); 30 s when zero.
+	RecoverEvery time.Duration
 }
 
 // API serves the render farm dialect.
@@ -71,8 +76,12 @@ type API struct {
 	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
 	stitchMu sync.Mutex
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// catMu guards the decoded catalog and the stored text it was decoded from.
+	catMu     sync.Mutex
+	catRaw    []byte
+	catCached Catalog
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.
@@ -102,16 +111,24 @@ func New(cfg Config) (*API, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = 300 * time.Second
 	}
+	if cfg.AnalysisTimeout <= 0 {
+		cfg.AnalysisTimeout = 5 * time.Minute
+	}
+	if cfg.RecoverEvery <= 0 {
+		cfg.RecoverEvery = 30 * time.Second
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, blobs: cfg.Blobs, keys: cfg.Keyring,
 		log: cfg.Log.With("facade", "render"), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
-	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished})
+	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
+	a.bg.Add(1)
+	go a.recoverLoop()
 	return a, nil
 }
 
-// Close stops background analyses and waits for them.
+// Close stops background analyses (leaving them to be taken over by the next server) and waits.
 func (a *API) Close() error {
 	a.cancel()
 	a.bg.Wait()

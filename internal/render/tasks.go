@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,9 @@ type taskState struct {
 	Error          string   `json:"error,omitempty"`
 	SubmittedAt    int64    `json:"submitted_at,omitempty"` // ms
 	OutputFileName string   `json:"output_file_name,omitempty"`
+	// OverTimeSec is the per-frame limit setOverTimeStop set on the task, applied to children created
+	// later (nil: none set).
+	OverTimeSec *int64 `json:"over_time_sec,omitempty"`
 }
 
 // childSpec is a child job's Spec.
@@ -62,6 +66,8 @@ type childSpec struct {
 	CgID      int    `json:"cg_id"`
 	Software  string `json:"software"`
 	GPU       bool   `json:"gpu,omitempty"`
+	// FramesPerTask > 1: each unit renders that many frames (frames_per_task), named "1,2,3".
+	FramesPerTask int `json:"frames_per_task,omitempty"`
 }
 
 // blenderUnitSpec is the agent's blender executor spec (internal/agent/executor.BlenderSpec),
@@ -70,6 +76,7 @@ type blenderUnitSpec struct {
 	Scene      string          `json:"scene"`
 	SceneName  string          `json:"scene_name,omitempty"`
 	Frame      int             `json:"frame"`
+	Frames     []int           `json:"frames,omitempty"`
 	Format     string          `json:"format,omitempty"`
 	Resolution []int           `json:"resolution,omitempty"`
 	Camera     string          `json:"camera,omitempty"`
@@ -111,27 +118,23 @@ func (a *API) ownJob(ctx context.Context, c *call, id int64) (store.Job, rules, 
 	return j, r, nil
 }
 
-// children lists the child jobs of shells, keyed by parent.
+// childChunk is how many parents one children query asks for.
+const childChunk = 500
+
+// children lists the child jobs of shells, keyed by parent, ordered by id.
 func (a *API) children(ctx context.Context, accountIDs []int64, parents []int64, withDeleted bool) (map[int64][]store.Job, error) {
 	out := map[int64][]store.Job{}
-	if len(parents) == 0 {
-		return out, nil
-	}
-	jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, WithDeleted: withDeleted})
-	if err != nil {
-		return nil, fmt.Errorf("list child tasks: %w", err)
-	}
-	want := map[int64]bool{}
-	for _, p := range parents {
-		want[p] = true
-	}
-	for _, j := range jobs {
-		if want[j.ParentID] {
+	for chunk := range slices.Chunk(parents, childChunk) {
+		jobs, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: accountIDs, Kind: KindRender, ParentIDs: chunk, WithDeleted: withDeleted})
+		if err != nil {
+			return nil, fmt.Errorf("list child tasks: %w", err)
+		}
+		for _, j := range jobs {
 			out[j.ParentID] = append(out[j.ParentID], j)
 		}
 	}
 	for _, list := range out {
-		slices.SortFunc(list, func(x, y store.Job) int { return int(x.ID - y.ID) })
+		slices.SortFunc(list, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) })
 	}
 	return out, nil
 }
@@ -319,6 +322,9 @@ func intField(m map[string]any, name string, def int) (int, error) {
 	return n, nil
 }
 
+// maxFramesPerUnit bounds frames_per_task (the agent's executor takes at most 1000 frames a unit).
+const maxFramesPerUnit = 1000
+
 // submission is what submitTask validated, handed to the analysis.
 type submission struct {
 	shell     store.Job
@@ -339,6 +345,8 @@ type submission struct {
 	frameTime time.Duration
 	taskTime  time.Duration
 	ram       int
+	// perUnit is frames_per_task: how many frames one unit renders (1 with tiles).
+	perUnit int
 }
 
 func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
@@ -382,10 +390,13 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
 	}
 	sub.shell = shell
+	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
+		return nil, err
+	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
-		actx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
+		actx, cancel := context.WithTimeout(a.ctx, a.cfg.AnalysisTimeout)
 		defer cancel()
 		a.analyseAndStart(actx, sub)
 	}()
@@ -520,8 +531,14 @@ func (a *API) validateSubmission(ctx context.Context, shell store.Job) (submissi
 	if sub.ram, err = intField(ti, "ram", 0); err != nil {
 		return submission{}, err
 	}
-	if _, err := intField(ti, "frames_per_task", 1); err != nil {
+	if sub.perUnit, err = intField(ti, "frames_per_task", 1); err != nil {
 		return submission{}, err
+	}
+	if sub.perUnit < 1 || sub.perUnit > maxFramesPerUnit {
+		return submission{}, invalid("frames_per_task must be between 1 and %d", maxFramesPerUnit)
+	}
+	if sub.tiles > 1 {
+		sub.perUnit = 1 // a tiled frame is already split across nodes
 	}
 	return sub, nil
 }
@@ -578,11 +595,30 @@ func (a *API) resolveUpload(ctx context.Context, shell store.Job, local string) 
 
 // analyseAndStart analyses the scene and creates the child jobs. It runs after submitTask answered;
 // failures are recorded on the shell (status 45 with the reason in its info).
+//
+// A server shutting down leaves the task in analysis and frees it (deadline 0), so that the next
+// server to start takes it over (recover.go) instead of failing it.
 func (a *API) analyseAndStart(ctx context.Context, sub submission) {
 	err := a.startChildren(ctx, &sub)
 	if err == nil {
+		a.unmarkAnalysis(context.WithoutCancel(ctx), sub.shell)
 		return
 	}
+	if a.ctx.Err() != nil {
+		a.log.Info("render task analysis interrupted by shutdown; it will be taken over", "task", sub.shell.ID)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.markAnalysis(rctx, sub.shell, 0); err != nil {
+			a.log.Warn("free interrupted analysis", "task", sub.shell.ID, "err", err)
+		}
+		return
+	}
+	a.analysisFailed(ctx, sub.shell, err)
+}
+
+// analysisFailed records a failed analysis on the task: status 45 with the code and the reason.
+func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
+	ctx = context.WithoutCancel(ctx)
 	code, msg := "10011", err.Error()
 	var e *Error
 	if errors.As(err, &e) {
@@ -591,12 +627,16 @@ func (a *API) analyseAndStart(ctx context.Context, sub submission) {
 			code, msg = c, rest
 		}
 	}
-	a.log.Info("render task analysis failed", "task", sub.shell.ID, "err", err)
-	st := stateOf(sub.shell)
-	st.State, st.ErrorCode, st.Error = stateFailed, code, msg
-	if _, perr := a.st.PatchJob(context.WithoutCancel(ctx), sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
-		a.log.Error("record failed analysis", "task", sub.shell.ID, "err", perr)
+	a.log.Info("render task analysis failed", "task", shell.ID, "err", err)
+	if cur, gerr := a.st.GetJob(ctx, shell.ID); gerr == nil {
+		shell = cur // keep what changed meanwhile (level, time limit)
 	}
+	st := stateOf(shell)
+	st.State, st.ErrorCode, st.Error = stateFailed, code, msg
+	if _, perr := a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
+		a.log.Error("record failed analysis", "task", shell.ID, "err", perr)
+	}
+	a.unmarkAnalysis(ctx, shell)
 }
 
 func (a *API) startChildren(ctx context.Context, sub *submission) error {
@@ -653,11 +693,20 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if err != nil {
 		return err
 	}
+	// The shell is read again: setOverTimeStop, updateTaskUserLevel or a label may have changed it
+	// while the scene was analysed.
+	shell, err := a.st.GetJob(ctx, sub.shell.ID)
+	if err != nil {
+		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
+	}
 	frameTime := sub.frameTime
 	if frameTime == 0 {
 		frameTime = time.Duration(s.TaskOverTime) * time.Hour
 	}
-	st := stateOf(sub.shell)
+	if ot := stateOf(shell).OverTimeSec; ot != nil {
+		frameTime = time.Duration(*ot) * time.Second
+	}
+	sub.shell.Project, sub.shell.Priority = shell.Project, shell.Priority
 	base := engine.JobSpec{
 		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
 		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
@@ -689,6 +738,24 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 			return fmt.Errorf("create render child of task %d: %w", sub.shell.ID, err)
 		}
 	}
+	// Read once more: a limit set while the children were being created must reach them too.
+	if shell, err = a.st.GetJob(ctx, sub.shell.ID); err != nil {
+		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
+	}
+	st := stateOf(shell)
+	if ot := st.OverTimeSec; ot != nil && time.Duration(*ot)*time.Second != frameTime {
+		d := time.Duration(*ot) * time.Second
+		kids, err := a.children(ctx, []int64{shell.AccountID}, []int64{shell.ID}, true)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids[shell.ID] {
+			if _, err := a.st.PatchJob(ctx, k.ID, store.JobPatch{UnitTimeout: &d}, a.eng.Now()); err != nil {
+				return fmt.Errorf("set time limit of task %d: %w", k.ID, err)
+			}
+		}
+	}
+	st.AllCameras = stateOf(sub.shell).AllCameras
 	st.State = stateSubmitted
 	st.Camera, st.Width, st.Height, st.Tiles = sub.camera, sub.width, sub.height, sub.tiles
 	st.Frames = FormatFrames(sub.frames)
@@ -705,6 +772,7 @@ func (a *API) childSpecFor(sub *submission, taskType string, frameType int, fram
 		TaskType: taskType, FrameType: frameType, Frames: FormatFrames(frames), Tiles: sub.tiles,
 		TilesType: sub.tilesType, Width: sub.width, Height: sub.height, Camera: sub.camera, Format: sub.format,
 		Scene: sub.scene, CgID: sub.software.CgID, Software: strings.TrimSpace(sub.software.CgName + " " + sub.version),
+		FramesPerTask: sub.perUnit,
 	}
 }
 
@@ -719,6 +787,9 @@ func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
 	var res []int
 	if sub.width > 0 && sub.height > 0 {
 		res = []int{sub.width, sub.height}
+	}
+	if sub.perUnit > 1 && len(borders) == 1 {
+		return a.groupedUnits(sub, frames, res)
 	}
 	units := make([]engine.UnitSpec, 0, len(frames)*len(borders))
 	for _, f := range frames {
@@ -740,6 +811,33 @@ func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
 			}
 			units = append(units, engine.UnitSpec{Name: name, Capability: sub.software.Capability, Spec: spec})
 		}
+	}
+	return units
+}
+
+// groupedUnits makes one unit per frames_per_task frames, in the order of the frame list; the unit
+// is named by its frames ("1,2,3"), which queryTaskFrames shows and searches.
+func (a *API) groupedUnits(sub *submission, frames []int, res []int) []engine.UnitSpec {
+	var units []engine.UnitSpec
+	for group := range slices.Chunk(frames, sub.perUnit) {
+		names := make([]string, len(group))
+		for i, f := range group {
+			names[i] = strconv.Itoa(f)
+		}
+		group = slices.Clone(group)
+		var list []int
+		if len(group) > 1 {
+			list = group // a group of one is a plain frame unit, outputs "image" and "thumbnail"
+		}
+		var spec json.RawMessage
+		if sub.software.Capability == "blender" {
+			spec = mustJSON(blenderUnitSpec{Scene: sub.scene, Frame: group[0], Frames: list, Format: sub.format,
+				Resolution: res, Camera: sub.camera})
+		} else {
+			spec = mustJSON(map[string]any{"software": sub.software.CgName, "version": sub.version,
+				"scene": sub.scene, "frame": group[0], "frames": list, "resolution": res, "camera": sub.camera})
+		}
+		units = append(units, engine.UnitSpec{Name: strings.Join(names, ","), Capability: sub.software.Capability, Spec: spec})
 	}
 	return units
 }

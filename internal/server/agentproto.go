@@ -91,7 +91,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.workers.put(wk)
+	s.workers.put(wk, time.Now())
 	writeJSON(w, http.StatusOK, agentapi.RegisterResponse{
 		WorkerID: wk.ID, WorkerToken: token, HeartbeatSeconds: int(s.cfg.Engine.Config().Heartbeat / time.Second),
 	})
@@ -111,10 +111,8 @@ func (s *Server) withWorker(h func(http.ResponseWriter, *http.Request, store.Wor
 
 func (s *Server) worker(ctx context.Context, token string) (store.Worker, error) {
 	now := time.Now()
-	var id int64
-	if e, ok := s.workers.tok.Load(token); ok && now.Before(e.(tokenEntry).expires) {
-		id = e.(tokenEntry).workerID
-	} else {
+	id, ok := s.workers.token(token, now)
+	if !ok {
 		cred, err := auth.VerifyToken(ctx, s.cfg.Store, store.CredWorker, token, s.cfg.Engine.Now())
 		if err != nil {
 			return store.Worker{}, err
@@ -123,13 +121,10 @@ func (s *Server) worker(ctx context.Context, token string) (store.Worker, error)
 		if id, err = strconv.ParseInt(cred.Label, 10, 64); err != nil {
 			return store.Worker{}, auth.ErrUnauthorized
 		}
-		s.workers.tok.Store(token, tokenEntry{workerID: id, expires: now.Add(time.Minute)})
+		s.workers.putToken(token, id, now)
 	}
-	s.workers.mu.Lock()
-	c, ok := s.workers.byID[id]
-	s.workers.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c.w, nil
+	if w, ok := s.workers.worker(id, now); ok {
+		return w, nil
 	}
 	wk, err := s.cfg.Store.GetWorker(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -138,14 +133,8 @@ func (s *Server) worker(ctx context.Context, token string) (store.Worker, error)
 	if err != nil {
 		return store.Worker{}, err
 	}
-	s.workers.put(wk)
+	s.workers.put(wk, now)
 	return wk, nil
-}
-
-func (c *workerCache) put(w store.Worker) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.byID[w.ID] = cachedWorker{w: w, expires: time.Now().Add(time.Minute)}
 }
 
 func heldUnits(refs []agentapi.UnitRef) []store.HeldUnit {
@@ -212,7 +201,7 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, wk store
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if err := s.cfg.Engine.Progress(r.Context(), req.UnitID, req.Epoch, req.Progress, req.Log); err != nil {
+	if err := s.cfg.Engine.Progress(r.Context(), wk.ID, req.UnitID, req.Epoch, req.Progress, req.Log); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -302,7 +291,7 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request, wk store.W
 	}
 	out := agentapi.Output{Hash: ref.Hash, Size: ref.Size, ContentType: r.Header.Get("Content-Type")}
 	b, _ := json.Marshal(map[string]agentapi.Output{name: out})
-	if err := s.cfg.Engine.SetOutputs(ctx, unitID, epoch, b); err != nil {
+	if err := s.cfg.Engine.SetOutputs(ctx, wk.ID, unitID, epoch, b); err != nil {
 		s.fail(w, r, err)
 		return
 	}

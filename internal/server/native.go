@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ func (s *Server) mountNative() {
 	h("POST /api/v1/accounts", s.handleCreateAccount)
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
+	h("POST /api/v1/accounts/{id}/keys", s.handleIssueKey)
 	h("GET /api/v1/schedules", s.handleListSchedules)
 	h("POST /api/v1/schedules", s.handleCreateSchedule)
 	h("DELETE /api/v1/schedules/{id}", s.handleDeleteSchedule)
@@ -601,6 +603,43 @@ func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c call
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": cred.ID, "kind": cred.Kind, "token": token})
+}
+
+// handleIssueKey makes a dialect credential (render accessId/accessKey, RPA accessKey/secretKey)
+// through the facade that speaks that dialect.
+func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.owns(id) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var req struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	ki, ok := s.issuers[req.Kind]
+	if !ok {
+		kinds := make([]string, 0, len(s.issuers))
+		for k := range s.issuers {
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("kind must be one of %s", strings.Join(kinds, ", ")))
+		return
+	}
+	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fields, err := ki.IssueKey(r.Context(), id, req.Name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"kind": req.Kind, "account_id": id, "key": fields})
 }
 
 func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request, c caller) {

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +27,16 @@ import (
 // Facade is a dialect that serves routes of its own.
 type Facade interface {
 	Mount(mux *http.ServeMux)
+}
+
+// KeyIssuer is a facade that makes its dialect's credentials for an account: the native API's
+// POST /api/v1/accounts/{id}/keys, behind the admin command's "keys create".
+type KeyIssuer interface {
+	// KeyKind names the dialect, as the request's kind ("render", "rpa").
+	KeyKind() string
+	// IssueKey makes a credential for the account and returns its fields as the dialect names them,
+	// secrets included: they are shown this once. name is a hint the dialect may use (a user name).
+	IssueKey(ctx context.Context, accountID int64, name string) (map[string]string, error)
 }
 
 // Config is what a Server needs.
@@ -49,6 +58,7 @@ type Server struct {
 	log     *slog.Logger
 	latency *prometheus.HistogramVec
 	workers *workerCache
+	issuers map[string]KeyIssuer // by KeyKind
 }
 
 // New builds the server and mounts the built-in routes and the given facades.
@@ -64,7 +74,8 @@ func New(cfg Config, facades ...Facade) *Server {
 			Name: "taskcenter_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "code"}),
-		workers: &workerCache{byID: map[int64]cachedWorker{}},
+		workers: newWorkerCache(),
+		issuers: map[string]KeyIssuer{},
 	}
 	cfg.Registry.MustRegister(s.latency)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -74,6 +85,9 @@ func New(cfg Config, facades ...Facade) *Server {
 	s.mountNative()
 	for _, f := range facades {
 		f.Mount(s.mux)
+		if ki, ok := f.(KeyIssuer); ok {
+			s.issuers[ki.KeyKind()] = ki
+		}
 	}
 	return s
 }
@@ -193,22 +207,4 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		Logger(r.Context(), s.log).Error("request failed", "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
 	}
-}
-
-// workerCache keeps verified worker tokens and worker records for a minute, so that the agent hot path
-// (lease, complete) costs no extra database reads.
-type workerCache struct {
-	mu   sync.Mutex
-	byID map[int64]cachedWorker
-	tok  sync.Map // token -> tokenEntry
-}
-
-type cachedWorker struct {
-	w       store.Worker
-	expires time.Time
-}
-
-type tokenEntry struct {
-	workerID int64
-	expires  time.Time
 }

@@ -77,7 +77,8 @@ type Credentials interface {
 type JobFilter struct {
 	AccountIDs   []int64 // the caller's account and, where allowed, its sub-accounts
 	Kind         string
-	ParentID     int64 // -1: top level only; 0: any
+	ParentID     int64   // -1: top level only; 0: any
+	ParentIDs    []int64 // when set, only children of these jobs
 	Statuses     []JobStatus
 	PauseReasons []string
 	Search       string // substring of Name, Alias or Project
@@ -227,11 +228,12 @@ type Units interface {
 	CompleteUnits(ctx context.Context, cs []Completion, now time.Time) (errs []error, jobIDs []int64, err error)
 	// FailUnit applies f when the unit is running with f.Epoch, else ErrStale.
 	FailUnit(ctx context.Context, f UnitFailure, now time.Time) (Unit, error)
-	// ReportProgress sets progress and appends to the log when the epoch matches, else ErrStale. It also
-	// extends the lease to leaseUntil.
-	ReportProgress(ctx context.Context, unitID, epoch int64, progress float64, logAppend string, leaseUntil, now time.Time) error
-	// SetUnitOutputs merges outputs into the unit's Outputs when the epoch matches.
-	SetUnitOutputs(ctx context.Context, unitID, epoch int64, outputs json.RawMessage, now time.Time) error
+	// ReportProgress sets progress and appends to the log when the epoch matches and, when workerID is
+	// non-zero, the worker holds the unit; else ErrStale. It also extends the lease to leaseUntil.
+	ReportProgress(ctx context.Context, unitID, epoch, workerID int64, progress float64, logAppend string, leaseUntil, now time.Time) error
+	// SetUnitOutputs merges outputs into the unit's Outputs when the epoch (and a non-zero workerID)
+	// matches.
+	SetUnitOutputs(ctx context.Context, unitID, epoch, workerID int64, outputs json.RawMessage, now time.Time) error
 	// ExtendLeases extends every running unit the worker holds to until and returns them.
 	ExtendLeases(ctx context.Context, workerID int64, until, now time.Time) ([]HeldUnit, error)
 	// ReleaseUnits puts running units held by the worker back in the queue without counting the

@@ -27,7 +27,8 @@ const (
 	FormatEXR = "OPEN_EXR"
 )
 
-// BlenderSpec is the spec of a blender unit: render one frame of a scene, or one border block of it.
+// BlenderSpec is the spec of a blender unit: render one frame of a scene, or one border block of it,
+// or several frames in one Blender run (frames, for farms that group frames per unit).
 //
 //	{"scene": "<blob hash of the .blend>", "frame": 12, "format": "PNG",
 //	 "scene_name": "Scene", "engine": "CYCLES", "samples": 64, "resolution": [1920, 1080],
@@ -36,10 +37,14 @@ const (
 // Only scene is required; frame defaults to 0. Optional fields override the file's settings. With a
 // border (Blender's convention: fractions, y from the bottom) only that block is rendered and the
 // output is just the block, of size imaging.Border.Rect(width, height).
+//
+// With frames (e.g. [1, 2, 3]) frame is ignored: the scene is loaded once and each frame rendered and
+// uploaded as outputs "image.<frame>" and "thumbnail.<frame>" instead of "image" and "thumbnail".
 type BlenderSpec struct {
 	Scene      string          `json:"scene"`
 	SceneName  string          `json:"scene_name,omitempty"`
 	Frame      int             `json:"frame"`
+	Frames     []int           `json:"frames,omitempty"`
 	Format     string          `json:"format,omitempty"`  // PNG (default) or OPEN_EXR
 	Engine     string          `json:"engine,omitempty"`  // CYCLES, BLENDER_EEVEE, BLENDER_WORKBENCH
 	Samples    int             `json:"samples,omitempty"` // Cycles samples / Eevee TAA samples
@@ -59,6 +64,17 @@ type BlenderResult struct {
 	Border *imaging.Border `json:"border,omitempty"`
 	// RenderSeconds is Blender's wall time, loading and saving included.
 	RenderSeconds float64 `json:"render_seconds"`
+	// Frames lists every frame's image when the spec asked for several frames; the fields above then
+	// describe the first one.
+	Frames []BlenderFrame `json:"frames,omitempty"`
+}
+
+// BlenderFrame is one frame of a several-frame unit, uploaded as OutputImage+"."+frame.
+type BlenderFrame struct {
+	Frame  int    `json:"frame"`
+	File   string `json:"file"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
 }
 
 // Output names of a blender unit.
@@ -67,6 +83,12 @@ const (
 	OutputThumbnail = "thumbnail"
 	ThumbnailSize   = 256
 )
+
+// MaxBlenderFrames bounds the frames of one unit.
+const MaxBlenderFrames = 1000
+
+// FrameOutput names the output of frame f of a several-frame unit ("image.12").
+func FrameOutput(name string, f int) string { return name + "." + strconv.Itoa(f) }
 
 // exitBadSpec is the exit code of the setup script for a spec that cannot apply to the file.
 const exitBadSpec = 3
@@ -92,6 +114,16 @@ func (s *BlenderSpec) validate() error {
 		return fmt.Errorf("resolution %v is out of range", s.Resolution)
 	case s.Samples < 0:
 		return fmt.Errorf("samples must not be negative, got %d", s.Samples)
+	case len(s.Frames) > MaxBlenderFrames:
+		return fmt.Errorf("a unit renders at most %d frames, got %d", MaxBlenderFrames, len(s.Frames))
+	}
+	seen := make(map[int]bool, len(s.Frames))
+	for _, f := range s.Frames {
+		// Blender's -f reads a leading minus as "relative to the end": only frames >= 0 in a list.
+		if f < 0 || seen[f] {
+			return fmt.Errorf("frames must be distinct and not negative, got %v", s.Frames)
+		}
+		seen[f] = true
 	}
 	switch strings.ToUpper(s.Format) {
 	case "", "PNG":
@@ -162,8 +194,16 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	}
 	// Arguments run in order: setup, output path, then -f renders. Everything after "--" is
 	// left to the script.
+	frameArg := strconv.Itoa(spec.Frame)
+	if len(spec.Frames) > 0 {
+		list := make([]string, len(spec.Frames))
+		for i, f := range spec.Frames {
+			list[i] = strconv.Itoa(f)
+		}
+		frameArg = strings.Join(list, ",") // Blender renders a comma-separated list in one run
+	}
 	args = append(args, "--python-exit-code", "4", "--python", script,
-		"-o", filepath.Join(outDir, "frame_#####"), "-F", spec.Format, "-f", strconv.Itoa(spec.Frame),
+		"-o", filepath.Join(outDir, "frame_#####"), "-F", spec.Format, "-f", frameArg,
 		"--", paramsPath)
 	path := b.Path
 	if path == "" {
@@ -175,7 +215,7 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	}
 	cmd := command(ctx, grace, path, args...)
 	cmd.Dir = dir
-	progress := &renderProgress{env: env}
+	progress := &renderProgress{env: env, frames: max(len(spec.Frames), 1)}
 	out := &logWriter{env: env, line: progress.line}
 	cmd.Stdout, cmd.Stderr = out, out
 	env.Progress(progressStart, "[agent] "+path+" "+strings.Join(args, " ")+"\n")
@@ -193,6 +233,9 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 			af.Permanent = true
 		}
 		return agent.Result{}, f
+	}
+	if len(spec.Frames) > 0 {
+		return b.uploadFrames(ctx, env, spec, outDir, dir, out, renderSeconds)
 	}
 	file, err := renderedFile(outDir)
 	if err != nil {
@@ -219,6 +262,37 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	}}, nil
 }
 
+// uploadFrames uploads each image of a several-frame render.
+func (b *Blender) uploadFrames(ctx context.Context, env agent.Env, spec BlenderSpec, outDir, dir string, out *logWriter, renderSeconds float64) (agent.Result, error) {
+	ext := ".png"
+	if spec.Format == FormatEXR {
+		ext = ".exr"
+	}
+	res := BlenderResult{Format: spec.Format, Border: spec.Border, RenderSeconds: renderSeconds}
+	for _, f := range spec.Frames {
+		file := filepath.Join(outDir, fmt.Sprintf("frame_%05d%s", f, ext))
+		w, h, err := imaging.Size(file)
+		if err != nil {
+			// Blender exits 0 after some failures: a missing image is the signal.
+			return agent.Result{}, &agent.Failure{Err: fmt.Errorf("frame %d: %w\n%s", f, err, out.Tail())}
+		}
+		if _, err := env.Upload(ctx, FrameOutput(OutputImage, f), file); err != nil {
+			return agent.Result{}, fmt.Errorf("upload image of frame %d: %w", f, err)
+		}
+		if spec.Format == FormatPNG {
+			thumb := filepath.Join(dir, fmt.Sprintf("thumbnail_%d.png", f))
+			if err := uploadThumbnailAs(ctx, env, FrameOutput(OutputThumbnail, f), file, thumb); err != nil {
+				return agent.Result{}, err
+			}
+		}
+		res.Frames = append(res.Frames, BlenderFrame{Frame: f, File: filepath.Base(file), Width: w, Height: h})
+	}
+	first := res.Frames[0]
+	res.Frame, res.File, res.Width, res.Height = first.Frame, first.File, first.Width, first.Height
+	env.Progress(100, "")
+	return agent.Result{Data: res}, nil
+}
+
 // renderedFile finds the one image Blender wrote.
 func renderedFile(outDir string) (string, error) {
 	matches, err := filepath.Glob(filepath.Join(outDir, "frame_*"))
@@ -232,6 +306,10 @@ func renderedFile(outDir string) (string, error) {
 }
 
 func uploadThumbnail(ctx context.Context, env agent.Env, src, dst string) error {
+	return uploadThumbnailAs(ctx, env, OutputThumbnail, src, dst)
+}
+
+func uploadThumbnailAs(ctx context.Context, env agent.Env, name, src, dst string) error {
 	img, err := imaging.ReadPNG(src)
 	if err != nil {
 		return fmt.Errorf("thumbnail: %w", err)
@@ -239,7 +317,7 @@ func uploadThumbnail(ctx context.Context, env agent.Env, src, dst string) error 
 	if err := imaging.WritePNG(dst, imaging.Thumbnail(img, ThumbnailSize)); err != nil {
 		return fmt.Errorf("thumbnail: %w", err)
 	}
-	if _, err := env.Upload(ctx, OutputThumbnail, dst); err != nil {
+	if _, err := env.Upload(ctx, name, dst); err != nil {
 		return fmt.Errorf("upload thumbnail: %w", err)
 	}
 	return nil
@@ -262,11 +340,13 @@ var (
 	eeveeSample  = regexp.MustCompile(`\bRendering (\d+) / (\d+) samples`)
 )
 
-// renderProgress turns Blender's output lines into progress reports.
+// renderProgress turns Blender's output lines into progress reports. With several frames each frame
+// is an equal share, a frame counting as done when Blender saved it.
 type renderProgress struct {
-	env         agent.Env
-	tile, tiles int
-	last        int
+	env          agent.Env
+	frames, done int
+	tile, tiles  int
+	last         int
 }
 
 func (p *renderProgress) line(l string) {
@@ -290,12 +370,15 @@ func (p *renderProgress) line(l string) {
 			frac = float64(s) / float64(total)
 		}
 	} else if strings.HasPrefix(l, "Saved:") {
-		frac = 1
+		p.done = min(p.done+1, max(p.frames, 1))
+		frac = 0
 	}
 	if frac < 0 {
 		return
 	}
-	pct := progressStart + int(frac*float64(progressRendered-progressStart))
+	frames := max(p.frames, 1)
+	overall := (float64(p.done) + frac) / float64(frames)
+	pct := progressStart + int(min(overall, 1)*float64(progressRendered-progressStart))
 	if pct > p.last { // Blender restarts sample counts per tile and view layer; never go back
 		p.last = pct
 		p.env.Progress(float64(pct), "")

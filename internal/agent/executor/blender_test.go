@@ -127,6 +127,49 @@ func TestBlender(t *testing.T) {
 	}
 }
 
+// TestBlenderFrames renders several frames in one unit: one image and one thumbnail per frame, named
+// by the frame, and the frames differ (the cube moves).
+func TestBlenderFrames(t *testing.T) {
+	env := blenderEnv(t)
+	res, err := (&Blender{}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frames: []int{1, 3}, Samples: 4}), env)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, env.Log())
+	}
+	r := res.Data.(BlenderResult)
+	if len(r.Frames) != 2 || r.Frames[0].Frame != 1 || r.Frames[1].Frame != 3 || r.Frames[1].File != "frame_00003.png" || r.Frame != 1 {
+		t.Fatalf("result %+v", r)
+	}
+	if _, ok := env.uploads[OutputImage]; ok {
+		t.Error("a several-frame unit uploaded a plain image output")
+	}
+	for _, f := range []int{1, 3} {
+		img := decodeUpload(t, env, FrameOutput(OutputImage, f))
+		if b := img.Bounds(); b.Dx() != 160 || b.Dy() != 120 {
+			t.Errorf("frame %d is %v", f, b)
+		}
+		decodeUpload(t, env, FrameOutput(OutputThumbnail, f))
+	}
+	if bytes.Equal(env.uploads[FrameOutput(OutputImage, 1)], env.uploads[FrameOutput(OutputImage, 3)]) {
+		t.Error("frames 1 and 3 are the same image")
+	}
+	progress := env.Progresses()
+	if len(progress) == 0 || progress[len(progress)-1] != 100 {
+		t.Errorf("progress %v does not end at 100", progress)
+	}
+	half := false
+	for i, p := range progress {
+		if i > 0 && p < progress[i-1] {
+			t.Errorf("progress went back: %v", progress)
+		}
+		if p >= 48 && p <= 50 {
+			half = true // frame 1 saved: half of the unit
+		}
+	}
+	if !half {
+		t.Errorf("progress %v never showed the first of two frames done", progress)
+	}
+}
+
 // TestBlenderBlocksStitch renders a frame whole and in four blocks: stitched, the blocks must give
 // the frame back (Cycles seeds its samples per pixel, so a border render is the same pixels).
 func TestBlenderBlocksStitch(t *testing.T) {
@@ -183,6 +226,8 @@ func TestBlenderFailures(t *testing.T) {
 		{"unknown engine", BlenderSpec{Scene: sceneHash, Engine: "NOPE"}, true, exitBadSpec},
 		{"bad border", BlenderSpec{Scene: sceneHash, Border: &imaging.Border{MinX: 0.5, MaxX: 0.2, MaxY: 1}}, true, 0},
 		{"bad format", BlenderSpec{Scene: sceneHash, Format: "JPEG"}, true, 0},
+		{"repeated frames", BlenderSpec{Scene: sceneHash, Frames: []int{1, 2, 1}}, true, 0},
+		{"negative frame in a list", BlenderSpec{Scene: sceneHash, Frames: []int{-1, 2}}, true, 0},
 		{"missing scene", BlenderSpec{Scene: "other"}, false, 0},
 	}
 	for _, tt := range tests {
@@ -255,19 +300,21 @@ func TestBlenderCancel(t *testing.T) {
 
 func TestRenderProgress(t *testing.T) {
 	tests := []struct {
-		name  string
-		lines []string
-		want  []float64
+		name   string
+		lines  []string
+		want   []float64
+		frames int
 	}{
-		{"cycles", []string{"Fra:1 | Sample 0/16", "Fra:1 | Remaining:00:00.10 | Sample 8/16", "Fra:1 | Sample 16/16", "Saved: 'x.png'"}, []float64{2, 48, 95}},
-		{"eevee", []string{"Fra:1 | Rendering 1 / 4 samples", "Fra:1 | Rendering 4 / 4 samples"}, []float64{25, 95}},
-		{"tiles", []string{"Rendered 1/2 Tiles, Sample 10/10", "Rendered 2/2 Tiles, Sample 5/10"}, []float64{48, 71}},
-		{"workbench", []string{"Fra:1 | Rendering", "Saved: 'x.png'"}, []float64{95}},
+		{"cycles", []string{"Fra:1 | Sample 0/16", "Fra:1 | Remaining:00:00.10 | Sample 8/16", "Fra:1 | Sample 16/16", "Saved: 'x.png'"}, []float64{2, 48, 95}, 0},
+		{"eevee", []string{"Fra:1 | Rendering 1 / 4 samples", "Fra:1 | Rendering 4 / 4 samples"}, []float64{25, 95}, 0},
+		{"tiles", []string{"Rendered 1/2 Tiles, Sample 10/10", "Rendered 2/2 Tiles, Sample 5/10"}, []float64{48, 71}, 0},
+		{"workbench", []string{"Fra:1 | Rendering", "Saved: 'x.png'"}, []float64{95}, 0},
+		{"two frames", []string{"Fra:1 | Sample 2/4", "Saved: 'a.png'", "Fra:2 | Sample 2/4", "Saved: 'b.png'"}, []float64{25, 48, 71, 95}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newFakeEnv(t)
-			p := &renderProgress{env: env}
+			p := &renderProgress{env: env, frames: tt.frames}
 			for _, l := range tt.lines {
 				p.line(l)
 			}

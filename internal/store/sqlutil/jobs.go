@@ -212,6 +212,10 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	case f.ParentID != 0:
 		w = append(w, "parent_id = "+a.Add(f.ParentID))
 	}
+	if len(f.ParentIDs) > 0 {
+		// "parent_id <> 0" lets the partial index jobs_parent serve the lookup.
+		w = append(w, "parent_id <> 0 AND "+b.D.InInt64s(&a, "parent_id", f.ParentIDs, false))
+	}
 	if len(f.Statuses) > 0 {
 		w = append(w, b.D.InStrings(&a, "status", strs(f.Statuses)))
 	}

@@ -102,7 +102,7 @@ func (b *Base) ListUnits(ctx context.Context, f store.UnitFilter) ([]store.Unit,
 	return units, total, nil
 }
 
-var completionCols = []BatchCol{{"id", Int}, {"epoch", Int}, {"result", Text}, {"outputs", Text}, {"cost", Int}}
+var completionCols = []BatchCol{{"id", Int}, {"epoch", Int}, {"worker", Int}, {"result", Text}, {"outputs", Text}, {"cost", Int}}
 
 // CompleteUnits completes the whole batch in one UPDATE joined to the batch's rows. Result replaces the
 // unit's when given; Outputs are merged into the unit's (keys given win); CostMilli is added.
@@ -119,8 +119,10 @@ func (b *Base) CompleteUnits(ctx context.Context, cs []store.Completion, now tim
 		case 1:
 			return cs[r].Epoch
 		case 2:
-			return JSON(cs[r].Result)
+			return cs[r].WorkerID
 		case 3:
+			return JSON(cs[r].Result)
+		case 4:
 			return JSON(cs[r].Outputs)
 		default:
 			return cs[r].CostMilli
@@ -131,6 +133,7 @@ func (b *Base) CompleteUnits(ctx context.Context, cs []store.Completion, now tim
 		outputs = CASE WHEN c.outputs IS NULL THEN units.outputs ELSE `+b.D.MergeJSON("units.outputs", "c.outputs")+` END,
 		cost_milli = units.cost_milli + c.cost
 		FROM `+src+` WHERE units.id = c.id AND units.epoch = c.epoch AND units.status = 'running'
+		AND (c.worker = 0 OR units.worker_id = c.worker)
 		RETURNING units.id, units.epoch, units.job_id`, a.Vals...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("complete units: %w", err)
@@ -195,11 +198,11 @@ func (b *Base) FailUnit(ctx context.Context, f store.UnitFailure, now time.Time)
 }
 
 // ReportProgress leaves the lease alone when leaseUntil is zero.
-func (b *Base) ReportProgress(ctx context.Context, unitID, epoch int64, progress float64, logAppend string, leaseUntil, now time.Time) error {
+func (b *Base) ReportProgress(ctx context.Context, unitID, epoch, workerID int64, progress float64, logAppend string, leaseUntil, now time.Time) error {
 	n, err := b.w.Exec(ctx, `UPDATE units SET progress = $3, log = log || $4,
 		lease_expires = COALESCE(CAST($5 AS BIGINT), lease_expires), updated_at = $6
-		WHERE id = $1 AND epoch = $2 AND status = 'running'`,
-		unitID, epoch, progress, logAppend, MSOrNil(leaseUntil), MS(now))
+		WHERE id = $1 AND epoch = $2 AND status = 'running' AND (CAST($7 AS BIGINT) = 0 OR worker_id = $7)`,
+		unitID, epoch, progress, logAppend, MSOrNil(leaseUntil), MS(now), workerID)
 	if err == nil && n == 0 {
 		err = store.ErrStale
 	}
@@ -208,15 +211,15 @@ func (b *Base) ReportProgress(ctx context.Context, unitID, epoch int64, progress
 
 // SetUnitOutputs also accepts a unit its holder has just completed (same epoch, done): outputs may
 // land after the completion.
-func (b *Base) SetUnitOutputs(ctx context.Context, unitID, epoch int64, outputs json.RawMessage, now time.Time) error {
+func (b *Base) SetUnitOutputs(ctx context.Context, unitID, epoch, workerID int64, outputs json.RawMessage, now time.Time) error {
 	set := "outputs = outputs"
-	args := []any{unitID, epoch, MS(now)}
+	args := []any{unitID, epoch, MS(now), workerID}
 	if len(outputs) > 0 {
-		set = "outputs = " + b.D.MergeJSON("outputs", "$4")
+		set = "outputs = " + b.D.MergeJSON("outputs", "$5")
 		args = append(args, string(outputs))
 	}
 	n, err := b.w.Exec(ctx, `UPDATE units SET `+set+`, updated_at = $3
-		WHERE id = $1 AND epoch = $2 AND status IN ('running', 'done')`, args...)
+		WHERE id = $1 AND epoch = $2 AND status IN ('running', 'done') AND (CAST($4 AS BIGINT) = 0 OR worker_id = $4)`, args...)
 	if err == nil && n == 0 {
 		err = store.ErrStale
 	}

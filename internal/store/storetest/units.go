@@ -16,18 +16,19 @@ func testCompleteUnits(t *testing.T, s store.Store) {
 	j2 := job(t, s, store.Job{}, mkUnits(1, "c"))
 	us := lease(t, s, store.LeaseRequest{WorkerID: 1, Capabilities: []string{"c"}})
 	eq(t, "leased", len(us), 4)
-	must(t, s.SetUnitOutputs(ctx, us[0].ID, us[0].Epoch, json.RawMessage(`{"a.png":{"size":1},"b.png":{"size":2}}`), t0))
+	must(t, s.SetUnitOutputs(ctx, us[0].ID, us[0].Epoch, 1, json.RawMessage(`{"a.png":{"size":1},"b.png":{"size":2}}`), t0))
 	cs := []store.Completion{
-		{UnitID: us[0].ID, Epoch: us[0].Epoch, Result: json.RawMessage(`{"ok":true}`),
+		{UnitID: us[0].ID, Epoch: us[0].Epoch, WorkerID: 1, Result: json.RawMessage(`{"ok":true}`),
 			Outputs: json.RawMessage(`{"b.png":{"size":3},"c.png":{"size":4}}`), CostMilli: 12},
-		{UnitID: us[1].ID, Epoch: us[1].Epoch - 1}, // stale
+		{UnitID: us[1].ID, Epoch: us[1].Epoch - 1},          // stale
+		{UnitID: us[2].ID, Epoch: us[2].Epoch, WorkerID: 2}, // right epoch, another worker's lease
 		{UnitID: us[3].ID, Epoch: us[3].Epoch},
 		{UnitID: us[3].ID, Epoch: us[3].Epoch}, // duplicate in the batch
 		{UnitID: 9999, Epoch: 1},               // no such unit
 	}
 	errs, jobIDs, err := s.CompleteUnits(ctx, cs, at(time.Minute))
 	must(t, err)
-	want := []error{nil, store.ErrStale, nil, store.ErrStale, store.ErrStale}
+	want := []error{nil, store.ErrStale, store.ErrStale, nil, store.ErrStale, store.ErrStale}
 	for i := range want {
 		if errs[i] != want[i] {
 			t.Fatalf("completion %d: %v, want %v", i, errs[i], want[i])
@@ -48,6 +49,9 @@ func testCompleteUnits(t *testing.T, s store.Store) {
 	u, err = s.GetUnit(ctx, us[1].ID)
 	must(t, err)
 	eq(t, "stale completion left it", u.Status, store.UnitRunning)
+	u, err = s.GetUnit(ctx, us[2].ID)
+	must(t, err)
+	eq(t, "another worker's completion left it", u.Status, store.UnitRunning)
 	// A done unit cannot be completed again, nor a queued one.
 	errs, _, err = s.CompleteUnits(ctx, []store.Completion{{UnitID: us[0].ID, Epoch: us[0].Epoch}}, t0)
 	must(t, err)
@@ -93,25 +97,27 @@ func testProgressAndOutputs(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	job(t, s, store.Job{}, mkUnits(1, "c"))
 	u := lease(t, s, store.LeaseRequest{WorkerID: 1, Capabilities: []string{"c"}})[0]
-	must(t, s.ReportProgress(ctx, u.ID, u.Epoch, 25, "line1\n", at(5*time.Minute), at(time.Second)))
-	must(t, s.ReportProgress(ctx, u.ID, u.Epoch, 50.5, "line2\n", time.Time{}, at(2*time.Second)))
-	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch-1, 60, "old\n", at(time.Hour), t0), store.ErrStale)
+	must(t, s.ReportProgress(ctx, u.ID, u.Epoch, 1, 25, "line1\n", at(5*time.Minute), at(time.Second)))
+	must(t, s.ReportProgress(ctx, u.ID, u.Epoch, 0, 50.5, "line2\n", time.Time{}, at(2*time.Second)))
+	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch-1, 1, 60, "old\n", at(time.Hour), t0), store.ErrStale)
+	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch, 2, 70, "not mine\n", at(time.Hour), t0), store.ErrStale)
 	got, err := s.GetUnit(ctx, u.ID)
 	must(t, err)
 	eq(t, "progress", got.Progress, 50.5)
 	eq(t, "log", got.Log, "line1\nline2\n")
 	timeEq(t, "lease extended", got.LeaseExpires, ptr(at(5*time.Minute)))
 
-	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, json.RawMessage(`{"x":{"size":1}}`), t0))
-	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, json.RawMessage(`{"y":{"size":2}}`), t0))
-	mustIs(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch+1, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
+	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 1, json.RawMessage(`{"x":{"size":1}}`), t0))
+	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 0, json.RawMessage(`{"y":{"size":2}}`), t0))
+	mustIs(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch+1, 1, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
+	mustIs(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 2, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
 	got, err = s.GetUnit(ctx, u.ID)
 	must(t, err)
 	jsonEq(t, "outputs", got.Outputs, `{"x":{"size":1},"y":{"size":2}}`)
 	complete(t, s, u)
 	// Outputs may still land from the holder that completed it; progress may not.
-	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, json.RawMessage(`{"late":{"size":3}}`), t0))
-	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch, 10, "", time.Time{}, t0), store.ErrStale)
+	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 1, json.RawMessage(`{"late":{"size":3}}`), t0))
+	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch, 1, 10, "", time.Time{}, t0), store.ErrStale)
 }
 
 func testExtendAndRelease(t *testing.T, s store.Store) {
@@ -271,7 +277,7 @@ func testTransitionUnits(t *testing.T, s store.Store) {
 			if u.Epoch != running.Epoch+1 || u.WorkerID != 0 || u.LeaseExpires != nil {
 				t.Fatalf("paused running unit %+v", u)
 			}
-			mustIs(t, s.ReportProgress(ctx, running.ID, running.Epoch, 1, "", time.Time{}, t0), store.ErrStale)
+			mustIs(t, s.ReportProgress(ctx, running.ID, running.Epoch, 0, 1, "", time.Time{}, t0), store.ErrStale)
 		}
 		if i == 2 {
 			u, err := s.GetUnit(ctx, running.ID)

@@ -1,0 +1,225 @@
+package render
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"taskcenter/internal/auth"
+	"taskcenter/internal/blob"
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+)
+
+// Load benchmark of the signed API over loopback HTTP, on a store holding (by default) 100,000 tasks
+// of 10 frames each (1,000,000 frames) spread over 100 accounts. Run it with, e.g.:
+//
+//	go test ./internal/render/ -run '^$' -bench BenchmarkRenderAPILoad -benchtime 10s
+//
+// RENDER_BENCH_TASKS changes the number of tasks (frames are 10 per task). Each sub-benchmark reports
+// req/s and p99-ms over its requests; concurrency is 8 clients per GOMAXPROCS (RunParallel).
+func BenchmarkRenderAPILoad(b *testing.B) {
+	tasks := 100_000
+	if v := os.Getenv("RENDER_BENCH_TASKS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 {
+			b.Fatalf("RENDER_BENCH_TASKS=%q: want an integer >= 100", v)
+		}
+		tasks = n
+	}
+	for _, d := range drivers {
+		b.Run(d.name, func(b *testing.B) { benchLoad(b, d.open, tasks) })
+	}
+}
+
+const (
+	benchAccounts       = 100
+	benchFramesPerTask  = 10
+	benchTasksPerCommit = 500
+)
+
+type benchAccount struct {
+	id    int64
+	cl    *Client
+	tasks []int64
+}
+
+func benchLoad(b *testing.B, open func(testing.TB) store.Store, tasks int) {
+	ctx := context.Background()
+	st := open(b)
+	eng := engine.New(st, engine.Config{}, testLog(), nil)
+	blobs, err := blob.NewLocal(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := auth.NewKeyring(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	api, err := New(Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: testLog(), PublicURL: srv.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer api.Close()
+	api.Mount(mux)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}
+
+	start := time.Now()
+	accts := make([]*benchAccount, benchAccounts)
+	for i := range accts {
+		a, err := st.CreateAccount(ctx, store.Account{Name: fmt.Sprintf("studio-%d", i), Role: store.RoleUser})
+		if err != nil {
+			b.Fatal(err)
+		}
+		id, key, err := CreateAccessKey(ctx, st, keys, a.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		accts[i] = &benchAccount{id: a.ID, cl: &Client{BaseURL: srv.URL, AccessID: id, AccessKey: key, HTTP: hc}}
+	}
+	if err := seedTasks(ctx, st, accts, tasks); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: seeded %d tasks, %d frames in %v", st.Driver(), tasks, tasks*benchFramesPerTask, time.Since(start).Round(time.Second))
+
+	b.Run("getTaskList", func(b *testing.B) {
+		benchRequests(b, accts, func(r *rand.Rand, a *benchAccount) (string, any) {
+			pages := max(len(a.tasks)/10, 1)
+			return "/api/render/task/getTaskList", map[string]any{"pageNum": 1 + r.IntN(pages), "pageSize": 10}
+		})
+	})
+	b.Run("queryTaskInfo", func(b *testing.B) {
+		benchRequests(b, accts, func(r *rand.Rand, a *benchAccount) (string, any) {
+			return "/api/render/task/queryTaskInfo", map[string]any{"taskIds": []int64{a.tasks[r.IntN(len(a.tasks))]}}
+		})
+	})
+	b.Run("getTaskList-statusList", func(b *testing.B) {
+		benchRequests(b, accts, func(r *rand.Rand, a *benchAccount) (string, any) {
+			return "/api/render/task/getTaskList", map[string]any{"pageNum": 1 + r.IntN(5), "pageSize": 10, "statusList": []int{StatusWaiting, StatusRendering}}
+		})
+	})
+}
+
+// seedTasks writes the tasks as submitTask would have left them (a parent, a child with one unit per
+// frame), in transactions of benchTasksPerCommit tasks through the store's own CreateJob.
+func seedTasks(ctx context.Context, st store.Store, accts []*benchAccount, tasks int) error {
+	frames := make([]int, benchFramesPerTask)
+	for i := range frames {
+		frames[i] = i + 1
+	}
+	var mu sync.Mutex
+	batch := func(from, to int) error {
+		return st.InTx(ctx, func(tx store.Store) error {
+			now := time.Now()
+			for n := from; n < to; n++ {
+				ai := n % len(accts)
+				name := fmt.Sprintf("shot%06d.blend", n)
+				shell, err := tx.CreateJob(ctx, store.Job{AccountID: accts[ai].id, Kind: KindTask, Name: name,
+					Project: fmt.Sprintf("project-%d", n%7), MaxAttempts: 1,
+					Spec: mustJSON(taskState{State: stateSubmitted, Platform: 2, SceneName: name, CgID: 2007, Camera: "Camera",
+						Width: 1920, Height: 1080, Tiles: 1, Frames: FormatFrames(frames), SubmittedAt: now.UnixMilli()})}, nil, now)
+				if err != nil {
+					return fmt.Errorf("seed task %d: %w", n, err)
+				}
+				units := make([]store.Unit, len(frames))
+				for i, f := range frames {
+					units[i] = store.Unit{Index: i, Name: strconv.Itoa(f), Capability: "blender",
+						Spec: mustJSON(blenderUnitSpec{Scene: "0000", Frame: f, Format: "PNG", Resolution: []int{1920, 1080}, Camera: "Camera"})}
+				}
+				if _, err := tx.CreateJob(ctx, store.Job{AccountID: accts[ai].id, ParentID: shell.ID, Kind: KindRender, Name: name,
+					Project: shell.Project, MaxAttempts: 3, BlocklistAfter: 3,
+					Spec: mustJSON(childSpec{TaskType: "Render", FrameType: 5, Frames: FormatFrames(frames), Tiles: 1,
+						Width: 1920, Height: 1080, Camera: "Camera", Format: "PNG", Scene: "0000", CgID: 2007, Software: "Blender 3.4"})}, units, now); err != nil {
+					return fmt.Errorf("seed frames of task %d: %w", n, err)
+				}
+				mu.Lock()
+				accts[ai].tasks = append(accts[ai].tasks, shell.ID)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	// PostgreSQL takes two writers; SQLite has one anyway.
+	writers := 1
+	if st.Driver() == "postgres" {
+		writers = 2
+	}
+	next := make(chan int)
+	errs := make(chan error, writers)
+	for range writers {
+		go func() {
+			for from := range next {
+				if err := batch(from, min(from+benchTasksPerCommit, tasks)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var err error
+feed:
+	for from := 0; from < tasks; from += benchTasksPerCommit {
+		select {
+		case next <- from:
+		case err = <-errs:
+			writers--
+			break feed
+		}
+	}
+	close(next)
+	for range writers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// benchRequests runs signed requests from parallel clients, each on a random account, and reports
+// the throughput and the 99th percentile latency.
+func benchRequests(b *testing.B, accts []*benchAccount, req func(*rand.Rand, *benchAccount) (string, any)) {
+	var mu sync.Mutex
+	var all []time.Duration
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+		var lat []time.Duration
+		for pb.Next() {
+			a := accts[r.IntN(len(accts))]
+			path, body := req(r, a)
+			t0 := time.Now()
+			if _, err := a.cl.Call(context.Background(), path, body, nil); err != nil {
+				b.Error(err)
+				return
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		mu.Lock()
+		all = append(all, lat...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	p99 := all[min(len(all)-1, len(all)*99/100)]
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}
