@@ -445,10 +445,14 @@ func (e *Engine) idle(ctx context.Context, woken <-chan struct{}, deadline time.
 }
 
 // LeaseJob pops up to max ready units of one job for a caller that is not an agent (a process popping
-// queue items). It never waits.
-func (e *Engine) LeaseJob(ctx context.Context, workerID, jobID int64, capabilities []string, max int) ([]store.Unit, error) {
+// queue items) and holds them for leaseFor (0: the configured LeaseFor), since such a caller does not
+// heartbeat. It never waits.
+func (e *Engine) LeaseJob(ctx context.Context, workerID, jobID int64, capabilities []string, max int, leaseFor time.Duration) ([]store.Unit, error) {
+	if leaseFor <= 0 {
+		leaseFor = e.cfg.LeaseFor
+	}
 	units, err := e.store.Lease(ctx, store.LeaseRequest{
-		WorkerID: workerID, Capabilities: capabilities, JobID: jobID, Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
+		WorkerID: workerID, Capabilities: capabilities, JobID: jobID, Max: max, LeaseFor: leaseFor, Now: e.now(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pop units of job %d: %w", jobID, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -69,6 +70,7 @@ func TestBadInput(t *testing.T) {
 			{"process: unknown id", "DELETE", "/oapi/v1/process", map[string]any{"id": "999999"}, nil, CodeNotFound},
 			{"versions: unknown process", "GET", "/oapi/v1/process/version", nil, url.Values{"proclid": {"999999"}}, CodeNotFound},
 			{"version: bad status", "PUT", "/oapi/v1/process/version", map[string]any{"id": 1, "workStatus": "gone"}, nil, CodeParamInvalid},
+			{"schedule: too many robots", "POST", "/oapi/v1/schedule", sched(map[string]any{"execRobotsNo": manyRobots(201)}), nil, CodeParamInvalid},
 			{"schedule: bad cron", "POST", "/oapi/v1/schedule", sched(map[string]any{"scheduleExpre": "every day at 2"}), nil, CodeParamInvalid},
 			{"schedule: cron out of range", "POST", "/oapi/v1/schedule", sched(map[string]any{"scheduleExpre": "0 61 * * * ?"}), nil, CodeParamInvalid},
 			{"schedule: missing cron", "POST", "/oapi/v1/schedule", sched(map[string]any{"scheduleExpre": ""}), nil, CodeParamMissing},
@@ -126,4 +128,13 @@ func TestBadInput(t *testing.T) {
 		}
 		_ = scheduleID
 	})
+}
+
+// manyRobots is a list of n distinct robot numbers.
+func manyRobots(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "r" + strconv.Itoa(i)
+	}
+	return strings.Join(names, ",")
 }

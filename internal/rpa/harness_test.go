@@ -28,7 +28,7 @@ var drivers = []struct {
 
 // env is one running server with a bootstrapped tenant and a logged-in administrator.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	st      store.Store
 	eng     *engine.Engine
 	api     *API
@@ -53,7 +53,7 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
 	}
 }
 
-func newEnv(t *testing.T, st store.Store) *env {
+func newEnv(t testing.TB, st store.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -524,25 +524,22 @@ func (a *API) itemPop(ctx context.Context, c *call) (any, error) {
 	if c.caller.job != nil {
 		workerID = c.caller.job.WorkerID
 	}
-	units, err := a.eng.LeaseJob(ctx, workerID, q.Doc.JobID, []string{CapabilityQueue}, 1)
+	hold := popLease
+	if q.Doc.TimeOut > 0 {
+		hold = time.Duration(q.Doc.TimeOut)*time.Minute + time.Minute
+	}
+	units, err := a.eng.LeaseJob(ctx, workerID, q.Doc.JobID, []string{CapabilityQueue}, 1, hold)
 	if err != nil {
 		return nil, err
 	}
 	if len(units) == 0 {
 		return nil, nil
 	}
-	u := units[0]
-	hold := popLease
-	if q.Doc.TimeOut > 0 {
-		hold = time.Duration(q.Doc.TimeOut)*time.Minute + time.Minute
+	names := map[int64]string{}
+	if c.caller.job != nil {
+		names[workerID] = c.caller.job.Robot
 	}
-	now := a.now()
-	until := now.Add(hold)
-	if err := a.st.ReportProgress(ctx, u.ID, u.Epoch, 0, 0, "", until, now); err != nil {
-		a.log.Warn("extend popped item's lease", "unit", u.ID, "err", err)
-	}
-	u.LeaseExpires = &until
-	return a.itemView(q, u, a.workerNames(ctx)), nil
+	return a.itemView(q, units[0], names), nil
 }
 
 // findItem finds an item of the queue by itemNo.
@@ -580,21 +577,33 @@ func (a *API) itemUpdate(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.findItem(ctx, q, itemNo)
+	ref, err := c.p.text("id", false, 60)
 	if err != nil {
 		return nil, err
 	}
-	epoch := u.Epoch
-	if ref, err := c.p.text("id", false, 60); err != nil {
-		return nil, err
-	} else if ref != "" {
+	var u store.Unit
+	var epoch int64
+	if ref != "" {
+		// The pop's reference names the unit: a primary-key read instead of a search of the queue.
 		uid, ep, ok := strings.Cut(ref, "-")
 		n, err1 := strconv.ParseInt(uid, 10, 64)
 		e, err2 := strconv.ParseInt(ep, 10, 64)
-		if !ok || err1 != nil || err2 != nil || n != u.ID {
+		if !ok || err1 != nil || err2 != nil {
 			return nil, fail(CodeParamInvalid, "id %q is not this item's reference", ref)
 		}
+		u, err = a.st.GetUnit(ctx, n)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && (u.JobID != q.Doc.JobID || u.Name != itemNo)) {
+			return nil, fail(CodeParamInvalid, "id %q is not this item's reference", ref)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find queue item: %w", err)
+		}
 		epoch = e
+	} else {
+		if u, err = a.findItem(ctx, q, itemNo); err != nil {
+			return nil, err
+		}
+		epoch = u.Epoch
 	}
 	running := u.Status == store.UnitRunning
 	by := c.caller.userName()

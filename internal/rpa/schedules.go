@@ -43,6 +43,9 @@ type scheduleDoc struct {
 	Ticket         string `json:"ticket"` // the job ticket robots trade for a job-scoped token
 }
 
+// maxCandidates bounds the robots a schedule may name (the engine takes up to 1,000 tags a unit).
+const maxCandidates = 200
+
 // JobUnitSpec is the spec of an rpa.job unit, what the robot's executor reads.
 type JobUnitSpec struct {
 	Package    string            `json:"package"` // blob hash of the .ipkg
@@ -265,6 +268,9 @@ func (a *API) template(ctx context.Context, c *caller, d scheduleDoc, proc rec[p
 				candidates = append(candidates, r)
 				tags = append(tags, RobotTagPrefix+r)
 			}
+		}
+		if len(candidates) > maxCandidates {
+			return engine.JobSpec{}, fail(CodeParamInvalid, "execRobotsNo names more than %d robots", maxCandidates)
 		}
 	}
 	unit, _ := json.Marshal(JobUnitSpec{

@@ -34,9 +34,14 @@ var migrations embed.FS
 type Store struct {
 	*sqlutil.Base
 	writer, reader *sql.DB // nil on a transaction-bound Store
+	// Prepared statements: the pure-Go driver would parse each statement's text on every call.
+	readStmts, writeStmts *sqlutil.StmtCache
 }
 
 var _ store.Store = (*Store)(nil)
+
+// stmtCacheSize bounds the prepared statements per pool; the store's fixed texts are a few hundred.
+const stmtCacheSize = 1000
 
 // Open opens (creating if needed) the database file at path and brings its schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -62,14 +67,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	readers := max(4, runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
-	s := &Store{writer: writer, reader: reader}
-	s.Base = sqlutil.NewBase(dialect{}, sqlutil.StdQuerier{C: reader}, sqlutil.StdQuerier{C: writer},
+	s := &Store{writer: writer, reader: reader,
+		readStmts: sqlutil.NewStmtCache(reader, stmtCacheSize), writeStmts: sqlutil.NewStmtCache(writer, stmtCacheSize)}
+	s.Base = sqlutil.NewBase(dialect{}, sqlutil.StdQuerier{C: reader, Cache: s.readStmts}, sqlutil.StdQuerier{C: writer, Cache: s.writeStmts},
 		func(ctx context.Context) (sqlutil.Tx, error) {
 			tx, err := writer.BeginTx(ctx, nil)
 			if err != nil {
 				return nil, err
 			}
-			return sqlutil.NewStdTx(tx), nil
+			return s.writeStmts.Tx(tx), nil
 		})
 	return s, nil
 }
@@ -92,7 +98,7 @@ func (s *Store) Close() error {
 	if s.writer == nil {
 		return nil
 	}
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	return errors.Join(s.readStmts.Close(), s.writeStmts.Close(), s.reader.Close(), s.writer.Close())
 }
 
 // InTx runs fn in one BEGIN IMMEDIATE transaction on the writer; everything the Store handed to fn

@@ -10,7 +10,9 @@ package sqlutil
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
+	"sync"
 )
 
 // Row is one result row (*sql.Row, pgx.Row).
@@ -95,11 +97,43 @@ type stdConn interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// StdQuerier adapts database/sql to Querier.
-type StdQuerier struct{ C stdConn }
+// StdQuerier adapts database/sql to Querier. With a Cache, statements are prepared once per query
+// text and reused.
+type StdQuerier struct {
+	C     stdConn
+	Cache *StmtCache
+	tx    *sql.Tx // when C is a transaction of Cache's database
+}
+
+// stmt returns the prepared statement for query, or nil to run it unprepared.
+func (q StdQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
+	if q.Cache == nil {
+		return nil
+	}
+	st := q.Cache.lookup(query)
+	if q.tx != nil {
+		if st == nil {
+			// Preparing on the database now could wait for the connection this transaction holds
+			// (SQLite has one writer): prepare it once the transaction has ended.
+			q.Cache.want(query)
+			return nil
+		}
+		return q.tx.StmtContext(ctx, st) // reuses the statement prepared on the transaction's connection
+	}
+	if st == nil {
+		st = q.Cache.prepare(ctx, query)
+	}
+	return st
+}
 
 func (q StdQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.C.ExecContext(ctx, query, args...)
+	var res sql.Result
+	var err error
+	if st := q.stmt(ctx, query); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = q.C.ExecContext(ctx, query, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -107,7 +141,13 @@ func (q StdQuerier) Exec(ctx context.Context, query string, args ...any) (int64,
 }
 
 func (q StdQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	rows, err := q.C.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if st := q.stmt(ctx, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.C.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +155,96 @@ func (q StdQuerier) Query(ctx context.Context, query string, args ...any) (Rows,
 }
 
 func (q StdQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return q.C.QueryRowContext(ctx, query, args...)
+}
+
+// StmtCache keeps one prepared statement per query text for a database, for drivers that parse SQL
+// on every unprepared call (the pure-Go SQLite driver spends about half of a short request's CPU
+// there). database/sql prepares each statement on each connection once. Past max texts (queries
+// whose text varies), statements run unprepared; entries are never evicted.
+type StmtCache struct {
+	db  *sql.DB
+	max int
+
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+// NewStmtCache makes a cache of at most max statements for db.
+func NewStmtCache(db *sql.DB, max int) *StmtCache {
+	return &StmtCache{db: db, max: max, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
+
+func (c *StmtCache) lookup(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[query]
+}
+
+func (c *StmtCache) want(query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m)+len(c.wanted) < c.max {
+		c.wanted[query] = true
+	}
+}
+
+// prepare prepares query on the database (not under the lock: it may wait for a connection); nil
+// when the cache is full or the text does not prepare (the unprepared call then reports why).
+func (c *StmtCache) prepare(ctx context.Context, query string) *sql.Stmt {
+	c.mu.Lock()
+	st, full := c.m[query], len(c.m) >= c.max
+	c.mu.Unlock()
+	if st != nil || full {
+		return st
+	}
+	st, err := c.db.PrepareContext(context.WithoutCancel(ctx), query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[query]; old != nil {
+		_ = st.Close()
+		return old
+	}
+	c.m[query] = st
+	return st
+}
+
+// flush prepares the statements transactions asked for.
+func (c *StmtCache) flush(ctx context.Context) {
+	c.mu.Lock()
+	var qs []string
+	for q := range c.wanted {
+		qs = append(qs, q)
+	}
+	clear(c.wanted)
+	c.mu.Unlock()
+	for _, q := range qs {
+		c.prepare(ctx, q)
+	}
+}
+
+// Close closes every statement.
+func (c *StmtCache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for q, st := range c.m {
+		errs = append(errs, st.Close())
+		delete(c.m, q)
+	}
+	return errors.Join(errs...)
+}
+
+// Tx wraps a transaction begun on the cache's database so that it uses (and fills) the cache.
+func (c *StmtCache) Tx(t *sql.Tx) StdTx {
+	return StdTx{StdQuerier{C: t, Cache: c, tx: t}, t}
 }
 
 type stdRows struct{ *sql.Rows }
@@ -129,7 +258,20 @@ type StdTx struct {
 }
 
 // NewStdTx wraps t.
-func NewStdTx(t *sql.Tx) StdTx { return StdTx{StdQuerier{t}, t} }
+func NewStdTx(t *sql.Tx) StdTx { return StdTx{StdQuerier{C: t}, t} }
 
-func (t StdTx) Commit(context.Context) error   { return t.T.Commit() }
-func (t StdTx) Rollback(context.Context) error { return t.T.Rollback() }
+func (t StdTx) Commit(ctx context.Context) error {
+	err := t.T.Commit()
+	if t.Cache != nil {
+		t.Cache.flush(ctx)
+	}
+	return err
+}
+
+func (t StdTx) Rollback(ctx context.Context) error {
+	err := t.T.Rollback()
+	if t.Cache != nil {
+		t.Cache.flush(ctx)
+	}
+	return err
+}
