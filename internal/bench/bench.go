@@ -39,7 +39,7 @@ func (r Result) String() string {
 }
 
 // Run measures eng, which must have been built on a store it may write to.
-func Run(ctx context.Context, eng *engine.Engine, o Options) (Result, error) {
+func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err error) {
 	if o.Workers <= 0 {
 		o.Workers = 8
 	}
@@ -55,6 +55,13 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("create bench account: %w", err)
 	}
 	capability := fmt.Sprintf("bench-%d", acct.ID) // this run's units only, even on a shared database
+	// A run leaves no jobs or workers behind: the next run, or another queue measured on the same
+	// database, should not scan this one's rows.
+	defer func() {
+		if cerr := clearRun(context.WithoutCancel(ctx), st, acct.ID); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	submit := func(n int) error {
 		units := make([]engine.UnitSpec, n)
 		for i := range units {
@@ -109,6 +116,31 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (Result, error) {
 		err = fmt.Errorf("insert: %w", e)
 	}
 	return Result{Units: done, Elapsed: elapsed, Mode: fmt.Sprintf("insert+work for %s, %d workers", o.Duration, o.Workers)}, err
+}
+
+// clearRun deletes the jobs (with their units) and the workers of a run's account.
+func clearRun(ctx context.Context, st store.Store, accountID int64) error {
+	jobs, _, err := st.ListJobs(ctx, store.JobFilter{AccountIDs: []int64{accountID}, WithDeleted: true})
+	if err != nil {
+		return fmt.Errorf("list the run's jobs: %w", err)
+	}
+	for _, j := range jobs {
+		if err := st.DeleteJob(ctx, j.ID); err != nil {
+			return fmt.Errorf("delete the run's job %d: %w", j.ID, err)
+		}
+	}
+	workers, err := st.ListWorkers(ctx, "bench")
+	if err != nil {
+		return fmt.Errorf("list the run's workers: %w", err)
+	}
+	for _, w := range workers {
+		if w.AccountID == accountID {
+			if err := st.DeleteWorker(ctx, w.ID); err != nil {
+				return fmt.Errorf("delete the run's worker %d: %w", w.ID, err)
+			}
+		}
+	}
+	return nil
 }
 
 // work runs o.Workers workers until stop says so or ctx ends, and returns the units completed.
