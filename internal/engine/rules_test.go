@@ -9,24 +9,15 @@ import (
 
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/postgres"
-	"taskcenter/internal/store/sqlite"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // forEachStore runs fn on a fresh engine over each store driver.
 func forEachStore(t *testing.T, fn func(t *testing.T, e *engine.Engine, st store.Store)) {
-	for _, d := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{
-		{"sqlite", func(t testing.TB) store.Store { return sqlite.OpenTest(t) }},
-		{"postgres", func(t testing.TB) store.Store { return postgres.OpenTest(t) }},
-	} {
-		t.Run(d.name, func(t *testing.T) {
-			st := d.open(t)
-			fn(t, engine.New(st, engine.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), st)
-		})
-	}
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		st := open(t)
+		fn(t, engine.New(st, engine.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), st)
+	})
 }
 
 func must(t *testing.T, err error) {

@@ -22,6 +22,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // TestEndToEndBlender runs the whole farm over real HTTP: the lead's server with the agent protocol and
@@ -253,8 +254,8 @@ func (e *testEnv) frameStatuses(cl *Client, id int64) map[int]int {
 // drives on both drivers, and TestEndToEndBlender renders on both.
 func TestEndToEndBlenderControls(t *testing.T) {
 	blendertest.Require(t)
-	d := drivers[0]
-	t.Run(d.name, func(t *testing.T) { testControlsBlender(t, d.open) })
+	d := drivers.All()[0]
+	t.Run(d.Name, func(t *testing.T) { testControlsBlender(t, d.Open) })
 }
 
 func testControlsBlender(t *testing.T, open func(testing.TB) store.Store) {

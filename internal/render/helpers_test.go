@@ -21,23 +21,11 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/postgres"
-	"taskcenter/internal/store/sqlite"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
-// drivers are the store drivers every store-touching test runs on.
-var drivers = []struct {
-	name string
-	open func(testing.TB) store.Store
-}{
-	{"sqlite", func(t testing.TB) store.Store { return sqlite.OpenTest(t) }},
-	{"postgres", func(t testing.TB) store.Store { return postgres.OpenTest(t) }},
-}
-
 func forEachDriver(t *testing.T, fn func(t *testing.T, open func(testing.TB) store.Store)) {
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) { fn(t, d.open) })
-	}
+	drivers.Each(t, fn)
 }
 
 type testEnv struct {

@@ -19,6 +19,7 @@ import (
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // Load benchmark of the signed API over loopback HTTP, on a store holding (by default) 100,000 tasks
@@ -38,8 +39,8 @@ func BenchmarkRenderAPILoad(b *testing.B) {
 		}
 		tasks = n
 	}
-	for _, d := range drivers {
-		b.Run(d.name, func(b *testing.B) { benchLoad(b, d.open, tasks) })
+	for _, d := range drivers.All() {
+		b.Run(d.Name, func(b *testing.B) { benchLoad(b, d.Open, tasks) })
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 const (
@@ -26,11 +27,11 @@ const (
 //
 //	go test ./internal/rpa -run '^$' -bench BenchmarkQueuePopUpdate -benchtime=20000x
 func BenchmarkQueuePopUpdate(b *testing.B) {
-	for _, d := range drivers {
-		b.Run(d.name, func(b *testing.B) {
+	for _, d := range drivers.All() {
+		b.Run(d.Name, func(b *testing.B) {
 			// The testing package calls the inner function more than once (N=1 first); the queue is
 			// filled once per driver, here, and each run consumes its share.
-			e := benchQueue(b, d.open(b))
+			e := benchQueue(b, d.Open(b))
 			var seen sync.Map
 			popped := atomic.Int64{}
 			b.Run("consumers=32", func(b *testing.B) {

@@ -30,6 +30,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // live is a whole server over loopback HTTP (agent protocol and OAPI on one listener) with its
@@ -242,10 +243,10 @@ func TestEndToEndRobot(t *testing.T) {
 	if RobotTagPrefix != executor.RobotTagPrefix {
 		t.Fatalf("facade and robot disagree on the robot tag: %q vs %q", RobotTagPrefix, executor.RobotTagPrefix)
 	}
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) {
+	for _, d := range drivers.All() {
+		t.Run(d.Name, func(t *testing.T) {
 			t.Parallel()
-			testEndToEndRobot(t, newLive(t, d.open(t)))
+			testEndToEndRobot(t, newLive(t, d.Open(t)))
 		})
 	}
 }

@@ -13,18 +13,8 @@ import (
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/postgres"
-	"taskcenter/internal/store/sqlite"
+	"taskcenter/internal/store/storetest/drivers"
 )
-
-// drivers lists the store drivers every HTTP test runs against.
-var drivers = []struct {
-	name string
-	open func(testing.TB) store.Store
-}{
-	{"sqlite", func(t testing.TB) store.Store { return sqlite.OpenTest(t) }},
-	{"postgres", func(t testing.TB) store.Store { return postgres.OpenTest(t) }},
-}
 
 // env is one running server with a bootstrapped tenant and a logged-in administrator.
 type env struct {
@@ -46,9 +36,9 @@ func (c *testClock) now() time.Time { return time.Now().Add(c.offset).UTC().Trun
 const adminPassword = "s3cret-admin"
 
 func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) {
-			fn(t, newEnv(t, d.open(t)))
+	for _, d := range drivers.All() {
+		t.Run(d.Name, func(t *testing.T) {
+			fn(t, newEnv(t, d.Open(t)))
 		})
 	}
 }
