@@ -129,3 +129,62 @@ func TestCompletionsAreChargedOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestCompletionNamingItsJob checks that a completion naming its job is priced by that job's kind: a
+// unit of a kind without UnitCost is not charged, one of a priced kind is, when both kinds exist.
+func TestCompletionNamingItsJob(t *testing.T) {
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		st := open(t)
+		e := engine.New(st, engine.Config{Holder: "t"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		var mu sync.Mutex
+		charged := 0
+		e.RegisterKind("metered", engine.KindHooks{
+			UnitCost: func(_ context.Context, j store.Job, _ store.Unit, _ float64) (int64, int64) { return j.AccountID, 7 },
+			Charged: func(context.Context, int64, engine.Payment) {
+				mu.Lock()
+				defer mu.Unlock()
+				charged++
+			},
+		})
+		e.RegisterKind("free", engine.KindHooks{})
+		a, err := st.CreateAccount(ctx, store.Account{Name: "payer", Role: store.RoleUser})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.AdjustFunds(ctx, a.ID, store.FundsDelta{BalanceMilli: 100}, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		w, err := e.RegisterWorker(ctx, store.Worker{Name: "w", Kind: "test", Capabilities: []string{"c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			kind        string
+			wantCharged int
+		}{{"free", 0}, {"metered", 1}} {
+			j, err := e.Submit(ctx, engine.JobSpec{AccountID: a.ID, Kind: tc.kind, Units: []engine.UnitSpec{{Capability: "c"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := e.LeaseJob(ctx, w.ID, j.ID, []string{"c"}, 1, 0)
+			if err != nil || len(u) != 1 {
+				t.Fatalf("%s: lease %d units, %v", tc.kind, len(u), err)
+			}
+			errs, err := e.Complete(ctx, []engine.Completion{{UnitID: u[0].ID, JobID: j.ID, Epoch: u[0].Epoch, WorkerID: w.ID, Seconds: 1}})
+			if err != nil || errs[0] != nil {
+				t.Fatalf("%s: complete %v %v", tc.kind, errs, err)
+			}
+			after, err := st.GetJob(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := charged
+			mu.Unlock()
+			if got != tc.wantCharged || after.Status != store.JobSucceeded {
+				t.Fatalf("%s: %d charges, job %s; want %d charges, succeeded", tc.kind, got, after.Status, tc.wantCharged)
+			}
+		}
+	})
+}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"taskcenter/internal/store"
 )
 
@@ -107,7 +109,14 @@ type Engine struct {
 	draining atomic.Bool
 	// leaseSlots holds a token per lease query in flight (Config.LeaseConcurrency).
 	leaseSlots chan struct{}
+	// jobKinds remembers the kind of recently reported jobs. A job's kind never changes, so the
+	// cache needs no invalidation; it spares a read per report for kinds that are neither priced nor
+	// finished by their units (queues).
+	jobKinds *lru.Cache[int64, string]
 }
+
+// jobKindCacheSize bounds jobKinds: the jobs being reported on at one time.
+const jobKindCacheSize = 4096
 
 // Drain makes waiting and future leases return at once with nothing, so that a server shutting down
 // hands out no unit it could not deliver. Reports are still taken.
@@ -125,6 +134,10 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
+	kinds, err := lru.New[int64, string](jobKindCacheSize)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
 	return &Engine{
 		store:      s,
 		cfg:        cfg,
@@ -134,9 +147,23 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 		metrics:    metrics,
 		kinds:      map[string]KindHooks{},
 		leaseSlots: make(chan struct{}, cfg.LeaseConcurrency),
+		jobKinds:   kinds,
 
 		licenceKinds: map[string]bool{},
 	}
+}
+
+// jobKind returns the kind of job id, from memory when it was seen lately.
+func (e *Engine) jobKind(ctx context.Context, id int64) (string, error) {
+	if k, ok := e.jobKinds.Get(id); ok {
+		return k, nil
+	}
+	j, err := e.store.GetJob(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("load job %d: %w", id, err)
+	}
+	e.jobKinds.Add(id, j.Kind)
+	return j.Kind, nil
 }
 
 // Store returns the engine's store, for facades that read what the engine wrote.
@@ -173,6 +200,16 @@ func (e *Engine) hasCostHooks() bool {
 		}
 	}
 	return false
+}
+
+// unpriced reports whether a completion is known to need no price: its job is named and its kind
+// has no UnitCost hook.
+func (e *Engine) unpriced(ctx context.Context, c Completion) bool {
+	if c.JobID == 0 {
+		return false
+	}
+	kind, err := e.jobKind(ctx, c.JobID)
+	return err == nil && e.hooks(kind).UnitCost == nil
 }
 
 // ErrInvalid wraps a request the engine refuses because of what it asks for.
@@ -466,9 +503,12 @@ type Completion struct {
 	UnitID   int64
 	Epoch    int64
 	WorkerID int64 // when non-zero, the unit must be leased to this worker
-	Result   json.RawMessage
-	Outputs  json.RawMessage
-	Seconds  float64
+	// JobID, when the reporter has read the unit, is its job: it lets the engine skip loading the
+	// unit to learn whether its kind is priced. Zero when unknown.
+	JobID   int64
+	Result  json.RawMessage
+	Outputs json.RawMessage
+	Seconds float64
 }
 
 // Complete records finished units. errs has one entry per completion: nil, or store.ErrStale when the
@@ -521,11 +561,16 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 	if !e.hasCostHooks() {
 		return nil, nil
 	}
-	ids := make([]int64, len(cs))
+	ids := make([]int64, 0, len(cs))
 	secs := make(map[int64]float64, len(cs))
-	for i, c := range cs {
-		ids[i] = c.UnitID
-		secs[c.UnitID] = c.Seconds
+	for _, c := range cs {
+		if !e.unpriced(ctx, c) {
+			ids = append(ids, c.UnitID)
+			secs[c.UnitID] = c.Seconds
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	units, _, err := e.store.ListUnits(ctx, store.UnitFilter{UnitIDs: ids})
 	if err != nil {
@@ -630,6 +675,9 @@ func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (Paym
 
 // finishIfDone moves a job to its terminal status once none of its units remains to run.
 func (e *Engine) finishIfDone(ctx context.Context, jobID int64) error {
+	if kind, err := e.jobKind(ctx, jobID); err != nil || e.hooks(kind).Open {
+		return err // an open job (a queue) does not end when its units do
+	}
 	more, err := e.store.HasUnfinishedUnits(ctx, jobID)
 	if err != nil || more {
 		return err

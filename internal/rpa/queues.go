@@ -613,7 +613,7 @@ func (a *API) itemUpdate(ctx context.Context, c *call) (any, error) {
 			return nil, fail(CodeStateConflict, "item %s is %s, not running", itemNo, itemStatus(u))
 		}
 		res, _ := json.Marshal(itemResult{Result: result, By: by})
-		errs, err := a.eng.Complete(ctx, []engine.Completion{{UnitID: u.ID, Epoch: epoch, Result: res}})
+		errs, err := a.eng.Complete(ctx, []engine.Completion{{UnitID: u.ID, JobID: u.JobID, Epoch: epoch, Result: res}})
 		if err != nil {
 			return nil, err
 		}
