@@ -335,6 +335,16 @@ func decodePNG(t *testing.T, b []byte) (int, int) {
 	return img.Bounds().Dx(), img.Bounds().Dy()
 }
 
+// taskInfoFields are the fields of the document's TaskInfo example (获取任务列表).
+var taskInfoFields = []string{"sceneName", "id", "taskAlias", "taskStatus", "statusText", "preTaskStatus",
+	"preStatusText", "totalFrames", "abortFrames", "executingFrames", "doneFrames", "failedFrames",
+	"framesRange", "projectName", "renderConsume", "taskArrears", "submitDate", "startTime", "completedDate",
+	"renderDuration", "userName", "producer", "taskLevel", "taskUserLevel", "taskLimit", "taskOverTime",
+	"userId", "outputFileName", "munuTaskId", "layerParentId", "cgId", "taskKeyValueVo",
+	"userAccountConsume", "couponConsume", "isOpen", "taskType", "renderCamera", "cloneParentId",
+	"cloneOriginalId", "shareMainCapital", "taskRam", "respRenderingTaskList", "layerName", "taskTypeText",
+	"isDelete"}
+
 // TestLifecycle drives the render lifecycle through the API with in-process workers on both drivers.
 func TestLifecycle(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
@@ -349,11 +359,30 @@ func TestLifecycle(t *testing.T) {
 		common := map[string]string{"frames": "1-4[1]", "width": "64", "height": "48", "camera_name": "Camera", "Render_Format": "PNG"}
 		id := e.newTask(e.cl, []byte("BLENDER-v304 fake scene"), nil, common)
 		ti := e.waitStatus(e.cl, id, 10*time.Second, StatusWaiting)
-		if len(ti.Children) != 1 || ti.Children[0].LayerParentID != id || ti.TotalFrames != 4 {
+		if len(ti.RespRenderingTaskList) != 1 || ti.RespRenderingTaskList[0].LayerParentID != id || ti.TotalFrames != 4 {
 			t.Fatalf("after submit: %+v", ti)
 		}
 		if !strings.Contains(ti.StatusInfo, "no render node offers Blender") {
 			t.Errorf("waiting reason: %q", ti.StatusInfo)
+		}
+		// Every field of the document's TaskInfo example, on the parent and on its child.
+		var raw struct {
+			Items []map[string]any `json:"items"`
+		}
+		e.call(e.cl, "/api/render/task/getTaskList", map[string]any{}, &raw)
+		if len(raw.Items) != 1 {
+			t.Fatalf("getTaskList: %d items", len(raw.Items))
+		}
+		kids, _ := raw.Items[0]["respRenderingTaskList"].([]any)
+		if len(kids) != 1 {
+			t.Fatalf("getTaskList: children %v", raw.Items[0]["respRenderingTaskList"])
+		}
+		for _, item := range []map[string]any{raw.Items[0], kids[0].(map[string]any)} {
+			for _, k := range taskInfoFields {
+				if _, ok := item[k]; !ok {
+					t.Errorf("task %v has no field %q", item["id"], k)
+				}
+			}
 		}
 		w := e.worker("blender")
 		units := w.lease(10)
@@ -377,7 +406,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("restarted %d frames", n)
 		}
 		ti = e.waitStatus(e.cl, id, 5*time.Second, StatusFinished)
-		if ti.DoneFrames != 4 || ti.Children[0].TaskStatus != StatusFinished || ti.RenderConsume != 8 {
+		if ti.DoneFrames != 4 || ti.RespRenderingTaskList[0].TaskStatus != StatusFinished || ti.RenderConsume != 8 {
 			t.Fatalf("finished: %+v", ti)
 		}
 		// Frames, progress images, thumbnails.
@@ -536,7 +565,7 @@ func TestLifecycle(t *testing.T) {
 		// Priority frames with a test stop: FINISHED_TEST until started.
 		id4 := e.newTask(e.cl, []byte("scene four"), map[string]string{"pre_frames": "100", "stop_after_test": "1"}, common)
 		ti = e.waitStatus(e.cl, id4, 5*time.Second, StatusWaiting, StatusRendering)
-		if len(ti.Children) != 2 || ti.Children[0].TaskType != "RenderPriority" || ti.Children[0].TotalFrames != 1 {
+		if len(ti.RespRenderingTaskList) != 2 || ti.RespRenderingTaskList[0].TaskType != "RenderPriority" || ti.RespRenderingTaskList[0].TotalFrames != 1 {
 			t.Fatalf("priority child: %+v", ti)
 		}
 		if n := w.drain(1); n != 1 {

@@ -139,7 +139,7 @@ func TestEndToEndBlender(t *testing.T) {
 		}
 		e.call(e.cl, "/api/render/task/restartFailedFrames", map[string]any{"taskIds": []int64{id}}, nil)
 		ti = e.waitStatus(e.cl, id, 3*time.Minute, StatusFinished)
-		if len(ti.Children) != 1 || ti.Children[0].TaskStatus != StatusFinished || ti.DoneFrames != 3 || ti.RenderConsume <= 0 {
+		if len(ti.RespRenderingTaskList) != 1 || ti.RespRenderingTaskList[0].TaskStatus != StatusFinished || ti.DoneFrames != 3 || ti.RenderConsume <= 0 {
 			t.Fatalf("finished: %+v", ti)
 		}
 		var frames struct {
@@ -290,7 +290,7 @@ func testControlsBlender(t *testing.T, open func(testing.TB) store.Store) {
 	e.waitStatus(e.cl, id2, 2*time.Minute, StatusRendering)
 	e.call(e.cl, "/api/render/task/abortTask", map[string]any{"taskIds": []int64{id2}}, nil)
 	ti = e.waitStatus(e.cl, id2, 10*time.Second, StatusAbandon)
-	if ti.AbortFrames == 0 || ti.AbortFrames+ti.DoneFrames != 5 || ti.Children[0].TaskStatus != StatusAbandon {
+	if ti.AbortFrames == 0 || ti.AbortFrames+ti.DoneFrames != 5 || ti.RespRenderingTaskList[0].TaskStatus != StatusAbandon {
 		t.Fatalf("aborted: %+v", ti)
 	}
 	if fs := e.frameStatuses(e.cl, id2); fs[FrameRunning] != 0 || fs[FrameStopped] != ti.AbortFrames {
@@ -313,7 +313,7 @@ func testControlsBlender(t *testing.T, open func(testing.TB) store.Store) {
 	id3 := e.newTask(e.cl, slow, nil, nil)
 	e.call(e.cl, "/api/render/task/setOverTimeStop", map[string]any{"taskIds": []int64{id3}, "overTime": 1}, nil)
 	ti = e.waitStatus(e.cl, id3, 2*time.Minute, StatusTimeoutStop)
-	if ti.Children[0].TaskStatus != StatusTimeoutStop || ti.FailedFrames != 1 {
+	if ti.RespRenderingTaskList[0].TaskStatus != StatusTimeoutStop || ti.FailedFrames != 1 {
 		t.Fatalf("overtime stop: %+v", ti)
 	}
 	if fs := e.frameStatuses(e.cl, id3); fs[FrameTimedOut] != 1 {

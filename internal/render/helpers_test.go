@@ -154,24 +154,6 @@ func (e *testEnv) get(url string, header map[string]string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-type taskInfo struct {
-	ID                 int64      `json:"id"`
-	TaskStatus         int        `json:"taskStatus"`
-	TotalFrames        int        `json:"totalFrames"`
-	DoneFrames         int        `json:"doneFrames"`
-	FailedFrames       int        `json:"failedFrames"`
-	AbortFrames        int        `json:"abortFrames"`
-	RenderConsume      float64    `json:"renderConsume"`
-	CouponConsume      float64    `json:"couponConsume"`
-	UserAccountConsume float64    `json:"userAccountConsume"`
-	TaskArrears        float64    `json:"taskArrears"`
-	LayerParentID      int64      `json:"layerParentId"`
-	TaskType           string     `json:"taskType"`
-	IsDelete           int        `json:"isDelete"`
-	StatusInfo         string     `json:"statusInfo"`
-	Children           []taskInfo `json:"respRenderingTaskList"`
-}
-
 func (e *testEnv) info(cl *Client, id int64) taskInfo {
 	e.t.Helper()
 	var pg struct {

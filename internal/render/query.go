@@ -177,10 +177,12 @@ type view struct {
 	// waitingFor names capabilities no live worker offers, for the reason a task waits.
 	missingCaps map[string]bool
 	cat         Catalog
+	states      map[int64]taskState // decoded specs, by job id
+	childs      map[int64]childSpec
 }
 
 func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view, error) {
-	v := &view{r: r, now: a.eng.Now()}
+	v := &view{r: r, now: a.eng.Now(), states: map[int64]taskState{}, childs: map[int64]childSpec{}}
 	var parents, ids []int64
 	for _, s := range shells {
 		if s.Kind == KindTask {
@@ -251,24 +253,110 @@ func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]
 
 func statusText(code int) string { return "render_task_status_" + strconv.Itoa(code) }
 
+// taskInfo is the document's TaskInfo, every field of its examples. Fields the document shows as
+// null in some states are any (nil, or the value).
+type taskInfo struct {
+	SceneName          string      `json:"sceneName"`
+	ID                 int64       `json:"id"`
+	TaskAlias          string      `json:"taskAlias"`
+	TaskStatus         int         `json:"taskStatus"`
+	StatusText         string      `json:"statusText"`
+	PreTaskStatus      any         `json:"preTaskStatus"`
+	PreStatusText      any         `json:"preStatusText"`
+	TotalFrames        int         `json:"totalFrames"`
+	AbortFrames        int         `json:"abortFrames"`
+	ExecutingFrames    int         `json:"executingFrames"`
+	DoneFrames         int         `json:"doneFrames"`
+	FailedFrames       int         `json:"failedFrames"`
+	WaitingFrames      int         `json:"waitingFrames"`
+	FramesRange        string      `json:"framesRange"`
+	ProjectName        string      `json:"projectName"`
+	RenderConsume      float64     `json:"renderConsume"`
+	TaskArrears        float64     `json:"taskArrears"`
+	SubmitDate         int64       `json:"submitDate"`
+	StartTime          any         `json:"startTime"`
+	CompletedDate      any         `json:"completedDate"`
+	RenderDuration     any         `json:"renderDuration"`
+	UserName           string      `json:"userName"`
+	Producer           any         `json:"producer"`
+	TaskLevel          int         `json:"taskLevel"`
+	TaskUserLevel      int         `json:"taskUserLevel"`
+	TaskLimit          any         `json:"taskLimit"`
+	TaskOverTime       any         `json:"taskOverTime"`
+	UserID             int64       `json:"userId"`
+	OutputFileName     any         `json:"outputFileName"`
+	MunuTaskID         string      `json:"munuTaskId"`
+	LayerParentID      int64       `json:"layerParentId"`
+	CgID               int         `json:"cgId"`
+	TaskKeyValueVo     taskKeyVals `json:"taskKeyValueVo"`
+	UserAccountConsume float64     `json:"userAccountConsume"`
+	CouponConsume      float64     `json:"couponConsume"`
+	IsOpen             int         `json:"isOpen"`
+	TaskType           string      `json:"taskType"`
+	RenderCamera       any         `json:"renderCamera"`
+	CloneParentID      any         `json:"cloneParentId"`
+	CloneOriginalID    any         `json:"cloneOriginalId"`
+	ShareMainCapital   int         `json:"shareMainCapital"`
+	TaskRAM            any         `json:"taskRam"`
+	// RespRenderingTaskList holds a parent's children; null for a child.
+	RespRenderingTaskList []taskInfo `json:"respRenderingTaskList"`
+	LayerName             any        `json:"layerName"`
+	TaskTypeText          any        `json:"taskTypeText"`
+	IsDelete              int        `json:"isDelete"`
+	// StatusInfo is beyond the document: why a task waits or failed, in words.
+	StatusInfo string `json:"statusInfo"`
+}
+
+type taskKeyVals struct {
+	Tiles            any `json:"tiles"`
+	AllCamera        any `json:"allCamera"`
+	RenderableCamera any `json:"renderableCamera"`
+}
+
+// state is a job's decoded taskState, decoded once per view: a page asks for each parent's state
+// once for itself and once per child.
+func (v *view) state(j store.Job) taskState {
+	if s, ok := v.states[j.ID]; ok {
+		return s
+	}
+	s := stateOf(j)
+	v.states[j.ID] = s
+	return s
+}
+
+// child is a child job's decoded childSpec, decoded once per view.
+func (v *view) child(j store.Job) childSpec {
+	if s, ok := v.childs[j.ID]; ok {
+		return s
+	}
+	s := childOf(j)
+	v.childs[j.ID] = s
+	return s
+}
+
 // info builds one TaskInfo with every field of the document's examples.
-func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
+func (a *API) info(v *view, j store.Job, shell *store.Job) taskInfo {
 	isShell := j.Kind == KindTask
-	st := stateOf(j)
+	var st taskState
 	if shell != nil {
-		st = stateOf(*shell)
+		st = v.state(*shell)
+	} else {
+		st = v.state(j)
 	}
 	var status int
 	var fc frameCounts
 	var split chargeSplit
 	var cost int64
 	var started, finished *time.Time
-	var kidsInfo []map[string]any
+	var kidsInfo []taskInfo
 	var cs childSpec
 	reason := ""
 	if isShell {
 		kids := v.kids[j.ID]
 		status = shellStatus(j, kids, v.counts)
+		if len(kids) > 0 {
+			kidsInfo = make([]taskInfo, 0, len(kids))
+		}
 		for i := range kids {
 			k := kids[i]
 			fc.add(countsOf(v.counts[k.ID]))
@@ -300,104 +388,86 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) map[string]any {
 		split = splitOf(j)
 		cost = j.CostMilli
 		started, finished = j.StartedAt, j.FinishedAt
-		cs = childOf(j)
+		cs = v.child(j)
 		reason = a.waitReason(v, j)
 	}
-	var duration any
+	out := taskInfo{
+		SceneName: j.Name, ID: j.ID, TaskAlias: alias(st.Platform, j.ID),
+		TaskStatus: status, StatusText: statusText(status),
+		TotalFrames: fc.total, AbortFrames: fc.aborted, ExecutingFrames: fc.running,
+		DoneFrames: fc.done, FailedFrames: fc.failed, WaitingFrames: fc.waiting, FramesRange: st.Frames,
+		ProjectName: j.Project, RenderConsume: money(cost), TaskArrears: money(split.UnpaidMilli),
+		SubmitDate: j.CreatedAt.UnixMilli(), StartTime: ms(started), CompletedDate: ms(finished),
+		UserName: v.r.names[j.AccountID], TaskLevel: j.Priority, TaskUserLevel: st.TaskUserLevel,
+		UserID: j.AccountID, MunuTaskID: strconv.FormatInt(j.ID, 10), LayerParentID: j.ParentID, CgID: st.CgID,
+		UserAccountConsume: money(split.BalanceMilli), CouponConsume: money(split.CouponMilli),
+		RespRenderingTaskList: kidsInfo, IsDelete: 1, StatusInfo: reason,
+	}
 	if started != nil {
 		end := v.now
 		if finished != nil {
 			end = *finished
 		}
-		duration = int64(end.Sub(*started) / time.Second)
+		out.RenderDuration = int64(end.Sub(*started) / time.Second)
 	}
-	var taskLimit, overTime, layerParent, taskType, typeText, cloneZero any = nil, nil, j.ParentID, "", nil, nil
 	if j.MaxConcurrency > 0 {
-		taskLimit = j.MaxConcurrency
+		out.TaskLimit = j.MaxConcurrency
 	}
 	if !isShell {
-		cloneZero = 0
+		out.CloneParentID, out.CloneOriginalID = 0, 0
 		if j.UnitTimeout > 0 {
-			overTime = j.UnitTimeout.Milliseconds()
+			out.TaskOverTime = j.UnitTimeout.Milliseconds()
 		}
-		taskType = cs.TaskType
-		typeText = map[string]string{"Render": "render_major_picture_task", "RenderPriority": "render_priority_task"}[cs.TaskType]
+		out.TaskType = cs.TaskType
+		switch cs.TaskType {
+		case "Render":
+			out.TaskTypeText = "render_major_picture_task"
+		case "RenderPriority":
+			out.TaskTypeText = "render_priority_task"
+		}
+		if cs.Frames != "" {
+			out.FramesRange = cs.Frames
+		}
 	}
-	framesRange := st.Frames
-	if !isShell && cs.Frames != "" {
-		framesRange = cs.Frames
+	if out.FramesRange == "" {
+		out.FramesRange = "0"
 	}
-	if framesRange == "" {
-		framesRange = "0"
-	}
-	tiles := any(nil)
 	if st.Tiles > 0 {
-		tiles = strconv.Itoa(st.Tiles)
+		out.TaskKeyValueVo.Tiles = strconv.Itoa(st.Tiles)
 	}
-	allCam := any(nil)
 	if len(st.AllCameras) > 0 {
-		allCam = strings.Join(st.AllCameras, ",")
+		out.TaskKeyValueVo.AllCamera = strings.Join(st.AllCameras, ",")
 	}
-	renderCam := any(nil)
 	if st.Camera != "" {
-		renderCam = st.Camera
+		out.TaskKeyValueVo.RenderableCamera = st.Camera
+		out.RenderCamera = st.Camera
 	}
-	pre, preText := any(nil), any(nil)
 	if isShell {
+		out.IsOpen = 1
 		// The analysis is the "preprocessing" of this farm: done once the children exist.
 		switch st.State {
 		case stateSubmitted:
-			pre, preText = StatusFinished, statusText(StatusFinished)
+			out.PreTaskStatus, out.PreStatusText = StatusFinished, statusText(StatusFinished)
 		case stateAnalysing:
-			pre, preText = StatusAnalyse, statusText(StatusAnalyse)
+			out.PreTaskStatus, out.PreStatusText = StatusAnalyse, statusText(StatusAnalyse)
 		case stateFailed:
-			pre, preText = StatusFailed, statusText(StatusFailed)
+			out.PreTaskStatus, out.PreStatusText = StatusFailed, statusText(StatusFailed)
 		}
 	}
-	isOpen, isDelete := 0, 1
-	if isShell {
-		isOpen = 1
-	}
 	if j.Deleted {
-		isDelete = 0
+		out.IsDelete = 0
 	}
-	share := 0
 	if v.r.shareMainCapital && j.AccountID != v.r.main.ID {
-		share = 1
+		out.ShareMainCapital = 1
 	}
-	producer := any(nil)
 	if st.Producer != "" {
-		producer = st.Producer
+		out.Producer = st.Producer
 	}
-	outName := any(nil)
 	if !isShell && st.OutputFileName != "" {
-		outName = fmt.Sprintf("%d_%s", j.ID, strings.TrimPrefix(st.OutputFileName, fmt.Sprintf("%d_", j.ParentID)))
+		out.OutputFileName = fmt.Sprintf("%d_%s", j.ID, strings.TrimPrefix(st.OutputFileName, fmt.Sprintf("%d_", j.ParentID)))
 	}
-	var taskRAM any
 	if st.Ram > 0 {
-		taskRAM = st.Ram
-	}
-	out := map[string]any{
-		"sceneName": j.Name, "id": j.ID, "taskAlias": alias(st.Platform, j.ID),
-		"taskStatus": status, "statusText": statusText(status), "preTaskStatus": pre, "preStatusText": preText,
-		"totalFrames": fc.total, "abortFrames": fc.aborted, "executingFrames": fc.running,
-		"doneFrames": fc.done, "failedFrames": fc.failed, "waitingFrames": fc.waiting, "framesRange": framesRange,
-		"projectName": j.Project, "renderConsume": money(cost), "taskArrears": money(split.UnpaidMilli),
-		"submitDate": j.CreatedAt.UnixMilli(), "startTime": ms(started), "completedDate": ms(finished),
-		"renderDuration": duration, "userName": v.r.names[j.AccountID], "producer": producer,
-		"taskLevel": j.Priority, "taskUserLevel": st.TaskUserLevel, "taskLimit": taskLimit,
-		"taskOverTime": overTime, "userId": j.AccountID, "outputFileName": outName,
-		"munuTaskId": strconv.FormatInt(j.ID, 10), "layerParentId": layerParent, "cgId": st.CgID,
-		"taskKeyValueVo":     map[string]any{"tiles": tiles, "allCamera": allCam, "renderableCamera": renderCam},
-		"userAccountConsume": money(split.BalanceMilli), "couponConsume": money(split.CouponMilli),
-		"isOpen": isOpen, "taskType": taskType, "renderCamera": renderCam, "cloneParentId": cloneZero,
-		"cloneOriginalId": cloneZero, "shareMainCapital": share, "taskRam": taskRAM,
-		"respRenderingTaskList": kidsInfo, "layerName": nil, "taskTypeText": typeText, "isDelete": isDelete,
-		// Beyond the document: why a task waits or failed, in words.
-		"statusInfo": reason,
-	}
-	if kidsInfo == nil {
-		out["respRenderingTaskList"] = nil
+		out.TaskRAM = st.Ram
 	}
 	return out
 }
@@ -407,23 +477,32 @@ func (a *API) waitReason(v *view, j store.Job) string {
 	if j.Status != store.JobQueued && j.Status != store.JobWaiting {
 		return ""
 	}
-	cs := childOf(j)
+	cs := v.child(j)
 	if s, ok := v.cat.software(cs.CgID); ok && v.missingCaps[s.Capability] {
 		return fmt.Sprintf("waiting: no render node offers %s (capability %q)", s.CgName, s.Capability)
 	}
 	return ""
 }
 
-// page answers the document's paging object.
-func page(items []map[string]any, total, pageNum, pageSize int) map[string]any {
+// pageOf is the document's paging object.
+type pageOf[T any] struct {
+	PageCount int `json:"pageCount"`
+	PageNum   int `json:"pageNum"`
+	Total     int `json:"total"`
+	Size      int `json:"size"`
+	Items     []T `json:"items"`
+}
+
+// page answers the document's paging object; no items is an empty list, not null.
+func page[T any](items []T, total, pageNum, pageSize int) pageOf[T] {
 	if items == nil {
-		items = []map[string]any{}
+		items = []T{}
 	}
 	pages := 0
 	if pageSize > 0 {
 		pages = (total + pageSize - 1) / pageSize
 	}
-	return map[string]any{"pageCount": pages, "pageNum": pageNum, "total": total, "size": pageSize, "items": items}
+	return pageOf[T]{PageCount: pages, PageNum: pageNum, Total: total, Size: pageSize, Items: items}
 }
 
 func (c *call) paging(def int) (int, int, error) {
@@ -503,7 +582,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := make([]map[string]any, 0, len(shells))
+	items := make([]taskInfo, 0, len(shells))
 	for _, s := range shells {
 		items = append(items, a.info(v, s, nil))
 	}
@@ -565,7 +644,7 @@ func (a *API) queryTaskInfo(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	items := make([]map[string]any, 0, len(jobs))
+	items := make([]taskInfo, 0, len(jobs))
 	for _, j := range jobs {
 		var shell *store.Job
 		if j.Kind == KindRender {
@@ -646,7 +725,7 @@ func (a *API) queryTaskFrames(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	if len(kids) == 0 {
-		return page(nil, 0, num, size), nil
+		return page[map[string]any](nil, 0, num, size), nil
 	}
 	byID := map[int64]store.Job{}
 	ids := make([]int64, 0, len(kids))

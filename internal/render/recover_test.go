@@ -73,7 +73,7 @@ func TestAnalysisTakenOver(t *testing.T) {
 		cl.BaseURL = srv.URL
 		for id, frames := range map[int64]int{stopped: 3, crashed: 4} {
 			ti := e.waitStatus(&cl, id, 10*time.Second, StatusWaiting)
-			if ti.TotalFrames != frames || len(ti.Children) != 1 {
+			if ti.TotalFrames != frames || len(ti.RespRenderingTaskList) != 1 {
 				t.Fatalf("task %d after the takeover: %+v", id, ti)
 			}
 		}

@@ -250,14 +250,19 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	if len(w) > 0 {
 		where = " WHERE " + strings.Join(w, " AND ")
 	}
-	var total int
-	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`+where, a.Vals...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count jobs: %w", err)
-	}
+	vals := slices.Clone(a.Vals) // the page's limit and offset are appended to a
 	page := limitOffset(&a, f.Limit, f.Offset)
 	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs`+where+` ORDER BY id DESC`+page, a.Vals...))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
+	}
+	// The count needs a query of its own only when the page may have cut the list short.
+	if short := f.Limit <= 0 || len(jobs) < f.Limit; short && (len(jobs) > 0 || f.Offset <= 0) {
+		return jobs, max(f.Offset, 0) + len(jobs), nil
+	}
+	var total int
+	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`+where, vals...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count jobs: %w", err)
 	}
 	return jobs, total, nil
 }

@@ -151,6 +151,10 @@ func testListJobs(t *testing.T, s store.Store) {
 		{"limit", store.JobFilter{Limit: 2}, []int64{d.ID, c.ID}, 3},
 		{"offset", store.JobFilter{Limit: 2, Offset: 2}, []int64{a.ID}, 3},
 		{"offset without limit", store.JobFilter{Offset: 1}, []int64{c.ID, a.ID}, 3},
+		{"page past the end", store.JobFilter{Limit: 2, Offset: 4}, nil, 3},
+		{"offset past the end without limit", store.JobFilter{Offset: 5}, nil, 3},
+		{"page exactly full", store.JobFilter{Limit: 3}, []int64{d.ID, c.ID, a.ID}, 3},
+		{"last page short", store.JobFilter{Limit: 2, Offset: 1}, []int64{c.ID, a.ID}, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
