@@ -35,6 +35,8 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   jobs priority ID N | limit ID N | unblock ID [--worker ID]
   workers list
   schedules list | create FILE | delete ID
+  settings get NAME | set NAME FILE   (a document kept whole, e.g. render-catalog: the render software,
+                              versions, plugins and analysis error codes; - reads standard input)
 
 The token defaults to the admin token in DIR/credentials.json, written on the server's first start.
 `
@@ -181,13 +183,7 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		}
 		return c.do(ctx, "GET", path, nil)
 	case "jobs submit":
-		var b []byte
-		var err error
-		if arg(2) == "-" {
-			b, err = io.ReadAll(os.Stdin)
-		} else {
-			b, err = os.ReadFile(arg(2))
-		}
+		b, err := readArgFile(arg(2))
 		if err != nil {
 			return nil, fmt.Errorf("read job spec: %w", err)
 		}
@@ -236,6 +232,14 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, fmt.Errorf("read schedule: %w", err)
 		}
 		return c.do(ctx, "POST", "/api/v1/schedules", json.RawMessage(b))
+	case "settings get":
+		return c.do(ctx, "GET", "/api/v1/settings/"+url.PathEscape(arg(2)), nil)
+	case "settings set":
+		b, err := readArgFile(arg(3))
+		if err != nil {
+			return nil, fmt.Errorf("read setting %s: %w", arg(2), err)
+		}
+		return c.do(ctx, "PUT", "/api/v1/settings/"+url.PathEscape(arg(2)), json.RawMessage(b))
 	case "schedules delete":
 		sid, err := id(2)
 		if err != nil {
@@ -244,6 +248,14 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		return c.do(ctx, "DELETE", "/api/v1/schedules/"+sid, nil)
 	}
 	return nil, fmt.Errorf("unknown admin command %q; see 'taskcenter admin help'", strings.TrimSpace(arg(0)+" "+arg(1)))
+}
+
+// readArgFile reads a file named on the command line; "-" reads standard input.
+func readArgFile(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
 }
 
 func (c adminClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {

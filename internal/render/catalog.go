@@ -7,14 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 )
 
 // Catalog is what the farm offers: render software with versions and plugins (querySupportedSoftware,
 // querySupportedPlugin, render environments) and the analysis error codes (queryErrorDetail). It is
 // kept as one record (kind "render.catalog", account 0) seeded from DefaultCatalog on first use, so an
-// operator edits it with SetCatalog without a release.
+// operator edits it without a release: `taskcenter admin settings set render-catalog FILE`.
 type Catalog struct {
 	IsAutoCommit int         `json:"isAutoCommit"`
 	DefaultCgID  int         `json:"defaultCgId"`
@@ -138,12 +140,23 @@ const (
 	catalogAcct = 0 // the catalog belongs to no account
 )
 
+// catalogTTL is how long this process serves the catalog it read without reading it again: every
+// task query consults it, and an edit made through another replica shows here within this time.
+const catalogTTL = time.Second
+
 // catalog loads the catalog, seeding it on first use.
 func (a *API) catalog(ctx context.Context) (Catalog, error) {
+	now := a.eng.Now()
+	a.catMu.Lock()
+	if a.catRaw != nil && now.Sub(a.catRead) < catalogTTL && !now.Before(a.catRead) {
+		defer a.catMu.Unlock()
+		return a.catCached, nil
+	}
+	a.catMu.Unlock()
 	r, err := a.st.GetRecordByKey(ctx, catalogAcct, recCatalog, catalogKey)
 	if errors.Is(err, store.ErrNotFound) {
 		c := DefaultCatalog()
-		if _, err := a.st.PutRecord(ctx, store.Record{AccountID: catalogAcct, Kind: recCatalog, Key: catalogKey, Data: mustJSON(c)}, a.eng.Now()); err != nil && !errors.Is(err, store.ErrConflict) {
+		if _, err := a.st.PutRecord(ctx, store.Record{AccountID: catalogAcct, Kind: recCatalog, Key: catalogKey, Data: mustJSON(c)}, now); err != nil && !errors.Is(err, store.ErrConflict) {
 			// The catalog still serves from memory; the operator sees why it could not be kept.
 			a.log.Warn("seed render catalog", "err", err)
 		}
@@ -152,10 +165,11 @@ func (a *API) catalog(ctx context.Context) (Catalog, error) {
 	if err != nil {
 		return Catalog{}, fmt.Errorf("load render catalog: %w", err)
 	}
-	// Every task query reads the catalog: decoding it again only when its stored text changed keeps
-	// that cheap. Callers only read the catalog, so the cached value is shared.
+	// Decoding again only when the stored text changed keeps a re-read cheap. Callers only read the
+	// catalog, so the cached value is shared.
 	a.catMu.Lock()
 	defer a.catMu.Unlock()
+	a.catRead = now
 	if a.catRaw != nil && bytes.Equal(a.catRaw, r.Data) {
 		return a.catCached, nil
 	}
@@ -167,7 +181,87 @@ func (a *API) catalog(ctx context.Context) (Catalog, error) {
 	return c, nil
 }
 
-// SetCatalog replaces the catalog (operator's edit).
+// SettingName names the catalog among the native API's settings (server.Setting).
+func (a *API) SettingName() string { return "render-catalog" }
+
+// GetSetting answers the catalog as stored.
+func (a *API) GetSetting(ctx context.Context) (json.RawMessage, error) {
+	c, err := a.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return mustJSON(c), nil
+}
+
+// PutSetting replaces the catalog with an admin's edit, once it decodes strictly and holds together.
+func (a *API) PutSetting(ctx context.Context, doc json.RawMessage) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	var c Catalog
+	if err := dec.Decode(&c); err != nil {
+		return fmt.Errorf("%w: render catalog: %v", engine.ErrInvalid, err)
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: render catalog: %v", engine.ErrInvalid, err)
+	}
+	if err := SetCatalog(ctx, a.st, c); err != nil {
+		return err
+	}
+	a.catMu.Lock()
+	defer a.catMu.Unlock()
+	a.catRaw = nil // read back at the next use
+	return nil
+}
+
+// validate checks what the facade relies on: software ids and capabilities, version and plugin ids
+// unique over the catalog, plugins hanging off a version of their program, error codes named and typed.
+func (c Catalog) validate() error {
+	if len(c.Software) == 0 {
+		return errors.New("no software")
+	}
+	cgIDs, cvIDs, pluginIDs, codes := map[int]bool{}, map[int]bool{}, map[int]bool{}, map[string]bool{}
+	for _, s := range c.Software {
+		switch {
+		case s.CgID <= 0 || cgIDs[s.CgID]:
+			return fmt.Errorf("software %q: cgId %d is not a positive id of its own", s.CgName, s.CgID)
+		case strings.TrimSpace(s.CgName) == "":
+			return fmt.Errorf("software %d: cgName is empty", s.CgID)
+		case strings.TrimSpace(s.Capability) == "":
+			return fmt.Errorf("software %d: capability is empty (the agent capability that renders it)", s.CgID)
+		}
+		cgIDs[s.CgID] = true
+		own := map[int]bool{}
+		for _, v := range s.Versions {
+			if v.ID <= 0 || cvIDs[v.ID] || strings.TrimSpace(v.CgVersion) == "" {
+				return fmt.Errorf("software %d: version %d %q needs a unique positive id and a name", s.CgID, v.ID, v.CgVersion)
+			}
+			cvIDs[v.ID], own[v.ID] = true, true
+		}
+		for _, p := range s.Plugins {
+			if !own[p.CvID] {
+				return fmt.Errorf("software %d: plugin %q is for version id %d, not one of this program's", s.CgID, p.PluginName, p.CvID)
+			}
+			for _, pv := range p.PluginVersions {
+				if pv.PluginID <= 0 || pluginIDs[pv.PluginID] {
+					return fmt.Errorf("software %d: plugin %q version %q needs a unique positive pluginId", s.CgID, p.PluginName, pv.PluginVersion)
+				}
+				pluginIDs[pv.PluginID] = true
+			}
+		}
+	}
+	if c.DefaultCgID != 0 && !cgIDs[c.DefaultCgID] {
+		return fmt.Errorf("defaultCgId %d is not in the catalog", c.DefaultCgID)
+	}
+	for _, e := range c.ErrorCodes {
+		if strings.TrimSpace(e.Code) == "" || codes[e.Code] || (e.Type != 0 && e.Type != 1) {
+			return fmt.Errorf("error code %q: needs a unique code and type 0 (warning) or 1 (error)", e.Code)
+		}
+		codes[e.Code] = true
+	}
+	return nil
+}
+
+// SetCatalog replaces the stored catalog; PutSetting is the checked way in.
 func SetCatalog(ctx context.Context, st store.Store, c Catalog) error {
 	r, err := st.GetRecordByKey(ctx, catalogAcct, recCatalog, catalogKey)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
@@ -81,8 +83,11 @@ type API struct {
 	catMu     sync.Mutex
 	catRaw    []byte
 	catCached Catalog
-	ctx       context.Context
-	cancel    context.CancelFunc
+	catRead   time.Time // when the stored catalog was last read
+	// keyCache holds looked-up accessIds and their opened keys for keyCacheTTL.
+	keyCache *lru.Cache[string, cachedKey]
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.
@@ -121,7 +126,7 @@ func New(cfg Config) (*API, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, blobs: cfg.Blobs, keys: cfg.Keyring,
-		log: cfg.Log.With("facade", "render"), ctx: ctx, cancel: cancel}
+		log: cfg.Log.With("facade", "render"), keyCache: newKeyCache(), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
 	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
 	a.bg.Add(1)
@@ -254,19 +259,9 @@ func (a *API) authenticate(ctx context.Context, r *http.Request, body []byte) (s
 	if err != nil {
 		return store.Account{}, nil, invalid("%v", err)
 	}
-	cred, err := a.st.GetCredential(ctx, store.CredRender, hv["accessId"])
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "unknown accessId")
-	}
+	cred, key, err := a.accessKey(ctx, hv["accessId"], now)
 	if err != nil {
-		return store.Account{}, nil, fmt.Errorf("look up accessId: %w", err)
-	}
-	if !auth.Live(cred, now) {
-		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "accessId is revoked or expired")
-	}
-	key, err := auth.OpenSealedKey(a.keys, cred)
-	if err != nil {
-		return store.Account{}, nil, fmt.Errorf("open accessKey of %s: %w", cred.KeyID, err)
+		return store.Account{}, nil, err
 	}
 	if !hmacEqual(Sign(key, msg), sig) {
 		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "signature does not match")

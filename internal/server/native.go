@@ -41,6 +41,8 @@ func (s *Server) mountNative() {
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
 	h("POST /api/v1/accounts/{id}/keys", s.handleIssueKey)
+	h("GET /api/v1/settings/{name}", s.handleGetSetting)
+	h("PUT /api/v1/settings/{name}", s.handlePutSetting)
 	h("GET /api/v1/schedules", s.handleListSchedules)
 	h("POST /api/v1/schedules", s.handleCreateSchedule)
 	h("DELETE /api/v1/schedules/{id}", s.handleDeleteSchedule)
@@ -640,6 +642,45 @@ func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"kind": req.Kind, "account_id": id, "key": fields})
+}
+
+// setting finds the named setting for an admin; anyone else, or an unknown name, gets 404.
+func (s *Server) setting(w http.ResponseWriter, r *http.Request, c caller) (Setting, bool) {
+	st, ok := s.settings[r.PathValue("name")]
+	if !ok || !c.admin() {
+		writeError(w, http.StatusNotFound, "not found")
+		return nil, false
+	}
+	return st, true
+}
+
+func (s *Server) handleGetSetting(w http.ResponseWriter, r *http.Request, c caller) {
+	st, ok := s.setting(w, r, c)
+	if !ok {
+		return
+	}
+	doc, err := st.GetSetting(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func (s *Server) handlePutSetting(w http.ResponseWriter, r *http.Request, c caller) {
+	st, ok := s.setting(w, r, c)
+	if !ok {
+		return
+	}
+	var doc json.RawMessage
+	if !s.readJSON(w, r, &doc) {
+		return
+	}
+	if err := st.PutSetting(r.Context(), doc); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request, c caller) {

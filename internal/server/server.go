@@ -39,6 +39,17 @@ type KeyIssuer interface {
 	IssueKey(ctx context.Context, accountID int64, name string) (map[string]string, error)
 }
 
+// Setting is a facade's document that an admin reads and replaces whole: the native API's
+// GET and PUT /api/v1/settings/{name}, behind the admin command's "settings get|set".
+type Setting interface {
+	// SettingName names it in the path, e.g. "render-catalog".
+	SettingName() string
+	GetSetting(ctx context.Context) (json.RawMessage, error)
+	// PutSetting validates and stores a new document; a document it refuses is an error wrapping
+	// engine.ErrInvalid.
+	PutSetting(ctx context.Context, doc json.RawMessage) error
+}
+
 // Config is what a Server needs.
 type Config struct {
 	Engine   *engine.Engine
@@ -53,12 +64,13 @@ type Config struct {
 
 // Server is taskcenter's HTTP handler.
 type Server struct {
-	cfg     Config
-	mux     *http.ServeMux
-	log     *slog.Logger
-	latency *prometheus.HistogramVec
-	workers *workerCache
-	issuers map[string]KeyIssuer // by KeyKind
+	cfg      Config
+	mux      *http.ServeMux
+	log      *slog.Logger
+	latency  *prometheus.HistogramVec
+	workers  *workerCache
+	issuers  map[string]KeyIssuer // by KeyKind
+	settings map[string]Setting   // by SettingName
 }
 
 // New builds the server and mounts the built-in routes and the given facades.
@@ -74,8 +86,9 @@ func New(cfg Config, facades ...Facade) *Server {
 			Name: "taskcenter_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route", "code"}),
-		workers: newWorkerCache(),
-		issuers: map[string]KeyIssuer{},
+		workers:  newWorkerCache(),
+		issuers:  map[string]KeyIssuer{},
+		settings: map[string]Setting{},
 	}
 	cfg.Registry.MustRegister(s.latency)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -87,6 +100,9 @@ func New(cfg Config, facades ...Facade) *Server {
 		f.Mount(s.mux)
 		if ki, ok := f.(KeyIssuer); ok {
 			s.issuers[ki.KeyKind()] = ki
+		}
+		if st, ok := f.(Setting); ok {
+			s.settings[st.SettingName()] = st
 		}
 	}
 	return s
