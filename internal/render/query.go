@@ -228,8 +228,17 @@ func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view,
 	return v, nil
 }
 
-// missingCapabilities lists the catalog's capabilities that no online worker offers.
+// missingCapabilities lists the catalog's capabilities that no online worker offers. The answer
+// only explains why a task waits, so this process reuses it for catalogTTL rather than listing the
+// workers on every task query.
 func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]bool, error) {
+	now := a.eng.Now()
+	a.catMu.Lock()
+	if a.missing != nil && now.Sub(a.missingRead) < catalogTTL && !now.Before(a.missingRead) {
+		defer a.catMu.Unlock()
+		return a.missing, nil
+	}
+	a.catMu.Unlock()
 	workers, err := a.st.ListWorkers(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
@@ -248,6 +257,9 @@ func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]
 			out[s.Capability] = true
 		}
 	}
+	a.catMu.Lock()
+	defer a.catMu.Unlock()
+	a.missing, a.missingRead = out, now
 	return out, nil
 }
 
