@@ -61,6 +61,10 @@ type API struct {
 	maxUp int64
 	loc   *time.Location
 	now   func() time.Time
+	// callers caches resolved tokens by key id and queues caches queue records, sparing the
+	// database their reads on every signed request.
+	callers *acctCache[string, cachedCaller]
+	queues  *acctCache[queueKey, rec[queueDoc]]
 }
 
 // New checks the configuration and registers the facade's job kinds with the engine.
@@ -92,6 +96,8 @@ func New(c Config) (*API, error) {
 	return &API{
 		eng: c.Engine, st: c.Store, blobs: c.Blobs, keys: c.Keyring, log: c.Log.With("facade", "rpa"),
 		maxUp: c.MaxUploadBytes, loc: c.Location, now: c.Now,
+		callers: newAcctCache[string, cachedCaller](cacheSize),
+		queues:  newAcctCache[queueKey, rec[queueDoc]](cacheSize),
 	}, nil
 }
 

@@ -152,9 +152,19 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// caller resolves a presented access token (user or job-scoped) to who it belongs to.
+// caller resolves a presented access token (user or job-scoped) to who it belongs to. What the
+// credential, user and role say is cached by the token's key id for cacheTTL; the token's expiry and
+// a job token's run are checked on every request.
 func (a *API) caller(ctx context.Context, token string, now time.Time) (*caller, error) {
-	for _, prefix := range []string{"at:", "jt:"} {
+	prefixes := []string{"at:", "jt:"}
+	for _, prefix := range prefixes {
+		keyID := tokenKeyID(prefix, token)
+		if cc, ok := a.callers.get(keyID, now); ok {
+			return a.finishCaller(ctx, keyID, token, cc, now)
+		}
+	}
+	seq := a.callers.begin()
+	for _, prefix := range prefixes {
 		keyID := tokenKeyID(prefix, token)
 		cred, err := a.st.GetCredential(ctx, store.CredRPA, keyID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -173,39 +183,56 @@ func (a *API) caller(ctx context.Context, token string, now time.Time) (*caller,
 		if err := json.Unmarshal([]byte(cred.Label), &lab); err != nil {
 			return nil, fmt.Errorf("decode token label: %w", err)
 		}
-		c := &caller{accountID: cred.AccountID, tokenKey: keyID}
+		cc := cachedCaller{accountID: cred.AccountID, secretHash: cred.SecretHash, expiresAt: cred.ExpiresAt}
 		if prefix == "jt:" {
 			if lab.Job == nil {
 				return nil, fail(CodeTokenInvalid, "")
 			}
-			// The token lives only as long as the lease it was issued for.
-			u, err := a.st.GetUnit(ctx, lab.Job.UnitID)
-			if err != nil || u.Status != store.UnitRunning || u.Epoch != lab.Job.Epoch {
-				return nil, fail(CodeJobTokenInvalid, "the job's run is over")
+			cc.job = lab.Job
+		} else {
+			u, err := getRec[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, fail(CodeTokenInvalid, "the user no longer exists")
 			}
-			c.job = lab.Job
-			return c, nil
+			if err != nil {
+				return nil, err
+			}
+			if u.Doc.Status != 0 {
+				return nil, fail(CodeTokenInvalid, "the user is disabled")
+			}
+			cc.user = u
+			role, err := getRec[roleDoc](ctx, a.st, cred.AccountID, recRole, u.Doc.RoleID)
+			if err == nil {
+				cc.role = role.Doc
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
 		}
-		u, err := getRec[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fail(CodeTokenInvalid, "the user no longer exists")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if u.Doc.Status != 0 {
-			return nil, fail(CodeTokenInvalid, "the user is disabled")
-		}
-		c.user = u
-		role, err := getRec[roleDoc](ctx, a.st, cred.AccountID, recRole, u.Doc.RoleID)
-		if err == nil {
-			c.role = role.Doc
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		return c, nil
+		a.callers.add(keyID, cred.AccountID, seq, cc, now)
+		return a.finishCaller(ctx, keyID, token, cc, now)
 	}
 	return nil, fail(CodeTokenInvalid, "")
+}
+
+// finishCaller makes the caller of a resolved token after the checks that must see the present:
+// the token's expiry on the API's clock, and for a job token that its run still goes on.
+func (a *API) finishCaller(ctx context.Context, keyID, token string, cc cachedCaller, now time.Time) (*caller, error) {
+	if subtle.ConstantTimeCompare(cc.secretHash, auth.HashToken(token)) != 1 {
+		return nil, fail(CodeTokenInvalid, "")
+	}
+	if cc.expiresAt != nil && !now.Before(*cc.expiresAt) {
+		return nil, fail(CodeTokenExpired, "")
+	}
+	c := &caller{accountID: cc.accountID, tokenKey: keyID, user: cc.user, role: cc.role}
+	if cc.job != nil {
+		// The token lives only as long as the lease it was issued for.
+		u, err := a.st.GetUnit(ctx, cc.job.UnitID)
+		if err != nil || u.Status != store.UnitRunning || u.Epoch != cc.job.Epoch {
+			return nil, fail(CodeJobTokenInvalid, "the job's run is over")
+		}
+		c.job = cc.job
+	}
+	return c, nil
 }
 
 // tokenResult is the token endpoint's result, field names as printed.
@@ -384,5 +411,7 @@ func (a *API) refresh(ctx context.Context, p params) (any, error) {
 			a.log.Warn("revoke replaced access token", "err", err)
 		}
 	}
+	// The replaced access token may be cached as live on this replica.
+	a.dropCallers(cred.AccountID)
 	return a.issuePair(ctx, cred.AccountID, lab.UserID)
 }

@@ -152,6 +152,7 @@ func (a *API) put(ctx context.Context, r store.Record, doc any) (store.Record, e
 	}
 	r.Data = b
 	out, err := a.st.PutRecord(ctx, r, a.now())
+	a.dropCallersFor(r.AccountID, r.Kind)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("write %s %q: %w", r.Kind, r.Key, err)
 	}

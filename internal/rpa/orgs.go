@@ -214,5 +214,7 @@ func (a *API) orgDelete(ctx context.Context, c *call) (any, error) {
 			return nil, fail(CodeStateConflict, "department has users")
 		}
 	}
-	return nil, a.st.DeleteRecord(ctx, o.ID)
+	err = a.st.DeleteRecord(ctx, o.ID)
+	a.dropCallersFor(o.AccountID, recOrg)
+	return nil, err
 }

@@ -97,18 +97,42 @@ func (a *API) queueByParams(ctx context.Context, c *call) (rec[queueDoc], error)
 		}
 		return q, err
 	}
-	if id != 0 {
-		q, err = getRec[queueDoc](ctx, a.st, c.caller.accountID, recQueue, id)
-		if err == nil && name != "" && q.Doc.QueueName != name {
-			err = store.ErrNotFound
-		}
-	} else {
-		q, err = getRecByKey[queueDoc](ctx, a.st, c.caller.accountID, recQueue, name)
+	q, err = a.queueRec(ctx, c.caller.accountID, id, name)
+	if err == nil && id != 0 && name != "" && q.Doc.QueueName != name {
+		err = store.ErrNotFound
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), q.Doc.OrgCode)) {
 		return q, fail(CodeNotFound, "queue %s", firstNonEmpty(name, idString(id)))
 	}
 	return q, err
+}
+
+// queueRec reads a queue record by id, or by name when id is 0, through the queue cache. A queue
+// record is written once, at creation, and then only deleted: a delete here drops the account's
+// cached queues at once, and one on another replica is seen within cacheTTL. The caller's scope is
+// checked by queueByParams on every request, cached or not.
+func (a *API) queueRec(ctx context.Context, account, id int64, name string) (rec[queueDoc], error) {
+	k := queueKey{account: account, id: id}
+	if id == 0 {
+		k.name = name
+	}
+	now := a.now()
+	if q, ok := a.queues.get(k, now); ok {
+		return q, nil
+	}
+	seq := a.queues.begin()
+	var q rec[queueDoc]
+	var err error
+	if id != 0 {
+		q, err = getRec[queueDoc](ctx, a.st, account, recQueue, id)
+	} else {
+		q, err = getRecByKey[queueDoc](ctx, a.st, account, recQueue, name)
+	}
+	if err != nil {
+		return q, err
+	}
+	a.queues.add(k, account, seq, q, now)
+	return q, nil
 }
 
 func firstNonEmpty(s ...string) string {
@@ -239,7 +263,9 @@ func (a *API) queueDelete(ctx context.Context, c *call) (any, error) {
 	if err := a.eng.Delete(ctx, q.Doc.JobID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("delete queue job: %w", err)
 	}
-	return nil, a.st.DeleteRecord(ctx, q.ID)
+	err = a.st.DeleteRecord(ctx, q.ID)
+	a.queues.drop(q.AccountID)
+	return nil, err
 }
 
 // queueClear serves PUT /oapi/v1/queue/clear: every item goes, whatever its state.

@@ -488,7 +488,9 @@ func (a *API) userDelete(ctx context.Context, c *call) (any, error) {
 			}
 		}
 		// The user's tokens die with it: every request loads the user behind its token.
-		if err := a.st.DeleteRecord(ctx, u.ID); err != nil {
+		err := a.st.DeleteRecord(ctx, u.ID)
+		a.dropCallers(u.AccountID)
+		if err != nil {
 			return nil, fmt.Errorf("delete user %d: %w", u.ID, err)
 		}
 	}
