@@ -3,6 +3,7 @@ package sqlutil
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"taskcenter/internal/store"
@@ -125,18 +126,69 @@ func (b *Base) RevokeCredential(ctx context.Context, id int64, now time.Time) er
 }
 
 // UseNonce inserts the nonce, or takes over an expired row of the same nonce; a live row is a replay.
+// UseNonce records the nonce. Every signed request of the dialects writes one, so concurrent calls
+// share one INSERT (batch.Group) instead of committing one each.
 func (b *Base) UseNonce(ctx context.Context, scope, nonce string, expires, now time.Time) (bool, error) {
-	var one int64
-	err := b.w.QueryRow(ctx, `INSERT INTO nonces (scope, nonce, expires) VALUES ($1, $2, $3)
-		ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= $4
-		RETURNING 1`, scope, nonce, MS(expires), MS(now)).Scan(&one)
-	if err != nil {
-		if err = notFound(err); errors.Is(err, store.ErrNotFound) {
-			return false, nil
+	use := nonceUse{scope: scope, nonce: nonce, expires: expires, now: now}
+	if b.nonces == nil { // bound to a transaction: write in it
+		fresh, err := b.useNonces(ctx, []nonceUse{use})
+		if err != nil {
+			return false, err
 		}
-		return false, wrap(err, "use nonce")
+		return fresh[0], nil
 	}
-	return true, nil
+	return b.nonces.Do(ctx, use)
+}
+
+type nonceUse struct {
+	scope, nonce string
+	expires, now time.Time
+}
+
+// nonceBatchSize bounds the rows of one nonce INSERT (three parameters each).
+const nonceBatchSize = 256
+
+// useNonces records nonces in one statement and reports which were fresh. A nonce that is already
+// recorded and not yet expired is not fresh, nor is a repeat of one earlier in the same batch.
+func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]bool, error) {
+	type key struct{ scope, nonce string }
+	first := make(map[key]int, len(uses))
+	var a Args
+	rows := make([]string, 0, len(uses))
+	var latest time.Time
+	for i, u := range uses {
+		k := key{u.scope, u.nonce}
+		if _, seen := first[k]; seen {
+			continue
+		}
+		first[k] = i
+		rows = append(rows, "("+a.Add(u.scope)+", "+a.Add(u.nonce)+", "+a.Add(MS(u.expires))+")")
+		if u.now.After(latest) {
+			latest = u.now
+		}
+	}
+	fresh := make([]bool, len(uses))
+	err := func() error {
+		rs, err := b.w.Query(ctx, `INSERT INTO nonces (scope, nonce, expires) VALUES `+strings.Join(rows, ", ")+`
+			ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= `+a.Add(MS(latest))+`
+			RETURNING scope, nonce`, a.Vals...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var k key
+			if err := rs.Scan(&k.scope, &k.nonce); err != nil {
+				return err
+			}
+			fresh[first[k]] = true
+		}
+		return rs.Err()
+	}()
+	if err != nil {
+		return nil, wrap(err, "use nonces")
+	}
+	return fresh, nil
 }
 
 func (b *Base) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {

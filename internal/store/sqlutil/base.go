@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"taskcenter/internal/batch"
 )
 
 // Base implements the part of store.Store that is the same SQL on every driver. A driver embeds it and
@@ -15,11 +17,15 @@ type Base struct {
 	r, w Querier
 	// begin starts a transaction; nil when this Base is already bound to one.
 	begin func(ctx context.Context) (Tx, error)
+	// nonces writes concurrent UseNonce calls together; nil when bound to a transaction.
+	nonces *batch.Group[nonceUse, bool]
 }
 
 // NewBase returns a Base reading through r, writing through w and opening transactions with begin.
 func NewBase(d Dialect, r, w Querier, begin func(ctx context.Context) (Tx, error)) *Base {
-	return &Base{D: d, r: r, w: w, begin: begin}
+	b := &Base{D: d, r: r, w: w, begin: begin}
+	b.nonces = batch.New(nonceBatchSize, b.useNonces)
+	return b
 }
 
 // Driver names the driver.

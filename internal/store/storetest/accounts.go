@@ -3,6 +3,10 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,4 +167,40 @@ func testNonces(t *testing.T, s store.Store) {
 	n, err = s.PurgeNonces(ctx, at(time.Hour))
 	must(t, err)
 	eq(t, "purged", n, int64(1))
+
+	// Concurrent uses are written together: of 20 callers presenting one nonce exactly one gets it,
+	// and 20 callers with nonces of their own all do.
+	var fresh, own atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if ok, err := s.UseNonce(ctx, "render", "shared", at(time.Minute), t0); err != nil {
+				t.Error(err)
+			} else if ok {
+				fresh.Add(1)
+			}
+			if ok, err := s.UseNonce(ctx, "render", fmt.Sprintf("own-%d", i), at(time.Minute), t0); err != nil {
+				t.Error(err)
+			} else if ok {
+				own.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	eq(t, "fresh uses of one nonce", fresh.Load(), int64(1))
+	eq(t, "fresh uses of own nonces", own.Load(), int64(20))
+
+	// Inside a transaction the nonce is written with it, and gone if it rolls back.
+	err = s.InTx(ctx, func(tx store.Store) error {
+		ok, err := tx.UseNonce(ctx, "render", "in-tx", at(time.Minute), t0)
+		must(t, err)
+		eq(t, "fresh in a transaction", ok, true)
+		return errors.New("roll back")
+	})
+	if err == nil {
+		t.Fatal("InTx: the rollback was not reported")
+	}
+	ok, err := s.UseNonce(ctx, "render", "in-tx", at(time.Minute), t0)
+	must(t, err)
+	eq(t, "fresh after a rolled back use", ok, true)
 }
