@@ -65,6 +65,7 @@ type API struct {
 	// database their reads on every signed request.
 	callers *acctCache[string, cachedCaller]
 	queues  *acctCache[queueKey, rec[queueDoc]]
+	items   *itemBatches
 }
 
 // New checks the configuration and registers the facade's job kinds with the engine.
@@ -98,6 +99,7 @@ func New(c Config) (*API, error) {
 		maxUp: c.MaxUploadBytes, loc: c.Location, now: c.Now,
 		callers: newAcctCache[string, cachedCaller](cacheSize),
 		queues:  newAcctCache[queueKey, rec[queueDoc]](cacheSize),
+		items:   newItemBatches(c.Engine),
 	}, nil
 }
 

@@ -554,18 +554,18 @@ func (a *API) itemPop(ctx context.Context, c *call) (any, error) {
 	if q.Doc.TimeOut > 0 {
 		hold = time.Duration(q.Doc.TimeOut)*time.Minute + time.Minute
 	}
-	units, err := a.eng.LeaseJob(ctx, workerID, q.Doc.JobID, []string{CapabilityQueue}, 1, hold)
+	u, err := a.items.pop(ctx, popKey{jobID: q.Doc.JobID, workerID: workerID, hold: hold})
 	if err != nil {
 		return nil, err
 	}
-	if len(units) == 0 {
+	if u == nil {
 		return nil, nil
 	}
 	names := map[int64]string{}
 	if c.caller.job != nil {
 		names[workerID] = c.caller.job.Robot
 	}
-	return a.itemView(q, units[0], names), nil
+	return a.itemView(q, *u, names), nil
 }
 
 // findItem finds an item of the queue by itemNo.
@@ -639,11 +639,11 @@ func (a *API) itemUpdate(ctx context.Context, c *call) (any, error) {
 			return nil, fail(CodeStateConflict, "item %s is %s, not running", itemNo, itemStatus(u))
 		}
 		res, _ := json.Marshal(itemResult{Result: result, By: by})
-		errs, err := a.eng.Complete(ctx, []engine.Completion{{UnitID: u.ID, JobID: u.JobID, Epoch: epoch, Result: res}})
+		stale, err := a.items.complete.Do(ctx, engine.Completion{UnitID: u.ID, JobID: u.JobID, Epoch: epoch, Result: res})
 		if err != nil {
 			return nil, err
 		}
-		if errs[0] != nil {
+		if stale != nil {
 			return nil, fail(CodeStateConflict, "item %s was handed out again since", itemNo)
 		}
 	case "failed", "retry":
