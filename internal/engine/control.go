@@ -22,6 +22,23 @@ func (e *Engine) control(ctx context.Context, jobID int64, ev JobEvent, reason s
 // units that are not running, and the job only while it is still queued, so a lease that wins the
 // race keeps its unit.
 func (e *Engine) controlIf(ctx context.Context, jobID int64, ev JobEvent, reason string, onlyQueued bool) (store.Job, error) {
+	for attempt := 1; ; attempt++ {
+		j, err := e.controlOnce(ctx, jobID, ev, reason, onlyQueued)
+		// A lease that marked the job running between our read and our write is the usual cause:
+		// read the job again and redo the step, rather than hand the race to the caller.
+		if !errors.Is(err, errJobChanged) || attempt == controlAttempts {
+			return j, err
+		}
+	}
+}
+
+// controlAttempts bounds how often a control step is redone because the job changed under it.
+const controlAttempts = 3
+
+// errJobChanged marks a control step that lost a race with another change of the job.
+var errJobChanged = errors.New("job changed meanwhile")
+
+func (e *Engine) controlOnce(ctx context.Context, jobID int64, ev JobEvent, reason string, onlyQueued bool) (store.Job, error) {
 	j, err := e.store.GetJob(ctx, jobID)
 	if err != nil {
 		return store.Job{}, err
@@ -73,7 +90,7 @@ func (e *Engine) controlIf(ctx context.Context, jobID int64, ev JobEvent, reason
 	}
 	j, err = e.store.PatchJob(ctx, jobID, patch, now)
 	if errors.Is(err, store.ErrStale) {
-		return store.Job{}, fmt.Errorf("%w: job %d changed meanwhile, try again", ErrInvalid, jobID)
+		return store.Job{}, fmt.Errorf("%w: job %d: %w, try again", ErrInvalid, jobID, errJobChanged)
 	}
 	if err != nil {
 		return store.Job{}, fmt.Errorf("%s job %d: %w", ev, jobID, err)

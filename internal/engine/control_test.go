@@ -1,0 +1,69 @@
+package engine_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
+)
+
+// racingStore changes the job's status just before the engine's first conditional patch of it, as a
+// lease marking the job running between the engine's read and its write would.
+type racingStore struct {
+	store.Store
+	once sync.Once
+	to   store.JobStatus
+}
+
+func (s *racingStore) PatchJob(ctx context.Context, id int64, p store.JobPatch, now time.Time) (store.Job, error) {
+	if len(p.IfStatus) > 0 {
+		s.once.Do(func() {
+			if _, err := s.Store.PatchJob(ctx, id, store.JobPatch{Status: &s.to}, now); err != nil {
+				panic(err)
+			}
+		})
+	}
+	return s.Store.PatchJob(ctx, id, p, now)
+}
+
+// TestControlRedoneAfterRace checks that pause and abort succeed when the job's status changes
+// between the engine's read and its write, instead of failing with "changed meanwhile".
+func TestControlRedoneAfterRace(t *testing.T) {
+	tests := []struct {
+		name string
+		do   func(context.Context, *engine.Engine, int64) error
+		want store.JobStatus
+	}{
+		{"pause", func(ctx context.Context, e *engine.Engine, id int64) error { return e.Pause(ctx, id, "user") }, store.JobPaused},
+		{"abort", func(ctx context.Context, e *engine.Engine, id int64) error { return e.Abort(ctx, id) }, store.JobCancelled},
+	}
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				st := &racingStore{Store: open(t), to: store.JobRunning}
+				e := engine.New(st, engine.Config{Holder: "t"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				j, err := e.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: "k", Units: []engine.UnitSpec{{Capability: "c"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tc.do(ctx, e, j.ID); err != nil {
+					t.Fatalf("%s after a concurrent change: %v", tc.name, err)
+				}
+				got, err := st.GetJob(ctx, j.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != tc.want {
+					t.Fatalf("job %s, want %s", got.Status, tc.want)
+				}
+			})
+		}
+	})
+}
