@@ -251,8 +251,14 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 		where = " WHERE " + strings.Join(w, " AND ")
 	}
 	vals := slices.Clone(a.Vals) // the page's limit and offset are appended to a
-	page := limitOffset(&a, f.Limit, f.Offset)
-	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs`+where+` ORDER BY id DESC`+page, a.Vals...))
+	query := `SELECT ` + jobCols + ` FROM jobs` + where + ` ORDER BY id DESC`
+	if page := limitOffset(&a, f.Limit, f.Offset); page != "" {
+		// The page's ids first, then their rows: the rows skipped by the offset are walked in an
+		// index (jobs_account_kind covers a one-account list) instead of being read whole.
+		query = `SELECT ` + jobCols + ` FROM jobs WHERE id IN (SELECT id FROM jobs` + where + ` ORDER BY id DESC` + page +
+			`) ORDER BY id DESC`
+	}
+	jobs, err := all(scanJob)(b.r.Query(ctx, query, a.Vals...))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
 	}
