@@ -177,6 +177,19 @@ func (a *API) rulesFor(ctx context.Context, acct store.Account) (rules, error) {
 	return r, nil
 }
 
+// rulesOf is rulesFor the call's account, read once per call: a query that checks several tasks
+// asks for it for each.
+func (a *API) rulesOf(ctx context.Context, c *call) (rules, error) {
+	if c.rules != nil {
+		return *c.rules, nil
+	}
+	r, err := a.rulesFor(ctx, c.account)
+	if err == nil {
+		c.rules = &r
+	}
+	return r, err
+}
+
 // payer is the account whose money pays for acct's work: the main account when the main account
 // shares its capital or lets sub-accounts use its balance.
 func (a *API) payer(ctx context.Context, acct store.Account) (store.Account, error) {
@@ -198,7 +211,7 @@ func (a *API) queryUserProfile(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +268,7 @@ func (a *API) queryUserSetting(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -115,7 +115,7 @@ func (a *API) abortTask(ctx context.Context, c *call) (any, error) {
 
 func (a *API) deleteTask(ctx context.Context, c *call) (any, error) {
 	if c.account.ParentID != 0 {
-		r, err := a.rulesFor(ctx, c.account)
+		r, err := a.rulesOf(ctx, c)
 		if err != nil {
 			return nil, err
 		}

@@ -567,7 +567,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 			}
 		}
 	}
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -640,7 +640,7 @@ func (a *API) queryTaskInfo(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -783,7 +783,7 @@ func (a *API) frameInfo(u store.Unit, j store.Job, now time.Time) map[string]any
 }
 
 func (a *API) queryAllFrameStats(ctx context.Context, c *call) (any, error) {
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -151,6 +151,7 @@ type call struct {
 	account store.Account
 	p       params
 	body    []byte
+	rules   *rules // the account's rules, once read (rulesOf)
 }
 
 type handlerFunc func(ctx context.Context, c *call) (any, error)

@@ -101,7 +101,7 @@ func alias(platform int, id int64) string { return fmt.Sprintf("%dW%d", platform
 // ownJob loads a job of the render kinds that the caller may see; anything else is 404, so that
 // another account's ids are indistinguishable from free ones.
 func (a *API) ownJob(ctx context.Context, c *call, id int64) (store.Job, rules, error) {
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return store.Job{}, r, err
 	}

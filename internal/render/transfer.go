@@ -505,7 +505,7 @@ func (a *API) getRaySyncUserKey(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.rulesFor(ctx, c.account)
+	r, err := a.rulesOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}
