@@ -144,11 +144,15 @@ const (
 // task query consults it, and an edit made through another replica shows here within this time.
 const catalogTTL = time.Second
 
+// recent reports whether something read at read may still be served at now (a clock that went back
+// counts as stale).
+func recent(read, now time.Time) bool { return now.Sub(read) < catalogTTL && !now.Before(read) }
+
 // catalog loads the catalog, seeding it on first use.
 func (a *API) catalog(ctx context.Context) (Catalog, error) {
 	now := a.eng.Now()
 	a.catMu.Lock()
-	if a.catRaw != nil && now.Sub(a.catRead) < catalogTTL && !now.Before(a.catRead) {
+	if a.catRaw != nil && recent(a.catRead, now) {
 		defer a.catMu.Unlock()
 		return a.catCached, nil
 	}

@@ -234,7 +234,7 @@ func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view,
 func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]bool, error) {
 	now := a.eng.Now()
 	a.catMu.Lock()
-	if a.missing != nil && now.Sub(a.missingRead) < catalogTTL && !now.Before(a.missingRead) {
+	if a.missing != nil && recent(a.missingRead, now) {
 		defer a.catMu.Unlock()
 		return a.missing, nil
 	}
@@ -327,22 +327,18 @@ type taskKeyVals struct {
 
 // state is a job's decoded taskState, decoded once per view: a page asks for each parent's state
 // once for itself and once per child.
-func (v *view) state(j store.Job) taskState {
-	if s, ok := v.states[j.ID]; ok {
-		return s
-	}
-	s := stateOf(j)
-	v.states[j.ID] = s
-	return s
-}
+func (v *view) state(j store.Job) taskState { return decodedOnce(v.states, j, stateOf) }
 
 // child is a child job's decoded childSpec, decoded once per view.
-func (v *view) child(j store.Job) childSpec {
-	if s, ok := v.childs[j.ID]; ok {
+func (v *view) child(j store.Job) childSpec { return decodedOnce(v.childs, j, childOf) }
+
+// decodedOnce returns m[j.ID], decoding j with decode the first time.
+func decodedOnce[T any](m map[int64]T, j store.Job, decode func(store.Job) T) T {
+	if s, ok := m[j.ID]; ok {
 		return s
 	}
-	s := childOf(j)
-	v.childs[j.ID] = s
+	s := decode(j)
+	m[j.ID] = s
 	return s
 }
 
