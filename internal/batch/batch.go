@@ -6,6 +6,7 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -60,7 +61,7 @@ func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
 	for i, bc := range batch {
 		items[i] = bc.item
 	}
-	res, err := g.run(context.WithoutCancel(ctx), items)
+	res, panicked, err := g.write(context.WithoutCancel(ctx), items)
 	for i, bc := range batch {
 		switch {
 		case err != nil:
@@ -82,5 +83,19 @@ func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
 		g.running = false
 	}
 	g.mu.Unlock()
+	if panicked != nil {
+		panic(panicked) // after the group is handed on: the other callers got an error, not a hang
+	}
 	return c.res, c.err
+}
+
+// write runs one batch, turning a panic of run into an error for the batch's callers.
+func (g *Group[T, R]) write(ctx context.Context, items []T) (res []R, panicked any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, panicked, err = nil, p, fmt.Errorf("batch write panicked: %v", p)
+		}
+	}()
+	res, err = g.run(ctx, items)
+	return res, nil, err
 }

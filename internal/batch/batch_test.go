@@ -117,3 +117,27 @@ func TestGroupBatchesWhileWriting(t *testing.T) {
 		t.Fatalf("batch sizes %v, want [1 10]", sizes)
 	}
 }
+
+// TestGroupSurvivesPanic checks that a write that panics fails its batch's calls, panics in the
+// caller that ran it, and leaves the group working.
+func TestGroupSurvivesPanic(t *testing.T) {
+	calls := 0
+	g := New(8, func(_ context.Context, in []int) ([]int, error) {
+		calls++
+		if calls == 1 {
+			panic("boom")
+		}
+		return in, nil
+	})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the leading caller did not see the panic")
+			}
+		}()
+		_, _ = g.Do(context.Background(), 1)
+	}()
+	if got, err := g.Do(context.Background(), 2); err != nil || got != 2 {
+		t.Fatalf("after a panic: %d, %v", got, err)
+	}
+}
