@@ -103,7 +103,7 @@ type Engine struct {
 
 	mu           sync.RWMutex
 	kinds        map[string]KindHooks
-	licenceKinds map[string]bool // worker kinds that lease only with a valid licence
+	licenceKinds map[string]func(store.Worker) bool // worker kinds that lease only with a valid licence
 
 	leader   atomic.Bool
 	draining atomic.Bool
@@ -149,7 +149,7 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 		leaseSlots: make(chan struct{}, cfg.LeaseConcurrency),
 		jobKinds:   kinds,
 
-		licenceKinds: map[string]bool{},
+		licenceKinds: map[string]func(store.Worker) bool{},
 	}
 }
 

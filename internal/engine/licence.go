@@ -9,17 +9,22 @@ import (
 )
 
 // RequireLicence makes workers of kind lease nothing unless they hold a licence that has not
-// expired (SetLicence). Robots are sold per machine: an unlicensed or expired one gets no jobs.
-func (e *Engine) RequireLicence(kind string) {
+// expired (SetLicence) and, when valid is given, that valid accepts for the worker as it is now
+// (a licence bound to the machine it was issued for). Robots are sold per machine: an unlicensed,
+// expired or moved one gets no jobs.
+func (e *Engine) RequireLicence(kind string, valid func(store.Worker) bool) {
+	if valid == nil {
+		valid = func(store.Worker) bool { return true }
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.licenceKinds[kind] = true
+	e.licenceKinds[kind] = valid
 }
 
 func (e *Engine) needsLicence(kind string) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.licenceKinds[kind]
+	return e.licenceKinds[kind] != nil
 }
 
 // SetLicence issues (licence not empty, expires nil for no end) or revokes (licence empty) a
@@ -52,5 +57,8 @@ func (e *Engine) licensed(ctx context.Context, workerID int64) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("load worker %d for its licence: %w", workerID, err)
 	}
-	return Licensed(w, e.now()), nil
+	e.mu.RLock()
+	valid := e.licenceKinds[w.Kind]
+	e.mu.RUnlock()
+	return Licensed(w, e.now()) && (valid == nil || valid(w)), nil
 }

@@ -30,7 +30,7 @@ func must(t *testing.T, err error) {
 func TestLicenceRule(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *engine.Engine, st store.Store) {
 		ctx := context.Background()
-		e.RequireLicence("robot")
+		e.RequireLicence("robot", nil)
 		bot, err := e.RegisterWorker(ctx, store.Worker{Name: "bot", Kind: "robot", Capabilities: []string{"rpa"}})
 		must(t, err)
 		node, err := e.RegisterWorker(ctx, store.Worker{Name: "node", Kind: "render", Capabilities: []string{"rpa"}})

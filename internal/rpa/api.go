@@ -92,8 +92,8 @@ func New(c Config) (*API, error) {
 	c.Engine.RegisterKind(KindQueue, engine.KindHooks{Open: true})
 	c.Engine.RegisterKind(KindJob, engine.KindHooks{})
 	// Robots and studios are sold per machine: the engine keeps unlicensed ones from leasing jobs.
-	c.Engine.RequireLicence("robot")
-	c.Engine.RequireLicence("studio")
+	c.Engine.RequireLicence("robot", licenceOnItsMachine)
+	c.Engine.RequireLicence("studio", licenceOnItsMachine)
 	return &API{
 		eng: c.Engine, st: c.Store, blobs: c.Blobs, keys: c.Keyring, log: c.Log.With("facade", "rpa"),
 		maxUp: c.MaxUploadBytes, loc: c.Location, now: c.Now,

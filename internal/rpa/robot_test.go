@@ -219,3 +219,46 @@ func TestAssetsAndJobs(t *testing.T) {
 		}
 	})
 }
+
+// TestLicenceBoundToMachine issues a licence to a robot registered with one machine code: the same
+// robot registering from another machine shows licStatus 2, is unbound and gets no jobs; back on its
+// machine it works again.
+func TestLicenceBoundToMachine(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		register := func(machine string) store.Worker {
+			w, err := e.eng.RegisterWorker(ctx, store.Worker{
+				Name: "bot9", Kind: "robot", Capabilities: []string{CapabilityRobot}, Tags: []string{RobotTagPrefix + "bot9"},
+				Info: json.RawMessage(`{"host":"WIN-BOT9","machineCode":"` + machine + `"}`),
+			})
+			must(t, err)
+			return w
+		}
+		w := register("MC-AAA")
+		must(t, e.admin.Send(ctx, "POST", "/oapi/v1/robot/licence", map[string]any{"id": w.ID}, nil))
+		job, err := e.eng.Submit(ctx, engine.JobSpec{AccountID: e.account, Kind: KindJob,
+			Units: []engine.UnitSpec{{Capability: CapabilityRobot, Tag: RobotTagPrefix + "bot9"}}})
+		must(t, err)
+		for _, step := range []struct {
+			machine   string
+			licStatus float64
+			status    string
+			leases    int
+		}{
+			{"MC-BBB", 2, "unbound", 0},
+			{"MC-AAA", 0, "free", 1},
+		} {
+			w = register(step.machine)
+			var detail map[string]any
+			must(t, e.admin.Get(ctx, "/oapi/v1/robot/detail", url.Values{"id": {idString(w.ID)}}, &detail))
+			if detail["licStatus"] != step.licStatus || detail["dataStatus"] != step.status {
+				t.Fatalf("on %s: licStatus %v, dataStatus %v; want %v, %s", step.machine, detail["licStatus"], detail["dataStatus"], step.licStatus, step.status)
+			}
+			units, err := e.eng.Lease(ctx, w, 1, 0)
+			must(t, err)
+			if len(units) != step.leases {
+				t.Fatalf("on %s: leased %d units of job %d, want %d", step.machine, len(units), job.ID, step.leases)
+			}
+		}
+	})
+}

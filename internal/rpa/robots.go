@@ -22,7 +22,11 @@ type robotDoc struct {
 	LicSn         string `json:"licSn,omitempty"`
 	LicRevoked    bool   `json:"licRevoked,omitempty"`
 	LicDateExpiry int64  `json:"licDateExpiry,omitempty"` // ms; 0: no expiry
-	ModifyTime    int64  `json:"modifyTime,omitempty"`
+	// LicMachineCode is the machine code the robot registered with when the licence was issued
+	// ("" when it gave none): a robot that comes back with another one holds a licence for another
+	// machine (licStatus 2).
+	LicMachineCode string `json:"licMachineCode,omitempty"`
+	ModifyTime     int64  `json:"modifyTime,omitempty"`
 }
 
 // workerInfo reads the agent's registration info; the names cover the agent's own and an RPA
@@ -40,23 +44,50 @@ type workerInfo struct {
 }
 
 // Licence statuses of the document: 0 valid, 1 invalid, 2 wrong machine code, 3 expired.
-func (d robotDoc) licStatus(now time.Time) any {
+func (d robotDoc) licStatus(w store.Worker, now time.Time) any {
 	switch {
 	case d.LicSn == "":
 		return nil
 	case d.LicRevoked:
 		return 1
+	case d.LicMachineCode != "" && machineCode(w) != d.LicMachineCode:
+		return 2
 	case d.LicDateExpiry != 0 && now.UnixMilli() > d.LicDateExpiry:
 		return 3
 	}
 	return 0
 }
 
+// machineCode is the machine code the worker registered with last.
+func machineCode(w store.Worker) string {
+	var info workerInfo
+	_ = json.Unmarshal(w.Info, &info)
+	return info.MachineCode
+}
+
+// licenceSep joins the licence number and the machine code in the engine's copy of a licence.
+const licenceSep = "@"
+
+// engineLicence is the engine's copy of a licence: its number, bound to the machine code.
+func engineLicence(sn, machine string) string {
+	if machine == "" {
+		return sn
+	}
+	return sn + licenceSep + machine
+}
+
+// licenceOnItsMachine is the engine's licence check for robots and studios: a licence issued for a
+// machine code holds only while the worker registers with that code.
+func licenceOnItsMachine(w store.Worker) bool {
+	_, machine, bound := strings.Cut(w.Licence, licenceSep)
+	return !bound || machine == machineCode(w)
+}
+
 // dataStatus is the document's robot state: unbound (no valid licence), offline (no heartbeat for
 // two minutes), busy, free.
 func (a *API) dataStatus(w store.Worker, d robotDoc, now time.Time) string {
 	switch {
-	case d.licStatus(now) != 0:
+	case d.licStatus(w, now) != 0:
 		return "unbound"
 	case w.Status == store.WorkerOffline || now.Sub(w.LastHeartbeat) > offlineAfter:
 		return "offline"
@@ -150,7 +181,7 @@ func (a *API) robotItem(r robotRow, orgs map[string]rec[orgDoc], now time.Time) 
 		"agentOs": info.OS, "agentVersion": nilIfEmpty(version), "desktopType": nil,
 		"lastHeartTime": ms(r.w.LastHeartbeat), "description": nilIfEmpty(d.Description), "nextAction": nil,
 		"dataStatus": a.dataStatus(r.w, d, now), "status": 0, "rdpPort": rdp, "commToken": nil,
-		"licSn": nilIfEmpty(d.LicSn), "licStatus": d.licStatus(now), "licDateExpiry": expiry, "lastLoginTime": nil,
+		"licSn": nilIfEmpty(d.LicSn), "licStatus": d.licStatus(r.w, now), "licDateExpiry": expiry, "lastLoginTime": nil,
 	}
 }
 
@@ -300,7 +331,7 @@ func (a *API) licenceIssue(ctx context.Context, c *call) (any, error) {
 		}
 		d.LicDateExpiry = t.UnixMilli()
 	}
-	d.LicSn, d.LicRevoked = auth.RandomHex(16), false
+	d.LicSn, d.LicRevoked, d.LicMachineCode = auth.RandomHex(16), false, machineCode(r.w)
 	if d.OrgCode == "" {
 		d.OrgCode = c.caller.org()
 	}
@@ -312,7 +343,7 @@ func (a *API) licenceIssue(ctx context.Context, c *call) (any, error) {
 	}
 	// The engine's copy decides who leases; the record is what the robot list shows. The engine goes
 	// first so that a failure leaves a robot shown unlicensed rather than one running unlicensed.
-	if err := a.eng.SetLicence(ctx, r.w.ID, d.LicSn, expires); err != nil {
+	if err := a.eng.SetLicence(ctx, r.w.ID, engineLicence(d.LicSn, d.LicMachineCode), expires); err != nil {
 		return nil, fmt.Errorf("issue licence: %w", err)
 	}
 	if _, err := a.put(ctx, r.doc.Record, d); err != nil {
