@@ -728,10 +728,13 @@ func (e *Engine) finish(ctx context.Context, jobID int64) error {
 
 // Failure is a failed attempt reported by a worker.
 type Failure struct {
-	UnitID    int64
-	Epoch     int64
-	WorkerID  int64
-	Error     string
+	UnitID   int64
+	Epoch    int64
+	WorkerID int64
+	Error    string
+	// Result, when set, replaces the unit's result: what the reporter wants kept with the failure
+	// (who failed it, a partial result).
+	Result    json.RawMessage
 	Permanent bool // do not retry: the input is bad
 	TimedOut  bool // the unit ran past its limit
 }
@@ -752,7 +755,7 @@ func (e *Engine) Fail(ctx context.Context, f Failure) error {
 		return err
 	}
 	now := e.now()
-	uf := store.UnitFailure{UnitID: u.ID, Epoch: f.Epoch, Error: f.Error, AvoidUntil: now.Add(e.cfg.AvoidFor)}
+	uf := store.UnitFailure{UnitID: u.ID, Epoch: f.Epoch, Error: f.Error, Result: f.Result, AvoidUntil: now.Add(e.cfg.AvoidFor)}
 	switch {
 	case f.TimedOut:
 		uf.Final = store.UnitTimedOut

@@ -355,8 +355,8 @@ func testEndToEndRobot(t *testing.T, l *live) {
 			t.Fatalf("%d items %s, want %d", items.Total, status, want)
 		}
 		for _, it := range items.Items {
-			// A failed item loses its holder with its lease: only done items name the robot.
-			if (status == "success" && it["robotNo"] != "bot1") || it["result"] != "job "+idString(jobID) {
+			// Done and failed items both name the robot that reported them.
+			if it["robotNo"] != "bot1" || it["result"] != "job "+idString(jobID) {
 				t.Fatalf("item %+v", it)
 			}
 		}

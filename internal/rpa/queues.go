@@ -650,7 +650,9 @@ func (a *API) itemUpdate(ctx context.Context, c *call) (any, error) {
 		if !running {
 			return nil, fail(CodeStateConflict, "item %s is %s, not running", itemNo, itemStatus(u))
 		}
-		err := a.eng.Fail(ctx, engine.Failure{UnitID: u.ID, Epoch: epoch, Error: firstNonEmpty(result, status), Permanent: status == "failed"})
+		// Who failed it is kept with the item, as for a success: the failure takes the holder away.
+		res, _ := json.Marshal(itemResult{Result: result, By: by})
+		err := a.eng.Fail(ctx, engine.Failure{UnitID: u.ID, Epoch: epoch, Error: firstNonEmpty(result, status), Result: res, Permanent: status == "failed"})
 		if errors.Is(err, store.ErrStale) {
 			return nil, fail(CodeStateConflict, "item %s was handed out again since", itemNo)
 		}

@@ -184,6 +184,7 @@ type UnitFailure struct {
 	UnitID int64
 	Epoch  int64
 	Error  string
+	Result json.RawMessage // replaces the unit's result when set
 	// Retry queues the unit again at RetryAt; otherwise it ends with Final (failed or timed_out).
 	Retry      bool
 	RetryAt    time.Time

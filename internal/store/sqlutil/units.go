@@ -175,6 +175,9 @@ func (b *Base) FailUnit(ctx context.Context, f store.UnitFailure, now time.Time)
 	var a Args
 	idp, epp, nowp := a.Add(f.UnitID), a.Add(f.Epoch), a.Add(MS(now))
 	sets := "error = " + a.Add(f.Error) + ", worker_id = 0, lease_expires = NULL, updated_at = " + nowp
+	if f.Result != nil {
+		sets += ", result = " + a.Add(JSON(f.Result))
+	}
 	if f.Retry {
 		at := f.RetryAt
 		if at.IsZero() {

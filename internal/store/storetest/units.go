@@ -83,10 +83,10 @@ func testFailUnit(t *testing.T, s store.Store) {
 	mustIs(t, err, store.ErrStale)
 
 	u, err = s.FailUnit(ctx, store.UnitFailure{UnitID: us[1].ID, Epoch: us[1].Epoch, Error: "too slow",
-		Final: store.UnitTimedOut}, at(time.Second))
+		Final: store.UnitTimedOut, Result: json.RawMessage(`{"by":"bot1"}`)}, at(time.Second))
 	must(t, err)
-	if u.Status != store.UnitTimedOut || u.Error != "too slow" || u.WorkerID != 0 {
-		t.Fatalf("failed %+v", u)
+	if u.Status != store.UnitTimedOut || u.Error != "too slow" || u.WorkerID != 0 || string(u.Result) != `{"by":"bot1"}` {
+		t.Fatalf("failed %+v (result %s)", u, u.Result)
 	}
 	timeEq(t, "finished", u.FinishedAt, ptr(at(time.Second)))
 	_, err = s.FailUnit(ctx, store.UnitFailure{UnitID: 9999, Epoch: 1}, t0)
