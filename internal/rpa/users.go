@@ -49,6 +49,23 @@ func (a *API) Bootstrap(ctx context.Context, accountID int64, adminUser, adminPa
 	if err := validPassword(adminPassword); err != nil {
 		return BootstrapResult{}, err
 	}
+	// Hashed before the transaction: bcrypt's time should not hold the database's writer.
+	hash, err := auth.HashPassword(adminPassword)
+	if err != nil {
+		return BootstrapResult{}, err
+	}
+	var res BootstrapResult
+	// Roles, root department and administrator land together or not at all.
+	err = a.st.InTx(ctx, func(tx store.Store) error {
+		ta := *a
+		ta.st = tx
+		res, err = ta.bootstrap(ctx, accountID, adminUser, hash)
+		return err
+	})
+	return res, err
+}
+
+func (a *API) bootstrap(ctx context.Context, accountID int64, adminUser string, hash []byte) (BootstrapResult, error) {
 	acct, err := a.st.GetAccount(ctx, accountID)
 	if err != nil {
 		return BootstrapResult{}, fmt.Errorf("bootstrap rpa: %w", err)
@@ -83,10 +100,6 @@ func (a *API) Bootstrap(ctx context.Context, accountID int64, adminUser, adminPa
 		}
 	} else if err != nil {
 		return res, fmt.Errorf("bootstrap rpa: %w", err)
-	}
-	hash, err := auth.HashPassword(adminPassword)
-	if err != nil {
-		return res, err
 	}
 	u, err := a.createUser(ctx, accountID, userDoc{
 		UserName: adminUser, UserAlias: adminUser, RoleID: res.RoleIDs[0], OrgCode: res.RootOrgCode, PwHash: hash,
