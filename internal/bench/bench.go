@@ -58,7 +58,7 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err er
 	// A run leaves no jobs or workers behind: the next run, or another queue measured on the same
 	// database, should not scan this one's rows.
 	defer func() {
-		if cerr := clearRun(context.WithoutCancel(ctx), st, acct.ID); cerr != nil && err == nil {
+		if cerr := clearRun(context.WithoutCancel(ctx), eng, acct.ID); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -119,14 +119,15 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err er
 }
 
 // clearRun deletes the jobs (with their units) and the workers of a run's account.
-func clearRun(ctx context.Context, st store.Store, accountID int64) error {
+func clearRun(ctx context.Context, eng *engine.Engine, accountID int64) error {
+	st := eng.Store()
 	jobs, _, err := st.ListJobs(ctx, store.JobFilter{AccountIDs: []int64{accountID}, WithDeleted: true})
 	if err != nil {
 		return fmt.Errorf("list the run's jobs: %w", err)
 	}
 	for _, j := range jobs {
-		if err := st.DeleteJob(ctx, j.ID); err != nil {
-			return fmt.Errorf("delete the run's job %d: %w", j.ID, err)
+		if err := eng.Purge(ctx, j.ID); err != nil {
+			return fmt.Errorf("delete the run's job: %w", err)
 		}
 	}
 	workers, err := st.ListWorkers(ctx, "bench")

@@ -143,6 +143,17 @@ func (e *Engine) Abort(ctx context.Context, jobID int64) error {
 	return err
 }
 
+// Purge removes the job with its units for good (a job that should never have been made, a
+// benchmark's). The engine forgets what it remembered of the job: SQLite may give its id to the
+// next job.
+func (e *Engine) Purge(ctx context.Context, jobID int64) error {
+	e.jobKinds.Remove(jobID)
+	if err := e.store.DeleteJob(ctx, jobID); err != nil {
+		return fmt.Errorf("purge job %d: %w", jobID, err)
+	}
+	return nil
+}
+
 // Delete aborts the job if it still runs and hides it from lists (soft delete).
 func (e *Engine) Delete(ctx context.Context, jobID int64) error {
 	j, err := e.store.GetJob(ctx, jobID)

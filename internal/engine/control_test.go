@@ -67,3 +67,46 @@ func TestControlRedoneAfterRace(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeForgetsJob purges an open job the engine has reported on, then runs a job of a closed kind
+// (on SQLite it takes the purged job's id): the new job still finishes when its units do.
+func TestPurgeForgetsJob(t *testing.T) {
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		st := open(t)
+		e := engine.New(st, engine.Config{Holder: "t"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		e.RegisterKind("queue", engine.KindHooks{Open: true})
+		w, err := e.RegisterWorker(ctx, store.Worker{Name: "w", Kind: "test", Capabilities: []string{"c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(kind string) store.Job {
+			j, err := e.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: kind, Units: []engine.UnitSpec{{Capability: "c"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := e.LeaseJob(ctx, w.ID, j.ID, []string{"c"}, 1, 0)
+			if err != nil || len(u) != 1 {
+				t.Fatalf("lease: %d units, %v", len(u), err)
+			}
+			if errs, err := e.Complete(ctx, []engine.Completion{{UnitID: u[0].ID, JobID: j.ID, Epoch: u[0].Epoch}}); err != nil || errs[0] != nil {
+				t.Fatalf("complete: %v %v", errs, err)
+			}
+			got, err := st.GetJob(ctx, j.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		q := run("queue")
+		if q.Status.Terminal() {
+			t.Fatalf("an open job ended with its units: %s", q.Status)
+		}
+		if err := e.Purge(ctx, q.ID); err != nil {
+			t.Fatal(err)
+		}
+		if j := run("batch"); j.Status != store.JobSucceeded {
+			t.Fatalf("job %d (purged job was %d) is %s, want succeeded", j.ID, q.ID, j.Status)
+		}
+	})
+}

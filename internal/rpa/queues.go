@@ -242,7 +242,7 @@ func (a *API) queueCreate(ctx context.Context, c *call) (any, error) {
 	d.JobID = job.ID
 	r, err := a.put(ctx, store.Record{AccountID: c.caller.accountID, Kind: recQueue, Key: d.QueueName}, d)
 	if err != nil {
-		_ = a.st.DeleteJob(ctx, job.ID) // a racing create took the name: drop our job
+		_ = a.eng.Purge(ctx, job.ID) // a racing create took the name: drop our job
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fail(CodeExists, "queue %s", d.QueueName)
 		}
