@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Group batches calls of Do. The zero value is not usable; make one with New.
@@ -28,9 +29,14 @@ type call[T, R any] struct {
 	done chan struct{} // closed once, when answered or made the leader
 }
 
+// writeTimeout bounds one batch's write: it runs on behalf of every caller in it, so no single
+// caller's cancellation ends it, and a stuck database must not hold them all for ever.
+const writeTimeout = 30 * time.Second
+
 // New makes a group whose batches of at most size items (1 when size < 1) are written by run. run
 // answers one result per item, in order, or an error that fails the whole batch. It gets the
-// leading caller's context without its cancellation: the batch belongs to every caller in it.
+// leading caller's context without its cancellation, bounded by writeTimeout: the batch belongs to
+// every caller in it.
 func New[T, R any](size int, run func(ctx context.Context, items []T) ([]R, error)) *Group[T, R] {
 	return &Group[T, R]{run: run, max: max(size, 1)}
 }
@@ -43,7 +49,7 @@ func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
 	if g.running {
 		g.mu.Unlock()
 		// No select on ctx: a queued call may be made the leader, and a leader that left would
-		// strand the calls behind it. A batch is one statement; its own timeout bounds the wait.
+		// strand the calls behind it. writeTimeout bounds the wait instead.
 		<-c.done
 		if !c.lead {
 			return c.res, c.err
@@ -61,7 +67,9 @@ func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
 	for i, bc := range batch {
 		items[i] = bc.item
 	}
-	res, panicked, err := g.write(context.WithoutCancel(ctx), items)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	res, panicked, err := g.write(wctx, items)
+	cancel()
 	for i, bc := range batch {
 		switch {
 		case err != nil:
