@@ -42,14 +42,15 @@ func (b *itemBatches) pop(ctx context.Context, k popKey) (*store.Unit, error) {
 	b.mu.Lock()
 	g, ok := b.pops[k]
 	if !ok {
-		// One group per queue, worker and lease length in use: few, and each is a few words.
+		// One group per queue, worker and lease length ever popped in this process: few, and each
+		// is a few words, so a deleted queue's group is simply left.
 		g = batch.New(itemBatchSize, func(ctx context.Context, calls []struct{}) ([]*store.Unit, error) {
 			units, err := b.eng.LeaseJob(ctx, k.workerID, k.jobID, []string{CapabilityQueue}, len(calls), k.hold)
 			if err != nil {
 				return nil, err
 			}
-			out := make([]*store.Unit, len(calls))
-			for i := range units {
+			out := make([]*store.Unit, len(calls)) // callers past the units leased get nil: the queue ran dry
+			for i := range min(len(units), len(out)) {
 				out[i] = &units[i]
 			}
 			return out, nil
