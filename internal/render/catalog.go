@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
@@ -140,23 +139,12 @@ const (
 	catalogAcct = 0 // the catalog belongs to no account
 )
 
-// catalogTTL is how long this process serves the catalog it read without reading it again: every
-// task query consults it, and an edit made through another replica shows here within this time.
-const catalogTTL = time.Second
-
-// recent reports whether something read at read may still be served at now (a clock that went back
-// counts as stale).
-func recent(read, now time.Time) bool { return now.Sub(read) < catalogTTL && !now.Before(read) }
-
 // catalog loads the catalog, seeding it on first use.
 func (a *API) catalog(ctx context.Context) (Catalog, error) {
 	now := a.eng.Now()
-	a.catMu.Lock()
-	if a.catRaw != nil && recent(a.catRead, now) {
-		defer a.catMu.Unlock()
-		return a.catCached, nil
+	if c, ok := a.cat.get(now); ok {
+		return c, nil
 	}
-	a.catMu.Unlock()
 	r, err := a.st.GetRecordByKey(ctx, catalogAcct, recCatalog, catalogKey)
 	if errors.Is(err, store.ErrNotFound) {
 		c := DefaultCatalog()
@@ -169,19 +157,11 @@ func (a *API) catalog(ctx context.Context) (Catalog, error) {
 	if err != nil {
 		return Catalog{}, fmt.Errorf("load render catalog: %w", err)
 	}
-	// Decoding again only when the stored text changed keeps a re-read cheap. Callers only read the
-	// catalog, so the cached value is shared.
-	a.catMu.Lock()
-	defer a.catMu.Unlock()
-	a.catRead = now
-	if a.catRaw != nil && bytes.Equal(a.catRaw, r.Data) {
-		return a.catCached, nil
-	}
 	var c Catalog
 	if err := json.Unmarshal(r.Data, &c); err != nil {
 		return Catalog{}, fmt.Errorf("decode render catalog: %w", err)
 	}
-	a.catRaw, a.catCached = bytes.Clone(r.Data), c
+	a.cat.set(c, now)
 	return c, nil
 }
 
@@ -211,9 +191,7 @@ func (a *API) PutSetting(ctx context.Context, doc json.RawMessage) error {
 	if err := SetCatalog(ctx, a.st, c); err != nil {
 		return err
 	}
-	a.catMu.Lock()
-	defer a.catMu.Unlock()
-	a.catRaw = nil // read back at the next use
+	a.cat.drop()
 	return nil
 }
 

@@ -229,16 +229,13 @@ func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view,
 }
 
 // missingCapabilities lists the catalog's capabilities that no online worker offers. The answer
-// only explains why a task waits, so this process reuses it for catalogTTL rather than listing the
+// only explains why a task waits, so this process reuses it for readTTL rather than listing the
 // workers on every task query.
 func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]bool, error) {
 	now := a.eng.Now()
-	a.catMu.Lock()
-	if a.missing != nil && recent(a.missingRead, now) {
-		defer a.catMu.Unlock()
-		return a.missing, nil
+	if m, ok := a.missing.get(now); ok {
+		return m, nil
 	}
-	a.catMu.Unlock()
 	workers, err := a.st.ListWorkers(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
@@ -257,9 +254,7 @@ func (a *API) missingCapabilities(ctx context.Context, cat Catalog) (map[string]
 			out[s.Capability] = true
 		}
 	}
-	a.catMu.Lock()
-	defer a.catMu.Unlock()
-	a.missing, a.missingRead = out, now
+	a.missing.set(out, now)
 	return out, nil
 }
 

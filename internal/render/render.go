@@ -79,15 +79,10 @@ type API struct {
 	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
 	stitchMu sync.Mutex
-	// catMu guards the decoded catalog, the stored text it was decoded from, and missing.
-	catMu     sync.Mutex
-	catRaw    []byte
-	catCached Catalog
-	catRead   time.Time // when the stored catalog was last read
-	// missing is the catalog's capabilities no online worker offered at missingRead (read-only once
-	// published; guarded by catMu).
-	missing     map[string]bool
-	missingRead time.Time
+	// cat is the decoded catalog and missing the catalog's capabilities no online worker offers,
+	// each as last read (readTTL).
+	cat     recentValue[Catalog]
+	missing recentValue[map[string]bool]
 	// keyCache holds looked-up accessIds and their opened keys for keyCacheTTL.
 	keyCache *lru.Cache[string, cachedKey]
 	ctx      context.Context
