@@ -165,9 +165,9 @@ func (a *API) rulesFor(ctx context.Context, acct store.Account) (rules, error) {
 	r.useMainBalance = ms.UseMainBalance == 1
 	if !r.isSub {
 		// A main account sees and controls its sub-accounts' tasks.
-		subs, err := a.st.ListAccounts(ctx, acct.ID)
+		subs, err := a.subAccounts(ctx, acct.ID, a.eng.Now())
 		if err != nil {
-			return r, fmt.Errorf("list sub-accounts of %d: %w", acct.ID, err)
+			return r, err
 		}
 		for _, s := range subs {
 			r.visibleAccountIDs = append(r.visibleAccountIDs, s.ID)

@@ -197,6 +197,9 @@ func TestBadInputs(t *testing.T) {
 func TestAccountsSettingsCatalog(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		e := newEnv(t, open, Config{})
+		// A sub-account made before the main account's first call: the main account's list of them is
+		// cached for cacheTTL (TestNewSubAccountShowsWithinCacheTTL).
+		_, sub := e.newAccount("alice-sub", e.acct.ID)
 		if _, _, err := e.st.AdjustFunds(e.ctx, e.acct.ID, store.FundsDelta{BalanceMilli: 12_500, CouponMilli: 49_930}, false, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -230,7 +233,6 @@ func TestAccountsSettingsCatalog(t *testing.T) {
 			t.Fatalf("taskOverTimeSec alias: %v", set["taskOverTime"])
 		}
 		// Sub-accounts: may not change the main account's switches, may not delete without subDeleteTask.
-		_, sub := e.newAccount("alice-sub", e.acct.ID)
 		if c := e.code(sub, "/api/render/user/updateUserSetting", map[string]any{"subDeleteTask": 1}); c != CodeNoPermission {
 			t.Fatalf("sub changes switches: %d", c)
 		}
@@ -628,8 +630,30 @@ func TestLifecycle(t *testing.T) {
 	})
 }
 
+// TestNewSubAccountShowsWithinCacheTTL checks the sub-account cache: a sub-account added in the store
+// shows in its main account's list once cacheTTL has passed since the list was read.
+func TestNewSubAccountShowsWithinCacheTTL(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		e := newEnv(t, open, Config{})
+		t0 := time.Now()
+		if subs, err := e.api.subAccounts(e.ctx, e.acct.ID, t0); err != nil || len(subs) != 0 {
+			t.Fatalf("sub-accounts before: %v, %v", subs, err)
+		}
+		e.newAccount("alice-sub", e.acct.ID)
+		for _, tc := range []struct {
+			after time.Duration
+			n     int
+		}{{time.Second, 0}, {cacheTTL + time.Second, 1}} {
+			subs, err := e.api.subAccounts(e.ctx, e.acct.ID, t0.Add(tc.after))
+			if err != nil || len(subs) != tc.n {
+				t.Errorf("%v after the read: %d sub-accounts (%v), want %d", tc.after, len(subs), err, tc.n)
+			}
+		}
+	})
+}
+
 // TestRevokedKeyStopsWithinCacheTTL checks the accessId cache: a key revoked in the store may still
-// sign for up to keyCacheTTL after it was last read, and not after.
+// sign for up to cacheTTL after it was last read, and not after.
 func TestRevokedKeyStopsWithinCacheTTL(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		e := newEnv(t, open, Config{})
@@ -644,7 +668,7 @@ func TestRevokedKeyStopsWithinCacheTTL(t *testing.T) {
 		for _, tc := range []struct {
 			after time.Duration
 			live  bool
-		}{{time.Second, true}, {keyCacheTTL + time.Second, false}, {keyCacheTTL + 2*time.Second, false}} {
+		}{{time.Second, true}, {cacheTTL + time.Second, false}, {cacheTTL + 2*time.Second, false}} {
 			_, _, err := e.api.accessKey(e.ctx, e.cl.AccessID, t0.Add(tc.after))
 			if got := err == nil; got != tc.live {
 				t.Errorf("%v after the read: accepted %v (%v), want %v", tc.after, got, err, tc.live)

@@ -12,32 +12,53 @@ import (
 	"taskcenter/internal/store"
 )
 
-// keyCacheTTL is how long a looked-up accessId and its opened accessKey serve signed requests without
-// a database read. Every call is signed, so without it each one reads and unseals the credential;
-// a key revoked in the store stops working within this time.
-const keyCacheTTL = 5 * time.Second
+// cacheTTL is how long a looked-up accessId (with its opened accessKey) and a main account's list of
+// sub-accounts serve signed requests without a database read. Every call is signed and every task
+// query needs the sub-accounts, so without it each call reads both; a key revoked or a sub-account
+// added in the store shows within this time.
+const cacheTTL = 5 * time.Second
 
-// keyCacheSize bounds the cache: the accessIds in use at one time.
-const keyCacheSize = 10_000
+// cacheSize bounds each cache: the accessIds, or main accounts, in use at one time.
+const cacheSize = 10_000
 
-type cachedKey struct {
-	cred    store.Credential
-	key     []byte
-	fetched time.Time
+// expiring is a bounded LRU whose entries serve for cacheTTL after they were read. Expiry is checked
+// against the API's clock when an entry is read, so tests with a fake clock see it.
+type expiring[K comparable, V any] struct {
+	c *lru.Cache[K, fetched[V]]
 }
 
-// newKeyCache makes the accessId cache.
-func newKeyCache() *lru.Cache[string, cachedKey] {
-	c, err := lru.New[string, cachedKey](keyCacheSize)
+type fetched[V any] struct {
+	v  V
+	at time.Time
+}
+
+func newExpiring[K comparable, V any]() expiring[K, V] {
+	c, err := lru.New[K, fetched[V]](cacheSize)
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
-	return c
+	return expiring[K, V]{c}
+}
+
+// get returns the value read for k within cacheTTL of now (a clock that went back counts as stale).
+func (e expiring[K, V]) get(k K, now time.Time) (V, bool) {
+	if f, ok := e.c.Get(k); ok && now.Sub(f.at) < cacheTTL && now.Sub(f.at) >= 0 {
+		return f.v, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (e expiring[K, V]) add(k K, v V, now time.Time) { e.c.Add(k, fetched[V]{v, now}) }
+
+type openedKey struct {
+	cred store.Credential
+	key  []byte
 }
 
 // accessKey returns the live credential of accessID and its opened accessKey.
 func (a *API) accessKey(ctx context.Context, accessID string, now time.Time) (store.Credential, []byte, error) {
-	if k, ok := a.keyCache.Get(accessID); ok && now.Sub(k.fetched) < keyCacheTTL && now.Sub(k.fetched) >= 0 {
+	if k, ok := a.keyCache.get(accessID, now); ok {
 		if !auth.Live(k.cred, now) {
 			return store.Credential{}, nil, apiErr(CodeSignatureInvalid, "accessId is revoked or expired")
 		}
@@ -57,6 +78,19 @@ func (a *API) accessKey(ctx context.Context, accessID string, now time.Time) (st
 	if err != nil {
 		return store.Credential{}, nil, fmt.Errorf("open accessKey of %s: %w", cred.KeyID, err)
 	}
-	a.keyCache.Add(accessID, cachedKey{cred: cred, key: key, fetched: now})
+	a.keyCache.add(accessID, openedKey{cred: cred, key: key}, now)
 	return cred, key, nil
+}
+
+// subAccounts lists a main account's sub-accounts. Callers only read the list, so one copy is shared.
+func (a *API) subAccounts(ctx context.Context, mainID int64, now time.Time) ([]store.Account, error) {
+	if subs, ok := a.subCache.get(mainID, now); ok {
+		return subs, nil
+	}
+	subs, err := a.st.ListAccounts(ctx, mainID)
+	if err != nil {
+		return nil, fmt.Errorf("list sub-accounts of %d: %w", mainID, err)
+	}
+	a.subCache.add(mainID, subs, now)
+	return subs, nil
 }

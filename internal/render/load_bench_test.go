@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,7 +31,8 @@ import (
 //
 //	go test ./internal/render/ -run '^$' -bench BenchmarkRenderAPILoad -benchtime 10s
 //
-// RENDER_BENCH_TASKS changes the number of tasks (frames are 10 per task). Each sub-benchmark reports
+// RENDER_BENCH_TASKS changes the number of tasks (frames are 10 per task); RENDER_BENCH_PROFILE=DIR
+// writes a CPU profile of each sub-benchmark's requests into DIR. Each sub-benchmark reports
 // req/s, p99-ms and cpu-ms/req (CPU of the whole process, clients included) over its requests;
 // concurrency is 8 clients per GOMAXPROCS (RunParallel). PostgreSQL's own CPU is not in cpu-ms/req.
 func BenchmarkRenderAPILoad(b *testing.B) {
@@ -206,6 +210,18 @@ func benchRequests(b *testing.B, accts []*benchAccount, req func(*rand.Rand, *be
 	var mu sync.Mutex
 	var all []time.Duration
 	b.SetParallelism(8)
+	if dir := os.Getenv("RENDER_BENCH_PROFILE"); dir != "" {
+		// A CPU profile of the requests alone, without the seeding before them.
+		f, err := os.Create(filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	b.ResetTimer()
 	start, cpu0 := time.Now(), processCPU()
 	b.RunParallel(func(pb *testing.PB) {

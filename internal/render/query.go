@@ -85,11 +85,10 @@ func childStatus(j store.Job, counts map[store.UnitStatus]int) int {
 	return StatusWaiting
 }
 
-// shellStatus derives a parent task's status from its state and its children: a stop of any kind
-// wins (arrears, then time-out, then the user's, then the test stop), then rendering, then the
-// finished states.
-func shellStatus(shell store.Job, kids []store.Job, counts map[int64]map[store.UnitStatus]int) int {
-	st := stateOf(shell)
+// shellStatus derives a parent task's status from its state (st, its decoded spec) and its children:
+// a stop of any kind wins (arrears, then time-out, then the user's, then the test stop), then
+// rendering, then the finished states.
+func shellStatus(shell store.Job, st taskState, kids []store.Job, counts map[int64]map[store.UnitStatus]int) int {
 	switch {
 	case shell.Status == store.JobCancelled:
 		return StatusAbandon
@@ -182,7 +181,6 @@ type view struct {
 }
 
 func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view, error) {
-	v := &view{r: r, now: a.eng.Now(), states: map[int64]taskState{}, childs: map[int64]childSpec{}}
 	var parents, ids []int64
 	for _, s := range shells {
 		if s.Kind == KindTask {
@@ -195,17 +193,24 @@ func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view,
 	if err != nil {
 		return nil, err
 	}
-	v.kids = kids
 	for _, list := range kids {
 		for _, k := range list {
 			ids = append(ids, k.ID)
 		}
 	}
+	counts := map[int64]map[store.UnitStatus]int{}
 	if len(ids) > 0 {
-		if v.counts, err = a.st.UnitCounts(ctx, ids); err != nil {
+		if counts, err = a.st.UnitCounts(ctx, ids); err != nil {
 			return nil, fmt.Errorf("count frames: %w", err)
 		}
 	}
+	return a.newView(ctx, r, shells, kids, counts)
+}
+
+// newView is loadView for shells whose children and frame counts are already read.
+func (a *API) newView(ctx context.Context, r rules, shells []store.Job, kids map[int64][]store.Job, counts map[int64]map[store.UnitStatus]int) (*view, error) {
+	v := &view{r: r, now: a.eng.Now(), states: map[int64]taskState{}, childs: map[int64]childSpec{}, kids: kids, counts: counts}
+	var err error
 	if v.cat, err = a.catalog(ctx); err != nil {
 		return nil, err
 	}
@@ -356,7 +361,7 @@ func (a *API) info(v *view, j store.Job, shell *store.Job) taskInfo {
 	reason := ""
 	if isShell {
 		kids := v.kids[j.ID]
-		status = shellStatus(j, kids, v.counts)
+		status = shellStatus(j, st, kids, v.counts)
 		if len(kids) > 0 {
 			kidsInfo = make([]taskInfo, 0, len(kids))
 		}
@@ -564,32 +569,48 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	}
 	f.AccountIDs = r.visibleAccountIDs
 	if len(statuses) == 0 {
+		// The common list: the page, its children and their frame counts in one read.
 		f.Limit, f.Offset = size, (num-1)*size
+		tr, err := a.st.ListJobTrees(ctx, f, KindRender)
+		if err != nil {
+			return nil, fmt.Errorf("list tasks: %w", err)
+		}
+		for parent, list := range tr.Children {
+			tr.Children[parent] = slices.DeleteFunc(list, func(k store.Job) bool { return !slices.Contains(r.visibleAccountIDs, k.AccountID) })
+		}
+		v, err := a.newView(ctx, r, tr.Jobs, tr.Children, tr.UnitCounts)
+		if err != nil {
+			return nil, err
+		}
+		return page(a.infos(v, tr.Jobs), tr.Total, num, size), nil
 	}
 	shells, total, err := a.st.ListJobs(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
-	if len(statuses) > 0 {
-		// Status is derived from the children, so the filter runs here: statuses of every matching
-		// task first (its children, and frame counts only where the status needs them), then the
-		// full infos of the page alone.
-		if shells, err = a.filterStatus(ctx, r, shells, statuses); err != nil {
-			return nil, err
-		}
-		total = len(shells)
-		lo := min((num-1)*size, total)
-		shells = shells[lo:min(lo+size, total)]
+	// Status is derived from the children, so the filter runs here: statuses of every matching task
+	// first (its children, and frame counts only where the status needs them), then the full infos of
+	// the page alone.
+	if shells, err = a.filterStatus(ctx, r, shells, statuses); err != nil {
+		return nil, err
 	}
+	total = len(shells)
+	lo := min((num-1)*size, total)
+	shells = shells[lo:min(lo+size, total)]
 	v, err := a.loadView(ctx, r, shells)
 	if err != nil {
 		return nil, err
 	}
+	return page(a.infos(v, shells), total, num, size), nil
+}
+
+// infos builds the task infos of top-level tasks.
+func (a *API) infos(v *view, shells []store.Job) []taskInfo {
 	items := make([]taskInfo, 0, len(shells))
 	for _, s := range shells {
 		items = append(items, a.info(v, s, nil))
 	}
-	return page(items, total, num, size), nil
+	return items
 }
 
 // filterStatus keeps the shells whose derived status is one of statuses, in order.
@@ -619,7 +640,7 @@ func (a *API) filterStatus(ctx context.Context, r rules, shells []store.Job, sta
 	}
 	out := shells[:0:0]
 	for _, s := range shells {
-		if slices.Contains(statuses, int64(shellStatus(s, kids[s.ID], counts))) {
+		if slices.Contains(statuses, int64(shellStatus(s, stateOf(s), kids[s.ID], counts))) {
 			out = append(out, s)
 		}
 	}

@@ -22,8 +22,6 @@ import (
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
@@ -83,8 +81,10 @@ type API struct {
 	// each as last read (readTTL).
 	cat     recentValue[Catalog]
 	missing recentValue[map[string]bool]
-	// keyCache holds looked-up accessIds and their opened keys for keyCacheTTL.
-	keyCache *lru.Cache[string, cachedKey]
+	// keyCache holds looked-up accessIds and their opened keys, and subCache main accounts'
+	// sub-accounts, each for cacheTTL.
+	keyCache expiring[string, openedKey]
+	subCache expiring[int64, []store.Account]
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -125,7 +125,8 @@ func New(cfg Config) (*API, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, blobs: cfg.Blobs, keys: cfg.Keyring,
-		log: cfg.Log.With("facade", "render"), keyCache: newKeyCache(), ctx: ctx, cancel: cancel}
+		log: cfg.Log.With("facade", "render"), keyCache: newExpiring[string, openedKey](),
+		subCache: newExpiring[int64, []store.Account](), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
 	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
 	a.bg.Add(1)

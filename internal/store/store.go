@@ -90,6 +90,16 @@ type JobFilter struct {
 	Offset       int
 }
 
+// JobTrees is a page of parent jobs with their children.
+type JobTrees struct {
+	Jobs  []Job // the page, newest first
+	Total int   // parents matching the filter, all pages
+	// Children lists each parent's children in id order; UnitCounts counts each child's units by
+	// status (an entry, possibly empty, per child).
+	Children   map[int64][]Job
+	UnitCounts map[int64]map[UnitStatus]int
+}
+
 // JobPatch changes the listed fields of a job; nil fields stay as they are.
 type JobPatch struct {
 	Status         *JobStatus
@@ -126,6 +136,10 @@ type Jobs interface {
 	GetJob(ctx context.Context, id int64) (Job, error)
 	GetJobByAlias(ctx context.Context, alias string) (Job, error)
 	ListJobs(ctx context.Context, f JobFilter) (jobs []Job, total int, err error)
+	// ListJobTrees is ListJobs for a page of parents (f.ParentID -1) that also reads their children
+	// of kind childKind (deleted ones included) and those children's unit counts: a task list's page
+	// in three short reads, however deep the page.
+	ListJobTrees(ctx context.Context, f JobFilter, childKind string) (JobTrees, error)
 	PatchJob(ctx context.Context, id int64, p JobPatch, now time.Time) (Job, error)
 	DeleteJob(ctx context.Context, id int64) error // hard delete with units; soft delete is PatchJob
 	// UnitCounts counts each job's units by status, for many jobs at once.

@@ -1,6 +1,7 @@
 package sqlutil
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -197,15 +198,15 @@ func limitOffset(a *Args, limit, offset int) string {
 	return ""
 }
 
-func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error) {
-	var a Args
+// jobWhere renders f's conditions as a WHERE clause ("" for none), adding their values to a.
+func (b *Base) jobWhere(a *Args, f store.JobFilter) string {
 	var w []string
 	switch {
 	case len(f.AccountIDs) == 1:
 		// An equality keeps the index's id order: a page needs no sort of every matching row.
 		w = append(w, "account_id = "+a.Add(f.AccountIDs[0]))
 	case len(f.AccountIDs) > 1:
-		w = append(w, b.D.InInt64s(&a, "account_id", f.AccountIDs, false))
+		w = append(w, b.D.InInt64s(a, "account_id", f.AccountIDs, false))
 	}
 	if f.Kind != "" {
 		w = append(w, "kind = "+a.Add(f.Kind))
@@ -221,13 +222,13 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	case len(f.ParentIDs) == 1:
 		w = append(w, "parent_id <> 0 AND parent_id = "+a.Add(f.ParentIDs[0]))
 	case len(f.ParentIDs) > 1:
-		w = append(w, "parent_id <> 0 AND "+b.D.InInt64s(&a, "parent_id", f.ParentIDs, false))
+		w = append(w, "parent_id <> 0 AND "+b.D.InInt64s(a, "parent_id", f.ParentIDs, false))
 	}
 	if len(f.Statuses) > 0 {
-		w = append(w, b.D.InStrings(&a, "status", strs(f.Statuses)))
+		w = append(w, b.D.InStrings(a, "status", strs(f.Statuses)))
 	}
 	if len(f.PauseReasons) > 0 {
-		w = append(w, b.D.InStrings(&a, "pause_reason", f.PauseReasons))
+		w = append(w, b.D.InStrings(a, "pause_reason", f.PauseReasons))
 	}
 	if f.Search != "" {
 		p := a.Add(likePattern(f.Search))
@@ -246,10 +247,15 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	if !f.WithDeleted {
 		w = append(w, "NOT deleted")
 	}
-	where := ""
-	if len(w) > 0 {
-		where = " WHERE " + strings.Join(w, " AND ")
+	if len(w) == 0 {
+		return ""
 	}
+	return " WHERE " + strings.Join(w, " AND ")
+}
+
+func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error) {
+	var a Args
+	where := b.jobWhere(&a, f)
 	vals := slices.Clone(a.Vals) // the page's limit and offset are appended to a
 	query := `SELECT ` + jobCols + ` FROM jobs` + where + ` ORDER BY id DESC`
 	if page := limitOffset(&a, f.Limit, f.Offset); page != "" {
@@ -266,11 +272,85 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	if short := f.Limit <= 0 || len(jobs) < f.Limit; short && (len(jobs) > 0 || f.Offset <= 0) {
 		return jobs, max(f.Offset, 0) + len(jobs), nil
 	}
+	total, err := b.countJobs(ctx, f, where, vals)
+	return jobs, total, err
+}
+
+// countJobs counts the jobs matching f (rendered as where, with vals). An account's live top-level
+// jobs of one kind are read from job_tallies, which triggers keep, instead of being counted.
+func (b *Base) countJobs(ctx context.Context, f store.JobFilter, where string, vals []any) (int, error) {
+	plain := f.ParentID == -1 && len(f.AccountIDs) > 0 && f.Kind != "" && len(f.ParentIDs) == 0 &&
+		len(f.Statuses) == 0 && len(f.PauseReasons) == 0 && f.Search == "" && f.Project == "" &&
+		f.CreatedFrom == nil && f.CreatedTo == nil && !f.WithDeleted
 	var total int
-	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`+where, vals...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count jobs: %w", err)
+	var err error
+	if plain {
+		var a Args
+		err = b.r.QueryRow(ctx, `SELECT COALESCE(SUM(n), 0) FROM job_tallies WHERE `+
+			b.D.InInt64s(&a, "account_id", f.AccountIDs, false)+` AND kind = `+a.Add(f.Kind), a.Vals...).Scan(&total)
+	} else {
+		err = b.r.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`+where, vals...).Scan(&total)
 	}
-	return jobs, total, nil
+	if err != nil {
+		return 0, fmt.Errorf("count jobs: %w", err)
+	}
+	return total, nil
+}
+
+// ListJobTrees reads the total first, so that a page in the older half of the list is walked to from
+// the oldest end: the offset walk is what a deep page costs.
+func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind string) (store.JobTrees, error) {
+	f.ParentID, f.ParentIDs = -1, nil
+	out := store.JobTrees{Children: map[int64][]store.Job{}, UnitCounts: map[int64]map[store.UnitStatus]int{}}
+	var a Args
+	where := b.jobWhere(&a, f)
+	total, err := b.countJobs(ctx, f, where, a.Vals)
+	if err != nil {
+		return out, err
+	}
+	out.Total = total
+	lo := max(f.Offset, 0)
+	n := total - lo
+	if f.Limit > 0 {
+		n = min(n, f.Limit)
+	}
+	if n <= 0 {
+		return out, nil
+	}
+	// A job created or deleted between the count and this read moves the page by one, as it would
+	// between two page requests.
+	order, skip := "DESC", lo
+	if lo > total/2 {
+		order, skip = "ASC", total-lo-n
+	}
+	page := `SELECT id FROM jobs` + where + ` ORDER BY id ` + order + limitOffset(&a, n, skip)
+	// CROSS JOIN keeps SQLite from scanning every child to probe the page.
+	rows, err := b.r.Query(ctx, `WITH page AS MATERIALIZED (`+page+`)
+		SELECT `+qualify("j", jobCols)+` FROM page CROSS JOIN jobs j WHERE j.id = page.id
+		UNION ALL
+		SELECT `+qualify("c", jobCols)+` FROM page CROSS JOIN jobs c
+		WHERE c.parent_id <> 0 AND c.parent_id = page.id AND c.kind = `+a.Add(childKind), a.Vals...)
+	jobs, err := all(scanJob)(rows, err)
+	if err != nil {
+		return out, fmt.Errorf("list job trees: %w", err)
+	}
+	var kids []int64
+	for _, j := range jobs {
+		if j.ParentID == 0 {
+			out.Jobs = append(out.Jobs, j)
+			continue
+		}
+		out.Children[j.ParentID] = append(out.Children[j.ParentID], j)
+		kids = append(kids, j.ID)
+	}
+	slices.SortFunc(out.Jobs, func(x, y store.Job) int { return cmp.Compare(y.ID, x.ID) })
+	for _, list := range out.Children {
+		slices.SortFunc(list, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) })
+	}
+	if out.UnitCounts, err = b.UnitCounts(ctx, kids); err != nil {
+		return out, err
+	}
+	return out, nil
 }
 
 // PatchJob updates the job in one statement; a Priority or MaxAttempts change also goes to its units

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -169,6 +170,142 @@ func testListJobs(t *testing.T, s store.Store) {
 			}
 		})
 	}
+}
+
+func testListJobTrees(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// Two parents with children, one without, one of another account; children of another kind are
+	// not read, deleted ones are.
+	p1 := job(t, s, store.Job{Kind: "task", Name: "one"}, nil)
+	k1 := job(t, s, store.Job{Kind: "frames", ParentID: p1.ID}, mkUnits(3, "t1"))
+	k2 := job(t, s, store.Job{Kind: "frames", ParentID: p1.ID, Status: store.JobPaused, PauseReason: "user"}, mkUnits(2, "t1"))
+	job(t, s, store.Job{Kind: "other", ParentID: p1.ID}, mkUnits(1, "t1"))
+	p2 := job(t, s, store.Job{Kind: "task", Name: "two", Project: "film"}, nil)
+	p3 := job(t, s, store.Job{Kind: "task", Name: "three"}, nil)
+	k3 := job(t, s, store.Job{Kind: "frames", ParentID: p3.ID}, mkUnits(1, "t3"))
+	job(t, s, store.Job{AccountID: 2, Kind: "task"}, nil)
+	_, err := s.PatchJob(ctx, k3.ID, store.JobPatch{Deleted: ptr(true)}, t0)
+	must(t, err)
+	us := lease(t, s, store.LeaseRequest{WorkerID: 1, Capabilities: []string{"t1"}, Max: 2})
+	complete(t, s, us[0]) // k1: one done, one running, one queued
+
+	cases := []struct {
+		name   string
+		f      store.JobFilter
+		want   []int64
+		total  int
+		kids   map[int64][]int64
+		counts map[int64]map[store.UnitStatus]int
+	}{
+		{"first page", store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: 2}, []int64{p3.ID, p2.ID}, 3,
+			map[int64][]int64{p3.ID: {k3.ID}}, map[int64]map[store.UnitStatus]int{k3.ID: {store.UnitQueued: 1}}},
+		{"second page", store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: 2, Offset: 2}, []int64{p1.ID}, 3,
+			map[int64][]int64{p1.ID: {k1.ID, k2.ID}}, map[int64]map[store.UnitStatus]int{
+				k1.ID: {store.UnitDone: 1, store.UnitRunning: 1, store.UnitQueued: 1}, k2.ID: {store.UnitPaused: 2}}},
+		{"page past the end", store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: 2, Offset: 4}, nil, 3,
+			map[int64][]int64{}, map[int64]map[store.UnitStatus]int{}},
+		{"filtered", store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Project: "film", Limit: 10}, []int64{p2.ID}, 1,
+			map[int64][]int64{}, map[int64]map[store.UnitStatus]int{}},
+		{"nothing matches", store.JobFilter{AccountIDs: []int64{3}, Kind: "task", Limit: 10}, nil, 0,
+			map[int64][]int64{}, map[int64]map[store.UnitStatus]int{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := s.ListJobTrees(ctx, tc.f, "frames")
+			must(t, err)
+			var got []int64
+			for _, j := range tr.Jobs {
+				got = append(got, j.ID)
+			}
+			if !slices.Equal(got, tc.want) || tr.Total != tc.total {
+				t.Fatalf("got %v total %d, want %v total %d", got, tr.Total, tc.want, tc.total)
+			}
+			kids := map[int64][]int64{}
+			for parent, list := range tr.Children {
+				for _, k := range list {
+					if k.ParentID != parent || k.Kind != "frames" {
+						t.Fatalf("child %+v under %d", k, parent)
+					}
+					kids[parent] = append(kids[parent], k.ID)
+				}
+			}
+			if !maps.EqualFunc(kids, tc.kids, slices.Equal) {
+				t.Fatalf("children %v, want %v", kids, tc.kids)
+			}
+			if !maps.EqualFunc(tr.UnitCounts, tc.counts, maps.Equal) {
+				t.Fatalf("unit counts %v, want %v", tr.UnitCounts, tc.counts)
+			}
+		})
+	}
+	// Every page of every size, from either end of the list, is ListJobs' page.
+	for range 4 {
+		job(t, s, store.Job{Kind: "task"}, nil)
+	}
+	for size := 1; size <= 3; size++ {
+		for off := 0; off <= 8; off++ {
+			f := store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: size, Offset: off}
+			want, total, err := s.ListJobs(ctx, f)
+			must(t, err)
+			tr, err := s.ListJobTrees(ctx, f, "frames")
+			must(t, err)
+			if !slices.EqualFunc(tr.Jobs, want, func(x, y store.Job) bool { return x.ID == y.ID }) || tr.Total != total || total != 7 {
+				t.Fatalf("size %d offset %d: trees %v total %d, list %v total %d", size, off, tr.Jobs, tr.Total, want, total)
+			}
+		}
+	}
+	// Rows are read whole: a parent's fields and a child's.
+	tr, err := s.ListJobTrees(ctx, store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: 1, Offset: 6}, "frames")
+	must(t, err)
+	eq(t, "parent name", tr.Jobs[0].Name, "one")
+	eq(t, "child pause reason", tr.Children[p1.ID][1].PauseReason, "user")
+}
+
+// testJobTallies checks the kept count of an account's live top-level jobs, which a plain list's total
+// comes from, against a count of the rows through every change that moves it.
+func testJobTallies(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	check := func(step string) {
+		t.Helper()
+		for _, accts := range [][]int64{{1}, {2}, {1, 2}} {
+			for _, kind := range []string{"task", "other"} {
+				plain := store.JobFilter{AccountIDs: accts, Kind: kind, ParentID: -1}
+				_, kept, err := s.ListJobs(ctx, plain)
+				must(t, err)
+				counted := plain
+				counted.CreatedFrom = ptr(at(-time.Hour)) // a filter the kept count does not serve
+				_, n, err := s.ListJobs(ctx, counted)
+				must(t, err)
+				if kept != n {
+					t.Fatalf("%s: accounts %v kind %s: kept %d, counted %d", step, accts, kind, kept, n)
+				}
+			}
+		}
+	}
+	a := job(t, s, store.Job{Kind: "task"}, nil)
+	b := job(t, s, store.Job{Kind: "task"}, nil)
+	job(t, s, store.Job{Kind: "task", ParentID: a.ID}, nil) // a child is not counted
+	job(t, s, store.Job{Kind: "other"}, nil)
+	c := job(t, s, store.Job{AccountID: 2, Kind: "task"}, nil)
+	check("created")
+	_, total, err := s.ListJobs(ctx, store.JobFilter{AccountIDs: []int64{1, 2}, Kind: "task", ParentID: -1})
+	must(t, err)
+	eq(t, "two accounts' tasks", total, 3)
+	_, err = s.PatchJob(ctx, a.ID, store.JobPatch{Deleted: ptr(true)}, t0)
+	must(t, err)
+	check("soft-deleted")
+	_, err = s.PatchJob(ctx, a.ID, store.JobPatch{Deleted: ptr(true), Name: ptr("again")}, t0)
+	must(t, err)
+	check("deleted twice")
+	_, err = s.PatchJob(ctx, a.ID, store.JobPatch{Deleted: ptr(false)}, t0)
+	must(t, err)
+	check("restored")
+	must(t, s.DeleteJob(ctx, b.ID))
+	must(t, s.DeleteJob(ctx, c.ID))
+	check("removed")
+	_, err = s.PatchJob(ctx, a.ID, store.JobPatch{Deleted: ptr(true)}, t0)
+	must(t, err)
+	must(t, s.DeleteJob(ctx, a.ID))
+	check("removed after a soft delete")
 }
 
 func testPatchJob(t *testing.T, s store.Store) {

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateJob", testCreateJob},
 		{"WaitingJobs", testWaitingJobs},
 		{"ListJobs", testListJobs},
+		{"ListJobTrees", testListJobTrees},
+		{"JobTallies", testJobTallies},
 		{"PatchJob", testPatchJob},
 		{"DeleteJob", testDeleteJob},
 		{"JobSweeps", testJobSweeps},

@@ -1,0 +1,40 @@
+-- +goose Up
+-- How many live top-level jobs of each kind an account has: a task list's total without counting the
+-- account's whole list on every page. A trigger keeps it, so every path that creates, soft-deletes,
+-- restores or removes a job does.
+CREATE TABLE job_tallies (
+    account_id BIGINT NOT NULL,
+    kind       TEXT   NOT NULL,
+    n          BIGINT NOT NULL,
+    PRIMARY KEY (account_id, kind)
+);
+
+INSERT INTO job_tallies (account_id, kind, n)
+SELECT account_id, kind, COUNT(*) FROM jobs WHERE parent_id = 0 AND NOT deleted GROUP BY account_id, kind;
+
+-- +goose StatementBegin
+CREATE FUNCTION jobs_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.parent_id = 0 AND NOT OLD.deleted THEN
+        UPDATE job_tallies SET n = n - 1 WHERE account_id = OLD.account_id AND kind = OLD.kind;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.parent_id = 0 AND NOT NEW.deleted THEN
+        INSERT INTO job_tallies (account_id, kind, n) VALUES (NEW.account_id, NEW.kind, 1)
+        ON CONFLICT (account_id, kind) DO UPDATE SET n = job_tallies.n + 1;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER jobs_tally_insert_delete AFTER INSERT OR DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION jobs_tally();
+CREATE TRIGGER jobs_tally_update AFTER UPDATE OF account_id, kind, parent_id, deleted ON jobs FOR EACH ROW
+    WHEN ((OLD.account_id, OLD.kind, OLD.parent_id, OLD.deleted) IS DISTINCT FROM
+          (NEW.account_id, NEW.kind, NEW.parent_id, NEW.deleted))
+    EXECUTE FUNCTION jobs_tally();
+
+-- +goose Down
+DROP TRIGGER jobs_tally_update ON jobs;
+DROP TRIGGER jobs_tally_insert_delete ON jobs;
+DROP FUNCTION jobs_tally();
+DROP TABLE job_tallies;
