@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"taskcenter/internal/auth"
 )
 
@@ -73,14 +75,14 @@ func (c *Client) CallRaw(ctx context.Context, path string, raw []byte, out any) 
 		return nil, fmt.Errorf("render api %s: HTTP %d: %s", path, resp.StatusCode, tailText(string(b), 200))
 	}
 	var env Envelope
-	if err := json.Unmarshal(b, &env); err != nil {
+	if err := gojson.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("render api %s: decode answer: %w", path, err)
 	}
 	if env.Code != CodeSuccess {
 		return &env, &APIError{Code: env.Code, Message: env.Message}
 	}
 	if out != nil && len(env.Data) > 0 {
-		if err := json.Unmarshal(env.Data, out); err != nil {
+		if err := gojson.Unmarshal(env.Data, out); err != nil {
 			return &env, fmt.Errorf("render api %s: decode data: %w", path, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"taskcenter/internal/auth"
 )
 
@@ -85,7 +87,8 @@ func (a *API) write(w http.ResponseWriter, r *http.Request, data any, err error)
 		data = nil
 	}
 	// One encoding pass over the answer: data is encoded in place rather than as a RawMessage, which
-	// encoding/json would scan a second time.
+	// would be scanned a second time. go-json writes what encoding/json would (sorted map keys, HTML
+	// escaped) at about three times its speed, and a task list's page is some 25 KB.
 	out := struct {
 		Version    string `json:"version"`
 		Result     bool   `json:"result"`
@@ -96,11 +99,11 @@ func (a *API) write(w http.ResponseWriter, r *http.Request, data any, err error)
 		RequestID  string `json:"requestId"`
 	}{env.Version, env.Result, env.Message, env.Code, data, env.ServerTime, env.RequestID}
 	var buf bytes.Buffer
-	if mErr := json.NewEncoder(&buf).Encode(out); mErr != nil {
+	if mErr := gojson.NewEncoder(&buf).Encode(out); mErr != nil {
 		a.log.Error("encode render api answer", "path", r.URL.Path, "err", mErr)
 		out.Result, out.Code, out.Message, out.Data = false, CodeInternal, codeMessages[CodeInternal], nil
 		buf.Reset()
-		_ = json.NewEncoder(&buf).Encode(out) // plain fields: cannot fail
+		_ = gojson.NewEncoder(&buf).Encode(out) // plain fields: cannot fail
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(http.StatusOK)

@@ -2,12 +2,13 @@ package render
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 
 	"taskcenter/internal/store"
 )
@@ -49,7 +50,7 @@ type chargeSplit struct {
 
 func splitOf(j store.Job) chargeSplit {
 	var s chargeSplit
-	_ = json.Unmarshal(j.Result, &s)
+	_ = gojson.Unmarshal(j.Result, &s)
 	return s
 }
 

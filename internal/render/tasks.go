@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
+
 	"taskcenter/internal/engine"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
@@ -85,13 +87,14 @@ type blenderUnitSpec struct {
 
 func stateOf(j store.Job) taskState {
 	var s taskState
-	_ = json.Unmarshal(j.Spec, &s) // a shell's spec is only ever written by this package
+	// go-json: a task list decodes one spec per task and child, and this is several times faster.
+	_ = gojson.Unmarshal(j.Spec, &s) // a shell's spec is only ever written by this package
 	return s
 }
 
 func childOf(j store.Job) childSpec {
 	var s childSpec
-	_ = json.Unmarshal(j.Spec, &s)
+	_ = gojson.Unmarshal(j.Spec, &s)
 	return s
 }
 

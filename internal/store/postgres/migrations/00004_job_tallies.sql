@@ -27,7 +27,11 @@ END;
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER jobs_tally_insert_delete AFTER INSERT OR DELETE ON jobs FOR EACH ROW EXECUTE FUNCTION jobs_tally();
+-- The conditions keep the function from being called for children, which are most jobs.
+CREATE TRIGGER jobs_tally_insert AFTER INSERT ON jobs FOR EACH ROW
+    WHEN (NEW.parent_id = 0 AND NOT NEW.deleted) EXECUTE FUNCTION jobs_tally();
+CREATE TRIGGER jobs_tally_delete AFTER DELETE ON jobs FOR EACH ROW
+    WHEN (OLD.parent_id = 0 AND NOT OLD.deleted) EXECUTE FUNCTION jobs_tally();
 CREATE TRIGGER jobs_tally_update AFTER UPDATE OF account_id, kind, parent_id, deleted ON jobs FOR EACH ROW
     WHEN ((OLD.account_id, OLD.kind, OLD.parent_id, OLD.deleted) IS DISTINCT FROM
           (NEW.account_id, NEW.kind, NEW.parent_id, NEW.deleted))
@@ -35,6 +39,7 @@ CREATE TRIGGER jobs_tally_update AFTER UPDATE OF account_id, kind, parent_id, de
 
 -- +goose Down
 DROP TRIGGER jobs_tally_update ON jobs;
-DROP TRIGGER jobs_tally_insert_delete ON jobs;
+DROP TRIGGER jobs_tally_delete ON jobs;
+DROP TRIGGER jobs_tally_insert ON jobs;
 DROP FUNCTION jobs_tally();
 DROP TABLE job_tallies;
