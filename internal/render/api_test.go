@@ -561,6 +561,9 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.call(e.cl, "/api/render/task/startTask", map[string]any{"taskIds": []int64{id3}}, nil)
+		if ti = e.info(e.cl, id3); ti.TaskArrears != 0 || ti.UserAccountConsume != 3 {
+			t.Fatalf("started after a top-up, the debt settled: %+v", ti)
+		}
 		w.drain(1)
 		e.waitStatus(e.cl, id3, 5*time.Second, StatusFinished)
 

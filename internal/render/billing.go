@@ -2,7 +2,9 @@ package render
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"time"
 
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
@@ -59,4 +61,47 @@ func (a *API) charged(ctx context.Context, jobID int64, p engine.Payment) {
 	if _, err := a.st.PatchJob(ctx, jobID, store.JobPatch{Result: mustJSON(s)}, a.eng.Now()); err != nil {
 		a.log.Warn("record charge split", "job", jobID, "err", err)
 	}
+}
+
+// settleClaimTTL is how long a replica's claim on settling one arrears debt holds. A replica that died
+// between claiming and recording the settlement leaves the debt unsettled until the claim expires.
+const settleClaimTTL = time.Hour
+
+// settleArrears charges payerID what the child job left unpaid when it was stopped for arrears, and
+// records it on the job's split: taskArrears goes down by what was paid, userAccountConsume and
+// couponConsume up. Each settlement is claimed with a nonce first (one insert that only one replica
+// wins), so that a debt is never charged twice. It reports whether the job owes nothing now.
+func (a *API) settleArrears(ctx context.Context, jobID, payerID int64) (bool, error) {
+	a.splitMu.Lock()
+	defer a.splitMu.Unlock()
+	j, err := a.st.GetJob(ctx, jobID)
+	if err != nil {
+		return false, fmt.Errorf("load task %d to settle its arrears: %w", jobID, err)
+	}
+	s := splitOf(j)
+	if s.UnpaidMilli <= 0 {
+		return true, nil
+	}
+	now := a.eng.Now()
+	claim := fmt.Sprintf("%d@%d", jobID, s.Settlements)
+	fresh, err := a.st.UseNonce(ctx, "render:settle", claim, now.Add(settleClaimTTL), now)
+	if err != nil {
+		return false, fmt.Errorf("claim settling task %d: %w", jobID, err)
+	}
+	if !fresh {
+		return false, nil // another replica settles this debt
+	}
+	p, err := a.eng.Charge(ctx, payerID, s.UnpaidMilli)
+	if err != nil {
+		return false, fmt.Errorf("settle arrears of task %d: %w", jobID, err)
+	}
+	s.CouponMilli += p.CouponMilli
+	s.BalanceMilli += p.BalanceMilli + p.CreditMilli
+	s.UnpaidMilli = p.UnpaidMilli
+	s.Settlements++
+	if _, err := a.st.PatchJob(ctx, jobID, store.JobPatch{Result: mustJSON(s)}, now); err != nil {
+		return false, fmt.Errorf("record the settlement of task %d: %w", jobID, err)
+	}
+	a.log.Info("settled arrears", "task", jobID, "paid_milli", p.CouponMilli+p.BalanceMilli+p.CreditMilli, "unpaid_milli", s.UnpaidMilli)
+	return s.UnpaidMilli == 0, nil
 }

@@ -49,9 +49,11 @@ func (a *API) startTask(ctx context.Context, c *call) (any, error) {
 			return nil
 		}
 		if j.PauseReason == "arrears" {
-			if err := a.checkFunds(ctx, j); err != nil {
-				return err
+			err := a.settleAndResume(ctx, j)
+			if errors.Is(err, errStillOwes) {
+				return apiErr(CodeNoPermission, "task %d is stopped for arrears: top up the account to settle its debt first", j.ID)
 			}
+			return err
 		}
 		return a.eng.Resume(ctx, j.ID)
 	})
@@ -73,22 +75,6 @@ func (a *API) restartTimedOut(ctx context.Context, j store.Job) error {
 	}
 	if _, err := a.eng.RestartUnits(ctx, j.ID, ids); err != nil {
 		return fmt.Errorf("restart timed-out frames of task %d: %w", j.ID, err)
-	}
-	return nil
-}
-
-// checkFunds refuses to start a task stopped for arrears while its payer still has nothing to pay with.
-func (a *API) checkFunds(ctx context.Context, j store.Job) error {
-	acct, err := a.st.GetAccount(ctx, j.AccountID)
-	if err != nil {
-		return err
-	}
-	payer, err := a.payer(ctx, acct)
-	if err != nil {
-		return err
-	}
-	if payer.BalanceMilli+payer.CouponMilli+payer.CreditMilli <= 0 {
-		return apiErr(CodeNoPermission, "task %d is stopped for arrears: top up the account first", j.ID)
 	}
 	return nil
 }

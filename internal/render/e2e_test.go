@@ -341,7 +341,7 @@ func testControlsBlender(t *testing.T, open func(testing.TB) store.Store) {
 		t.Fatal(err)
 	}
 	ti = e.waitStatus(pcl, id4, 2*time.Minute, StatusFinished)
-	if ti.DoneFrames != 3 || ti.TaskArrears <= 0 {
-		t.Fatalf("after the top-up: %+v", ti)
+	if ti.DoneFrames != 3 || ti.TaskArrears != 0 || ti.UserAccountConsume != ti.RenderConsume {
+		t.Fatalf("after the top-up, the debt settled: %+v", ti)
 	}
 }

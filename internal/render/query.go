@@ -46,6 +46,8 @@ type chargeSplit struct {
 	CouponMilli  int64 `json:"coupon_milli"`
 	BalanceMilli int64 `json:"balance_milli"`
 	UnpaidMilli  int64 `json:"unpaid_milli"`
+	// Settlements counts the times arrears were charged again after a top-up (settleArrears).
+	Settlements int `json:"settlements,omitempty"`
 }
 
 func splitOf(j store.Job) chargeSplit {
