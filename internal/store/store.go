@@ -138,7 +138,7 @@ type Jobs interface {
 	ListJobs(ctx context.Context, f JobFilter) (jobs []Job, total int, err error)
 	// ListJobTrees is ListJobs for a page of parents (f.ParentID -1) that also reads their children
 	// of kind childKind (deleted ones included) and those children's unit counts: a task list's page
-	// in three short reads, however deep the page.
+	// in three reads (the total, the rows, the counts), the page reached from the nearer end.
 	ListJobTrees(ctx context.Context, f JobFilter, childKind string) (JobTrees, error)
 	PatchJob(ctx context.Context, id int64, p JobPatch, now time.Time) (Job, error)
 	DeleteJob(ctx context.Context, id int64) error // hard delete with units; soft delete is PatchJob
