@@ -587,7 +587,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 		}
 		return page(a.infos(v, tr.Jobs), tr.Total, num, size), nil
 	}
-	shells, total, err := a.st.ListJobs(ctx, f)
+	shells, _, err := a.st.ListJobs(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
@@ -597,7 +597,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	if shells, err = a.filterStatus(ctx, r, shells, statuses); err != nil {
 		return nil, err
 	}
-	total = len(shells)
+	total := len(shells)
 	lo := min((num-1)*size, total)
 	shells = shells[lo:min(lo+size, total)]
 	v, err := a.loadView(ctx, r, shells)
