@@ -88,3 +88,7 @@ wait:
 func BenchmarkLeaseComplete(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
 }
+
+func BenchmarkCreateJobs(b *testing.B) {
+	storetest.BenchCreateJobs(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
+}

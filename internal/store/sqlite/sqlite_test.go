@@ -15,3 +15,7 @@ func TestStore(t *testing.T) {
 func BenchmarkLeaseComplete(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store { return sqlite.OpenTest(b) })
 }
+
+func BenchmarkCreateJobs(b *testing.B) {
+	storetest.BenchCreateJobs(b, func(b *testing.B) store.Store { return sqlite.OpenTest(b) })
+}

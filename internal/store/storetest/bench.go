@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -91,4 +92,40 @@ func benchLeaseComplete(b *testing.B, s store.Store, workers int) {
 	b.ReportMetric(total/(insert+drain).Seconds(), "units/s")
 	b.ReportMetric(total/insert.Seconds(), "insert-units/s")
 	b.ReportMetric(total/drain.Seconds(), "drain-units/s")
+}
+
+// BenchCreateJobs measures creating top-level jobs of 10 units each, one per transaction, from 8
+// goroutines at once: all for one account (which the account's job tally serialises on PostgreSQL),
+// or each for its own account.
+func BenchCreateJobs(b *testing.B, open func(b *testing.B) store.Store) {
+	for _, accounts := range []int{1, 8} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			s := open(b)
+			ctx := context.Background()
+			var next sync.Mutex
+			n := 0
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				next.Lock()
+				acct := int64(1 + n%accounts)
+				n++
+				next.Unlock()
+				for pb.Next() {
+					if _, err := s.CreateJob(ctx, store.Job{AccountID: acct, Kind: "bench", Name: "job"}, make10Units(), time.Now()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+		})
+	}
+}
+
+func make10Units() []store.Unit {
+	us := make([]store.Unit, 10)
+	for i := range us {
+		us[i] = store.Unit{Index: i, Name: strconv.Itoa(i), Capability: "bench"}
+	}
+	return us
 }

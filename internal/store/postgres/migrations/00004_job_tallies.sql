@@ -1,26 +1,31 @@
 -- +goose Up
 -- How many live top-level jobs of each kind an account has: a task list's total without counting the
--- account's whole list on every page. A trigger keeps it, so every path that creates, soft-deletes,
--- restores or removes a job does.
+-- account's whole list on every page. Triggers keep it, so every path that creates, soft-deletes,
+-- restores or removes a job does. The count is split over 16 rows per account and kind (a job counts
+-- in row id % 16): a row stays locked until its transaction ends, and jobs created at once for one
+-- account then rarely wait on the same row. A total is the sum of at most 16 rows.
 CREATE TABLE job_tallies (
-    account_id BIGINT NOT NULL,
-    kind       TEXT   NOT NULL,
-    n          BIGINT NOT NULL,
-    PRIMARY KEY (account_id, kind)
+    account_id BIGINT   NOT NULL,
+    kind       TEXT     NOT NULL,
+    shard      SMALLINT NOT NULL,
+    n          BIGINT   NOT NULL,
+    PRIMARY KEY (account_id, kind, shard)
 );
 
-INSERT INTO job_tallies (account_id, kind, n)
-SELECT account_id, kind, COUNT(*) FROM jobs WHERE parent_id = 0 AND NOT deleted GROUP BY account_id, kind;
+INSERT INTO job_tallies (account_id, kind, shard, n)
+SELECT account_id, kind, id % 16, COUNT(*) FROM jobs WHERE parent_id = 0 AND NOT deleted
+GROUP BY account_id, kind, id % 16;
 
 -- +goose StatementBegin
 CREATE FUNCTION jobs_tally() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.parent_id = 0 AND NOT OLD.deleted THEN
-        UPDATE job_tallies SET n = n - 1 WHERE account_id = OLD.account_id AND kind = OLD.kind;
+        UPDATE job_tallies SET n = n - 1
+        WHERE account_id = OLD.account_id AND kind = OLD.kind AND shard = OLD.id % 16;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.parent_id = 0 AND NOT NEW.deleted THEN
-        INSERT INTO job_tallies (account_id, kind, n) VALUES (NEW.account_id, NEW.kind, 1)
-        ON CONFLICT (account_id, kind) DO UPDATE SET n = job_tallies.n + 1;
+        INSERT INTO job_tallies (account_id, kind, shard, n) VALUES (NEW.account_id, NEW.kind, NEW.id % 16, 1)
+        ON CONFLICT (account_id, kind, shard) DO UPDATE SET n = job_tallies.n + 1;
     END IF;
     RETURN NULL;
 END;
