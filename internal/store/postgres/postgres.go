@@ -263,6 +263,11 @@ func column[T any](n, c int, val func(r, c int) any) []*T {
 	return out
 }
 
+// KeepsJobTallies is false: a counter row would be locked by every transaction creating an account's
+// jobs until it ends, serialising them (and deadlocking transactions that create jobs for several
+// accounts in different orders), while an index-only count of an account's jobs is quick here.
+func (dialect) KeepsJobTallies() bool { return false }
+
 // LockSkipLocked takes the weaker NO KEY UPDATE lock: nothing updates keys.
 func (dialect) LockSkipLocked() string { return " FOR NO KEY UPDATE SKIP LOCKED" }
 

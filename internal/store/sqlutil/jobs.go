@@ -276,10 +276,10 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	return jobs, total, err
 }
 
-// countJobs counts the jobs matching f (rendered as where, with vals). An account's live top-level
-// jobs of one kind are read from job_tallies, which triggers keep, instead of being counted.
+// countJobs counts the jobs matching f (rendered as where, with vals). Where the schema keeps
+// job_tallies, an account's live top-level jobs of one kind are read from it instead of counted.
 func (b *Base) countJobs(ctx context.Context, f store.JobFilter, where string, vals []any) (int, error) {
-	plain := f.ParentID == -1 && len(f.AccountIDs) > 0 && f.Kind != "" && len(f.ParentIDs) == 0 &&
+	plain := b.D.KeepsJobTallies() && f.ParentID == -1 && len(f.AccountIDs) > 0 && f.Kind != "" && len(f.ParentIDs) == 0 &&
 		len(f.Statuses) == 0 && len(f.PauseReasons) == 0 && f.Search == "" && f.Project == "" &&
 		f.CreatedFrom == nil && f.CreatedTo == nil && !f.WithDeleted
 	var total int

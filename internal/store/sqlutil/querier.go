@@ -61,6 +61,9 @@ type Dialect interface {
 	MergeJSON(old, patch string) string
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique(err error) bool
+	// KeepsJobTallies reports whether the schema keeps job_tallies, an account's count of live
+	// top-level jobs per kind, for list totals.
+	KeepsJobTallies() bool
 }
 
 // BatchCol is one column of a Batch row source.

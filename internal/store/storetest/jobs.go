@@ -261,7 +261,7 @@ func testListJobTrees(t *testing.T, s store.Store) {
 }
 
 // testJobTallies checks the kept count of an account's live top-level jobs, which a plain list's total
-// comes from, against a count of the rows through every change that moves it.
+// comes from where the driver keeps one, against a count of the rows through every change that moves it.
 func testJobTallies(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	check := func(step string) {
