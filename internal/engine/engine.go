@@ -638,6 +638,28 @@ type Payment struct {
 // Paid reports whether the charge was covered in full.
 func (p Payment) Paid() bool { return p.UnpaidMilli == 0 }
 
+// Delta is the change of the account's funds that takes the payment.
+func (p Payment) Delta() store.FundsDelta {
+	return store.FundsDelta{CouponMilli: -p.CouponMilli, BalanceMilli: -p.BalanceMilli, CreditMilli: -p.CreditMilli}
+}
+
+// SplitCharge says how account a pays amountMilli: coupon first, then balance, then credit, and what
+// they leave unpaid.
+func SplitCharge(a store.Account, amountMilli int64) Payment {
+	left := amountMilli
+	take := func(have int64) int64 {
+		t := min(max(have, 0), left)
+		left -= t
+		return t
+	}
+	var p Payment
+	p.CouponMilli = take(a.CouponMilli)
+	p.BalanceMilli = take(a.BalanceMilli)
+	p.CreditMilli = take(a.CreditMilli)
+	p.UnpaidMilli = left
+	return p
+}
+
 // Charge takes amountMilli from the account: coupon first, then balance, then credit. When they do not
 // cover it, it takes what there is and reports the rest as unpaid (the account is in arrears).
 func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (Payment, error) {
@@ -646,19 +668,8 @@ func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (Paym
 		if err != nil {
 			return Payment{}, fmt.Errorf("load account to charge: %w", err)
 		}
-		left := amountMilli
-		take := func(have int64) int64 {
-			t := min(max(have, 0), left)
-			left -= t
-			return t
-		}
-		var p Payment
-		p.CouponMilli = take(a.CouponMilli)
-		p.BalanceMilli = take(a.BalanceMilli)
-		p.CreditMilli = take(a.CreditMilli)
-		p.UnpaidMilli = left
-		d := store.FundsDelta{CouponMilli: -p.CouponMilli, BalanceMilli: -p.BalanceMilli, CreditMilli: -p.CreditMilli}
-		_, ok, err := e.store.AdjustFunds(ctx, accountID, d, true, e.now())
+		p := SplitCharge(a, amountMilli)
+		_, ok, err := e.store.AdjustFunds(ctx, accountID, p.Delta(), true, e.now())
 		if err != nil {
 			return Payment{}, fmt.Errorf("charge account: %w", err)
 		}

@@ -1,7 +1,9 @@
 package render
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -63,45 +65,59 @@ func (a *API) charged(ctx context.Context, jobID int64, p engine.Payment) {
 	}
 }
 
-// settleClaimTTL is how long a replica's claim on settling one arrears debt holds. A replica that died
-// between claiming and recording the settlement leaves the debt unsettled until the claim expires.
-const settleClaimTTL = time.Hour
+// settleClaimTTL is how long a settlement's claim is kept. It commits with the settlement, which moves
+// the job's settlement count on, so no later settlement asks for the same claim.
+const settleClaimTTL = 24 * time.Hour
+
+// errBalancesChanged: another charge changed the payer's funds between the read and the write.
+var errBalancesChanged = errors.New("the payer's funds changed meanwhile")
 
 // settleArrears charges payerID what the child job left unpaid when it was stopped for arrears, and
 // records it on the job's split: taskArrears goes down by what was paid, userAccountConsume and
-// couponConsume up. Each settlement is claimed with a nonce first (one insert that only one replica
-// wins), so that a debt is never charged twice. It reports whether the job owes nothing now.
+// couponConsume up. The claim (a nonce of the job and its settlement count), the charge and the
+// record are one transaction: a replica settling the same debt at once finds it claimed, and a
+// failure leaves nothing charged. It reports whether the job owes nothing now.
 func (a *API) settleArrears(ctx context.Context, jobID, payerID int64) (bool, error) {
 	a.splitMu.Lock()
 	defer a.splitMu.Unlock()
-	j, err := a.st.GetJob(ctx, jobID)
-	if err != nil {
-		return false, fmt.Errorf("load task %d to settle its arrears: %w", jobID, err)
-	}
-	s := splitOf(j)
-	if s.UnpaidMilli <= 0 {
-		return true, nil
-	}
 	now := a.eng.Now()
-	claim := fmt.Sprintf("%d@%d", jobID, s.Settlements)
-	fresh, err := a.st.UseNonce(ctx, "render:settle", claim, now.Add(settleClaimTTL), now)
-	if err != nil {
-		return false, fmt.Errorf("claim settling task %d: %w", jobID, err)
-	}
-	if !fresh {
-		return false, nil // another replica settles this debt
-	}
-	p, err := a.eng.Charge(ctx, payerID, s.UnpaidMilli)
+	owes, claimed, paid := false, true, int64(0)
+	err := a.st.InTx(ctx, func(tx store.Store) error {
+		j, err := tx.GetJob(ctx, jobID)
+		if err != nil {
+			return fmt.Errorf("load task %d: %w", jobID, err)
+		}
+		s := splitOf(j)
+		if s.UnpaidMilli <= 0 {
+			return nil
+		}
+		claimed, err = tx.UseNonce(ctx, "render:settle", fmt.Sprintf("%d@%d", jobID, s.Settlements), now.Add(settleClaimTTL), now)
+		if err != nil || !claimed {
+			return err // not claimed: another replica settled this debt (or settles it now)
+		}
+		payer, err := tx.GetAccount(ctx, payerID)
+		if err != nil {
+			return fmt.Errorf("load payer %d: %w", payerID, err)
+		}
+		p := engine.SplitCharge(payer, s.UnpaidMilli)
+		if _, ok, err := tx.AdjustFunds(ctx, payerID, p.Delta(), true, now); err != nil || !ok {
+			return cmp.Or(err, errBalancesChanged)
+		}
+		s.CouponMilli += p.CouponMilli
+		s.BalanceMilli += p.BalanceMilli + p.CreditMilli
+		s.UnpaidMilli = p.UnpaidMilli
+		s.Settlements++
+		if _, err := tx.PatchJob(ctx, jobID, store.JobPatch{Result: mustJSON(s)}, now); err != nil {
+			return fmt.Errorf("record the settlement: %w", err)
+		}
+		owes, paid = s.UnpaidMilli > 0, p.CouponMilli+p.BalanceMilli+p.CreditMilli
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("settle arrears of task %d: %w", jobID, err)
 	}
-	s.CouponMilli += p.CouponMilli
-	s.BalanceMilli += p.BalanceMilli + p.CreditMilli
-	s.UnpaidMilli = p.UnpaidMilli
-	s.Settlements++
-	if _, err := a.st.PatchJob(ctx, jobID, store.JobPatch{Result: mustJSON(s)}, now); err != nil {
-		return false, fmt.Errorf("record the settlement of task %d: %w", jobID, err)
+	if paid > 0 {
+		a.log.Info("settled arrears", "task", jobID, "paid_milli", paid, "still_owes", owes)
 	}
-	a.log.Info("settled arrears", "task", jobID, "paid_milli", p.CouponMilli+p.BalanceMilli+p.CreditMilli, "unpaid_milli", s.UnpaidMilli)
-	return s.UnpaidMilli == 0, nil
+	return claimed && !owes, nil
 }

@@ -190,9 +190,14 @@ func (a *API) resumePaidArrears(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list tasks stopped for arrears: %w", err)
 	}
+	broke := map[int64]bool{} // accounts whose payer could not pay for one of their tasks in this sweep
 	for _, j := range jobs {
+		if broke[j.AccountID] {
+			continue
+		}
 		switch err := a.settleAndResume(ctx, j); {
 		case errors.Is(err, errStillOwes):
+			broke[j.AccountID] = true
 		case err != nil:
 			return err
 		default:

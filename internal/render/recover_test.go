@@ -170,7 +170,6 @@ func TestArrearsSettledOnce(t *testing.T) {
 			t.Fatalf("children of %d: %v, %v", id, kids, err)
 		}
 		child := kids[id][0].ID
-		e.topUp(10_000)
 		replicas := []*API{e.api}
 		for range 3 {
 			r, err := New(Config{Engine: e.eng, Store: e.st, Blobs: e.blobs, Keyring: e.keys, Log: testLog(),
@@ -178,9 +177,14 @@ func TestArrearsSettledOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = r.Close() })
+			// Closing waits for the sweep a new API runs at once (it finds no funds yet), so that only
+			// the calls below settle.
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
 			replicas = append(replicas, r)
 		}
+		e.topUp(10_000)
 		var wg sync.WaitGroup
 		for _, r := range replicas {
 			wg.Go(func() {
