@@ -572,7 +572,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	}
 	f.AccountIDs = r.visibleAccountIDs
 	if len(statuses) == 0 {
-		// The common list: the page, its children and their frame counts in one read.
+		// The common list: the page read with its children and their frame counts (ListJobTrees).
 		f.Limit, f.Offset = size, (num-1)*size
 		tr, err := a.st.ListJobTrees(ctx, f, KindRender)
 		if err != nil {
