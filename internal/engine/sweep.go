@@ -94,6 +94,9 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	if _, err := e.store.PurgeNonces(ctx, now); err != nil {
 		errs = append(errs, fmt.Errorf("purge nonces: %w", err))
 	}
+	if err := e.store.FoldJobTallies(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -142,6 +142,9 @@ type Jobs interface {
 	ListJobTrees(ctx context.Context, f JobFilter, childKind string) (JobTrees, error)
 	PatchJob(ctx context.Context, id int64, p JobPatch, now time.Time) (Job, error)
 	DeleteJob(ctx context.Context, id int64) error // hard delete with units; soft delete is PatchJob
+	// FoldJobTallies is the sweep's upkeep of the counts that plain list totals read, where the
+	// driver keeps them as a journal of changes (PostgreSQL); elsewhere it does nothing.
+	FoldJobTallies(ctx context.Context) error
 	// UnitCounts counts each job's units by status, for many jobs at once.
 	UnitCounts(ctx context.Context, jobIDs []int64) (map[int64]map[UnitStatus]int, error)
 	// RemainingUnits reports whether the job has any unit that is not terminal.

@@ -263,10 +263,25 @@ func column[T any](n, c int, val func(r, c int) any) []*T {
 	return out
 }
 
-// KeepsJobTallies is false: a counter row would be locked by every transaction creating an account's
-// jobs until it ends, serialising them (and deadlocking transactions that create jobs for several
-// accounts in different orders), while an index-only count of an account's jobs is quick here.
-func (dialect) KeepsJobTallies() bool { return false }
+// JobTally adds the account's changes not yet folded to its totals. Triggers only append changes
+// (migration 00004): a counter row would be locked by every transaction creating the account's jobs
+// until it ends, serialising them, and deadlocking transactions that create jobs for several
+// accounts in different orders.
+func (dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
+	where := dialect{}.InInt64s(a, "account_id", accounts, false) + ` AND kind = ` + a.Add(kind)
+	return `SELECT (COALESCE((SELECT SUM(n) FROM job_tallies WHERE ` + where + `), 0) +
+		COALESCE((SELECT SUM(n) FROM job_tally_changes WHERE ` + where + `), 0))::bigint`
+}
+
+// FoldJobTallies moves the journal into the totals in one statement: a reader sees the changes
+// either in the journal or in the totals. Rows are upserted in key order, so two folds at once
+// (a leadership hand-over) wait for each other instead of deadlocking.
+func (dialect) FoldJobTallies() string {
+	return `WITH moved AS (DELETE FROM job_tally_changes RETURNING account_id, kind, n)
+		INSERT INTO job_tallies (account_id, kind, n)
+		SELECT account_id, kind, SUM(n) FROM moved GROUP BY account_id, kind ORDER BY account_id, kind
+		ON CONFLICT (account_id, kind) DO UPDATE SET n = job_tallies.n + EXCLUDED.n`
+}
 
 // LockSkipLocked takes the weaker NO KEY UPDATE lock: nothing updates keys.
 func (dialect) LockSkipLocked() string { return " FOR NO KEY UPDATE SKIP LOCKED" }

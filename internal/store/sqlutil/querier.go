@@ -61,9 +61,12 @@ type Dialect interface {
 	MergeJSON(old, patch string) string
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique(err error) bool
-	// KeepsJobTallies reports whether the schema keeps job_tallies, an account's count of live
-	// top-level jobs per kind, for list totals.
-	KeepsJobTallies() bool
+	// JobTally renders a statement reading, as one BIGINT, the kept count of the live top-level jobs
+	// of kind in the accounts (job_tallies): a plain list's total without counting the list.
+	JobTally(a *Args, accounts []int64, kind string) string
+	// FoldJobTallies is the statement folding the tally's journal (job_tally_changes) into its
+	// totals, "" where triggers keep the totals themselves.
+	FoldJobTallies() string
 }
 
 // BatchCol is one column of a Batch row source.

@@ -95,8 +95,8 @@ func benchLeaseComplete(b *testing.B, s store.Store, workers int) {
 }
 
 // BenchCreateJobs measures creating top-level jobs of 10 units each, one per transaction, from 8
-// goroutines at once: all for one account (which the account's job tally serialises on PostgreSQL),
-// or each for its own account.
+// goroutines at once: all for one account (which a counter row per account would serialise on
+// PostgreSQL), or each for its own account.
 func BenchCreateJobs(b *testing.B, open func(b *testing.B) store.Store) {
 	for _, accounts := range []int{1, 8} {
 		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
