@@ -67,7 +67,7 @@ func (c *Client) CallRaw(ctx context.Context, path string, raw []byte, out any) 
 		return nil, fmt.Errorf("render api %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := readAnswer(resp)
 	if err != nil {
 		return nil, fmt.Errorf("render api %s: read answer: %w", path, err)
 	}
@@ -87,6 +87,22 @@ func (c *Client) CallRaw(ctx context.Context, path string, raw []byte, out any) 
 		}
 	}
 	return &env, nil
+}
+
+// maxAnswerBytes bounds an answer the client reads.
+const maxAnswerBytes = 64 << 20
+
+// readAnswer reads the body into one buffer of its announced length, or grows one when the length
+// is not announced.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxAnswerBytes {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 }
 
 // Request builds the signed request without sending it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -98,16 +99,33 @@ func (a *API) write(w http.ResponseWriter, r *http.Request, data any, err error)
 		ServerTime int64  `json:"serverTime"`
 		RequestID  string `json:"requestId"`
 	}{env.Version, env.Result, env.Message, env.Code, data, env.ServerTime, env.RequestID}
-	var buf bytes.Buffer
-	if mErr := gojson.NewEncoder(&buf).Encode(out); mErr != nil {
+	buf, _ := a.answers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer a.putAnswer(buf)
+	if mErr := gojson.NewEncoder(buf).Encode(out); mErr != nil {
 		a.log.Error("encode render api answer", "path", r.URL.Path, "err", mErr)
 		out.Result, out.Code, out.Message, out.Data = false, CodeInternal, codeMessages[CodeInternal], nil
 		buf.Reset()
-		_ = gojson.NewEncoder(&buf).Encode(out) // plain fields: cannot fail
+		_ = gojson.NewEncoder(buf).Encode(out) // plain fields: cannot fail
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	// A length, rather than chunks, also lets a client read the answer into one buffer.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes()) // the client hung up: nothing to do
+}
+
+// maxPooledAnswer bounds the buffers kept for reuse, so that one huge answer is not held forever.
+const maxPooledAnswer = 1 << 20
+
+func (a *API) putAnswer(buf *bytes.Buffer) {
+	if buf.Cap() > maxPooledAnswer {
+		return
+	}
+	buf.Reset()
+	a.answers.Put(buf)
 }
 
 func requestID(r *http.Request) string {

@@ -85,8 +85,11 @@ type API struct {
 	// sub-accounts, each for cacheTTL.
 	keyCache expiring[string, openedKey]
 	subCache expiring[int64, []store.Account]
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// answers holds encode buffers (*bytes.Buffer) between requests: a task list's answer is some
+	// 25 KB, grown anew on every request otherwise.
+	answers sync.Pool
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.

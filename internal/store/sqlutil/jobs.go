@@ -335,18 +335,22 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 		UNION ALL
 		SELECT `+qualify("c", jobCols)+` FROM page CROSS JOIN jobs c
 		WHERE c.parent_id <> 0 AND c.parent_id = page.id AND c.kind = `+a.Add(childKind), a.Vals...)
-	jobs, err := all(scanJob)(rows, err)
 	if err != nil {
 		return out, fmt.Errorf("list job trees: %w", err)
 	}
-	var kids []int64
-	for _, j := range jobs {
+	// Sized for a child per parent, the common tree: a page allocates its rows once.
+	out.Jobs = make([]store.Job, 0, n)
+	kids := make([]int64, 0, n)
+	err = each(rows, scanJob, func(j store.Job) {
 		if j.ParentID == 0 {
 			out.Jobs = append(out.Jobs, j)
-			continue
+			return
 		}
 		out.Children[j.ParentID] = append(out.Children[j.ParentID], j)
 		kids = append(kids, j.ID)
+	})
+	if err != nil {
+		return out, fmt.Errorf("list job trees: %w", err)
 	}
 	slices.SortFunc(out.Jobs, func(x, y store.Job) int { return cmp.Compare(y.ID, x.ID) })
 	for _, list := range out.Children {

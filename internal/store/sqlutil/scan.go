@@ -207,6 +207,20 @@ func all[T any](scan func(Row) (T, error)) func(Rows, error) ([]T, error) {
 	}
 }
 
+// each scans every row and hands it to fn, for callers that sort rows as they come instead of
+// collecting them first.
+func each[T any](rows Rows, scan func(Row) (T, error), fn func(T)) error {
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return rows.Err()
+}
+
 // scanInt64 reads a single int64 column.
 func scanInt64(r Row) (int64, error) {
 	var v int64
