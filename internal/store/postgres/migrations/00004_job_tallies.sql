@@ -5,6 +5,11 @@
 -- jobs for several accounts in different orders), so triggers only append changes to a journal, which
 -- no transaction locks; the sweep folds the journal into the totals. A total is its row plus the
 -- account's changes since the last fold.
+
+-- Replicas of the previous version may be creating jobs while this runs: holding their inserts back
+-- until the triggers exist keeps the seeded totals from missing any.
+LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE job_tallies (
     account_id BIGINT NOT NULL,
     kind       TEXT   NOT NULL,
