@@ -267,8 +267,8 @@ func column[T any](n, c int, val func(r, c int) any) []*T {
 // (migration 00004): a counter row would be locked by every transaction creating the account's jobs
 // until it ends, serialising them, and deadlocking transactions that create jobs for several
 // accounts in different orders.
-func (dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
-	where := dialect{}.InInt64s(a, "account_id", accounts, false) + ` AND kind = ` + a.Add(kind)
+func (d dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
+	where := d.InInt64s(a, "account_id", accounts, false) + ` AND kind = ` + a.Add(kind)
 	return `SELECT (COALESCE((SELECT SUM(n) FROM job_tallies WHERE ` + where + `), 0) +
 		COALESCE((SELECT SUM(n) FROM job_tally_changes WHERE ` + where + `), 0))::bigint`
 }

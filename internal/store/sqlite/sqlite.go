@@ -165,8 +165,8 @@ func (dialect) Batch(a *sqlutil.Args, alias string, cols []sqlutil.BatchCol, n i
 
 // JobTally reads the counter rows, which triggers keep: with one writer at a time they cost no
 // waiting (migration 00004).
-func (dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
-	return `SELECT COALESCE(SUM(n), 0) FROM job_tallies WHERE ` + dialect{}.InInt64s(a, "account_id", accounts, false) +
+func (d dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
+	return `SELECT COALESCE(SUM(n), 0) FROM job_tallies WHERE ` + d.InInt64s(a, "account_id", accounts, false) +
 		` AND kind = ` + a.Add(kind)
 }
 

@@ -191,16 +191,8 @@ func all[T any](scan func(Row) (T, error)) func(Rows, error) ([]T, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer rows.Close()
 		var out []T
-		for rows.Next() {
-			v, err := scan(rows)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		if err := rows.Err(); err != nil {
+		if err := each(rows, scan, func(v T) { out = append(out, v) }); err != nil {
 			return nil, err
 		}
 		return out, nil
