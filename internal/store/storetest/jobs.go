@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,6 +320,76 @@ func testJobTallies(t *testing.T, s store.Store) {
 	must(t, err)
 	must(t, s.DeleteJob(ctx, a.ID))
 	check("removed after a soft delete")
+}
+
+// testJobTalliesConcurrent creates and soft-deletes jobs of two accounts from several goroutines,
+// each creating for both accounts in its own order, while two folds run over and over (a leadership
+// hand-over): nothing waits forever, nothing is lost or counted twice.
+func testJobTalliesConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, perWriter = 4, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+2)
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := s.FoldJobTallies(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	var creators sync.WaitGroup
+	for w := range writers {
+		creators.Go(func() {
+			for i := range perWriter {
+				// One transaction creating for both accounts, in an order that differs between writers.
+				err := s.InTx(ctx, func(tx store.Store) error {
+					for k := range 2 {
+						acct := int64(1 + (w+k)%2)
+						j, err := tx.CreateJob(ctx, store.Job{AccountID: acct, Kind: "task"}, nil, t0)
+						if err != nil {
+							return err
+						}
+						if i%3 == 0 {
+							if _, err := tx.PatchJob(ctx, j.ID, store.JobPatch{Deleted: ptr(true)}, t0); err != nil {
+								return err
+							}
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	creators.Wait()
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	live := writers * (perWriter - (perWriter+2)/3) // every third of each writer's pairs is deleted
+	for _, acct := range []int64{1, 2} {
+		tr, err := s.ListJobTrees(ctx, store.JobFilter{AccountIDs: []int64{acct}, Kind: "task", ParentID: -1, Limit: 1}, "")
+		must(t, err)
+		eq(t, "live tasks of the account", tr.Total, live)
+	}
+	must(t, s.FoldJobTallies(ctx))
+	tr, err := s.ListJobTrees(ctx, store.JobFilter{AccountIDs: []int64{1, 2}, Kind: "task", ParentID: -1, Limit: 1}, "")
+	must(t, err)
+	eq(t, "live tasks of both accounts, folded", tr.Total, 2*live)
 }
 
 func testPatchJob(t *testing.T, s store.Store) {

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListJobs", testListJobs},
 		{"ListJobTrees", testListJobTrees},
 		{"JobTallies", testJobTallies},
+		{"JobTalliesConcurrent", testJobTalliesConcurrent},
 		{"PatchJob", testPatchJob},
 		{"DeleteJob", testDeleteJob},
 		{"JobSweeps", testJobSweeps},
