@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
-	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest"
 )
 
 // TestTallyMigrationSeedsTotals upgrades a database that has jobs but no job tally: the migration
@@ -51,33 +51,12 @@ func TestTallyMigrationSeedsTotals(t *testing.T) {
 	if _, err := p.UpTo(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	// Account 1: two live tasks, one deleted, a child and a job of another kind; account 2: one task.
-	if _, err := pool.Exec(ctx, `INSERT INTO jobs (id, account_id, parent_id, kind, status, deleted, created_at, updated_at) VALUES
-		(1, 1, 0, 'task', 'queued', false, 0, 0), (2, 1, 0, 'task', 'queued', false, 0, 0),
-		(3, 1, 0, 'task', 'queued', true, 0, 0), (4, 1, 1, 'task', 'queued', false, 0, 0),
-		(5, 1, 0, 'other', 'queued', false, 0, 0), (6, 2, 0, 'task', 'queued', false, 0, 0)`); err != nil {
+	if _, err := pool.Exec(ctx, storetest.TallySeedJobs); err != nil {
 		t.Fatal(err)
 	}
 	if err := migrate(ctx, pool, schema); err != nil {
 		t.Fatal(err)
 	}
 	s := New(pool)
-	for _, tc := range []struct {
-		accounts []int64
-		kind     string
-		want     int
-	}{
-		{[]int64{1}, "task", 2},
-		{[]int64{1}, "other", 1},
-		{[]int64{2}, "task", 1},
-		{[]int64{1, 2}, "task", 3},
-	} {
-		tr, err := s.ListJobTrees(ctx, store.JobFilter{AccountIDs: tc.accounts, Kind: tc.kind, ParentID: -1, Limit: 1}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tr.Total != tc.want {
-			t.Errorf("accounts %v kind %s: total %d, want %d", tc.accounts, tc.kind, tr.Total, tc.want)
-		}
-	}
+	storetest.CheckSeededTallies(t, s)
 }
