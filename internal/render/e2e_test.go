@@ -202,8 +202,9 @@ func TestEndToEndBlender(t *testing.T) {
 		if ti.TotalFrames != 1 || ti.DoneFrames != 1 {
 			t.Fatalf("grouped task: %+v", ti)
 		}
+		// The outputs are published one by one after the child finishes: wait for all three.
 		list.Files = nil
-		for deadline := time.Now().Add(10 * time.Second); len(list.Files) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(10 * time.Second); len(list.Files) < 3 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			_, lb = e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(gid, 10), map[string]string{"userKey": key})
 			_ = json.Unmarshal(lb, &list)
 		}
