@@ -191,7 +191,9 @@ func likePattern(s string) string {
 // The limit is written into the text, not bound: PostgreSQL's generic plan of a prepared statement
 // guesses that a bound LIMIT keeps a tenth of the rows, so it judges the generic plan of a page
 // joined to other tables dearer than the custom ones and plans such a statement again on every
-// call, which cost more than running it. Callers pass few distinct limits (page sizes, batch sizes).
+// call, which cost more than running it. Each distinct limit is a statement of its own; the APIs
+// bound page sizes (at most 10,000), and clients use few of them. One that cycles through many only
+// fills the statement caches: SQLite's stops caching new texts when full, pgx's drops the least used.
 func limitOffset(a *Args, limit, offset int) string {
 	switch {
 	case limit > 0 && offset > 0:
