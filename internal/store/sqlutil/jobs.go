@@ -3,6 +3,7 @@ package sqlutil
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -331,35 +332,55 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 		order, skip = "ASC", total-lo-n
 	}
 	page := `SELECT id FROM jobs` + where + ` ORDER BY id ` + order + limitOffset(&a, n, skip)
-	// CROSS JOIN keeps SQLite from scanning every child to probe the page.
+	// One statement reads the page, its children and each child's units by status (as
+	// "status:n,..."), so that a page costs two round trips with the total. CROSS JOIN keeps SQLite
+	// from scanning every child to probe the page.
 	rows, err := b.r.Query(ctx, `WITH page AS MATERIALIZED (`+page+`)
-		SELECT `+qualify("j", jobCols)+` FROM page CROSS JOIN jobs j WHERE j.id = page.id
+		SELECT `+qualify("j", jobCols)+`, NULL FROM page CROSS JOIN jobs j WHERE j.id = page.id
 		UNION ALL
-		SELECT `+qualify("c", jobCols)+` FROM page CROSS JOIN jobs c
+		SELECT `+qualify("c", jobCols)+`, (SELECT string_agg(n.status || ':' || n.units, ',')
+			FROM (SELECT status, COUNT(*) AS units FROM units WHERE job_id = c.id GROUP BY status) n)
+		FROM page CROSS JOIN jobs c
 		WHERE c.parent_id <> 0 AND c.parent_id = page.id AND c.kind = `+a.Add(childKind), a.Vals...)
 	if err != nil {
 		return out, fmt.Errorf("list job trees: %w", err)
 	}
 	// Sized for a child per parent, the common tree: a page allocates its rows once.
 	out.Jobs = make([]store.Job, 0, n)
-	kids := make([]int64, 0, n)
-	err = each(rows, scanJob, func(j store.Job) {
+	var counts sql.NullString
+	var countsErr error
+	err = each(rows, func(r Row) (store.Job, error) { return scanJobWith(r, &counts) }, func(j store.Job) {
 		if j.ParentID == 0 {
 			out.Jobs = append(out.Jobs, j)
 			return
 		}
 		out.Children[j.ParentID] = append(out.Children[j.ParentID], j)
-		kids = append(kids, j.ID)
+		if countsErr == nil {
+			out.UnitCounts[j.ID], countsErr = parseUnitCounts(counts.String)
+		}
 	})
-	if err != nil {
+	if err = cmp.Or(err, countsErr); err != nil {
 		return out, fmt.Errorf("list job trees: %w", err)
 	}
 	slices.SortFunc(out.Jobs, func(x, y store.Job) int { return cmp.Compare(y.ID, x.ID) })
 	for _, list := range out.Children {
 		slices.SortFunc(list, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) })
 	}
-	if out.UnitCounts, err = b.UnitCounts(ctx, kids); err != nil {
-		return out, err
+	return out, nil
+}
+
+// parseUnitCounts reads the "status:n,..." list ListJobTrees aggregates ("" for a job with no units).
+func parseUnitCounts(s string) (map[store.UnitStatus]int, error) {
+	out := make(map[store.UnitStatus]int, 4)
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, ",")
+		status, count, ok := strings.Cut(pair, ":")
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("read unit counts %q: not status:count", pair)
+		}
+		out[store.UnitStatus(status)] = n
 	}
 	return out, nil
 }

@@ -76,16 +76,20 @@ func scanCredential(r Row) (store.Credential, error) {
 	return c, nil
 }
 
-func scanJob(r Row) (store.Job, error) {
+func scanJob(r Row) (store.Job, error) { return scanJobWith(r) }
+
+// scanJobWith reads a row of jobCols, then the row's further columns into extra.
+func scanJobWith(r Row, extra ...any) (store.Job, error) {
 	var j store.Job
 	var status string
 	var unitTimeout, jobTimeout, created, updated int64
 	var spec, result sql.NullString
 	var started, finished, pendingDeadline sql.NullInt64
 	var pendingTimeout int64
-	err := r.Scan(&j.ID, &j.AccountID, &j.ParentID, &j.WaitFor, &j.Alias, &j.Kind, &j.Name, &j.Project, &status,
+	err := r.Scan(append([]any{&j.ID, &j.AccountID, &j.ParentID, &j.WaitFor, &j.Alias, &j.Kind, &j.Name, &j.Project, &status,
 		&j.PauseReason, &j.Priority, &j.MaxConcurrency, &j.MaxAttempts, &j.BlocklistAfter, &unitTimeout, &jobTimeout,
-		&spec, &result, &j.CostMilli, &j.Deleted, &created, &updated, &started, &finished, &pendingTimeout, &pendingDeadline)
+		&spec, &result, &j.CostMilli, &j.Deleted, &created, &updated, &started, &finished, &pendingTimeout, &pendingDeadline},
+		extra...)...)
 	if err != nil {
 		return j, notFound(err)
 	}
