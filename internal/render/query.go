@@ -52,6 +52,9 @@ type chargeSplit struct {
 
 func splitOf(j store.Job) chargeSplit {
 	var s chargeSplit
+	if len(j.Result) == 0 { // not charged yet; decoding nothing would only build an error
+		return s
+	}
 	_ = gojson.Unmarshal(j.Result, &s)
 	return s
 }

@@ -99,7 +99,9 @@ func childOf(j store.Job) childSpec {
 }
 
 // alias is the task's alias: the platform number, "W" and the id, like the document's "2W19097".
-func alias(platform int, id int64) string { return fmt.Sprintf("%dW%d", platform, id) }
+func alias(platform int, id int64) string {
+	return strconv.Itoa(platform) + "W" + strconv.FormatInt(id, 10)
+}
 
 // ownJob loads a job of the render kinds that the caller may see; anything else is 404, so that
 // another account's ids are indistinguishable from free ones.

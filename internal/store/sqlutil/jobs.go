@@ -273,7 +273,7 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 		query = `SELECT ` + jobCols + ` FROM jobs WHERE id IN (SELECT id FROM jobs` + where + ` ORDER BY id DESC` + page +
 			`) ORDER BY id DESC`
 	}
-	jobs, err := all(scanJob)(b.r.Query(ctx, query, a.Vals...))
+	jobs, err := all(newJobScanner().scan)(b.r.Query(ctx, query, a.Vals...))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
 	}
@@ -304,6 +304,9 @@ func (b *Base) countJobs(ctx context.Context, f store.JobFilter, where string, v
 	}
 	return total, nil
 }
+
+// The job columns of ListJobTrees' parents and children, qualified once rather than per call.
+var treeParentCols, treeChildCols = qualify("j", jobCols), qualify("c", jobCols)
 
 // ListJobTrees reads the total first, so that a page in the older half of the list is walked to from
 // the oldest end: the offset walk is what a deep page costs.
@@ -336,9 +339,9 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 	// "status:n,..."), so that a page costs two round trips with the total. CROSS JOIN keeps SQLite
 	// from scanning every child to probe the page.
 	rows, err := b.r.Query(ctx, `WITH page AS MATERIALIZED (`+page+`)
-		SELECT `+qualify("j", jobCols)+`, NULL FROM page CROSS JOIN jobs j WHERE j.id = page.id
+		SELECT `+treeParentCols+`, NULL FROM page CROSS JOIN jobs j WHERE j.id = page.id
 		UNION ALL
-		SELECT `+qualify("c", jobCols)+`, (SELECT string_agg(n.status || ':' || n.units, ',')
+		SELECT `+treeChildCols+`, (SELECT string_agg(n.status || ':' || n.units, ',')
 			FROM (SELECT status, COUNT(*) AS units FROM units WHERE job_id = c.id GROUP BY status) n)
 		FROM page CROSS JOIN jobs c
 		WHERE c.parent_id <> 0 AND c.parent_id = page.id AND c.kind = `+a.Add(childKind), a.Vals...)
@@ -349,7 +352,7 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 	out.Jobs = make([]store.Job, 0, n)
 	var counts sql.NullString
 	var countsErr error
-	err = each(rows, func(r Row) (store.Job, error) { return scanJobWith(r, &counts) }, func(j store.Job) {
+	err = each(rows, newJobScanner(&counts).scan, func(j store.Job) {
 		if j.ParentID == 0 {
 			out.Jobs = append(out.Jobs, j)
 			return
@@ -572,7 +575,7 @@ func pendingDeadline(j store.Job, now time.Time) any {
 
 func (b *Base) JobsPastPendingTimeout(ctx context.Context, now time.Time, limit int) ([]store.Job, error) {
 	a := Args{Vals: []any{MS(now)}}
-	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE status = 'queued'
+	jobs, err := all(newJobScanner().scan)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE status = 'queued'
 		AND pending_deadline IS NOT NULL AND pending_deadline <= $1 AND NOT deleted ORDER BY pending_deadline, id`+
 		limitOffset(&a, limit, 0), a.Vals...))
 	return jobs, wrap(err, "jobs past pending timeout")
@@ -580,7 +583,7 @@ func (b *Base) JobsPastPendingTimeout(ctx context.Context, now time.Time, limit 
 
 func (b *Base) JobsPastTimeout(ctx context.Context, now time.Time, limit int) ([]store.Job, error) {
 	a := Args{Vals: []any{MS(now)}}
-	jobs, err := all(scanJob)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE status IN ('queued', 'running')
+	jobs, err := all(newJobScanner().scan)(b.r.Query(ctx, `SELECT `+jobCols+` FROM jobs WHERE status IN ('queued', 'running')
 		AND job_timeout > 0 AND started_at IS NOT NULL AND started_at + job_timeout < $1 ORDER BY id`+
 		limitOffset(&a, limit, 0), a.Vals...))
 	return jobs, wrap(err, "jobs past timeout")

@@ -76,29 +76,40 @@ func scanCredential(r Row) (store.Credential, error) {
 	return c, nil
 }
 
-func scanJob(r Row) (store.Job, error) { return scanJobWith(r) }
+func scanJob(r Row) (store.Job, error) { return newJobScanner().scan(r) }
 
-// scanJobWith reads a row of jobCols, then the row's further columns into extra.
-func scanJobWith(r Row, extra ...any) (store.Job, error) {
-	var j store.Job
-	var status string
-	var unitTimeout, jobTimeout, created, updated int64
-	var spec, result sql.NullString
-	var started, finished, pendingDeadline sql.NullInt64
-	var pendingTimeout int64
-	err := r.Scan(append([]any{&j.ID, &j.AccountID, &j.ParentID, &j.WaitFor, &j.Alias, &j.Kind, &j.Name, &j.Project, &status,
-		&j.PauseReason, &j.Priority, &j.MaxConcurrency, &j.MaxAttempts, &j.BlocklistAfter, &unitTimeout, &jobTimeout,
-		&spec, &result, &j.CostMilli, &j.Deleted, &created, &updated, &started, &finished, &pendingTimeout, &pendingDeadline},
-		extra...)...)
-	if err != nil {
-		return j, notFound(err)
+// jobScanner reads rows of jobCols, then any extra columns, into destinations it keeps: a list of
+// jobs allocates its scan targets once, not once per row.
+type jobScanner struct {
+	j                                                         store.Job
+	status                                                    string
+	unitTimeout, jobTimeout, created, updated, pendingTimeout int64
+	spec, result                                              sql.NullString
+	started, finished, pendingDeadline                        sql.NullInt64
+	dest                                                      []any
+}
+
+func newJobScanner(extra ...any) *jobScanner {
+	s := &jobScanner{}
+	j := &s.j
+	s.dest = append([]any{&j.ID, &j.AccountID, &j.ParentID, &j.WaitFor, &j.Alias, &j.Kind, &j.Name, &j.Project, &s.status,
+		&j.PauseReason, &j.Priority, &j.MaxConcurrency, &j.MaxAttempts, &j.BlocklistAfter, &s.unitTimeout, &s.jobTimeout,
+		&s.spec, &s.result, &j.CostMilli, &j.Deleted, &s.created, &s.updated, &s.started, &s.finished, &s.pendingTimeout,
+		&s.pendingDeadline}, extra...)
+	return s
+}
+
+func (s *jobScanner) scan(r Row) (store.Job, error) {
+	if err := r.Scan(s.dest...); err != nil {
+		return store.Job{}, notFound(err)
 	}
-	j.Status = store.JobStatus(status)
-	j.UnitTimeout, j.JobTimeout = Duration(unitTimeout), Duration(jobTimeout)
-	j.Spec, j.Result = RawJSON(spec), RawJSON(result)
-	j.CreatedAt, j.UpdatedAt = Time(created), Time(updated)
-	j.StartedAt, j.FinishedAt = TimePtr(started), TimePtr(finished)
-	j.PendingTimeout, j.PendingDeadline = Duration(pendingTimeout), TimePtr(pendingDeadline)
+	j := s.j
+	j.Status = store.JobStatus(s.status)
+	j.UnitTimeout, j.JobTimeout = Duration(s.unitTimeout), Duration(s.jobTimeout)
+	j.Spec, j.Result = RawJSON(s.spec), RawJSON(s.result)
+	j.CreatedAt, j.UpdatedAt = Time(s.created), Time(s.updated)
+	j.StartedAt, j.FinishedAt = TimePtr(s.started), TimePtr(s.finished)
+	j.PendingTimeout, j.PendingDeadline = Duration(s.pendingTimeout), TimePtr(s.pendingDeadline)
 	return j, nil
 }
 
