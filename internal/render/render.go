@@ -270,16 +270,12 @@ func (a *API) authenticate(ctx context.Context, r *http.Request, body []byte) (s
 	if !hmacEqual(Sign(key, msg), sig) {
 		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "signature does not match")
 	}
-	fresh, err := a.st.UseNonce(ctx, "render:"+cred.KeyID, hv["nonce"], now.Add(2*a.cfg.Window), now)
+	fresh, acct, err := a.st.UseAccountNonce(ctx, cred.AccountID, "render:"+cred.KeyID, hv["nonce"], now.Add(2*a.cfg.Window), now)
 	if err != nil {
-		return store.Account{}, nil, fmt.Errorf("record nonce: %w", err)
+		return store.Account{}, nil, fmt.Errorf("record nonce of account %d: %w", cred.AccountID, err)
 	}
 	if !fresh {
 		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "nonce already used (replay)")
-	}
-	acct, err := a.st.GetAccount(ctx, cred.AccountID)
-	if err != nil {
-		return store.Account{}, nil, fmt.Errorf("load account %d: %w", cred.AccountID, err)
 	}
 	p, err := decodeParams(body)
 	if err != nil {

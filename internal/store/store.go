@@ -70,6 +70,10 @@ type Credentials interface {
 	// UseNonce records nonce in scope until expires. fresh is false when it was already recorded and
 	// has not expired (a replay).
 	UseNonce(ctx context.Context, scope, nonce string, expires, now time.Time) (fresh bool, err error)
+	// UseAccountNonce is UseNonce for a request signed by an account, which also reads that account
+	// when the nonce is fresh: a signed request needs both, and concurrent requests share the read
+	// as they share the nonces' write. An account that does not exist is ErrNotFound.
+	UseAccountNonce(ctx context.Context, accountID int64, scope, nonce string, expires, now time.Time) (fresh bool, acct Account, err error)
 	PurgeNonces(ctx context.Context, now time.Time) (int64, error)
 }
 

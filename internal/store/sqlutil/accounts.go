@@ -3,6 +3,8 @@ package sqlutil
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,16 +128,28 @@ func (b *Base) RevokeCredential(ctx context.Context, id int64, now time.Time) er
 }
 
 // UseNonce inserts the nonce, or takes over an expired row of the same nonce; a live row is a replay.
-// UseNonce records the nonce. Every signed request of the dialects writes one, so concurrent calls
-// share one INSERT (batch.Group) instead of committing one each.
+// Every signed request of the dialects writes one, so concurrent calls share one INSERT (batch.Group)
+// instead of committing one each.
 func (b *Base) UseNonce(ctx context.Context, scope, nonce string, expires, now time.Time) (bool, error) {
-	use := nonceUse{scope: scope, nonce: nonce, expires: expires, now: now}
+	used, err := b.useNonce(ctx, nonceUse{scope: scope, nonce: nonce, expires: expires, now: now})
+	return used.fresh, err
+}
+
+func (b *Base) UseAccountNonce(ctx context.Context, accountID int64, scope, nonce string, expires, now time.Time) (bool, store.Account, error) {
+	used, err := b.useNonce(ctx, nonceUse{scope: scope, nonce: nonce, expires: expires, now: now, account: accountID})
+	if err == nil && used.fresh && used.acct.ID == 0 {
+		err = fmt.Errorf("get account %d: %w", accountID, store.ErrNotFound)
+	}
+	return used.fresh, used.acct, err
+}
+
+func (b *Base) useNonce(ctx context.Context, use nonceUse) (nonceUsed, error) {
 	if b.nonces == nil { // bound to a transaction: write in it
-		fresh, err := b.useNonces(ctx, []nonceUse{use})
+		used, err := b.useNonces(ctx, []nonceUse{use})
 		if err != nil {
-			return false, err
+			return nonceUsed{}, err
 		}
-		return fresh[0], nil
+		return used[0], nil
 	}
 	return b.nonces.Do(ctx, use)
 }
@@ -143,14 +157,21 @@ func (b *Base) UseNonce(ctx context.Context, scope, nonce string, expires, now t
 type nonceUse struct {
 	scope, nonce string
 	expires, now time.Time
+	account      int64 // the signer, read when the nonce is fresh; 0 for none
+}
+
+type nonceUsed struct {
+	fresh bool
+	acct  store.Account // the signer; zero when not asked for, not fresh, or not found
 }
 
 // nonceBatchSize bounds the rows of one nonce INSERT (three parameters each).
 const nonceBatchSize = 256
 
 // useNonces records nonces in one statement and reports which were fresh. A nonce that is already
-// recorded and not yet expired is not fresh, nor is a repeat of one earlier in the same batch.
-func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]bool, error) {
+// recorded and not yet expired is not fresh, nor is a repeat of one earlier in the same batch. The
+// signers of the fresh ones are then read in one more statement.
+func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]nonceUsed, error) {
 	type key struct{ scope, nonce string }
 	first := make(map[key]int, len(uses))
 	var a Args
@@ -167,28 +188,46 @@ func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]bool, error) {
 			latest = u.now
 		}
 	}
-	fresh := make([]bool, len(uses))
-	err := func() error {
-		rs, err := b.w.Query(ctx, `INSERT INTO nonces (scope, nonce, expires) VALUES `+strings.Join(rows, ", ")+`
-			ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= `+a.Add(MS(latest))+`
-			RETURNING scope, nonce`, a.Vals...)
-		if err != nil {
-			return err
-		}
-		defer rs.Close()
-		for rs.Next() {
-			var k key
-			if err := rs.Scan(&k.scope, &k.nonce); err != nil {
-				return err
-			}
-			fresh[first[k]] = true
-		}
-		return rs.Err()
-	}()
+	used := make([]nonceUsed, len(uses))
+	rs, err := b.w.Query(ctx, `INSERT INTO nonces (scope, nonce, expires) VALUES `+strings.Join(rows, ", ")+`
+		ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= `+a.Add(MS(latest))+`
+		RETURNING scope, nonce`, a.Vals...)
 	if err != nil {
-		return nil, wrap(err, "use nonces")
+		return nil, fmt.Errorf("use nonces: %w", err)
 	}
-	return fresh, nil
+	var accounts []int64
+	err = each(rs, func(r Row) (key, error) {
+		var k key
+		return k, r.Scan(&k.scope, &k.nonce)
+	}, func(k key) {
+		i := first[k]
+		used[i].fresh = true
+		if id := uses[i].account; id != 0 && !slices.Contains(accounts, id) {
+			accounts = append(accounts, id)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("use nonces: %w", err)
+	}
+	if len(accounts) == 0 {
+		return used, nil
+	}
+	// The signers are read after the write, as a request would read its account after its nonce.
+	a = Args{}
+	byID := make(map[int64]store.Account, len(accounts))
+	rs, err = b.w.Query(ctx, `SELECT `+accountCols+` FROM accounts WHERE `+b.D.InInt64s(&a, "id", accounts, false), a.Vals...)
+	if err == nil {
+		err = each(rs, scanAccount, func(acct store.Account) { byID[acct.ID] = acct })
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the signers of nonces: %w", err)
+	}
+	for i := range used {
+		if used[i].fresh {
+			used[i].acct = byID[uses[i].account]
+		}
+	}
+	return used, nil
 }
 
 func (b *Base) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {

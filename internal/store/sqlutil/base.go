@@ -18,7 +18,7 @@ type Base struct {
 	// begin starts a transaction; nil when this Base is already bound to one.
 	begin func(ctx context.Context) (Tx, error)
 	// nonces writes concurrent UseNonce calls together; nil when bound to a transaction.
-	nonces *batch.Group[nonceUse, bool]
+	nonces *batch.Group[nonceUse, nonceUsed]
 }
 
 // NewBase returns a Base reading through r, writing through w and opening transactions with begin.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -203,4 +204,63 @@ func testNonces(t *testing.T, s store.Store) {
 	ok, err := s.UseNonce(ctx, "render", "in-tx", at(time.Minute), t0)
 	must(t, err)
 	eq(t, "fresh after a rolled back use", ok, true)
+}
+
+func testAccountNonces(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a1, err := s.CreateAccount(ctx, store.Account{Name: "signer-1", Role: store.RoleUser, BalanceMilli: 1500, Settings: json.RawMessage(`{"zone":1}`)})
+	must(t, err)
+	a2, err := s.CreateAccount(ctx, store.Account{Name: "signer-2", Role: store.RoleUser})
+	must(t, err)
+	// The account is read after the nonce, so a change made before the call shows.
+	a1, _, err = s.AdjustFunds(ctx, a1.ID, store.FundsDelta{BalanceMilli: 500}, false, t0)
+	must(t, err)
+
+	fresh, got, err := s.UseAccountNonce(ctx, a1.ID, "render:AK1", "n1", at(time.Minute), t0)
+	must(t, err)
+	if !fresh || got.ID != a1.ID || got.Name != "signer-1" || got.BalanceMilli != 2000 || string(got.Settings) != `{"zone":1}` {
+		t.Fatalf("first use: fresh %v, account %+v", fresh, got)
+	}
+	fresh, got, err = s.UseAccountNonce(ctx, a1.ID, "render:AK1", "n1", at(time.Minute), at(time.Second))
+	must(t, err)
+	if fresh || got.ID != 0 {
+		t.Fatalf("replay: fresh %v, account %+v", fresh, got)
+	}
+	_, _, err = s.UseAccountNonce(ctx, 9999, "render:AK9", "n1", at(time.Minute), t0)
+	mustIs(t, err, store.ErrNotFound)
+
+	// Concurrent signers share the batch: each gets its own account, and a replay none.
+	var wg sync.WaitGroup
+	var fresh1 atomic.Int64
+	for i := range 20 {
+		wg.Go(func() {
+			want := []store.Account{a1, a2}[i%2]
+			fresh, got, err := s.UseAccountNonce(ctx, want.ID, fmt.Sprintf("render:AK%d", want.ID), fmt.Sprintf("c-%d", i), at(time.Minute), t0)
+			if err != nil || !fresh || got.ID != want.ID || got.Name != want.Name {
+				t.Errorf("signer %d: fresh %v, account %+v, error %v", i, fresh, got, err)
+			}
+			fresh, got, err = s.UseAccountNonce(ctx, a1.ID, "render:AK1", "shared", at(time.Minute), t0)
+			if err != nil || (fresh && got.ID != a1.ID) || (!fresh && got.ID != 0) {
+				t.Errorf("shared nonce: fresh %v, account %+v, error %v", fresh, got, err)
+			}
+			if fresh {
+				fresh1.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	eq(t, "fresh uses of one nonce", fresh1.Load(), int64(1))
+
+	// Inside a transaction the account is read in it.
+	err = s.InTx(ctx, func(tx store.Store) error {
+		if _, _, err := tx.AdjustFunds(ctx, a2.ID, store.FundsDelta{CouponMilli: 70}, false, t0); err != nil {
+			return err
+		}
+		fresh, got, err := tx.UseAccountNonce(ctx, a2.ID, "render:AK2", "in-tx", at(time.Minute), t0)
+		if err != nil || !fresh || got.CouponMilli != 70 {
+			t.Errorf("in a transaction: fresh %v, account %+v, error %v", fresh, got, err)
+		}
+		return nil
+	})
+	must(t, err)
 }

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AdjustFunds", testAdjustFunds},
 		{"Credentials", testCredentials},
 		{"Nonces", testNonces},
+		{"AccountNonces", testAccountNonces},
 		{"CreateJob", testCreateJob},
 		{"WaitingJobs", testWaitingJobs},
 		{"ListJobs", testListJobs},
