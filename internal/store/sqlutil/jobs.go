@@ -189,22 +189,27 @@ func likePattern(s string) string {
 
 // limitOffset renders LIMIT/OFFSET; 0 means none. SQLite needs a LIMIT before an OFFSET.
 //
-// The limit is written into the text, not bound: PostgreSQL's generic plan of a prepared statement
-// guesses that a bound LIMIT keeps a tenth of the rows, so it judges the generic plan of a page
-// joined to other tables dearer than the custom ones and plans such a statement again on every
-// call, which cost more than running it. Each distinct limit is a statement of its own; the APIs
-// bound page sizes (at most 10,000), and clients use few of them. One that cycles through many only
-// fills the statement caches: SQLite's stops caching new texts when full, pgx's drops the least used.
+// Both are written so that PostgreSQL plans a prepared page statement once rather than on every
+// call, where planning cost more than running it. It keeps planning anew while the custom plans
+// (made for the values bound) look cheaper than the generic one:
+//   - The limit is written into the text, not bound: the generic plan guesses that a bound LIMIT
+//     keeps a tenth of the rows. Each distinct limit is a statement of its own; the APIs bound page
+//     sizes (at most 10,000), and clients use few of them. One that cycles through many only fills
+//     the statement caches: SQLite's stops caching new texts when full, pgx's drops the least used.
+//   - The offset is bound inside a scalar subquery, which the planner does not look into: a custom
+//     plan for an offset past its estimate of the rows would expect an empty page, and look cheap.
 func limitOffset(a *Args, limit, offset int) string {
-	switch {
-	case limit > 0 && offset > 0:
-		return " LIMIT " + strconv.Itoa(limit) + " OFFSET " + a.Add(int64(offset))
-	case limit > 0:
-		return " LIMIT " + strconv.Itoa(limit)
-	case offset > 0:
-		return " LIMIT 9223372036854775807 OFFSET " + a.Add(int64(offset))
+	if limit <= 0 && offset <= 0 {
+		return ""
 	}
-	return ""
+	page := " LIMIT 9223372036854775807"
+	if limit > 0 {
+		page = " LIMIT " + strconv.Itoa(limit)
+	}
+	if offset > 0 {
+		page += " OFFSET (SELECT CAST(" + a.Add(int64(offset)) + " AS BIGINT))"
+	}
+	return page
 }
 
 // jobWhere renders f's conditions as a WHERE clause ("" for none), adding their values to a.
@@ -285,76 +290,104 @@ func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, in
 	return jobs, total, err
 }
 
-// countJobs counts the jobs matching f (rendered as where, with vals). An account's live top-level
-// jobs of one kind are read from job_tallies instead of counted.
+// countJobs counts the jobs matching f (rendered as where, with vals).
 func (b *Base) countJobs(ctx context.Context, f store.JobFilter, where string, vals []any) (int, error) {
-	plain := f.ParentID == -1 && len(f.AccountIDs) > 0 && f.Kind != "" && len(f.ParentIDs) == 0 &&
-		len(f.Statuses) == 0 && len(f.PauseReasons) == 0 && f.Search == "" && f.Project == "" &&
-		f.CreatedFrom == nil && f.CreatedTo == nil && !f.WithDeleted
-	var total int
-	var err error
-	if plain {
-		var a Args
-		err = b.r.QueryRow(ctx, b.D.JobTally(&a, f.AccountIDs, f.Kind), a.Vals...).Scan(&total)
-	} else {
-		err = b.r.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`+where, vals...).Scan(&total)
+	var a Args
+	if !talliedList(f) {
+		a.Vals = vals
 	}
-	if err != nil {
+	var total int
+	if err := b.r.QueryRow(ctx, b.countQuery(&a, f, where), a.Vals...).Scan(&total); err != nil {
 		return 0, fmt.Errorf("count jobs: %w", err)
 	}
 	return total, nil
 }
 
+// countQuery renders the statement counting the jobs matching f, rendered as where (whose values a
+// must hold unless talliedList(f)).
+func (b *Base) countQuery(a *Args, f store.JobFilter, where string) string {
+	if talliedList(f) {
+		return b.D.JobTally(a, f.AccountIDs, f.Kind)
+	}
+	return `SELECT COUNT(*) FROM jobs` + where
+}
+
+// talliedList reports whether f lists an account's live top-level jobs of one kind, whose total is
+// read from job_tallies instead of counted.
+func talliedList(f store.JobFilter) bool {
+	return f.ParentID == -1 && len(f.AccountIDs) > 0 && f.Kind != "" && len(f.ParentIDs) == 0 &&
+		len(f.Statuses) == 0 && len(f.PauseReasons) == 0 && f.Search == "" && f.Project == "" &&
+		f.CreatedFrom == nil && f.CreatedTo == nil && !f.WithDeleted
+}
+
 // The job columns of ListJobTrees' parents and children, qualified once rather than per call.
 var treeParentCols, treeChildCols = qualify("j", jobCols), qualify("c", jobCols)
 
-// ListJobTrees reads the total first, so that a page in the older half of the list is walked to from
-// the oldest end: the offset walk is what a deep page costs.
+// shallowTreeRows bounds the offset of a tree page read newest first in one statement with its
+// total: walking that many index entries costs less than a round trip for the total first.
+const shallowTreeRows = 1000
+
+// ListJobTrees reads a page of parents with their children of childKind and each child's units by
+// status. A page within the newest shallowTreeRows is read newest first, with its total, in one
+// statement. A deeper one reads the total first, so that a page in the older half of the list is
+// walked to from the oldest end: the offset walk is what a deep page costs.
 func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind string) (store.JobTrees, error) {
 	f.ParentID, f.ParentIDs = -1, nil
 	out := store.JobTrees{Children: map[int64][]store.Job{}, UnitCounts: map[int64]map[store.UnitStatus]int{}}
 	var a Args
 	where := b.jobWhere(&a, f)
-	total, err := b.countJobs(ctx, f, where, a.Vals)
-	if err != nil {
-		return out, err
-	}
-	out.Total = total
+	whereVals := slices.Clone(a.Vals) // the statement's further values are appended to a
 	lo := max(f.Offset, 0)
-	n := total - lo
-	if f.Limit > 0 {
-		n = min(n, f.Limit)
+	var page, total string
+	shallow := f.Limit > 0 && lo < shallowTreeRows
+	if shallow {
+		total = `(` + b.countQuery(&a, f, where) + `)`
+		page = `SELECT id FROM jobs` + where + ` ORDER BY id DESC` + limitOffset(&a, f.Limit, lo)
+	} else {
+		n, err := b.countJobs(ctx, f, where, whereVals)
+		if err != nil {
+			return out, err
+		}
+		out.Total = n
+		if f.Limit > 0 {
+			n = min(n-lo, f.Limit)
+		} else {
+			n -= lo
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		// A job created or deleted between the count and this read moves the page by one, as it
+		// would between two page requests.
+		order, skip := "DESC", lo
+		if lo > out.Total/2 {
+			order, skip = "ASC", out.Total-lo-n
+		}
+		total, page = "NULL", `SELECT id FROM jobs`+where+` ORDER BY id `+order+limitOffset(&a, n, skip)
 	}
-	if n <= 0 {
-		return out, nil
-	}
-	// A job created or deleted between the count and this read moves the page by one, as it would
-	// between two page requests.
-	order, skip := "DESC", lo
-	if lo > total/2 {
-		order, skip = "ASC", total-lo-n
-	}
-	page := `SELECT id FROM jobs` + where + ` ORDER BY id ` + order + limitOffset(&a, n, skip)
-	// One statement reads the page, its children and each child's units by status (as
-	// "status:n,..."), so that a page costs two round trips with the total. CROSS JOIN keeps SQLite
-	// from scanning every child to probe the page.
+	// Each child's units by status come as "status:n,...". CROSS JOIN keeps SQLite from scanning
+	// every child to probe the page.
 	rows, err := b.r.Query(ctx, `WITH page AS MATERIALIZED (`+page+`)
-		SELECT `+treeParentCols+`, NULL FROM page CROSS JOIN jobs j WHERE j.id = page.id
+		SELECT `+treeParentCols+`, NULL, `+total+` FROM page CROSS JOIN jobs j WHERE j.id = page.id
 		UNION ALL
 		SELECT `+treeChildCols+`, (SELECT string_agg(n.status || ':' || n.units, ',')
-			FROM (SELECT status, COUNT(*) AS units FROM units WHERE job_id = c.id GROUP BY status) n)
+			FROM (SELECT status, COUNT(*) AS units FROM units WHERE job_id = c.id GROUP BY status) n), NULL
 		FROM page CROSS JOIN jobs c
 		WHERE c.parent_id <> 0 AND c.parent_id = page.id AND c.kind = `+a.Add(childKind), a.Vals...)
 	if err != nil {
 		return out, fmt.Errorf("list job trees: %w", err)
 	}
-	// Sized for a child per parent, the common tree: a page allocates its rows once.
-	out.Jobs = make([]store.Job, 0, n)
+	// Sized for a common page, which then allocates its rows once.
+	out.Jobs = make([]store.Job, 0, min(max(f.Limit, 0), 100))
 	var counts sql.NullString
+	var rowTotal sql.NullInt64 // on the parents' rows of a shallow page
 	var countsErr error
-	err = each(rows, newJobScanner(&counts).scan, func(j store.Job) {
+	err = each(rows, newJobScanner(&counts, &rowTotal).scan, func(j store.Job) {
 		if j.ParentID == 0 {
 			out.Jobs = append(out.Jobs, j)
+			if rowTotal.Valid {
+				out.Total = int(rowTotal.Int64)
+			}
 			return
 		}
 		out.Children[j.ParentID] = append(out.Children[j.ParentID], j)
@@ -364,6 +397,12 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 	})
 	if err = cmp.Or(err, countsErr); err != nil {
 		return out, fmt.Errorf("list job trees: %w", err)
+	}
+	if shallow && len(out.Jobs) == 0 && lo > 0 {
+		// A page past the end has no row to carry the total.
+		if out.Total, err = b.countJobs(ctx, f, where, whereVals); err != nil {
+			return out, err
+		}
 	}
 	slices.SortFunc(out.Jobs, func(x, y store.Job) int { return cmp.Compare(y.ID, x.ID) })
 	for _, list := range out.Children {

@@ -254,8 +254,56 @@ func testListJobTrees(t *testing.T, s store.Store) {
 			}
 		}
 	}
+	// Pages past the newest thousand rows read the total first and walk from the nearer end: each is
+	// still ListJobs' page, with the children of its parents.
+	const deep = 1210
+	var deepKids []int64
+	must(t, s.InTx(ctx, func(tx store.Store) error {
+		for i := range deep {
+			p, err := tx.CreateJob(ctx, store.Job{AccountID: 5, Kind: "task"}, nil, t0)
+			if err != nil {
+				return err
+			}
+			if i%50 == 0 {
+				k, err := tx.CreateJob(ctx, store.Job{AccountID: 5, Kind: "frames", ParentID: p.ID}, mkUnits(2, "t5"), t0)
+				if err != nil {
+					return err
+				}
+				deepKids = append(deepKids, k.ID)
+			}
+		}
+		return nil
+	}))
+	for _, size := range []int{1, 7, 10} {
+		for _, off := range []int{995, 999, 1000, 1001, 1100, 1199, 1203, 1209, 1210, 1300} {
+			f := store.JobFilter{AccountIDs: []int64{5}, Kind: "task", Limit: size, Offset: off}
+			want, total, err := s.ListJobs(ctx, f)
+			must(t, err)
+			tr, err := s.ListJobTrees(ctx, f, "frames")
+			must(t, err)
+			if !slices.EqualFunc(tr.Jobs, want, func(x, y store.Job) bool { return x.ID == y.ID }) || tr.Total != total || total != deep {
+				t.Fatalf("size %d offset %d: trees %d jobs total %d, list %d jobs total %d", size, off, len(tr.Jobs), tr.Total, len(want), total)
+			}
+			for _, p := range tr.Jobs {
+				for _, k := range tr.Children[p.ID] {
+					if !slices.Contains(deepKids, k.ID) || !maps.Equal(tr.UnitCounts[k.ID], map[store.UnitStatus]int{store.UnitQueued: 2}) {
+						t.Fatalf("offset %d: child %d of %d with units %v", off, k.ID, p.ID, tr.UnitCounts[k.ID])
+					}
+				}
+			}
+		}
+	}
+	// The children of a whole deep page: every 50th parent (from the oldest) has one.
+	tr, err := s.ListJobTrees(ctx, store.JobFilter{AccountIDs: []int64{5}, Kind: "task", Limit: 200, Offset: 1010}, "frames")
+	must(t, err)
+	var kids int
+	for _, list := range tr.Children {
+		kids += len(list)
+	}
+	eq(t, "children of the oldest 200", kids, 4)
+
 	// Rows are read whole: a parent's fields and a child's.
-	tr, err := s.ListJobTrees(ctx, store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: 1, Offset: 6}, "frames")
+	tr, err = s.ListJobTrees(ctx, store.JobFilter{AccountIDs: []int64{1}, Kind: "task", Limit: 1, Offset: 6}, "frames")
 	must(t, err)
 	eq(t, "parent name", tr.Jobs[0].Name, "one")
 	eq(t, "child pause reason", tr.Children[p1.ID][1].PauseReason, "user")
