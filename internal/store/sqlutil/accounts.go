@@ -198,7 +198,8 @@ func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]nonceUsed, err
 	var accounts []int64
 	err = each(rs, func(r Row) (key, error) {
 		var k key
-		return k, r.Scan(&k.scope, &k.nonce)
+		err := r.Scan(&k.scope, &k.nonce)
+		return k, err
 	}, func(k key) {
 		i := first[k]
 		used[i].fresh = true
@@ -212,10 +213,11 @@ func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]nonceUsed, err
 	if len(accounts) == 0 {
 		return used, nil
 	}
-	// The signers are read after the write, as a request would read its account after its nonce.
+	// The signers are read after the write, as a request would read its account after its nonce; on
+	// SQLite by a reading connection, which leaves the writer to the next batch.
 	a = Args{}
 	byID := make(map[int64]store.Account, len(accounts))
-	rs, err = b.w.Query(ctx, `SELECT `+accountCols+` FROM accounts WHERE `+b.D.InInt64s(&a, "id", accounts, false), a.Vals...)
+	rs, err = b.r.Query(ctx, `SELECT `+accountCols+` FROM accounts WHERE `+b.D.InInt64s(&a, "id", accounts, false), a.Vals...)
 	if err == nil {
 		err = each(rs, scanAccount, func(acct store.Account) { byID[acct.ID] = acct })
 	}
