@@ -283,6 +283,13 @@ func (dialect) FoldJobTallies() string {
 		ON CONFLICT (account_id, kind) DO UPDATE SET n = job_tallies.n + EXCLUDED.n`
 }
 
+// UnflushedCommit turns synchronous_commit off for the rest of the transaction: its commit is
+// visible at once and reaches the disk within three wal_writer_delay, and a later commit's flush
+// carries it along.
+func (dialect) UnflushedCommit() string {
+	return "(SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
+}
+
 // LockSkipLocked takes the weaker NO KEY UPDATE lock: nothing updates keys.
 func (dialect) LockSkipLocked() string { return " FOR NO KEY UPDATE SKIP LOCKED" }
 

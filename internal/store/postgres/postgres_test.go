@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,4 +92,52 @@ func BenchmarkLeaseComplete(b *testing.B) {
 
 func BenchmarkCreateJobs(b *testing.B) {
 	storetest.BenchCreateJobs(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
+}
+
+// TestNonceCommitSettingStaysLocal checks that the unflushed commit of a nonce batch is the batch's
+// own: no pooled connection keeps synchronous_commit off afterwards, and inside a transaction a nonce
+// leaves the transaction's commit as it was.
+func TestNonceCommitSettingStaysLocal(t *testing.T) {
+	s := postgres.OpenTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 5 {
+		fresh, err := s.UseNonce(ctx, "test", fmt.Sprint("n", i), now.Add(time.Minute), now)
+		if err != nil || !fresh {
+			t.Fatalf("nonce %d: fresh=%v, %v", i, fresh, err)
+		}
+	}
+	conns := s.Pool().AcquireAllIdle(ctx)
+	if len(conns) == 0 {
+		t.Fatal("no idle connection after the nonces")
+	}
+	for _, c := range conns {
+		var setting string
+		err := c.QueryRow(ctx, "SHOW synchronous_commit").Scan(&setting)
+		c.Release()
+		if err != nil || setting != "on" {
+			t.Errorf("a pooled connection has synchronous_commit %q (%v), want on", setting, err)
+		}
+	}
+
+	err := s.InTx(ctx, func(tx store.Store) error {
+		if fresh, err := tx.UseNonce(ctx, "test", "in-tx", now.Add(time.Minute), now); err != nil || !fresh {
+			return fmt.Errorf("nonce in a transaction: fresh=%v, %w", fresh, err)
+		}
+		var setting string
+		if err := tx.(*postgres.Store).Writer().QueryRow(ctx, "SHOW synchronous_commit").Scan(&setting); err != nil {
+			return err
+		}
+		if setting != "on" {
+			return fmt.Errorf("synchronous_commit %q inside the transaction after a nonce, want on", setting)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkUseAccountNonce(b *testing.B) {
+	storetest.BenchUseAccountNonce(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
 }

@@ -19,3 +19,7 @@ func BenchmarkLeaseComplete(b *testing.B) {
 func BenchmarkCreateJobs(b *testing.B) {
 	storetest.BenchCreateJobs(b, func(b *testing.B) store.Store { return sqlite.OpenTest(b) })
 }
+
+func BenchmarkUseAccountNonce(b *testing.B) {
+	storetest.BenchUseAccountNonce(b, func(b *testing.B) store.Store { return sqlite.OpenTest(b) })
+}

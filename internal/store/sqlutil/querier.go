@@ -64,6 +64,9 @@ type Dialect interface {
 	// JobTally renders a statement reading, as one BIGINT, the kept count of the live top-level jobs
 	// of kind in the accounts (job_tallies): a plain list's total without counting the list.
 	JobTally(a *Args, accounts []int64, kind string) string
+	// UnflushedCommit renders a condition, always true, whose evaluation lets the statement's own
+	// transaction commit without waiting for its log to reach the disk.
+	UnflushedCommit() string
 	// FoldJobTallies is the statement folding the tally's journal (job_tally_changes) into its
 	// totals, "" where triggers keep the totals themselves.
 	FoldJobTallies() string

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,4 +129,33 @@ func make10Units() []store.Unit {
 		us[i] = store.Unit{Index: i, Name: strconv.Itoa(i), Capability: "bench"}
 	}
 	return us
+}
+
+// BenchUseAccountNonce records fresh nonces from concurrent signers, as every signed request of the
+// dialects does before anything else: the nonce's write, its commit and the signer's account read.
+func BenchUseAccountNonce(b *testing.B, open func(b *testing.B) store.Store) {
+	for _, signers := range []int{1, 16} {
+		b.Run(fmt.Sprintf("signers=%d", signers), func(b *testing.B) {
+			s := open(b)
+			ctx := context.Background()
+			a, err := s.CreateAccount(ctx, store.Account{Name: "signer", Role: store.RoleUser})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			b.SetParallelism(max(1, signers/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					now := time.Now()
+					nonce := strconv.FormatInt(seq.Add(1), 10)
+					fresh, got, err := s.UseAccountNonce(ctx, a.ID, "bench", nonce, now.Add(10*time.Minute), now)
+					if err != nil || !fresh || got.ID != a.ID {
+						b.Errorf("nonce %s: fresh=%v account=%d, %v", nonce, fresh, got.ID, err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "nonces/s")
+		})
+	}
 }
