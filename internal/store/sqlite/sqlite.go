@@ -173,8 +173,8 @@ func (d dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string
 // FoldJobTallies is "": the triggers update the totals themselves.
 func (dialect) FoldJobTallies() string { return "" }
 
-// UnflushedCommit is plain true: in WAL mode with synchronous=NORMAL no commit waits for the disk.
-func (dialect) UnflushedCommit() string { return "1 = 1" }
+// UnflushedCommit is "": in WAL mode with synchronous=NORMAL no commit waits for the disk.
+func (dialect) UnflushedCommit() string { return "" }
 
 // LockSkipLocked is empty: the writer holds the database lock for the whole transaction.
 func (dialect) LockSkipLocked() string { return "" }

@@ -176,8 +176,8 @@ const nonceBatchSize = 256
 // (Dialect.UnflushedCommit): a crash may forget the nonces of its last moments. A request that goes
 // on to change anything commits after its nonce, and the flush of that commit carries the nonce
 // along, so what a crash can forget is only the nonce of a request that changed nothing; its replay
-// inside the window reads, as the original did. Waiting for the flush halved the nonces PostgreSQL
-// records per second (BenchmarkUseAccountNonce, docs/performance.md).
+// inside the window reads, as the original did. Waiting for the flush took some 45% of a nonce's time
+// on PostgreSQL (BenchmarkUseAccountNonce, docs/performance.md).
 func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]nonceUsed, error) {
 	type key struct{ scope, nonce string }
 	first := make(map[key]int, len(uses))
@@ -195,13 +195,13 @@ func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]nonceUsed, err
 			latest = u.now
 		}
 	}
-	unflushed := "1 = 1"
-	if !b.InTransaction() { // inside one, the setting would hold for the caller's other writes
-		unflushed = b.D.UnflushedCommit()
+	src := `VALUES ` + strings.Join(rows, ", ")
+	// Not inside a transaction: the setting would hold for the caller's other writes.
+	if cond := b.D.UnflushedCommit(); cond != "" && !b.InTransaction() {
+		src = `SELECT column1, column2, column3 FROM (` + src + `) AS n WHERE ` + cond
 	}
 	used := make([]nonceUsed, len(uses))
-	rs, err := b.w.Query(ctx, `INSERT INTO nonces (scope, nonce, expires)
-		SELECT column1, column2, column3 FROM (VALUES `+strings.Join(rows, ", ")+`) AS n WHERE `+unflushed+`
+	rs, err := b.w.Query(ctx, `INSERT INTO nonces (scope, nonce, expires) `+src+`
 		ON CONFLICT (scope, nonce) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= `+a.Add(MS(latest))+`
 		RETURNING scope, nonce`, a.Vals...)
 	if err != nil {

@@ -65,7 +65,7 @@ type Dialect interface {
 	// of kind in the accounts (job_tallies): a plain list's total without counting the list.
 	JobTally(a *Args, accounts []int64, kind string) string
 	// UnflushedCommit renders a condition, always true, whose evaluation lets the statement's own
-	// transaction commit without waiting for its log to reach the disk.
+	// transaction commit without waiting for its log to reach the disk; "" where no commit waits.
 	UnflushedCommit() string
 	// FoldJobTallies is the statement folding the tally's journal (job_tally_changes) into its
 	// totals, "" where triggers keep the totals themselves.
