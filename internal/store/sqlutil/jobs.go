@@ -323,14 +323,15 @@ func talliedList(f store.JobFilter) bool {
 // The job columns of ListJobTrees' parents and children, qualified once rather than per call.
 var treeParentCols, treeChildCols = qualify("j", jobCols), qualify("c", jobCols)
 
-// shallowTreeRows bounds the offset of a tree page read newest first in one statement with its
-// total: walking that many index entries costs less than a round trip for the total first.
+// shallowTreeRows bounds the offset of a tree page read in one statement with its total: walking
+// that many index entries costs less than a round trip for the total first.
 const shallowTreeRows = 1000
 
 // ListJobTrees reads a page of parents with their children of childKind and each child's units by
-// status. A page within the newest shallowTreeRows is read newest first, with its total, in one
-// statement. A deeper one reads the total first, so that a page in the older half of the list is
-// walked to from the oldest end: the offset walk is what a deep page costs.
+// status. Walking the index to the page's offset is most of what a page costs, so a full page in
+// the older half of the list is walked to from the oldest end. A page within the newest
+// shallowTreeRows is read in one statement, which counts the list first and picks the end. A deeper
+// one reads the total first.
 func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind string) (store.JobTrees, error) {
 	f.ParentID, f.ParentIDs = -1, nil
 	out := store.JobTrees{Children: map[int64][]store.Job{}, UnitCounts: map[int64]map[store.UnitStatus]int{}}
@@ -338,12 +339,29 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 	where := b.jobWhere(&a, f)
 	whereVals := slices.Clone(a.Vals) // the statement's further values are appended to a
 	lo := max(f.Offset, 0)
-	var page, total string
+	var counted, page, total string
 	shallow := f.Limit > 0 && lo < shallowTreeRows
-	if shallow {
+	switch {
+	case shallow && lo == 0:
 		total = `(` + b.countQuery(&a, f, where) + `)`
 		page = `SELECT id FROM jobs` + where + ` ORDER BY id DESC` + limitOffset(&a, f.Limit, lo)
-	} else {
+	case shallow:
+		// Both ends' walks, of which the one-time condition on the total runs one: from the oldest
+		// end for a full page nearer to it (n <= total-lo < lo+n), else from the newest.
+		counted = `total AS MATERIALIZED (SELECT (` + b.countQuery(&a, f, where) + `) AS n), `
+		total = `(SELECT n FROM total)`
+		lop, n := a.Add(int64(lo)), strconv.Itoa(f.Limit)
+		older := total + ` - ` + lop + ` >= ` + n + ` AND ` + total + ` - ` + lop + ` < ` + lop + ` + ` + n
+		and := " WHERE "
+		if where != "" {
+			and = where + " AND "
+		}
+		page = `SELECT id FROM (SELECT id FROM jobs` + and + `NOT (` + older + `) ORDER BY id DESC LIMIT ` + n +
+			` OFFSET (SELECT CAST(` + lop + ` AS BIGINT))) newest
+			UNION ALL
+			SELECT id FROM (SELECT id FROM jobs` + and + older + ` ORDER BY id ASC LIMIT ` + n +
+			` OFFSET (SELECT CASE WHEN n - ` + lop + ` - ` + n + ` > 0 THEN n - ` + lop + ` - ` + n + ` ELSE 0 END FROM total)) oldest`
+	default:
 		n, err := b.countJobs(ctx, f, where, whereVals)
 		if err != nil {
 			return out, err
@@ -367,7 +385,7 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 	}
 	// Each child's units by status come as "status:n,...". CROSS JOIN keeps SQLite from scanning
 	// every child to probe the page.
-	rows, err := b.r.Query(ctx, `WITH page AS MATERIALIZED (`+page+`)
+	rows, err := b.r.Query(ctx, `WITH `+counted+`page AS MATERIALIZED (`+page+`)
 		SELECT `+treeParentCols+`, NULL, `+total+` FROM page CROSS JOIN jobs j WHERE j.id = page.id
 		UNION ALL
 		SELECT `+treeChildCols+`, (SELECT string_agg(n.status || ':' || n.units, ',')
