@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -39,21 +40,32 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database at url (a postgres:// URL or key=value string; pool_max_conns and
-// search_path may be given in it) and brings its schema up to date.
+// search_path may be given in it) and brings its schema up to date. A database on this machine is
+// reached without TLS unless an sslmode is given (plainOnLoopback).
 func Open(ctx context.Context, url string) (*Store, error) {
 	return OpenSchema(ctx, url, "")
+}
+
+// poolConfig is the pool's configuration for url, with the environment read through getenv.
+func poolConfig(url string, getenv func(string) string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	plainOnLoopback(url, getenv, &cfg.ConnConfig.Config)
+	if !strings.Contains(url, "pool_max_conns") {
+		// Leasers, completers, listeners and the sweep all want connections at once.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
+	return cfg, nil
 }
 
 // OpenSchema is Open with every table in schema, which it creates when missing ("" leaves the
 // connection's search_path alone). Tests use it to get a fresh database per test.
 func OpenSchema(ctx context.Context, url, schema string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url, os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("parse postgres url: %w", err)
-	}
-	if !strings.Contains(url, "pool_max_conns") {
-		// Leasers, completers, listeners and the sweep all want connections at once.
-		cfg.MaxConns = max(cfg.MaxConns, 16)
+		return nil, err
 	}
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
