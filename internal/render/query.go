@@ -179,11 +179,12 @@ type view struct {
 	kids   map[int64][]store.Job
 	counts map[int64]map[store.UnitStatus]int
 	now    time.Time
-	// waitingFor names capabilities no live worker offers, for the reason a task waits.
+	// missingCaps names capabilities no live worker offers, for the reason a task waits.
 	missingCaps map[string]bool
 	cat         Catalog
 	states      map[int64]taskState // decoded specs, by job id
 	childs      map[int64]childSpec
+	waitReasons map[int]string // by software (cgId): a page's waiting children mostly share one
 }
 
 func (a *API) loadView(ctx context.Context, r rules, shells []store.Job) (*view, error) {
@@ -492,10 +493,18 @@ func (a *API) waitReason(v *view, j store.Job) string {
 		return ""
 	}
 	cs := v.child(j)
-	if s, ok := v.cat.software(cs.CgID); ok && v.missingCaps[s.Capability] {
-		return fmt.Sprintf("waiting: no render node offers %s (capability %q)", s.CgName, s.Capability)
+	if r, ok := v.waitReasons[cs.CgID]; ok {
+		return r
 	}
-	return ""
+	r := ""
+	if s, ok := v.cat.software(cs.CgID); ok && v.missingCaps[s.Capability] {
+		r = fmt.Sprintf("waiting: no render node offers %s (capability %q)", s.CgName, s.Capability)
+	}
+	if v.waitReasons == nil {
+		v.waitReasons = map[int]string{}
+	}
+	v.waitReasons[cs.CgID] = r
+	return r
 }
 
 // pageOf is the document's paging object.
