@@ -346,21 +346,21 @@ func (b *Base) ListJobTrees(ctx context.Context, f store.JobFilter, childKind st
 		total = `(` + b.countQuery(&a, f, where) + `)`
 		page = `SELECT id FROM jobs` + where + ` ORDER BY id DESC` + limitOffset(&a, f.Limit, lo)
 	case shallow:
-		// Both ends' walks, of which the one-time condition on the total runs one: from the oldest
-		// end for a full page nearer to it (n <= total-lo < lo+n), else from the newest.
+		// Both ends' walks, of which the total lets one run: from the oldest end for a full page
+		// nearer to it (n <= total-lo < lo+n), else from the newest. The other's limit is 0, which
+		// both databases check before reading an index entry (a WHERE condition SQLite would test on
+		// every one).
 		counted = `total AS MATERIALIZED (SELECT (` + b.countQuery(&a, f, where) + `) AS n), `
 		total = `(SELECT n FROM total)`
 		lop, n := a.Add(int64(lo)), strconv.Itoa(f.Limit)
-		older := total + ` - ` + lop + ` >= ` + n + ` AND ` + total + ` - ` + lop + ` < ` + lop + ` + ` + n
-		and := " WHERE "
-		if where != "" {
-			and = where + " AND "
-		}
-		page = `SELECT id FROM (SELECT id FROM jobs` + and + `NOT (` + older + `) ORDER BY id DESC LIMIT ` + n +
-			` OFFSET (SELECT CAST(` + lop + ` AS BIGINT))) newest
+		older := `n - ` + lop + ` >= ` + n + ` AND n - ` + lop + ` < ` + lop + ` + ` + n
+		page = `SELECT id FROM (SELECT id FROM jobs` + where + ` ORDER BY id DESC
+				LIMIT (SELECT CASE WHEN ` + older + ` THEN 0 ELSE ` + n + ` END FROM total)
+				OFFSET (SELECT CAST(` + lop + ` AS BIGINT))) newest
 			UNION ALL
-			SELECT id FROM (SELECT id FROM jobs` + and + older + ` ORDER BY id ASC LIMIT ` + n +
-			` OFFSET (SELECT CASE WHEN n - ` + lop + ` - ` + n + ` > 0 THEN n - ` + lop + ` - ` + n + ` ELSE 0 END FROM total)) oldest`
+			SELECT id FROM (SELECT id FROM jobs` + where + ` ORDER BY id ASC
+				LIMIT (SELECT CASE WHEN ` + older + ` THEN ` + n + ` ELSE 0 END FROM total)
+				OFFSET (SELECT CASE WHEN n - ` + lop + ` - ` + n + ` > 0 THEN n - ` + lop + ` - ` + n + ` ELSE 0 END FROM total)) oldest`
 	default:
 		n, err := b.countJobs(ctx, f, where, whereVals)
 		if err != nil {
