@@ -141,3 +141,7 @@ func TestNonceCommitSettingStaysLocal(t *testing.T) {
 func BenchmarkUseAccountNonce(b *testing.B) {
 	storetest.BenchUseAccountNonce(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
 }
+
+func BenchmarkListJobTrees(b *testing.B) {
+	storetest.BenchListJobTrees(b, func(b *testing.B) store.Store { return postgres.OpenTest(b) })
+}

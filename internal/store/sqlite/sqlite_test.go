@@ -23,3 +23,7 @@ func BenchmarkCreateJobs(b *testing.B) {
 func BenchmarkUseAccountNonce(b *testing.B) {
 	storetest.BenchUseAccountNonce(b, func(b *testing.B) store.Store { return sqlite.OpenTest(b) })
 }
+
+func BenchmarkListJobTrees(b *testing.B) {
+	storetest.BenchListJobTrees(b, func(b *testing.B) store.Store { return sqlite.OpenTest(b) })
+}

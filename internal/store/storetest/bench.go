@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"taskcenter/internal/store"
 )
@@ -169,4 +172,54 @@ func BenchUseAccountNonce(b *testing.B, open func(b *testing.B) store.Store) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "nonces/s")
 		})
 	}
+}
+
+// BenchListJobTrees reads random pages of 10 of an account's 1,000 tasks, each with a child of 10
+// units, among 9,000 tasks of other accounts: the render task list's store call, alone. ns/op is
+// one page's latency (one caller in a loop); the offset walk is most of a deep page's cost.
+func BenchListJobTrees(b *testing.B, open func(b *testing.B) store.Store) {
+	s := open(b)
+	ctx := context.Background()
+	const accounts, tasks, frames = 10, 1000, 10
+	units := make([]store.Unit, frames)
+	for i := range units {
+		units[i] = store.Unit{Index: i, Capability: "bench"}
+	}
+	now := time.Now()
+	for n := range tasks {
+		err := s.InTx(ctx, func(tx store.Store) error {
+			for acct := range int64(accounts) {
+				p, err := tx.CreateJob(ctx, store.Job{AccountID: acct + 1, Kind: "task", Name: fmt.Sprintf("task-%d", n)}, nil, now)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.CreateJob(ctx, store.Job{AccountID: acct + 1, ParentID: p.ID, Kind: "frames"}, units, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.FoldJobTallies(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if pg, ok := s.(interface{ Pool() *pgxpool.Pool }); ok {
+		// What autovacuum does soon after a bulk load: statistics, and the visibility map that
+		// index-only scans need.
+		if _, err := pg.Pool().Exec(ctx, "VACUUM ANALYZE jobs, units, job_tallies, job_tally_changes"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		f := store.JobFilter{AccountIDs: []int64{1 + r.Int64N(accounts)}, Kind: "task", ParentID: -1, Limit: 10, Offset: 10 * r.IntN(tasks/10)}
+		tr, err := s.ListJobTrees(ctx, f, "frames")
+		if err != nil || len(tr.Jobs) != 10 || tr.Total != tasks {
+			b.Fatalf("page at %d: %d jobs of %d, %v", f.Offset, len(tr.Jobs), tr.Total, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
 }
