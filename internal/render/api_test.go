@@ -33,19 +33,19 @@ func TestSignatureChecks(t *testing.T) {
 			{"unknown accessId", func(c *Client) { c.AccessID = "AKNOBODY" }, CodeSignatureInvalid},
 		}
 		for _, tt := range tests {
-			c := *e.cl
-			tt.mod(&c)
-			if got := e.code(&c, path, nil); got != tt.want {
+			c := e.cl.Clone()
+			tt.mod(c)
+			if got := e.code(c, path, nil); got != tt.want {
 				t.Errorf("%s: code %d, want %d", tt.name, got, tt.want)
 			}
 		}
 		// Replay: the same nonce inside the window is refused; another account's nonce space is its own.
-		fixed := *e.cl
+		fixed := e.cl.Clone()
 		fixed.Nonce = func() string { return "42" }
-		if got := e.code(&fixed, path, nil); got != CodeSuccess {
+		if got := e.code(fixed, path, nil); got != CodeSuccess {
 			t.Fatalf("first use of nonce: %d", got)
 		}
-		if got := e.code(&fixed, path, nil); got != CodeSignatureInvalid {
+		if got := e.code(fixed, path, nil); got != CodeSignatureInvalid {
 			t.Fatalf("replayed nonce: %d, want 611", got)
 		}
 		_, bob := e.newAccount("bob", 0)

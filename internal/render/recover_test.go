@@ -70,15 +70,15 @@ func TestAnalysisTakenOver(t *testing.T) {
 		api2.Mount(mux)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
-		cl := *e.cl
+		cl := e.cl.Clone()
 		cl.BaseURL = srv.URL
 		for id, frames := range map[int64]int{stopped: 3, crashed: 4} {
-			ti := e.waitStatus(&cl, id, 10*time.Second, StatusWaiting)
+			ti := e.waitStatus(cl, id, 10*time.Second, StatusWaiting)
 			if ti.TotalFrames != frames || len(ti.RespRenderingTaskList) != 1 {
 				t.Fatalf("task %d after the takeover: %+v", id, ti)
 			}
 		}
-		if ti := e.info(&cl, busy); ti.TaskStatus != StatusAnalyse {
+		if ti := e.info(cl, busy); ti.TaskStatus != StatusAnalyse {
 			t.Fatalf("an analysis another server runs was taken over: %+v", ti)
 		}
 		recs, _, err := e.st.ListRecords(e.ctx, store.RecordFilter{Kind: recAnalysis, ParentID: -1})

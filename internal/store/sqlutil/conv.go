@@ -63,6 +63,14 @@ func RawJSON(v sql.NullString) json.RawMessage {
 	return json.RawMessage(v.String)
 }
 
+// rawJSONBytes is RawJSON for a text column scanned into bytes, which saves pgx a string's copy of it.
+func rawJSONBytes(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // List encodes a string list as JSON text; nil and empty both become "[]".
 func List(l []string) string {
 	if len(l) == 0 {

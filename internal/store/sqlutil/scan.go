@@ -84,7 +84,7 @@ type jobScanner struct {
 	j                                                         store.Job
 	status                                                    string
 	unitTimeout, jobTimeout, created, updated, pendingTimeout int64
-	spec, result                                              sql.NullString
+	spec, result                                              []byte // both drivers copy into a new slice per row
 	started, finished, pendingDeadline                        sql.NullInt64
 	dest                                                      []any
 }
@@ -106,7 +106,7 @@ func (s *jobScanner) scan(r Row) (store.Job, error) {
 	j := s.j
 	j.Status = store.JobStatus(s.status)
 	j.UnitTimeout, j.JobTimeout = Duration(s.unitTimeout), Duration(s.jobTimeout)
-	j.Spec, j.Result = RawJSON(s.spec), RawJSON(s.result)
+	j.Spec, j.Result = rawJSONBytes(s.spec), rawJSONBytes(s.result)
 	j.CreatedAt, j.UpdatedAt = Time(s.created), Time(s.updated)
 	j.StartedAt, j.FinishedAt = TimePtr(s.started), TimePtr(s.finished)
 	j.PendingTimeout, j.PendingDeadline = Duration(s.pendingTimeout), TimePtr(s.pendingDeadline)
