@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 
 	"taskcenter/internal/app"
+	"taskcenter/internal/gctune"
 )
 
 func serveCmd(ctx context.Context, args []string, dev bool) error {
@@ -26,6 +28,9 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.Parse(args)
 	o.Log = newLogger(*logLevel)
+	if _, applied := gctune.Apply(os.Getenv); applied {
+		o.Log.Info("garbage collection", "GOGC", gctune.ServerPercent, "source", "server default; set GOGC to change it")
+	}
 	o.Ready = func(addr string) {
 		creds := app.CredentialsFile(o.DataDir)
 		fmt.Printf("taskcenter is ready at http://%s\n  admin and agent tokens: %s\n  try: go run ./cmd/taskcenter admin --data-dir %s whoami\n", addr, creds, o.DataDir)

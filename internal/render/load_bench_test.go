@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/gctune"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/postgres"
 	"taskcenter/internal/store/storetest/drivers"
@@ -43,6 +45,11 @@ func BenchmarkRenderAPILoad(b *testing.B) {
 			b.Fatalf("RENDER_BENCH_TASKS=%q: want an integer >= 100", v)
 		}
 		tasks = n
+	}
+	// The collector as the server runs it (taskcenter serve), unless GOGC says otherwise.
+	if prev, applied := gctune.Apply(os.Getenv); applied {
+		defer debug.SetGCPercent(prev)
+		b.Logf("GOGC=%d, the server's default", gctune.ServerPercent)
 	}
 	for _, d := range drivers.All() {
 		b.Run(d.Name, func(b *testing.B) { benchLoad(b, d.Open, tasks) })
