@@ -1,0 +1,106 @@
+package drivers_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"taskcenter/internal/store/postgres"
+	"taskcenter/internal/store/sqlite"
+)
+
+// driverOnly names the tables one driver has by design, with why; no other difference is allowed.
+var driverOnly = map[string]string{
+	// PostgreSQL's tally triggers append changes to a journal that the sweep folds, so that concurrent
+	// writers never lock one tally row; SQLite has one writer and updates job_tallies in place.
+	"job_tally_changes": "postgres",
+}
+
+// TestSchemasHaveTheSameColumns keeps the two drivers' migrations in step: every table and column one
+// driver creates, the other creates too. Types are each dialect's own and are not compared.
+func TestSchemasHaveTheSameColumns(t *testing.T) {
+	ctx := context.Background()
+
+	path := filepath.Join(t.TempDir(), "taskcenter.db")
+	lite, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open sqlite store: %v", err)
+	}
+	t.Cleanup(func() { _ = lite.Close() })
+	db, err := sql.Open("sqlite", path+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatalf("open sqlite file: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	liteCols := columns(t, func() ([]string, error) {
+		rows, err := db.QueryContext(ctx, `SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'goose_db_version'`)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	})
+
+	pg := postgres.OpenTest(t)
+	pgCols := columns(t, func() ([]string, error) {
+		rows, err := pg.Pool().Query(ctx, `SELECT table_name || '.' || column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name <> 'goose_db_version'`)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	})
+
+	if len(liteCols) == 0 {
+		t.Fatal("read no columns from the SQLite schema")
+	}
+	for _, c := range liteCols {
+		if _, ok := slices.BinarySearch(pgCols, c); !ok && driverOnly[table(c)] != "sqlite" {
+			t.Errorf("column %s is in the SQLite schema but not in PostgreSQL's", c)
+		}
+	}
+	for _, c := range pgCols {
+		if _, ok := slices.BinarySearch(liteCols, c); !ok && driverOnly[table(c)] != "postgres" {
+			t.Errorf("column %s is in the PostgreSQL schema but not in SQLite's", c)
+		}
+	}
+}
+
+func columns(t *testing.T, read func() ([]string, error)) []string {
+	t.Helper()
+	cols, err := read()
+	if err != nil {
+		t.Fatalf("list columns: %v", err)
+	}
+	slices.Sort(cols)
+	return cols
+}
+
+// table is the table part of "table.column".
+func table(col string) string {
+	t, _, _ := strings.Cut(col, ".")
+	return t
+}
