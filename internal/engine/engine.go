@@ -36,6 +36,8 @@ type Config struct {
 	// LeaseGrace is how long a freshly leased unit may go unlisted by its worker's heartbeats before it
 	// is taken back (the lease answer may still be on its way); default Heartbeat.
 	LeaseGrace time.Duration
+	// Now, when set, is the engine's clock instead of the wall clock (tests move time on).
+	Now func() time.Time
 	// LeaseConcurrency caps this process's lease queries in flight at once. More leasers than that
 	// only scan past each other's locked rows (PostgreSQL) or queue for the writer (SQLite); the rest
 	// wait their turn in the process instead.
@@ -143,11 +145,15 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
+	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+	if cfg.Now != nil {
+		now = func() time.Time { return cfg.Now().UTC().Truncate(time.Millisecond) }
+	}
 	return &Engine{
 		store:      s,
 		cfg:        cfg,
 		log:        log,
-		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		now:        now,
 		wake:       newWaker(),
 		metrics:    metrics,
 		kinds:      map[string]KindHooks{},

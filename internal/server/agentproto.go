@@ -212,7 +212,7 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request, wk store.Wo
 	}
 	// Units whose answer does not reach the agent would stay leased to it unknown: hand them back when
 	// the agent hung up before or while the answer was written.
-	if r.Context().Err() != nil || writeDelivered(w, resp) != nil || r.Context().Err() != nil {
+	if r.Context().Err() != nil || writeDelivered(w, resp) != nil {
 		s.cfg.Engine.ReturnLeased(r.Context(), wk.ID, units)
 	}
 }
@@ -221,12 +221,20 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request, wk store.Wo
 // write it (the client is gone). A nil error does not prove the client read it: the agent's heartbeat,
 // which does not list units it never received, is the backstop.
 func writeDelivered(w http.ResponseWriter, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return err
 	}
-	return http.NewResponseController(w).Flush()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, wk store.Worker) {
