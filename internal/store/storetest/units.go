@@ -389,8 +389,8 @@ func testSyncLeases(t *testing.T, s store.Store) {
 		wantBack []store.UnitStatus
 	}{
 		{name: "listed units are extended, old unlisted ones taken back",
-			units:    []unit{{capability: "c", listed: true}, {capability: "c"}, {capability: "c", leasedAt: time.Minute}},
-			grace:    at(30 * time.Second), caps: []string{"c"},
+			units: []unit{{capability: "c", listed: true}, {capability: "c"}, {capability: "c", leasedAt: time.Minute}},
+			grace: at(30 * time.Second), caps: []string{"c"},
 			wantKept: []bool{true, false, false}, wantBack: []store.UnitStatus{"", store.UnitQueued, ""}},
 		{name: "a stale epoch is not held",
 			units: []unit{{capability: "c", listed: true, staleEpoch: true}}, grace: at(time.Hour), caps: []string{"c"},
