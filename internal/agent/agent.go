@@ -222,7 +222,7 @@ func (a *agent) register(ctx context.Context) error {
 	bo := backoff{min: a.cfg.BackoffMin, max: a.cfg.BackoffMax}
 	for {
 		resp, err := a.client.Register(ctx, a.cfg.Token, agentapi.RegisterRequest{
-			Name: a.cfg.Name, Kind: a.cfg.Kind, Capabilities: a.caps, Tags: a.cfg.Tags, Info: a.info,
+			Name: a.cfg.Name, Kind: a.cfg.Kind, Capabilities: a.caps, Tags: a.cfg.Tags, Info: a.info, Held: a.held(),
 		})
 		if err == nil {
 			a.mu.Lock()
@@ -247,6 +247,21 @@ func (a *agent) register(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// held lists the units this agent runs or holds unsent reports for: a registration requeues every
+// other unit its worker held.
+func (a *agent) held() []agentapi.UnitRef {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	refs := make([]agentapi.UnitRef, 0, len(a.running)+len(a.pending))
+	for _, run := range a.running {
+		refs = append(refs, agentapi.UnitRef{UnitID: run.unit.UnitID, Epoch: run.unit.Epoch})
+	}
+	for ref := range a.pending {
+		refs = append(refs, ref)
+	}
+	return refs
 }
 
 // reauth handles a 401 on a call that started at since: the worker token was revoked or the server

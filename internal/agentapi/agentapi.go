@@ -36,6 +36,9 @@ type RegisterRequest struct {
 	Capabilities []string        `json:"capabilities"`
 	Tags         []string        `json:"tags,omitempty"`
 	Info         json.RawMessage `json:"info,omitempty"` // host, OS, software versions, ...
+	// Held lists the units the agent still runs or holds unsent reports for (its outbox). Every other
+	// unit the worker's previous incarnation held is requeued at registration.
+	Held []UnitRef `json:"held,omitempty"`
 }
 
 // Validate checks the fields a registration needs.
@@ -49,6 +52,8 @@ func (r *RegisterRequest) Validate() error {
 		return errors.New("kind is required")
 	case len(r.Capabilities) > 100 || len(r.Tags) > 100:
 		return errors.New("at most 100 capabilities and 100 tags")
+	case len(r.Held) > 10000:
+		return errors.New("at most 10000 held units")
 	}
 	return nil
 }

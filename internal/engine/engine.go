@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,11 @@ type Config struct {
 	LeaderTTL    time.Duration // leadership term; renewed every sweep
 	IdleRecheck  time.Duration // a waiting lease re-checks this often for units whose retry delay passed
 	Holder       string        // this process's name for leadership
+	// LeaseGrace is how long a freshly leased unit may go unlisted by its worker's heartbeats before it
+	// is taken back (the lease answer may still be on its way); default Heartbeat.
+	LeaseGrace time.Duration
+	// Now, when set, is the engine's clock instead of the wall clock (tests move time on).
+	Now func() time.Time
 	// LeaseConcurrency caps this process's lease queries in flight at once. More leasers than that
 	// only scan past each other's locked rows (PostgreSQL) or queue for the writer (SQLite); the rest
 	// wait their turn in the process instead.
@@ -71,6 +77,7 @@ func (c Config) withDefaults() Config {
 	set(&c.OfflineAfter, d.OfflineAfter)
 	set(&c.LeaderTTL, d.LeaderTTL)
 	set(&c.IdleRecheck, d.IdleRecheck)
+	set(&c.LeaseGrace, c.Heartbeat)
 	if c.LeaseConcurrency <= 0 {
 		c.LeaseConcurrency = d.LeaseConcurrency
 	}
@@ -138,11 +145,15 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
+	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+	if cfg.Now != nil {
+		now = func() time.Time { return cfg.Now().UTC().Truncate(time.Millisecond) }
+	}
 	return &Engine{
 		store:      s,
 		cfg:        cfg,
 		log:        log,
-		now:        func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		now:        now,
 		wake:       newWaker(),
 		metrics:    metrics,
 		kinds:      map[string]KindHooks{},
@@ -445,7 +456,9 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		case <-ctx.Done():
 			return nil, nil
 		}
-		units, err := e.store.Lease(ctx, store.LeaseRequest{
+		// The lease runs to its end even when the caller goes: a commit cancelled half-way could take
+		// units nobody hears of. Units leased for a caller that is gone are handed back below.
+		units, err := e.store.Lease(context.WithoutCancel(ctx), store.LeaseRequest{
 			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
 			Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
 		})
@@ -454,6 +467,10 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 			return nil, fmt.Errorf("lease units for worker %d: %w", w.ID, err)
 		}
 		e.metrics.observeLease(time.Since(start), len(units))
+		if len(units) > 0 && ctx.Err() != nil {
+			e.ReturnLeased(ctx, w.ID, units)
+			return nil, nil
+		}
 		if len(units) > 0 {
 			return units, nil
 		}
@@ -817,20 +834,24 @@ func (e *Engine) SetOutputs(ctx context.Context, workerID, unitID, epoch int64, 
 	return e.store.SetUnitOutputs(ctx, unitID, epoch, workerID, outputs, e.now())
 }
 
-// Heartbeat records that a worker is alive, extends the leases it holds and returns the units it
-// reports running that are no longer its own (to stop).
-func (e *Engine) Heartbeat(ctx context.Context, workerID int64, running []store.HeldUnit) ([]store.HeldUnit, error) {
+// Heartbeat records that a worker is alive, extends the leases of the units it lists (running or
+// holding unsent reports), takes back its units it does not list once they are older than LeaseGrace,
+// and returns the listed units that are no longer its own (to stop).
+func (e *Engine) Heartbeat(ctx context.Context, w store.Worker, running []store.HeldUnit) ([]store.HeldUnit, error) {
 	now := e.now()
 	status := store.WorkerIdle
 	if len(running) > 0 {
 		status = store.WorkerBusy
 	}
-	if err := e.store.TouchWorker(ctx, workerID, status, now); err != nil {
-		return nil, fmt.Errorf("heartbeat of worker %d: %w", workerID, err)
+	if err := e.store.TouchWorker(ctx, w.ID, status, now); err != nil {
+		return nil, fmt.Errorf("heartbeat of worker %d: %w", w.ID, err)
 	}
-	held, err := e.store.ExtendLeases(ctx, workerID, now.Add(e.cfg.LeaseFor), now)
+	held, err := e.syncLeases(ctx, store.LeaseSync{
+		WorkerID: w.ID, Held: running, Until: now.Add(e.cfg.LeaseFor), LeasedBefore: now.Add(-e.cfg.LeaseGrace),
+		Capabilities: w.Capabilities, Error: "lease lost: its worker does not run it", Now: now,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("extend leases of worker %d: %w", workerID, err)
+		return nil, err
 	}
 	valid := make(map[store.HeldUnit]bool, len(held))
 	for _, h := range held {
@@ -845,6 +866,53 @@ func (e *Engine) Heartbeat(ctx context.Context, workerID int64, running []store.
 	return cancel, nil
 }
 
+// syncLeases applies r and deals with the units it took back: history, waiting leases, jobs that
+// ended because a unit ran out of attempts.
+func (e *Engine) syncLeases(ctx context.Context, r store.LeaseSync) ([]store.HeldUnit, error) {
+	kept, reclaimed, err := e.store.SyncLeases(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("sync leases of worker %d: %w", r.WorkerID, err)
+	}
+	if len(reclaimed) == 0 {
+		return kept, nil
+	}
+	e.metrics.observeExpired(len(reclaimed))
+	evs := make([]store.Event, len(reclaimed))
+	var jobs []int64
+	for i, u := range reclaimed {
+		evs[i] = store.Event{At: r.Now, AccountID: u.AccountID, JobID: u.JobID, UnitID: u.ID, WorkerID: u.WorkerID,
+			Type: "unit.lease_lost", Data: mustJSON(map[string]any{"epoch": u.Epoch, "attempt": u.Attempts})}
+		if !slices.Contains(jobs, u.JobID) {
+			jobs = append(jobs, u.JobID)
+		}
+	}
+	if err := e.store.AppendEvents(ctx, evs); err != nil {
+		e.log.Warn("append events", "type", "unit.lease_lost", "err", err)
+	}
+	e.log.Info("took back units their worker does not hold", "worker", r.WorkerID, "units", len(reclaimed))
+	e.notify(ctx)
+	for _, id := range jobs { // a unit out of attempts failed: its job may be over
+		if err := e.finishIfDone(ctx, id); err != nil {
+			e.log.Warn("finish job", "job", id, "err", err)
+		}
+	}
+	return kept, nil
+}
+
+// ReturnLeased hands back units just leased to worker workerID whose lease answer could not be
+// delivered (the caller hung up), as a release does: the attempt is not counted. It runs even when
+// ctx is done.
+func (e *Engine) ReturnLeased(ctx context.Context, workerID int64, units []store.Unit) {
+	held := make([]store.HeldUnit, len(units))
+	for i, u := range units {
+		held[i] = store.HeldUnit{UnitID: u.ID, JobID: u.JobID, Epoch: u.Epoch}
+	}
+	if _, err := e.Release(context.WithoutCancel(ctx), workerID, held); err != nil {
+		// The worker's next heartbeat, which does not list them, takes them back.
+		e.log.Warn("hand back undelivered units", "worker", workerID, "units", len(units), "err", err)
+	}
+}
+
 // Release hands a shutting-down worker's units back to the queue without counting the attempt.
 func (e *Engine) Release(ctx context.Context, workerID int64, held []store.HeldUnit) (int, error) {
 	n, err := e.store.ReleaseUnits(ctx, workerID, held, e.now())
@@ -857,15 +925,24 @@ func (e *Engine) Release(ctx context.Context, workerID int64, held []store.HeldU
 	return n, nil
 }
 
-// RegisterWorker records an agent and its capabilities.
-func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker) (store.Worker, error) {
-	reg, err := e.store.RegisterWorker(ctx, w, e.now())
+// RegisterWorker records an agent and its capabilities as a new incarnation of the worker of its
+// account and name. The previous incarnation's units are taken back at once, except those in held:
+// the ones the registering agent still runs or holds unsent reports for.
+func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker, held ...store.HeldUnit) (store.Worker, error) {
+	now := e.now()
+	reg, err := e.store.RegisterWorker(ctx, w, now)
 	if err != nil {
 		return store.Worker{}, fmt.Errorf("register worker %q: %w", w.Name, err)
 	}
 	w = reg
-	e.record(ctx, store.Event{At: e.now(), WorkerID: w.ID, Type: "worker.registered",
-		Data: mustJSON(map[string]any{"name": w.Name, "kind": w.Kind, "capabilities": w.Capabilities})})
+	e.record(ctx, store.Event{At: now, WorkerID: w.ID, Type: "worker.registered",
+		Data: mustJSON(map[string]any{"name": w.Name, "kind": w.Kind, "capabilities": w.Capabilities, "incarnation": w.Incarnation})})
+	if _, err := e.syncLeases(ctx, store.LeaseSync{
+		WorkerID: w.ID, Held: held, Until: now.Add(e.cfg.LeaseFor), AnyCapability: true,
+		Error: "lease lost: its worker restarted", Now: now,
+	}); err != nil {
+		return store.Worker{}, fmt.Errorf("register worker %q: %w", w.Name, err)
+	}
 	return w, nil
 }
 

@@ -74,19 +74,21 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	// An admin's enrollment token makes a shared worker; a tenant's makes a worker of its own.
+	// An admin's enrollment token makes a shared worker; a tenant's makes a worker of its own. The
+	// name is the worker's within that account only: another account's worker of the same name is
+	// another worker. Each registration is a new incarnation, whose token alone is good from now on.
 	owner := acct.ID
 	if acct.Role == store.RoleAdmin {
 		owner = 0
 	}
 	wk, err := s.cfg.Engine.RegisterWorker(ctx, store.Worker{
 		AccountID: owner, Name: req.Name, Kind: req.Kind, Capabilities: req.Capabilities, Tags: req.Tags, Info: req.Info,
-	})
+	}, heldUnits(req.Held)...)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	token, _, err := auth.IssueToken(ctx, s.cfg.Store, acct.ID, store.CredWorker, strconv.FormatInt(wk.ID, 10), now)
+	token, _, err := auth.IssueToken(ctx, s.cfg.Store, acct.ID, store.CredWorker, workerLabel(wk), now)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -95,6 +97,22 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, agentapi.RegisterResponse{
 		WorkerID: wk.ID, WorkerToken: token, HeartbeatSeconds: int(s.cfg.Engine.Config().Heartbeat / time.Second),
 	})
+}
+
+// workerLabel names, in a worker token's credential, the worker and incarnation it was issued to.
+func workerLabel(w store.Worker) string {
+	return strconv.FormatInt(w.ID, 10) + ":" + strconv.FormatInt(w.Incarnation, 10)
+}
+
+// parseWorkerLabel reads a workerLabel. A bare id is a token issued before incarnations were counted:
+// it is good for incarnation 0, until the worker registers again.
+func parseWorkerLabel(label string) (id, incarnation int64, err error) {
+	ids, incs, found := strings.Cut(label, ":")
+	if id, err = strconv.ParseInt(ids, 10, 64); err != nil || !found {
+		return id, 0, err
+	}
+	incarnation, err = strconv.ParseInt(incs, 10, 64)
+	return id, incarnation, err
 }
 
 // withWorker authenticates a worker token and passes the worker on.
@@ -111,19 +129,24 @@ func (s *Server) withWorker(h func(http.ResponseWriter, *http.Request, store.Wor
 
 func (s *Server) worker(ctx context.Context, token string) (store.Worker, error) {
 	now := time.Now()
-	id, ok := s.workers.token(token, now)
+	id, inc, ok := s.workers.token(token, now)
 	if !ok {
 		cred, err := auth.VerifyToken(ctx, s.cfg.Store, store.CredWorker, token, s.cfg.Engine.Now())
 		if err != nil {
 			return store.Worker{}, err
 		}
-		// The worker's id is kept in the credential's label when the token is issued.
-		if id, err = strconv.ParseInt(cred.Label, 10, 64); err != nil {
+		// The worker's id and incarnation are kept in the credential's label when the token is issued.
+		if id, inc, err = parseWorkerLabel(cred.Label); err != nil {
 			return store.Worker{}, auth.ErrUnauthorized
 		}
-		s.workers.putToken(token, id, now)
+		s.workers.putToken(token, id, inc, now)
 	}
-	if w, ok := s.workers.worker(id, now); ok {
+	// A cached record older than the token's incarnation is stale (the agent registered on another
+	// replica): read it again.
+	if w, ok := s.workers.worker(id, now); ok && w.Incarnation >= inc {
+		if w.Incarnation != inc {
+			return store.Worker{}, auth.ErrUnauthorized // a token of a previous incarnation
+		}
 		return w, nil
 	}
 	wk, err := s.cfg.Store.GetWorker(ctx, id)
@@ -134,6 +157,9 @@ func (s *Server) worker(ctx context.Context, token string) (store.Worker, error)
 		return store.Worker{}, err
 	}
 	s.workers.put(wk, now)
+	if wk.Incarnation != inc {
+		return store.Worker{}, auth.ErrUnauthorized // a token of a previous incarnation
+	}
 	return wk, nil
 }
 
@@ -150,7 +176,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, wk stor
 	if !s.decode(w, r, &req) {
 		return
 	}
-	cancel, err := s.cfg.Engine.Heartbeat(r.Context(), wk.ID, heldUnits(req.Running))
+	cancel, err := s.cfg.Engine.Heartbeat(r.Context(), wk, heldUnits(req.Running))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -180,20 +206,35 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request, wk store.Wo
 			Name: u.Name, Spec: u.Spec, LeaseSeconds: leaseSecs,
 		}
 	}
-	if r.Context().Err() != nil && len(units) > 0 {
-		// The agent hung up while we leased: hand the units back rather than wait for the lease to expire.
-		_, _ = s.cfg.Engine.Release(context.WithoutCancel(r.Context()), wk.ID, leasedRefs(units))
+	if len(units) == 0 {
+		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	// Units whose answer does not reach the agent would stay leased to it unknown: hand them back when
+	// the agent hung up before or while the answer was written.
+	if r.Context().Err() != nil || writeDelivered(w, resp) != nil {
+		s.cfg.Engine.ReturnLeased(r.Context(), wk.ID, units)
+	}
 }
 
-func leasedRefs(units []store.Unit) []store.HeldUnit {
-	out := make([]store.HeldUnit, len(units))
-	for i, u := range units {
-		out[i] = store.HeldUnit{UnitID: u.ID, JobID: u.JobID, Epoch: u.Epoch}
+// writeDelivered writes a 200 JSON answer and flushes it to the connection, reporting a failure to
+// write it (the client is gone). A nil error does not prove the client read it: the agent's heartbeat,
+// which does not list units it never received, is the backstop.
+func writeDelivered(w http.ResponseWriter, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
 	}
-	return out
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, wk store.Worker) {

@@ -85,7 +85,7 @@ func fuzzServer(tb testing.TB) (http.Handler, string, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	token, _, err := auth.IssueToken(ctx, st, a.ID, store.CredWorker, strconv.FormatInt(w.ID, 10), eng.Now())
+	token, _, err := auth.IssueToken(ctx, st, a.ID, store.CredWorker, strconv.FormatInt(w.ID, 10)+":"+strconv.FormatInt(w.Incarnation, 10), eng.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}

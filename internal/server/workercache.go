@@ -28,30 +28,30 @@ type cachedWorker struct {
 }
 
 type tokenEntry struct {
-	workerID int64
-	expires  time.Time
+	workerID, incarnation int64
+	expires               time.Time
 }
 
 func newWorkerCache() *workerCache {
 	return &workerCache{tokens: map[string]tokenEntry{}, byID: map[int64]cachedWorker{}}
 }
 
-// token returns the worker id a token was verified for, while that is fresh.
-func (c *workerCache) token(token string, now time.Time) (int64, bool) {
+// token returns the worker id and incarnation a token was verified for, while that is fresh.
+func (c *workerCache) token(token string, now time.Time) (workerID, incarnation int64, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.tokens[token]
 	if !ok || !now.Before(e.expires) {
-		return 0, false
+		return 0, 0, false
 	}
-	return e.workerID, true
+	return e.workerID, e.incarnation, true
 }
 
-func (c *workerCache) putToken(token string, workerID int64, now time.Time) {
+func (c *workerCache) putToken(token string, workerID, incarnation int64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pruneLocked(now)
-	c.tokens[token] = tokenEntry{workerID: workerID, expires: now.Add(workerCacheTTL)}
+	c.tokens[token] = tokenEntry{workerID: workerID, incarnation: incarnation, expires: now.Add(workerCacheTTL)}
 }
 
 // worker returns the cached record of worker id, while it is fresh.
@@ -69,6 +69,9 @@ func (c *workerCache) put(w store.Worker, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pruneLocked(now)
+	if e, ok := c.byID[w.ID]; ok && e.w.Incarnation > w.Incarnation && now.Before(e.expires) {
+		return // a read that started before a registration must not bring back the previous incarnation
+	}
 	c.byID[w.ID] = cachedWorker{w: w, expires: now.Add(workerCacheTTL)}
 }
 

@@ -210,6 +210,9 @@ type Worker struct {
 	Status         WorkerStatus
 	LastHeartbeat  time.Time
 	CreatedAt      time.Time
+	// Incarnation counts the worker's registrations: each starts a new one, and a worker token is good
+	// only for the incarnation it was issued to.
+	Incarnation int64
 }
 
 // Event is one line of the append-only history.

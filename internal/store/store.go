@@ -224,6 +224,23 @@ type UnitTransition struct {
 	Error         string // recorded on the units when set
 }
 
+// LeaseSync is what a worker reports holding (a heartbeat, or a new incarnation's registration).
+type LeaseSync struct {
+	WorkerID int64
+	Held     []HeldUnit // units the worker runs or holds unsent reports for; JobID is ignored
+	Until    time.Time  // the held units' leases extend to this
+	// LeasedBefore spares unlisted units leased at or after it: the lease answer may still be on its
+	// way to the worker. Zero spares none (a new incarnation holds only what it lists).
+	LeasedBefore time.Time
+	// Capabilities, unless AnyCapability, limits what is taken back to units of these capabilities:
+	// the ones the worker leases for itself. Units held for it by other means (queue items its
+	// processes popped) keep their own lease.
+	Capabilities  []string
+	AnyCapability bool
+	Error         string // recorded on the units taken back
+	Now           time.Time
+}
+
 // HeldUnit is a unit a worker holds, as the store sees it.
 type HeldUnit struct {
 	UnitID int64
@@ -256,8 +273,12 @@ type Units interface {
 	// SetUnitOutputs merges outputs into the unit's Outputs when the epoch (and a non-zero workerID)
 	// matches.
 	SetUnitOutputs(ctx context.Context, unitID, epoch, workerID int64, outputs json.RawMessage, now time.Time) error
-	// ExtendLeases extends every running unit the worker holds to until and returns them.
-	ExtendLeases(ctx context.Context, workerID int64, until, now time.Time) ([]HeldUnit, error)
+	// SyncLeases makes the worker's leases what the worker says it holds: it extends the listed units
+	// the worker holds (epoch matching) and returns them as kept, and takes back the worker's other
+	// running units that r.Reclaims selects, returning them as they were before. A unit taken back is
+	// queued at once (failed when out of attempts, like an expired lease) with its attempt counted,
+	// without avoiding the worker or counting against it: it is lost, not known to have failed.
+	SyncLeases(ctx context.Context, r LeaseSync) (kept []HeldUnit, reclaimed []Unit, err error)
 	// ReleaseUnits puts running units held by the worker back in the queue without counting the
 	// attempt (graceful shutdown). Units given with a stale epoch are skipped.
 	ReleaseUnits(ctx context.Context, workerID int64, held []HeldUnit, now time.Time) (int, error)

@@ -10,12 +10,14 @@ import (
 	"taskcenter/internal/store"
 )
 
-// RegisterWorker upserts by name; an existing worker keeps its id, account and creation time.
+// RegisterWorker upserts on the account and name, so that a name never crosses accounts; an existing
+// worker keeps its id and creation time and moves to its next incarnation.
 func (b *Base) RegisterWorker(ctx context.Context, w store.Worker, now time.Time) (store.Worker, error) {
 	out, err := scanWorker(b.w.QueryRow(ctx, `INSERT INTO workers (account_id, name, kind, capabilities, tags, info,
-		status, last_heartbeat, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'idle', $7, $7)
-		ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, capabilities = excluded.capabilities,
-		tags = excluded.tags, info = excluded.info, status = 'idle', last_heartbeat = excluded.last_heartbeat
+		status, last_heartbeat, created_at, incarnation) VALUES ($1, $2, $3, $4, $5, $6, 'idle', $7, $7, 1)
+		ON CONFLICT (account_id, name) DO UPDATE SET kind = excluded.kind, capabilities = excluded.capabilities,
+		tags = excluded.tags, info = excluded.info, status = 'idle', last_heartbeat = excluded.last_heartbeat,
+		incarnation = workers.incarnation + 1
 		RETURNING `+workerCols,
 		w.AccountID, w.Name, w.Kind, List(w.Capabilities), List(w.Tags), JSON(w.Info), MS(now)))
 	return out, wrap(err, "register worker %q", w.Name)

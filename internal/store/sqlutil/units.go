@@ -229,13 +229,72 @@ func (b *Base) SetUnitOutputs(ctx context.Context, unitID, epoch, workerID int64
 	return wrap(err, "set outputs of unit %d", unitID)
 }
 
-func (b *Base) ExtendLeases(ctx context.Context, workerID int64, until, now time.Time) ([]store.HeldUnit, error) {
-	held, err := all(func(r Row) (store.HeldUnit, error) {
-		var h store.HeldUnit
-		return h, r.Scan(&h.UnitID, &h.JobID, &h.Epoch)
-	})(b.w.Query(ctx, `UPDATE units SET lease_expires = $2, updated_at = $3 WHERE worker_id = $1 AND status = 'running'
-		RETURNING id, job_id, epoch`, workerID, MS(until), MS(now)))
-	return held, wrap(err, "extend leases of worker %d", workerID)
+// SyncLeases runs in one transaction: extend the listed leases, then read (locking on PostgreSQL,
+// skipping rows a concurrent report holds: the next heartbeat sees them) and requeue the rest.
+func (b *Base) SyncLeases(ctx context.Context, r store.LeaseSync) (kept []store.HeldUnit, reclaimed []store.Unit, err error) {
+	err = b.tx(ctx, func(q Querier) error {
+		kept, reclaimed = nil, nil
+		if len(r.Held) > 0 {
+			var a Args
+			wp, untilp, nowp := a.Add(r.WorkerID), a.Add(MS(r.Until)), a.Add(MS(r.Now))
+			src := b.D.Batch(&a, "c", heldCols, len(r.Held), func(i, c int) any {
+				if c == 0 {
+					return r.Held[i].UnitID
+				}
+				return r.Held[i].Epoch
+			})
+			var err error
+			kept, err = all(func(row Row) (store.HeldUnit, error) {
+				var h store.HeldUnit
+				return h, row.Scan(&h.UnitID, &h.JobID, &h.Epoch)
+			})(q.Query(ctx, `UPDATE units SET lease_expires = `+untilp+`, updated_at = `+nowp+` FROM `+src+`
+				WHERE units.id = c.id AND units.epoch = c.epoch AND units.worker_id = `+wp+` AND units.status = 'running'
+				RETURNING units.id, units.job_id, units.epoch`, a.Vals...))
+			if err != nil {
+				return fmt.Errorf("extend leases: %w", err)
+			}
+		}
+		if !r.AnyCapability && len(r.Capabilities) == 0 {
+			return nil
+		}
+		var a Args
+		w := []string{"worker_id = " + a.Add(r.WorkerID), "status = 'running'"}
+		if !r.LeasedBefore.IsZero() {
+			w = append(w, "started_at < "+a.Add(MS(r.LeasedBefore)))
+		}
+		if !r.AnyCapability {
+			w = append(w, b.D.InStrings(&a, "capability", r.Capabilities))
+		}
+		if len(kept) > 0 {
+			ids := make([]int64, len(kept))
+			for i, h := range kept {
+				ids[i] = h.UnitID
+			}
+			w = append(w, b.D.InInt64s(&a, "id", ids, true))
+		}
+		var err error
+		reclaimed, err = all(scanUnit)(q.Query(ctx, `SELECT `+unitCols+` FROM units WHERE `+strings.Join(w, " AND ")+
+			` ORDER BY id`+b.D.LockSkipLocked(), a.Vals...))
+		if err != nil || len(reclaimed) == 0 {
+			return wrap(err, "select units to take back")
+		}
+		ids := make([]int64, len(reclaimed))
+		for i, u := range reclaimed {
+			ids[i] = u.ID
+		}
+		a = Args{}
+		nowp, errp := a.Add(MS(r.Now)), a.Add(r.Error)
+		out := `max_attempts > 0 AND attempts >= max_attempts`
+		_, err = q.Exec(ctx, `UPDATE units SET status = CASE WHEN `+out+` THEN 'failed' ELSE 'queued' END,
+			finished_at = CASE WHEN `+out+` THEN `+nowp+` ELSE finished_at END, error = `+errp+`,
+			epoch = epoch + 1, worker_id = 0, lease_expires = NULL, updated_at = `+nowp+`
+			WHERE `+b.D.InInt64s(&a, "id", ids, false), a.Vals...)
+		return wrap(err, "take back units")
+	})
+	if err != nil {
+		return nil, nil, wrap(err, "sync leases of worker %d", r.WorkerID)
+	}
+	return kept, reclaimed, nil
 }
 
 var heldCols = []BatchCol{{"id", Int}, {"epoch", Int}}

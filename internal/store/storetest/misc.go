@@ -24,13 +24,30 @@ func testWorkers(t *testing.T, s store.Store) {
 	}
 	jsonEq(t, "info", w.Info, `{"os":"linux"}`)
 	must(t, s.TouchWorker(ctx, w.ID, store.WorkerBusy, at(time.Second)))
-	again, err := s.RegisterWorker(ctx, store.Worker{AccountID: 9, Name: "node-1", Kind: "robot",
+	eq(t, "first incarnation", w.Incarnation, int64(1))
+	again, err := s.RegisterWorker(ctx, store.Worker{AccountID: 3, Name: "node-1", Kind: "robot",
 		Capabilities: []string{"rpa"}}, at(time.Minute))
 	must(t, err)
 	if again.ID != w.ID || again.Kind != "robot" || again.Status != store.WorkerIdle || again.AccountID != 3 ||
-		!again.CreatedAt.Equal(t0) || !again.LastHeartbeat.Equal(at(time.Minute)) ||
+		!again.CreatedAt.Equal(t0) || !again.LastHeartbeat.Equal(at(time.Minute)) || again.Incarnation != 2 ||
 		!slices.Equal(again.Capabilities, []string{"rpa"}) || again.Tags != nil || again.Info != nil {
 		t.Fatalf("re-registered %+v", again)
+	}
+	// A name belongs to one account: another account's (or the shared, 0) worker of that name is
+	// another worker, and registering it leaves the first alone.
+	for _, acct := range []int64{9, 0} {
+		other, err := s.RegisterWorker(ctx, store.Worker{AccountID: acct, Name: "node-1", Kind: "render",
+			Capabilities: []string{"blender"}}, at(time.Minute))
+		must(t, err)
+		if other.ID == w.ID || other.AccountID != acct || other.Incarnation != 1 {
+			t.Fatalf("account %d registered %+v over %+v", acct, other, w)
+		}
+		mine, err := s.GetWorker(ctx, w.ID)
+		must(t, err)
+		if mine.AccountID != 3 || mine.Kind != "robot" || mine.Incarnation != 2 {
+			t.Fatalf("account %d's registration changed worker %+v", acct, mine)
+		}
+		must(t, s.DeleteWorker(ctx, other.ID))
 	}
 	w2, err := s.RegisterWorker(ctx, store.Worker{Name: "node-2", Kind: "render"}, at(time.Minute))
 	must(t, err)

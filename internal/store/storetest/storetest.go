@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailUnit", testFailUnit},
 		{"ProgressAndOutputs", testProgressAndOutputs},
 		{"ExtendAndRelease", testExtendAndRelease},
+		{"SyncLeases", testSyncLeases},
 		{"ExpireLeases", testExpireLeases},
 		{"UnitsPastTimeout", testUnitsPastTimeout},
 		{"TransitionUnits", testTransitionUnits},

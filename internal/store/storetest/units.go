@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -125,8 +126,14 @@ func testExtendAndRelease(t *testing.T, s store.Store) {
 	job(t, s, store.Job{}, mkUnits(4, "c"))
 	mine := lease(t, s, store.LeaseRequest{WorkerID: 1, Capabilities: []string{"c"}, Max: 3})
 	theirs := lease(t, s, store.LeaseRequest{WorkerID: 2, Capabilities: []string{"c"}, Max: 1})
-	held, err := s.ExtendLeases(ctx, 1, at(time.Hour), at(time.Second))
+	list := make([]store.HeldUnit, len(mine))
+	for i, u := range mine {
+		list[i] = store.HeldUnit{UnitID: u.ID, Epoch: u.Epoch}
+	}
+	held, back, err := s.SyncLeases(ctx, store.LeaseSync{WorkerID: 1, Held: list, Until: at(time.Hour),
+		AnyCapability: true, Now: at(time.Second)})
 	must(t, err)
+	eq(t, "taken back", len(back), 0)
 	slices.SortFunc(held, func(a, b store.HeldUnit) int { return int(a.UnitID - b.UnitID) })
 	eq(t, "held", len(held), 3)
 	for i, h := range held {
@@ -357,5 +364,121 @@ func testQueueDepth(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(depth) != 2 || depth["a"] != 2 || depth["b"] != 1 {
 		t.Fatalf("depth %v", depth)
+	}
+}
+
+// testSyncLeases checks what a heartbeat or a registration does to a worker's leases: listed units are
+// extended, unlisted ones of its capabilities leased before the grace are taken back (attempt kept,
+// failed when out of attempts, worker not avoided), the rest are left alone.
+func testSyncLeases(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	type unit struct {
+		capability string
+		leasedAt   time.Duration // after t0
+		listed     bool
+		staleEpoch bool // listed with an epoch the worker no longer holds
+		lastTry    bool // leased on its last attempt
+	}
+	for _, tc := range []struct {
+		name     string
+		units    []unit
+		grace    time.Time // LeasedBefore
+		caps     []string
+		any      bool
+		wantKept []bool // per unit
+		wantBack []store.UnitStatus
+	}{
+		{name: "listed units are extended, old unlisted ones taken back",
+			units: []unit{{capability: "c", listed: true}, {capability: "c"}, {capability: "c", leasedAt: time.Minute}},
+			grace: at(30 * time.Second), caps: []string{"c"},
+			wantKept: []bool{true, false, false}, wantBack: []store.UnitStatus{"", store.UnitQueued, ""}},
+		{name: "a stale epoch is not held",
+			units: []unit{{capability: "c", listed: true, staleEpoch: true}}, grace: at(time.Hour), caps: []string{"c"},
+			wantKept: []bool{false}, wantBack: []store.UnitStatus{store.UnitQueued}},
+		{name: "units of other capabilities keep their lease",
+			units: []unit{{capability: "queue"}, {capability: "c"}}, grace: at(time.Hour), caps: []string{"c"},
+			wantKept: []bool{false, false}, wantBack: []store.UnitStatus{"", store.UnitQueued}},
+		{name: "no grace and any capability: a new incarnation",
+			units:    []unit{{capability: "queue"}, {capability: "c", leasedAt: time.Hour}, {capability: "c", listed: true}},
+			any:      true,
+			wantKept: []bool{false, false, true}, wantBack: []store.UnitStatus{store.UnitQueued, store.UnitQueued, ""}},
+		{name: "out of attempts fails",
+			units: []unit{{capability: "c", lastTry: true}}, grace: at(time.Hour), caps: []string{"c"},
+			wantKept: []bool{false}, wantBack: []store.UnitStatus{store.UnitFailed}},
+		{name: "a worker without capabilities takes back nothing",
+			units: []unit{{capability: "c"}}, grace: at(time.Hour),
+			wantKept: []bool{false}, wantBack: []store.UnitStatus{""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var leased []store.Unit
+			var list []store.HeldUnit
+			for _, u := range tc.units {
+				maxAttempts := 3
+				if u.lastTry {
+					maxAttempts = 1
+				}
+				job(t, s, store.Job{MaxAttempts: maxAttempts}, mkUnits(1, u.capability))
+				got := lease(t, s, store.LeaseRequest{WorkerID: 7, Capabilities: []string{u.capability}, Max: 1,
+					Now: at(u.leasedAt), LeaseFor: 2 * time.Hour})
+				eq(t, "leased", len(got), 1)
+				leased = append(leased, got[0])
+				if u.listed {
+					h := store.HeldUnit{UnitID: got[0].ID, Epoch: got[0].Epoch}
+					if u.staleEpoch {
+						h.Epoch--
+					}
+					list = append(list, h)
+				}
+			}
+			job(t, s, store.Job{}, mkUnits(1, "c"))
+			other := lease(t, s, store.LeaseRequest{WorkerID: 8, Capabilities: []string{"c"}, Max: 1})
+			eq(t, "leased by another worker", len(other), 1)
+			kept, back, err := s.SyncLeases(ctx, store.LeaseSync{WorkerID: 7, Held: list, Until: at(3 * time.Hour),
+				LeasedBefore: tc.grace, Capabilities: tc.caps, AnyCapability: tc.any, Error: "lost", Now: at(2 * time.Hour)})
+			must(t, err)
+			keptIDs := map[int64]bool{}
+			for _, h := range kept {
+				keptIDs[h.UnitID] = true
+			}
+			backIDs := map[int64]store.Unit{}
+			for _, u := range back {
+				backIDs[u.ID] = u
+			}
+			eq(t, "kept", len(kept), len(keptIDs))
+			for i, l := range leased {
+				eq(t, fmt.Sprintf("unit %d kept", i), keptIDs[l.ID], tc.wantKept[i])
+				before, wasBack := backIDs[l.ID]
+				eq(t, fmt.Sprintf("unit %d taken back", i), wasBack, tc.wantBack[i] != "")
+				u, err := s.GetUnit(ctx, l.ID)
+				must(t, err)
+				switch {
+				case tc.wantKept[i]:
+					eq(t, "status", u.Status, store.UnitRunning)
+					timeEq(t, "extended", u.LeaseExpires, ptr(at(3*time.Hour)))
+				case wasBack:
+					if before.WorkerID != 7 || before.Epoch != l.Epoch || before.Status != store.UnitRunning {
+						t.Fatalf("returned as %+v", before)
+					}
+					if u.Status != tc.wantBack[i] || u.Epoch != l.Epoch+1 || u.WorkerID != 0 || u.LeaseExpires != nil ||
+						u.Attempts != 1 || u.AvoidWorker != 0 || u.Error != "lost" {
+						t.Fatalf("taken back as %+v", u)
+					}
+				default:
+					eq(t, "status", u.Status, store.UnitRunning)
+					timeEq(t, "lease left alone", u.LeaseExpires, ptr(u.StartedAt.Add(2*time.Hour)))
+				}
+			}
+			u, err := s.GetUnit(ctx, other[0].ID)
+			must(t, err)
+			if u.Status != store.UnitRunning || u.Epoch != other[0].Epoch || u.WorkerID != 8 {
+				t.Fatalf("another worker's unit became %+v", u)
+			}
+			// End every unit of the case, so that the next starts with a worker holding nothing.
+			for _, l := range append(leased, other[0]) {
+				_, err := s.TransitionUnits(ctx, store.UnitTransition{JobID: l.JobID,
+					From: []store.UnitStatus{store.UnitQueued, store.UnitRunning}, To: store.UnitCancelled}, t0)
+				must(t, err)
+			}
+		})
 	}
 }
