@@ -98,6 +98,8 @@ func shellStatus(shell store.Job, st taskState, kids []store.Job, counts map[int
 	switch {
 	case shell.Status == store.JobCancelled:
 		return StatusAbandon
+	case shell.Status == store.JobPaused && (st.State == stateCreated || st.State == stateAnalysing):
+		return StatusStop // stopped before its children exist (stopTask during the analysis)
 	case st.State == stateCreated:
 		return StatusWaiting
 	case st.State == stateAnalysing:

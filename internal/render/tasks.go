@@ -378,6 +378,9 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	if shell.Kind != KindTask {
 		return nil, invalid("task %d is a child task; submit its parent", id)
 	}
+	if shell.Deleted || shell.Status.Terminal() {
+		return nil, invalid("task %d was aborted or deleted", id)
+	}
 	st := stateOf(shell)
 	if st.State != stateCreated && st.State != stateFailed {
 		return nil, invalid("task %d was already submitted", id)
@@ -610,7 +613,7 @@ func (a *API) resolveUpload(ctx context.Context, shell store.Job, local string) 
 // server to start takes it over (recover.go) instead of failing it.
 func (a *API) analyseAndStart(ctx context.Context, sub submission) {
 	err := a.startChildren(ctx, &sub)
-	if err == nil {
+	if err == nil || errors.Is(err, errTaskEnded) {
 		a.unmarkAnalysis(context.WithoutCancel(ctx), sub.shell)
 		return
 	}
@@ -648,6 +651,9 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	}
 	a.unmarkAnalysis(ctx, shell)
 }
+
+// errTaskEnded: the task was aborted or deleted while its scene was analysed, so it gets no children.
+var errTaskEnded = errors.New("the task was aborted or deleted during its analysis")
 
 func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if sub.software.CgID == 2007 {
@@ -709,6 +715,13 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if err != nil {
 		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
 	}
+	// A control applied while the scene was analysed holds: an aborted or deleted task gets no
+	// children, a stopped one gets them stopped.
+	if shell.Deleted || shell.Status.Terminal() {
+		a.log.Info("render task ended during its analysis; no frames are created", "task", shell.ID)
+		return errTaskEnded
+	}
+	stopped := shell.Status == store.JobPaused
 	frameTime := sub.frameTime
 	if frameTime == 0 {
 		frameTime = time.Duration(s.TaskOverTime) * time.Hour
@@ -721,6 +734,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
 		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
 		UnitTimeout: engine.Duration(frameTime), JobTimeout: engine.Duration(sub.taskTime),
+		Paused: stopped, PauseReason: pauseReasonIf(stopped, "user"),
 	}
 	var preID int64
 	if len(pre) > 0 {
@@ -748,9 +762,13 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 			return fmt.Errorf("create render child of task %d: %w", sub.shell.ID, err)
 		}
 	}
-	// Read once more: a limit set while the children were being created must reach them too.
+	// Read once more: a limit set or a control applied while the children were being created must
+	// reach them too.
 	if shell, err = a.st.GetJob(ctx, sub.shell.ID); err != nil {
 		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
+	}
+	if err := a.holdChildren(ctx, shell, stopped); err != nil {
+		return err
 	}
 	st := stateOf(shell)
 	if ot := st.OverTimeSec; ot != nil && time.Duration(*ot)*time.Second != frameTime {
@@ -773,6 +791,48 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	st.OutputFileName = fmt.Sprintf("%d_%s", sub.shell.ID, strings.TrimSuffix(sub.sceneName, path.Ext(sub.sceneName)))
 	if _, err := a.st.PatchJob(ctx, sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
 		return fmt.Errorf("mark task %d submitted: %w", sub.shell.ID, err)
+	}
+	return nil
+}
+
+func pauseReasonIf(paused bool, reason string) string {
+	if paused {
+		return reason
+	}
+	return ""
+}
+
+// holdChildren applies to the children of shell the control the parent carries: deleted, aborted,
+// stopped, or (createdStopped) started again after its children were created stopped. The control
+// itself (control.go) writes the parent before it lists the children; this runs after the children
+// were written, so a control that did not see them is applied here.
+func (a *API) holdChildren(ctx context.Context, shell store.Job, createdStopped bool) error {
+	if !shell.Deleted && !shell.Status.Terminal() && (shell.Status == store.JobPaused) == createdStopped {
+		return nil // nothing changed since the children were created
+	}
+	kids, err := a.children(ctx, []int64{shell.AccountID}, []int64{shell.ID}, true)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids[shell.ID] {
+		var err error
+		switch {
+		case shell.Deleted:
+			err = a.eng.Delete(ctx, k.ID)
+		case shell.Status.Terminal():
+			if !k.Status.Terminal() {
+				err = a.eng.Abort(ctx, k.ID)
+			}
+		case shell.Status == store.JobPaused:
+			if !k.Status.Terminal() && k.Status != store.JobPaused {
+				err = a.eng.Pause(ctx, k.ID, "user")
+			}
+		case k.Status == store.JobPaused && k.PauseReason == "user":
+			err = a.eng.Resume(ctx, k.ID)
+		}
+		if err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return fmt.Errorf("apply the control of task %d to %d: %w", shell.ID, k.ID, err)
+		}
 	}
 	return nil
 }
