@@ -192,16 +192,30 @@ func (a *API) createTask(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(labels) > maxTaskLabels {
+		return nil, invalid("labels holds at most %d names", maxTaskLabels)
+	}
+	for i, l := range labels {
+		if labels[i] = strings.TrimSpace(l); labels[i] == "" || len(labels[i]) > 200 {
+			return nil, invalid("label names must be 1 to 200 characters")
+		}
+	}
 	s, err := settingsOf(c.account)
 	if err != nil {
 		return nil, err
+	}
+	// Every label exists as a label of the account (getLabelList), the first one is the project.
+	for _, l := range labels {
+		if err := a.putLabel(ctx, c.account.ID, l, ""); err != nil {
+			return nil, err
+		}
 	}
 	ids, aliases := []int64{}, []string{}
 	for range count {
 		st := taskState{State: stateCreated, Platform: s.Platform, OutUserID: outUser, TaskUserLevel: int(level), Labels: labels}
 		project := ""
 		if len(labels) > 0 {
-			project = clip(labels[0], 200)
+			project = labels[0]
 		}
 		j, err := a.eng.Submit(ctx, engine.JobSpec{AccountID: c.account.ID, Kind: KindTask, Project: project,
 			Priority: int(level), Spec: mustJSON(st)})
@@ -213,6 +227,9 @@ func (a *API) createTask(ctx context.Context, c *call) (any, error) {
 	}
 	return map[string]any{"aliasTaskIdList": aliases, "taskIdList": ids}, nil
 }
+
+// maxTaskLabels bounds createTask's labels.
+const maxTaskLabels = 100
 
 // taskFileNames are the files a client may attach to a task.
 var taskFileNames = []string{"task.json", "upload.json", "asset.json", "tips.json"}
@@ -355,6 +372,9 @@ type submission struct {
 	ram       int
 	// perUnit is frames_per_task: how many frames one unit renders (1 with tiles).
 	perUnit int
+	// project is task.json's project (project_name, else the label named by project_id); "" keeps
+	// the task's own.
+	project string
 }
 
 func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
@@ -400,8 +420,15 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
 		return nil, err
 	}
-	name := sub.sceneName
-	shell, err = a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st), Name: &name}, a.eng.Now())
+	patch := store.JobPatch{Spec: mustJSON(st), Name: &sub.sceneName}
+	if sub.project != "" {
+		// The project is a label like createTask's labels: getLabelList lists it, a search finds it.
+		if err := a.putLabel(ctx, shell.AccountID, sub.project, ""); err != nil {
+			return nil, err
+		}
+		patch.Project = &sub.project
+	}
+	shell, err = a.st.PatchJob(ctx, shell.ID, patch, a.eng.Now())
 	if err != nil {
 		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
 	}
@@ -553,7 +580,38 @@ func (a *API) validateSubmission(ctx context.Context, shell store.Job) (submissi
 	if sub.tiles > 1 {
 		sub.perUnit = 1 // a tiled frame is already split across nodes
 	}
+	if sub.project, err = a.taskJSONProject(ctx, shell.AccountID, ti); err != nil {
+		return submission{}, err
+	}
 	return sub, nil
+}
+
+// taskJSONProject reads the project task.json names (the SDK's submit_by_data writes project_name
+// and project_id): the name wins; an id alone names one of the account's labels (getLabelList's
+// projectId); "0" or empty is none.
+func (a *API) taskJSONProject(ctx context.Context, accountID int64, ti map[string]any) (string, error) {
+	if name := field(ti, "project_name"); name != "" {
+		if len(name) > 200 {
+			return "", invalid("task.json project_name must be at most 200 characters")
+		}
+		return name, nil
+	}
+	id := field(ti, "project_id")
+	if id == "" || id == "0" {
+		return "", nil
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return "", invalid("task.json project_id must be an integer, got %q", id)
+	}
+	rec, err := a.st.GetRecord(ctx, n)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.AccountID != accountID || rec.Kind != recLabel)) {
+		return "", notFound("label (task.json project_id)", n)
+	}
+	if err != nil {
+		return "", fmt.Errorf("load label %d: %w", n, err)
+	}
+	return rec.Key, nil
 }
 
 // checkTips refuses a submission whose tips.json carries an error (type 1) code.
