@@ -93,6 +93,7 @@ func TestControlsDuringAnalysis(t *testing.T) {
 			{"stop", []string{"stopTask"}, StatusStop, StatusStop, 2, true, true},
 			{"stop then start", []string{"stopTask", "startTask"}, StatusAnalyse, StatusWaiting, 2, true, true},
 			{"stop then abort", []string{"stopTask", "abortTask"}, StatusAbandon, StatusAbandon, 0, true, false},
+			{"full speed", []string{"fullSpeed"}, StatusAnalyse, StatusWaiting, 2, true, true},
 		}
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -113,6 +114,13 @@ func TestControlsDuringAnalysis(t *testing.T) {
 				ti := e.info(e.cl, id)
 				if ti.TaskStatus != tc.after || ti.TotalFrames != tc.frames {
 					t.Fatalf("after the analysis: status %d with %d frames, want %d with %d (%+v)", ti.TaskStatus, ti.TotalFrames, tc.after, tc.frames, ti)
+				}
+				if tc.controls[0] == "fullSpeed" {
+					for _, k := range ti.RespRenderingTaskList {
+						if k.TaskLevel < fullSpeedBoost {
+							t.Fatalf("child of a task given full speed during its analysis: priority %d", k.TaskLevel)
+						}
+					}
 				}
 				if tc.controls[0] == "stopTask" && tc.frames > 0 {
 					for _, k := range ti.RespRenderingTaskList {

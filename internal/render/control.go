@@ -291,7 +291,14 @@ func (a *API) setOverTimeStop(ctx context.Context, c *call) (any, error) {
 const fullSpeedBoost = 1000
 
 func (a *API) fullSpeed(ctx context.Context, c *call) (any, error) {
-	_, err := a.each(ctx, c, func(j store.Job) error {
+	// A task still in analysis keeps the boost on its parent, whose priority its children take.
+	boostShell := func(s store.Job) error {
+		if !beforeRender(s) || s.Priority >= fullSpeedBoost {
+			return nil
+		}
+		return a.eng.SetPriority(ctx, s.ID, s.Priority+fullSpeedBoost)
+	}
+	_, err := a.eachAfter(ctx, c, boostShell, func(j store.Job) error {
 		if err := a.eng.SetConcurrency(ctx, j.ID, 0); err != nil {
 			return err
 		}

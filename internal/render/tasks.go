@@ -828,6 +828,17 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if err := a.holdChildren(ctx, shell, stopped); err != nil {
 		return err
 	}
+	if shell.Priority != sub.shell.Priority { // fullSpeed or updateTaskUserLevel meanwhile
+		kids, err := a.children(ctx, []int64{shell.AccountID}, []int64{shell.ID}, true)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids[shell.ID] {
+			if err := a.eng.SetPriority(ctx, k.ID, shell.Priority); err != nil {
+				return fmt.Errorf("set priority of task %d: %w", k.ID, err)
+			}
+		}
+	}
 	st := stateOf(shell)
 	if ot := st.OverTimeSec; ot != nil && time.Duration(*ot)*time.Second != frameTime {
 		d := time.Duration(*ot) * time.Second
