@@ -25,6 +25,10 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   accounts list
   accounts create NAME [--role user|admin] [--parent ID]
   accounts funds ID [--balance X] [--coupon X] [--credit X] [--quota N]   (amounts in currency units, may be negative)
+  accounts prices ID [--cpu X] [--gpu X]   (render price of a CPU / GPU node-hour; 0 = free; no flag shows the
+                              account's render settings)
+  accounts settings ID NAME [FILE]   (a facade's settings of the account, e.g. render; with FILE, the fields
+                              it holds are changed; - reads standard input)
   tokens create ACCOUNT_ID --kind admin|agent
   keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
                               RPA administrator accessKey/secretKey)
@@ -139,6 +143,51 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		milli := func(v float64) int64 { return int64(math.Round(v * 1000)) }
 		return c.do(ctx, "POST", "/api/v1/accounts/"+acct+"/funds", map[string]any{
 			"balance_milli": milli(*bal), "coupon_milli": milli(*coupon), "credit_milli": milli(*credit), "quota": *quota})
+	case "accounts prices":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("accounts prices", flag.ContinueOnError)
+		fs.Float64("cpu", 0, "price of a CPU node-hour")
+		fs.Float64("gpu", 0, "price of a GPU node-hour")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		path := "/api/v1/accounts/" + acct + "/settings/render"
+		patch := map[string]any{}
+		var bad error
+		fs.Visit(func(f *flag.Flag) {
+			v, err := strconv.ParseFloat(f.Value.String(), 64)
+			if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+				bad = fmt.Errorf("accounts prices: --%s must be a price of 0 or more, got %q", f.Name, f.Value.String())
+			}
+			patch[map[string]string{"cpu": "cpuPrice", "gpu": "gpuPrice"}[f.Name]] = v
+		})
+		if bad != nil {
+			return nil, bad
+		}
+		if len(patch) == 0 {
+			return c.do(ctx, "GET", path, nil)
+		}
+		return c.do(ctx, "PATCH", path, patch)
+	case "accounts settings":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		if arg(3) == "" {
+			return nil, errors.New("accounts settings: NAME is required (e.g. render)")
+		}
+		path := "/api/v1/accounts/" + acct + "/settings/" + url.PathEscape(arg(3))
+		if arg(4) == "" {
+			return c.do(ctx, "GET", path, nil)
+		}
+		b, err := readArgFile(arg(4))
+		if err != nil {
+			return nil, fmt.Errorf("read settings %s: %w", arg(3), err)
+		}
+		return c.do(ctx, "PATCH", path, json.RawMessage(b))
 	case "tokens create":
 		acct, err := id(2)
 		if err != nil {

@@ -93,8 +93,9 @@ func settingsOf(a store.Account) (Settings, error) {
 	return s, nil
 }
 
-// UpdateSettings changes an account's render settings with fn (prices, sub-account switches, profile):
-// the admin CLI and tests call it; the API's updateUserSetting goes through it too.
+// UpdateSettings changes an account's render settings with fn (prices, sub-account switches, profile).
+// The API's updateUserSetting and the admin's PatchAccountSetting (native PATCH
+// /api/v1/accounts/{id}/settings/render, `taskcenter admin accounts settings|prices`) go through it.
 func UpdateSettings(ctx context.Context, st store.Store, accountID int64, fn func(*Settings)) error {
 	a, err := st.GetAccount(ctx, accountID)
 	if err != nil {

@@ -305,9 +305,9 @@ func (a *API) querySupportedPlugin(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// osName (0 Linux, 1 Windows) narrows nothing here: every catalog entry names the systems it runs
-	// on through isSupportLinux, and a Windows client asking for Linux-capable plugins gets the same.
-	if _, err := c.p.int("osName", false, 0); err != nil {
+	// osName narrows nothing here: every catalog entry names the systems it runs on through
+	// isSupportLinux, and a Windows client asking for Linux-capable plugins gets the same.
+	if _, err := osName(c.p); err != nil {
 		return nil, err
 	}
 	cat, err := a.catalog(ctx)
@@ -373,4 +373,22 @@ func (a *API) queryPlatforms(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	return []map[string]any{{"platform": s.Platform, "name": fmt.Sprintf("taskcenter-%d", s.Platform)}}, nil
+}
+
+// osName reads querySupportedPlugin's osName: the document's integer (0 Linux, 1 Windows), as a
+// number or a numeric string, or the vendor SDK's name ("linux", "windows", any case).
+func osName(p params) (int64, error) {
+	if s, ok := p["osName"].(string); ok {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "linux":
+			return 0, nil
+		case "windows":
+			return 1, nil
+		}
+	}
+	n, err := p.int("osName", false, 0)
+	if err != nil || (n != 0 && n != 1) {
+		return 0, invalid("osName must be 0 or \"linux\", 1 or \"windows\"")
+	}
+	return n, nil
 }

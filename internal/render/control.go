@@ -13,24 +13,77 @@ import (
 // each applies fn to every child job the ids resolve to. A control that does not apply to a child's
 // state (stopping a finished task) is skipped: the document's clients send whole selections.
 func (a *API) each(ctx context.Context, c *call, fn func(store.Job) error) ([]store.Job, error) {
+	return a.eachAfter(ctx, c, nil, fn)
+}
+
+// eachAfter is each with onShell first applied to every parent the ids name, before its children are
+// listed. A parent still in analysis has no children yet: the control recorded on the parent is what
+// the analysis reads once it has created them (startChildren, heldChildren). The order matters: the
+// control writes the parent, then reads the children; the analysis writes the children, then reads
+// the parent, so whichever comes second sees the other's write.
+func (a *API) eachAfter(ctx context.Context, c *call, onShell, fn func(store.Job) error) ([]store.Job, error) {
 	ids, err := c.p.taskIDs(true)
 	if err != nil {
 		return nil, err
 	}
-	shells, kids, err := a.targets(ctx, c, ids)
-	if err != nil {
-		return nil, err
+	// Every id is resolved before anything is touched, so that an unknown id changes nothing.
+	var jobs []store.Job
+	var r rules
+	for _, id := range ids {
+		j, rr, err := a.ownJob(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		jobs, r = append(jobs, j), rr
 	}
-	for _, k := range kids {
-		if err := fn(k); err != nil && !errors.Is(err, engine.ErrInvalid) {
-			return nil, fmt.Errorf("task %d: %w", k.ID, err)
+	apply := func(fn func(store.Job) error, j store.Job) error {
+		if err := fn(j); err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return fmt.Errorf("task %d: %w", j.ID, err)
+		}
+		return nil
+	}
+	var shells []store.Job
+	for _, j := range jobs {
+		if j.Kind == KindRender {
+			if err := apply(fn, j); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		shells = append(shells, j)
+		if onShell != nil {
+			if err := apply(onShell, j); err != nil {
+				return nil, err
+			}
+		}
+		kids, err := a.children(ctx, r.visibleAccountIDs, []int64{j.ID}, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range kids[j.ID] {
+			if err := apply(fn, k); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return shells, nil
 }
 
+// beforeRender reports whether a parent has no children yet (created, or its scene in analysis), so
+// that a stop is recorded on the parent itself.
+func beforeRender(shell store.Job) bool {
+	st := stateOf(shell).State
+	return st == stateCreated || st == stateAnalysing
+}
+
 func (a *API) stopTask(ctx context.Context, c *call) (any, error) {
-	_, err := a.each(ctx, c, func(j store.Job) error {
+	stopShell := func(s store.Job) error {
+		if s.Status.Terminal() || s.Status == store.JobPaused || !beforeRender(s) {
+			return nil
+		}
+		return a.eng.Pause(ctx, s.ID, "user")
+	}
+	_, err := a.eachAfter(ctx, c, stopShell, func(j store.Job) error {
 		if j.Status.Terminal() || j.Status == store.JobPaused {
 			return nil
 		}
@@ -40,7 +93,13 @@ func (a *API) stopTask(ctx context.Context, c *call) (any, error) {
 }
 
 func (a *API) startTask(ctx context.Context, c *call) (any, error) {
-	_, err := a.each(ctx, c, func(j store.Job) error {
+	startShell := func(s store.Job) error {
+		if s.Status != store.JobPaused {
+			return nil
+		}
+		return a.eng.Resume(ctx, s.ID)
+	}
+	_, err := a.eachAfter(ctx, c, startShell, func(j store.Job) error {
 		if j.Status == store.JobPartial || j.Status == store.JobFailed {
 			// TIME_OUT_STOP from the per-frame limit: starting the task renders the stopped frames again.
 			return a.restartTimedOut(ctx, j)
@@ -80,23 +139,15 @@ func (a *API) restartTimedOut(ctx context.Context, j store.Job) error {
 }
 
 func (a *API) abortTask(ctx context.Context, c *call) (any, error) {
-	shells, err := a.each(ctx, c, func(j store.Job) error {
+	// The parent is aborted first: a task still in analysis then never gets children (startChildren).
+	abort := func(j store.Job) error {
 		if j.Status.Terminal() {
 			return nil
 		}
 		return a.eng.Abort(ctx, j.ID)
-	})
-	if err != nil {
-		return nil, err
 	}
-	for _, s := range shells {
-		if !s.Status.Terminal() {
-			if err := a.eng.Abort(ctx, s.ID); err != nil && !errors.Is(err, engine.ErrInvalid) {
-				return nil, fmt.Errorf("abort task %d: %w", s.ID, err)
-			}
-		}
-	}
-	return nil, nil
+	_, err := a.eachAfter(ctx, c, abort, abort)
+	return nil, err
 }
 
 func (a *API) deleteTask(ctx context.Context, c *call) (any, error) {
@@ -109,16 +160,10 @@ func (a *API) deleteTask(ctx context.Context, c *call) (any, error) {
 			return nil, apiErr(CodeNoPermission, "the main account does not allow sub-accounts to delete tasks")
 		}
 	}
-	shells, err := a.each(ctx, c, func(j store.Job) error { return a.eng.Delete(ctx, j.ID) })
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range shells {
-		if err := a.eng.Delete(ctx, s.ID); err != nil {
-			return nil, fmt.Errorf("delete task %d: %w", s.ID, err)
-		}
-	}
-	return nil, nil
+	// The parent first, like abortTask: a task deleted during its analysis never gets children.
+	del := func(j store.Job) error { return a.eng.Delete(ctx, j.ID) }
+	_, err := a.eachAfter(ctx, c, del, del)
+	return nil, err
 }
 
 func (a *API) restartFailedFrames(ctx context.Context, c *call) (any, error) {
@@ -246,7 +291,14 @@ func (a *API) setOverTimeStop(ctx context.Context, c *call) (any, error) {
 const fullSpeedBoost = 1000
 
 func (a *API) fullSpeed(ctx context.Context, c *call) (any, error) {
-	_, err := a.each(ctx, c, func(j store.Job) error {
+	// A task still in analysis keeps the boost on its parent, whose priority its children take.
+	boostShell := func(s store.Job) error {
+		if !beforeRender(s) || s.Priority >= fullSpeedBoost {
+			return nil
+		}
+		return a.eng.SetPriority(ctx, s.ID, s.Priority+fullSpeedBoost)
+	}
+	_, err := a.eachAfter(ctx, c, boostShell, func(j store.Job) error {
 		if err := a.eng.SetConcurrency(ctx, j.ID, 0); err != nil {
 			return err
 		}

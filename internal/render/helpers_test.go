@@ -187,6 +187,14 @@ func (e *testEnv) waitStatus(cl *Client, id int64, timeout time.Duration, status
 // newTask creates a task, uploads scene bytes and task.json, and submits it.
 func (e *testEnv) newTask(cl *Client, scene []byte, taskInfoFields map[string]string, common map[string]string) int64 {
 	e.t.Helper()
+	id := e.prepareTask(cl, scene, taskInfoFields, common)
+	e.call(cl, "/api/render/task/submitTask", map[string]any{"taskId": id}, nil)
+	return id
+}
+
+// prepareTask is newTask without the submission.
+func (e *testEnv) prepareTask(cl *Client, scene []byte, taskInfoFields map[string]string, common map[string]string) int64 {
+	e.t.Helper()
 	var created struct {
 		IDs     []int64  `json:"taskIdList"`
 		Aliases []string `json:"aliasTaskIdList"`
@@ -205,7 +213,6 @@ func (e *testEnv) newTask(cl *Client, scene []byte, taskInfoFields map[string]st
 	up := map[string]any{"asset": []map[string]string{{"local": fmt.Sprintf("D:/proj%d/scene.blend", id), "server": server}}}
 	e.call(cl, "/api/render/task/taskJsonFile", map[string]any{"taskId": id, "fileName": "task.json", "content": string(mustJSON(tj))}, nil)
 	e.call(cl, "/api/render/task/taskJsonFile", map[string]any{"taskId": id, "fileName": "upload.json", "content": string(mustJSON(up))}, nil)
-	e.call(cl, "/api/render/task/submitTask", map[string]any{"taskId": id}, nil)
 	return id
 }
 

@@ -327,6 +327,7 @@ func (a *API) loadTaskProcessImg(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list frames: %w", err)
 	}
+	fees := frameFees(units, splitOf(cur))
 	now := a.eng.Now()
 	byFrame := map[int][]store.Unit{}
 	var order []int
@@ -345,7 +346,7 @@ func (a *API) loadTaskProcessImg(ctx context.Context, c *call) (any, error) {
 		row := make([]map[string]any, 0, len(byFrame[f]))
 		for _, u := range byFrame[f] {
 			_, b := frameOf(u)
-			fee, coupon, _ := feeSplit(u, cur)
+			fee := fees[u.ID]
 			url := ""
 			if o, ok := frameOutput(u, outImage, f); ok && u.Status == store.UnitDone {
 				url = a.imgURL(o.Hash)
@@ -362,7 +363,7 @@ func (a *API) loadTaskProcessImg(ctx context.Context, c *call) (any, error) {
 			row = append(row, map[string]any{
 				"startTime": fmtTime(u.StartedAt), "endTime": fmtTime(u.FinishedAt),
 				"frameStatus": strconv.Itoa(frameStatus(u)), "isMaxPrice": "0",
-				"feeAmount": fmt.Sprintf("%.2f", fee), "couponFee": fmt.Sprintf("%.2f", coupon),
+				"feeAmount": fmt.Sprintf("%.2f", money(fee.balance)), "couponFee": fmt.Sprintf("%.2f", money(fee.coupon)),
 				"frameIndex": strconv.Itoa(f), "frameBlock": strconv.Itoa(b),
 				"framePercent": strconv.Itoa(int(percent)), "frameUsed": strconv.FormatInt(used, 10),
 				"frameEst": strconv.FormatInt(est, 10), "renderInfo": u.Error, "grabUrl": url,

@@ -83,24 +83,56 @@ func (a *API) getLabelList(ctx context.Context, c *call) (any, error) {
 	return map[string]any{"projectNameList": list}, nil
 }
 
-// operateUserLabel adds or deletes a label: {"labelName"|"newName", "operateType": 0 add | 1 delete}
-// ("add"/"delete" accepted too).
+// operateUserLabel adds or deletes a label. Ruling (the document does not show the call): the vendor
+// SDK sends {"type": 1, "newName"} to add and {"type": 2, "delName"} to delete; the earlier
+// {"operateType": 0 add | 1 delete, "labelName"} is still read, and "add"/"delete" in either field.
+// Without a type, newName adds and delName deletes.
 func (a *API) operateUserLabel(ctx context.Context, c *call) (any, error) {
-	name, err := c.p.str(c.p.first("labelName", "newName", "label", "delName"), true)
-	if err != nil {
-		return nil, err
+	add := true
+	switch {
+	case c.p.has("type"):
+		op, err := c.p.str("type", false)
+		if err != nil {
+			return nil, err
+		}
+		switch strings.ToLower(strings.TrimSpace(op)) {
+		case "1", "add":
+		case "2", "delete", "del":
+			add = false
+		default:
+			return nil, invalid("type must be 1 (add, with newName) or 2 (delete, with delName)")
+		}
+	case c.p.has("operateType") || c.p.has("operate"):
+		op, err := c.p.str(c.p.first("operateType", "operate"), false)
+		if err != nil {
+			return nil, err
+		}
+		switch strings.ToLower(strings.TrimSpace(op)) {
+		case "", "0", "add":
+		case "1", "delete", "del":
+			add = false
+		default:
+			return nil, invalid("operateType must be 0 (add) or 1 (delete)")
+		}
+	default:
+		add = !c.p.has("delName")
 	}
-	op, err := c.p.str(c.p.first("operateType", "type", "operate"), false)
-	if err != nil {
-		return nil, err
-	}
-	switch strings.ToLower(op) {
-	case "", "0", "add":
-		return nil, a.putLabel(ctx, c.account.ID, name, "")
-	case "1", "delete", "del":
+	if !add {
+		name, err := c.p.str(c.p.first("delName", "labelName", "label"), true)
+		if err != nil {
+			return nil, err
+		}
 		return nil, a.dropLabel(ctx, c.account.ID, name)
 	}
-	return nil, invalid("operateType must be 0 (add) or 1 (delete)")
+	name, err := c.p.str(c.p.first("newName", "labelName", "label"), true)
+	if err != nil {
+		return nil, err
+	}
+	status, err := c.p.str("status", false)
+	if err != nil {
+		return nil, err
+	}
+	return nil, a.putLabel(ctx, c.account.ID, name, status)
 }
 
 // addTaskLabel files tasks under a label (the project of getTaskList's filter).

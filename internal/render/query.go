@@ -3,6 +3,7 @@ package render
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,8 @@ func shellStatus(shell store.Job, st taskState, kids []store.Job, counts map[int
 	switch {
 	case shell.Status == store.JobCancelled:
 		return StatusAbandon
+	case shell.Status == store.JobPaused && (st.State == stateCreated || st.State == stateAnalysing):
+		return StatusStop // stopped before its children exist (stopTask during the analysis)
 	case st.State == stateCreated:
 		return StatusWaiting
 	case st.State == stateAnalysing:
@@ -528,23 +531,32 @@ func page[T any](items []T, total, pageNum, pageSize int) pageOf[T] {
 	return pageOf[T]{PageCount: pages, PageNum: pageNum, Total: total, Size: pageSize, Items: items}
 }
 
-func (c *call) paging(def int) (int, int, error) {
-	num, err := c.p.int("pageNum", false, 1)
+// maxPageOffset is past any row a list can hold: a page beyond it is empty like any page past the end.
+const maxPageOffset = 1 << 53
+
+// paging reads pageNum and pageSize and returns them with the offset of the page's first row. The
+// offset saturates instead of overflowing: pageNum 2^62 is an empty page, not (wrapped) the first.
+func (c *call) paging(def int) (num, size, offset int, err error) {
+	n, err := c.p.int("pageNum", false, 1)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	size, err := c.p.int("pageSize", false, int64(def))
+	sz, err := c.p.int("pageSize", false, int64(def))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	if num < 1 || size < 1 || size > 1000 {
-		return 0, 0, invalid("pageNum must be at least 1 and pageSize between 1 and 1000")
+	if n < 1 || sz < 1 || sz > 1000 {
+		return 0, 0, 0, invalid("pageNum must be at least 1 and pageSize between 1 and 1000")
 	}
-	return int(num), int(size), nil
+	offset = maxPageOffset
+	if n-1 < maxPageOffset/sz {
+		offset = int((n - 1) * sz)
+	}
+	return int(n), int(sz), offset, nil
 }
 
 func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
-	num, size, err := c.paging(10)
+	num, size, offset, err := c.paging(10)
 	if err != nil {
 		return nil, err
 	}
@@ -585,7 +597,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 	f.AccountIDs = r.visibleAccountIDs
 	if len(statuses) == 0 {
 		// The common list: the page read with its children and their frame counts (ListJobTrees).
-		f.Limit, f.Offset = size, (num-1)*size
+		f.Limit, f.Offset = size, offset
 		tr, err := a.st.ListJobTrees(ctx, f, KindRender)
 		if err != nil {
 			return nil, fmt.Errorf("list tasks: %w", err)
@@ -610,7 +622,7 @@ func (a *API) getTaskList(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	total := len(shells)
-	lo := min((num-1)*size, total)
+	lo := min(offset, total)
 	shells = shells[lo:min(lo+size, total)]
 	v, err := a.loadView(ctx, r, shells)
 	if err != nil {
@@ -734,16 +746,29 @@ func unitSeconds(u store.Unit, now time.Time) int64 {
 	return int64(end.Sub(*u.StartedAt) / time.Second)
 }
 
-// feeSplit divides a unit's cost between balance and coupon in the proportion its job paid.
-func feeSplit(u store.Unit, j store.Job) (fee, coupon, arrears float64) {
-	s := splitOf(j)
-	total := s.CouponMilli + s.BalanceMilli + s.UnpaidMilli
-	if total == 0 || u.CostMilli == 0 {
-		return money(u.CostMilli), 0, 0
+// pageFees returns the fee split of the units of a page: the units of every job whose charges were
+// paid by more than the balance are read in full (frameFees needs the running total), the others pay
+// all from the balance and need nothing more.
+func (a *API) pageFees(ctx context.Context, units []store.Unit, jobs map[int64]store.Job) (map[int64]frameFee, error) {
+	out := make(map[int64]frameFee, len(units))
+	split := map[int64]bool{}
+	for _, u := range units {
+		s := splitOf(jobs[u.JobID])
+		if s.CouponMilli == 0 && s.UnpaidMilli == 0 {
+			out[u.ID] = frameFee{balance: u.CostMilli}
+			continue
+		}
+		if split[u.JobID] {
+			continue
+		}
+		split[u.JobID] = true
+		all, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: u.JobID})
+		if err != nil {
+			return nil, fmt.Errorf("list frames of task %d: %w", u.JobID, err)
+		}
+		maps.Copy(out, frameFees(all, s))
 	}
-	c := u.CostMilli * s.CouponMilli / total
-	ar := u.CostMilli * s.UnpaidMilli / total
-	return money(u.CostMilli - c - ar), money(c), money(ar)
+	return out, nil
 }
 
 func (a *API) queryTaskFrames(ctx context.Context, c *call) (any, error) {
@@ -751,7 +776,7 @@ func (a *API) queryTaskFrames(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	num, size, err := c.paging(20)
+	num, size, offset, err := c.paging(20)
 	if err != nil {
 		return nil, err
 	}
@@ -772,22 +797,25 @@ func (a *API) queryTaskFrames(ctx context.Context, c *call) (any, error) {
 		byID[k.ID] = k
 		ids = append(ids, k.ID)
 	}
-	units, total, err := a.st.ListUnits(ctx, store.UnitFilter{JobIDs: ids, Search: strings.TrimSpace(keyword), Limit: size, Offset: (num - 1) * size})
+	units, total, err := a.st.ListUnits(ctx, store.UnitFilter{JobIDs: ids, Search: strings.TrimSpace(keyword), Limit: size, Offset: offset})
 	if err != nil {
 		return nil, fmt.Errorf("list frames: %w", err)
+	}
+	fees, err := a.pageFees(ctx, units, byID)
+	if err != nil {
+		return nil, err
 	}
 	now := a.eng.Now()
 	items := make([]map[string]any, 0, len(units))
 	for _, u := range units {
 		j := byID[u.JobID]
-		items = append(items, a.frameInfo(u, j, now))
+		items = append(items, a.frameInfo(u, j, fees[u.ID], now))
 	}
 	return page(items, total, num, size), nil
 }
 
-func (a *API) frameInfo(u store.Unit, j store.Job, now time.Time) map[string]any {
+func (a *API) frameInfo(u store.Unit, j store.Job, fee frameFee, now time.Time) map[string]any {
 	cs := childOf(j)
-	fee, coupon, arrears := feeSplit(u, j)
 	block := "1"
 	if _, b, ok := strings.Cut(u.Name, "-"); ok && cs.Tiles > 1 {
 		block = b
@@ -800,9 +828,9 @@ func (a *API) frameInfo(u store.Unit, j store.Job, now time.Time) map[string]any
 	st := frameStatus(u)
 	return map[string]any{
 		"id": u.ID, "userId": u.AccountID, "framePrice": nil, "feeType": 0, "platform": nil,
-		"frameIndex": u.Name, "frameBlock": block, "frameStatus": st, "feeAmount": fee, "couponFee": coupon,
+		"frameIndex": u.Name, "frameBlock": block, "frameStatus": st, "feeAmount": money(fee.balance), "couponFee": money(fee.coupon),
 		"startTime": ms(u.StartedAt), "endTime": ms(u.FinishedAt), "frameExecuteTime": unitSeconds(u, now),
-		"frameStatusText": "task_frame_status_" + strconv.Itoa(st), "arrearsFee": arrears,
+		"frameStatusText": "task_frame_status_" + strconv.Itoa(st), "arrearsFee": money(fee.arrears),
 		"munuJobId": strconv.Itoa(u.Index), "taskId": u.JobID, "munuTaskId": strconv.FormatInt(u.JobID, 10),
 		"frameType": cs.FrameType, "recommitFlag": recommit, "isCopy": nil, "taskOverTime": overTime,
 		"gopName": nil, "frameRam": nil, "framePercent": u.Progress, "errorInfo": u.Error,

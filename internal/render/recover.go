@@ -117,7 +117,11 @@ func (a *API) recoverAnalysis(ctx context.Context, id int64) error {
 		return fmt.Errorf("load task %d: %w", id, err)
 	}
 	st := stateOf(shell)
-	if st.State != stateAnalysing || shell.Status.Terminal() {
+	if st.State != stateAnalysing || shell.Deleted || shell.Status.Terminal() {
+		// Aborted or deleted meanwhile: children created before the server stopped end with it.
+		if err := a.holdChildren(ctx, shell, false); err != nil {
+			return err
+		}
 		a.unmarkAnalysis(ctx, shell)
 		return nil
 	}
@@ -129,13 +133,18 @@ func (a *API) recoverAnalysis(ctx context.Context, id int64) error {
 	if len(kids[id]) > 0 {
 		// The children were created but not the final state: finish it from them.
 		var frames []int
+		stopped := false
 		for _, k := range kids[id] {
+			stopped = stopped || (k.Status == store.JobPaused && k.PauseReason == "user")
 			cs := childOf(k)
 			f, _ := ParseFrames(cs.Frames)
 			frames = append(frames, f...)
 			st.Camera, st.Width, st.Height, st.Tiles = cs.Camera, cs.Width, cs.Height, cs.Tiles
 		}
 		slices.Sort(frames)
+		if err := a.holdChildren(ctx, shell, stopped); err != nil {
+			return err
+		}
 		st.State, st.Frames = stateSubmitted, FormatFrames(frames)
 		if _, err := a.st.PatchJob(ctx, id, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
 			return fmt.Errorf("mark task %d submitted: %w", id, err)

@@ -192,16 +192,30 @@ func (a *API) createTask(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(labels) > maxTaskLabels {
+		return nil, invalid("labels holds at most %d names", maxTaskLabels)
+	}
+	for i, l := range labels {
+		if labels[i] = strings.TrimSpace(l); labels[i] == "" || len(labels[i]) > 200 {
+			return nil, invalid("label names must be 1 to 200 characters")
+		}
+	}
 	s, err := settingsOf(c.account)
 	if err != nil {
 		return nil, err
+	}
+	// Every label exists as a label of the account (getLabelList), the first one is the project.
+	for _, l := range labels {
+		if err := a.putLabel(ctx, c.account.ID, l, ""); err != nil {
+			return nil, err
+		}
 	}
 	ids, aliases := []int64{}, []string{}
 	for range count {
 		st := taskState{State: stateCreated, Platform: s.Platform, OutUserID: outUser, TaskUserLevel: int(level), Labels: labels}
 		project := ""
 		if len(labels) > 0 {
-			project = clip(labels[0], 200)
+			project = labels[0]
 		}
 		j, err := a.eng.Submit(ctx, engine.JobSpec{AccountID: c.account.ID, Kind: KindTask, Project: project,
 			Priority: int(level), Spec: mustJSON(st)})
@@ -213,6 +227,9 @@ func (a *API) createTask(ctx context.Context, c *call) (any, error) {
 	}
 	return map[string]any{"aliasTaskIdList": aliases, "taskIdList": ids}, nil
 }
+
+// maxTaskLabels bounds createTask's labels.
+const maxTaskLabels = 100
 
 // taskFileNames are the files a client may attach to a task.
 var taskFileNames = []string{"task.json", "upload.json", "asset.json", "tips.json"}
@@ -355,6 +372,9 @@ type submission struct {
 	ram       int
 	// perUnit is frames_per_task: how many frames one unit renders (1 with tiles).
 	perUnit int
+	// project is task.json's project (project_name, else the label named by project_id); "" keeps
+	// the task's own.
+	project string
 }
 
 func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
@@ -378,6 +398,9 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	if shell.Kind != KindTask {
 		return nil, invalid("task %d is a child task; submit its parent", id)
 	}
+	if shell.Deleted || shell.Status.Terminal() {
+		return nil, invalid("task %d was aborted or deleted", id)
+	}
 	st := stateOf(shell)
 	if st.State != stateCreated && st.State != stateFailed {
 		return nil, invalid("task %d was already submitted", id)
@@ -397,8 +420,15 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
 		return nil, err
 	}
-	name := sub.sceneName
-	shell, err = a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st), Name: &name}, a.eng.Now())
+	patch := store.JobPatch{Spec: mustJSON(st), Name: &sub.sceneName}
+	if sub.project != "" {
+		// The project is a label like createTask's labels: getLabelList lists it, a search finds it.
+		if err := a.putLabel(ctx, shell.AccountID, sub.project, ""); err != nil {
+			return nil, err
+		}
+		patch.Project = &sub.project
+	}
+	shell, err = a.st.PatchJob(ctx, shell.ID, patch, a.eng.Now())
 	if err != nil {
 		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
 	}
@@ -550,7 +580,38 @@ func (a *API) validateSubmission(ctx context.Context, shell store.Job) (submissi
 	if sub.tiles > 1 {
 		sub.perUnit = 1 // a tiled frame is already split across nodes
 	}
+	if sub.project, err = a.taskJSONProject(ctx, shell.AccountID, ti); err != nil {
+		return submission{}, err
+	}
 	return sub, nil
+}
+
+// taskJSONProject reads the project task.json names (the SDK's submit_by_data writes project_name
+// and project_id): the name wins; an id alone names one of the account's labels (getLabelList's
+// projectId); "0" or empty is none.
+func (a *API) taskJSONProject(ctx context.Context, accountID int64, ti map[string]any) (string, error) {
+	if name := field(ti, "project_name"); name != "" {
+		if len(name) > 200 {
+			return "", invalid("task.json project_name must be at most 200 characters")
+		}
+		return name, nil
+	}
+	id := field(ti, "project_id")
+	if id == "" || id == "0" {
+		return "", nil
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return "", invalid("task.json project_id must be an integer, got %q", id)
+	}
+	rec, err := a.st.GetRecord(ctx, n)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.AccountID != accountID || rec.Kind != recLabel)) {
+		return "", notFound("label (task.json project_id)", n)
+	}
+	if err != nil {
+		return "", fmt.Errorf("load label %d: %w", n, err)
+	}
+	return rec.Key, nil
 }
 
 // checkTips refuses a submission whose tips.json carries an error (type 1) code.
@@ -610,7 +671,7 @@ func (a *API) resolveUpload(ctx context.Context, shell store.Job, local string) 
 // server to start takes it over (recover.go) instead of failing it.
 func (a *API) analyseAndStart(ctx context.Context, sub submission) {
 	err := a.startChildren(ctx, &sub)
-	if err == nil {
+	if err == nil || errors.Is(err, errTaskEnded) {
 		a.unmarkAnalysis(context.WithoutCancel(ctx), sub.shell)
 		return
 	}
@@ -648,6 +709,9 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	}
 	a.unmarkAnalysis(ctx, shell)
 }
+
+// errTaskEnded: the task was aborted or deleted while its scene was analysed, so it gets no children.
+var errTaskEnded = errors.New("the task was aborted or deleted during its analysis")
 
 func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if sub.software.CgID == 2007 {
@@ -709,6 +773,13 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if err != nil {
 		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
 	}
+	// A control applied while the scene was analysed holds: an aborted or deleted task gets no
+	// children, a stopped one gets them stopped.
+	if shell.Deleted || shell.Status.Terminal() {
+		a.log.Info("render task ended during its analysis; no frames are created", "task", shell.ID)
+		return errTaskEnded
+	}
+	stopped := shell.Status == store.JobPaused
 	frameTime := sub.frameTime
 	if frameTime == 0 {
 		frameTime = time.Duration(s.TaskOverTime) * time.Hour
@@ -721,6 +792,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
 		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
 		UnitTimeout: engine.Duration(frameTime), JobTimeout: engine.Duration(sub.taskTime),
+		Paused: stopped, PauseReason: pauseReasonIf(stopped, "user"),
 	}
 	var preID int64
 	if len(pre) > 0 {
@@ -748,9 +820,24 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 			return fmt.Errorf("create render child of task %d: %w", sub.shell.ID, err)
 		}
 	}
-	// Read once more: a limit set while the children were being created must reach them too.
+	// Read once more: a limit set or a control applied while the children were being created must
+	// reach them too.
 	if shell, err = a.st.GetJob(ctx, sub.shell.ID); err != nil {
 		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
+	}
+	if err := a.holdChildren(ctx, shell, stopped); err != nil {
+		return err
+	}
+	if shell.Priority != sub.shell.Priority { // fullSpeed or updateTaskUserLevel meanwhile
+		kids, err := a.children(ctx, []int64{shell.AccountID}, []int64{shell.ID}, true)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids[shell.ID] {
+			if err := a.eng.SetPriority(ctx, k.ID, shell.Priority); err != nil {
+				return fmt.Errorf("set priority of task %d: %w", k.ID, err)
+			}
+		}
 	}
 	st := stateOf(shell)
 	if ot := st.OverTimeSec; ot != nil && time.Duration(*ot)*time.Second != frameTime {
@@ -773,6 +860,48 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	st.OutputFileName = fmt.Sprintf("%d_%s", sub.shell.ID, strings.TrimSuffix(sub.sceneName, path.Ext(sub.sceneName)))
 	if _, err := a.st.PatchJob(ctx, sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
 		return fmt.Errorf("mark task %d submitted: %w", sub.shell.ID, err)
+	}
+	return nil
+}
+
+func pauseReasonIf(paused bool, reason string) string {
+	if paused {
+		return reason
+	}
+	return ""
+}
+
+// holdChildren applies to the children of shell the control the parent carries: deleted, aborted,
+// stopped, or (createdStopped) started again after its children were created stopped. The control
+// itself (control.go) writes the parent before it lists the children; this runs after the children
+// were written, so a control that did not see them is applied here.
+func (a *API) holdChildren(ctx context.Context, shell store.Job, createdStopped bool) error {
+	if !shell.Deleted && !shell.Status.Terminal() && (shell.Status == store.JobPaused) == createdStopped {
+		return nil // nothing changed since the children were created
+	}
+	kids, err := a.children(ctx, []int64{shell.AccountID}, []int64{shell.ID}, true)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids[shell.ID] {
+		var err error
+		switch {
+		case shell.Deleted:
+			err = a.eng.Delete(ctx, k.ID)
+		case shell.Status.Terminal():
+			if !k.Status.Terminal() {
+				err = a.eng.Abort(ctx, k.ID)
+			}
+		case shell.Status == store.JobPaused:
+			if !k.Status.Terminal() && k.Status != store.JobPaused {
+				err = a.eng.Pause(ctx, k.ID, "user")
+			}
+		case k.Status == store.JobPaused && k.PauseReason == "user":
+			err = a.eng.Resume(ctx, k.ID)
+		}
+		if err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return fmt.Errorf("apply the control of task %d to %d: %w", shell.ID, k.ID, err)
+		}
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"strings"
 	"time"
 )
 
@@ -44,14 +43,6 @@ func mustJSON(v any) json.RawMessage {
 		panic(fmt.Sprintf("render: marshal %T: %v", v, err)) // only facade-built values reach here
 	}
 	return b
-}
-
-// clip shortens s to n bytes for names and messages stored on rows.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }
 
 // timeNow is wall-clock time for rows written outside the engine's clock (credentials).

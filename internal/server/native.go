@@ -41,6 +41,8 @@ func (s *Server) mountNative() {
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
 	h("POST /api/v1/accounts/{id}/keys", s.handleIssueKey)
+	h("GET /api/v1/accounts/{id}/settings/{name}", s.handleAccountSetting)
+	h("PATCH /api/v1/accounts/{id}/settings/{name}", s.handleAccountSetting)
 	h("GET /api/v1/settings/{name}", s.handleGetSetting)
 	h("PUT /api/v1/settings/{name}", s.handlePutSetting)
 	h("GET /api/v1/schedules", s.handleListSchedules)
@@ -642,6 +644,33 @@ func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"kind": req.Kind, "account_id": id, "key": fields})
+}
+
+// handleAccountSetting reads (GET) or changes (PATCH) a facade's settings of one account, such as
+// the render prices; admins only, anyone else gets 404.
+func (s *Server) handleAccountSetting(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	as, known := s.acctSets[r.PathValue("name")]
+	if !ok || !known || !c.admin() {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var doc json.RawMessage
+	var err error
+	if r.Method == http.MethodGet {
+		doc, err = as.GetAccountSetting(r.Context(), id)
+	} else {
+		var patch json.RawMessage
+		if !s.readJSON(w, r, &patch) {
+			return
+		}
+		doc, err = as.PatchAccountSetting(r.Context(), id, patch)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 // setting finds the named setting for an admin; anyone else, or an unknown name, gets 404.

@@ -50,6 +50,18 @@ type Setting interface {
 	PutSetting(ctx context.Context, doc json.RawMessage) error
 }
 
+// AccountSetting is a facade's document of one account that an admin reads and changes field by
+// field: the native API's GET and PATCH /api/v1/accounts/{id}/settings/{name}, behind the admin
+// command's "accounts settings" (render prices among them).
+type AccountSetting interface {
+	// AccountSettingName names it in the path, e.g. "render".
+	AccountSettingName() string
+	GetAccountSetting(ctx context.Context, accountID int64) (json.RawMessage, error)
+	// PatchAccountSetting changes the fields doc names and answers the whole document; a change it
+	// refuses is an error wrapping engine.ErrInvalid, an unknown account store.ErrNotFound.
+	PatchAccountSetting(ctx context.Context, accountID int64, doc json.RawMessage) (json.RawMessage, error)
+}
+
 // Config is what a Server needs.
 type Config struct {
 	Engine   *engine.Engine
@@ -69,8 +81,9 @@ type Server struct {
 	log      *slog.Logger
 	latency  *prometheus.HistogramVec
 	workers  *workerCache
-	issuers  map[string]KeyIssuer // by KeyKind
-	settings map[string]Setting   // by SettingName
+	issuers  map[string]KeyIssuer      // by KeyKind
+	settings map[string]Setting        // by SettingName
+	acctSets map[string]AccountSetting // by AccountSettingName
 }
 
 // New builds the server and mounts the built-in routes and the given facades.
@@ -89,6 +102,7 @@ func New(cfg Config, facades ...Facade) *Server {
 		workers:  newWorkerCache(),
 		issuers:  map[string]KeyIssuer{},
 		settings: map[string]Setting{},
+		acctSets: map[string]AccountSetting{},
 	}
 	cfg.Registry.MustRegister(s.latency)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -103,6 +117,9 @@ func New(cfg Config, facades ...Facade) *Server {
 		}
 		if st, ok := f.(Setting); ok {
 			s.settings[st.SettingName()] = st
+		}
+		if as, ok := f.(AccountSetting); ok {
+			s.acctSets[as.AccountSettingName()] = as
 		}
 	}
 	return s
