@@ -216,6 +216,13 @@ func TestBlobAccessFollowsOwnership(t *testing.T) {
 					t.Errorf("agent: %s: HTTP %d, want %d", tc.name, got, tc.want)
 				}
 			}
+			// HEAD, which the agent asks before using a cached copy, answers alike.
+			if code, _ := rawDo(t, "HEAD", base+agentapi.PathBlob+"/"+scene, wa.token, nil); code != 200 {
+				t.Errorf("agent: HEAD by the holder: HTTP %d, want 200", code)
+			}
+			if code, _ := rawDo(t, "HEAD", base+agentapi.PathBlob+"/"+scene, wb.token, nil); code != 404 {
+				t.Errorf("agent: HEAD by a worker of B: HTTP %d, want 404", code)
+			}
 			// The right ends with the lease.
 			body, _ = json.Marshal(agentapi.CompleteRequest{Units: []agentapi.Completion{{UnitRef: agentapi.UnitRef{UnitID: ua.UnitID, Epoch: ua.Epoch}}}})
 			if code, b := rawDo(t, "POST", base+agentapi.PathComplete, wa.token, body); code != http.StatusOK {
