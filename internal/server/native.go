@@ -242,6 +242,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) 
 			}
 		}
 	}
+	// Granted before the job exists, so that no unit of it can be leased without its inputs; a grant
+	// left by a submission that then fails gives the account only what the admin meant to give it.
 	if err := s.grantNamedBlobs(r.Context(), c, spec.AccountID, spec); err != nil {
 		s.fail(w, r, err)
 		return
