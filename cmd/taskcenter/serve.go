@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"taskcenter/internal/app"
 	"taskcenter/internal/gctune"
@@ -25,8 +26,14 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	fs.BoolVar(&o.LocalAgent, "local-agent", dev, "also run an agent in this process")
 	fs.IntVar(&o.AgentSlots, "agent-slots", 1, "units the local agent runs at once")
 	fs.DurationVar(&o.Engine.LeaseFor, "lease-for", 0, "how long a lease lives without a heartbeat (default 30s)")
+	imageTTL := fs.String("image-url-ttl", envOr("TASKCENTER_IMAGE_URL_TTL", "24h"), "how long a render progress image or thumbnail URL stays valid")
 	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.Parse(args)
+	ttl, err := time.ParseDuration(*imageTTL)
+	if err != nil || ttl <= 0 {
+		return fmt.Errorf("-image-url-ttl %q: want a positive duration such as 24h", *imageTTL)
+	}
+	o.ImageURLTTL = ttl
 	o.Log = newLogger(*logLevel)
 	if _, applied := gctune.Apply(os.Getenv); applied {
 		o.Log.Info("garbage collection", "GOGC", gctune.ServerPercent, "source", "server default; set GOGC to change it")

@@ -380,6 +380,35 @@ func TestAgentInputCache(t *testing.T) {
 	})
 }
 
+// TestAgentInputCacheAsksServer: a cached input is handed to a unit only when the server still grants
+// that blob to this worker; a unit the server refuses it to fails (as a download the server refuses
+// does) instead of reading the copy another unit downloaded.
+func TestAgentInputCacheAsksServer(t *testing.T) {
+	s := newFakeServer(t)
+	hash := s.putBlob([]byte("scene bytes"))
+	s.add(agentapi.Unit{UnitID: 1, Epoch: 1, Capability: "input"})
+	startAgent(t, s, "", func(c *agent.Config) {
+		c.Executors = map[string]agent.Executor{"input": inputExecutor{hash: hash}}
+	})
+	waitFor(t, 30*time.Second, "the first completion", func() bool {
+		n := 0
+		s.with(func(s *fakeServer) { n = len(s.completes) })
+		return n == 1
+	})
+	s.with(func(s *fakeServer) { delete(s.blobs, hash) }) // the server no longer grants it
+	s.add(agentapi.Unit{UnitID: 2, Epoch: 1, Capability: "input"})
+	waitFor(t, 30*time.Second, "the refused unit's failure", func() bool {
+		n := 0
+		s.with(func(s *fakeServer) { n = len(s.fails) })
+		return n == 1
+	})
+	s.with(func(s *fakeServer) {
+		if f := s.fails[0]; f.UnitID != 2 || !strings.Contains(f.Error, "404") || len(s.completes) != 1 {
+			t.Errorf("failure %+v, completions %d", f, len(s.completes))
+		}
+	})
+}
+
 func TestAgentInputCorrupt(t *testing.T) {
 	s := newFakeServer(t)
 	hash := s.putBlob([]byte("scene bytes"))

@@ -193,6 +193,26 @@ func (c *Client) Blob(ctx context.Context, hash string, w io.Writer) (int64, err
 	return n, nil
 }
 
+// BlobAllowed asks the server whether this worker may read the blob now (HEAD, no content): what the
+// agent checks before handing a unit a cached copy, since the server grants a blob only to a unit
+// that names it and whose account may read it.
+func (c *Client) BlobAllowed(ctx context.Context, hash string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.base+agentapi.PathBlob+"/"+url.PathEscape(hash), nil)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", hash, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token())
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", hash, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("blob %s: %w", hash, apiError(resp))
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, path, token string, in, out any, timeout time.Duration) error {
 	body, err := json.Marshal(in)
 	if err != nil {

@@ -273,17 +273,20 @@ func (c *blobCache) get(ctx context.Context, hash string) (string, error) {
 		return "", fmt.Errorf("input %s: %w", hash, err)
 	}
 	defer unlock()
+	fetch := func() error { return c.download(ctx, hash, path) }
 	if _, err := os.Stat(path); err == nil {
-		now := time.Now()
-		_ = os.Chtimes(path, now, now) // recently used inputs survive pruning
-		return path, nil
+		// The cache is shared by every unit, whichever account it belongs to: ask the server first,
+		// so that no unit reads through the cache what the server would not hand it.
+		fetch = func() error { return c.agent.client.BlobAllowed(ctx, hash) }
 	}
 	bo := backoff{min: c.agent.cfg.BackoffMin, max: c.agent.cfg.BackoffMax}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := c.download(ctx, hash, path)
+		err := fetch()
 		switch {
 		case err == nil:
+			now := time.Now()
+			_ = os.Chtimes(path, now, now) // recently used inputs survive pruning
 			return path, nil
 		case IsUnauthorized(err) && attempt < transferAttempts:
 			c.agent.reauth(ctx, start)

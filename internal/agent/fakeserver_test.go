@@ -304,7 +304,9 @@ func (s *fakeServer) putBlob(data []byte) string {
 func (s *fakeServer) blob(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	data, ok := s.blobs[r.PathValue("hash")]
-	s.blobGets++
+	if r.Method == http.MethodGet {
+		s.blobGets++
+	}
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such blob")

@@ -42,6 +42,8 @@ type Options struct {
 	AgentSlots  int
 	Holder      string // replica name for leadership; default host:pid
 	Engine      engine.Config
+	// ImageURLTTL is how long a render progress image or thumbnail URL stays valid; 24 h when zero.
+	ImageURLTTL time.Duration
 	Log         *slog.Logger
 	// Ready, when set, is called with the bound address once the server accepts connections.
 	Ready func(addr string)
@@ -186,7 +188,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	facades, err := Facades(FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, PublicURL: publicURL})
+	facades, err := Facades(FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, PublicURL: publicURL, ImageURLTTL: o.ImageURLTTL})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
@@ -21,11 +22,13 @@ type FacadeDeps struct {
 	Keyring   *auth.Keyring
 	Log       *slog.Logger
 	PublicURL string
+	// ImageURLTTL is how long a render image URL stays valid (render.Config.ImageURLTTL).
+	ImageURLTTL time.Duration
 }
 
 // Facades builds the dialects this server speaks.
 func Facades(d FacadeDeps) ([]server.Facade, error) {
-	r, err := render.New(render.Config{Engine: d.Engine, Store: d.Store, Blobs: d.Blobs, Keyring: d.Keyring, Log: d.Log, PublicURL: d.PublicURL})
+	r, err := render.New(render.Config{Engine: d.Engine, Store: d.Store, Blobs: d.Blobs, Keyring: d.Keyring, Log: d.Log, PublicURL: d.PublicURL, ImageURLTTL: d.ImageURLTTL})
 	if err != nil {
 		return nil, fmt.Errorf("render facade: %w", err)
 	}

@@ -6,7 +6,9 @@ package auth
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,9 +17,11 @@ import (
 	"strings"
 )
 
-// Keyring seals secrets that a signing scheme needs back in clear (HMAC keys) with the server key.
+// Keyring seals secrets that a signing scheme needs back in clear (HMAC keys) with the server key, and
+// signs what the server hands out and must recognise later (expiring image URLs).
 type Keyring struct {
 	aead cipher.AEAD
+	mac  []byte // MAC key derived from the server key, so the key itself is used for one purpose only
 }
 
 // LoadOrCreateKey reads the 32-byte server key (hex) from path, creating it with mode 0600 on first
@@ -76,7 +80,19 @@ func NewKeyring(key []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server key: %w", err)
 	}
-	return &Keyring{aead: aead}, nil
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("taskcenter mac key v1"))
+	return &Keyring{aead: aead, mac: m.Sum(nil)}, nil
+}
+
+// MAC returns the HMAC-SHA256 of msg under the server key for purpose. Every replica sharing the
+// server key computes the same MAC; a MAC for one purpose is never valid for another.
+func (k *Keyring) MAC(purpose string, msg []byte) []byte {
+	m := hmac.New(sha256.New, k.mac)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext; aad binds the ciphertext to its owner (e.g. the credential's key id) so a

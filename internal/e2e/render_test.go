@@ -41,6 +41,10 @@ func TestRealBlenderRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As an upload through the native API would: the account's workers may fetch only its own blobs.
+	if err := s.st.AddBlobRefs(ctx, s.adminAccount(t).ID, []string{scene.Hash}, s.eng.Now()); err != nil {
+		t.Fatal(err)
+	}
 
 	borders := imaging.BlockBorders(4, imaging.Split("block"))
 	var units []engine.UnitSpec

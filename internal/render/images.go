@@ -3,6 +3,8 @@ package render
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,15 +255,47 @@ func (a *API) putPNG(ctx context.Context, im imageT) (blob.Ref, error) {
 	return ref, nil
 }
 
-// imgURL is the address this facade serves a blob image at. Ruling: image URLs are capabilities —
-// unauthenticated, but named by the SHA-256 of the content, which only the task's owner learns.
+// imgURL is the address this facade serves a blob image at, for clients that open it in a browser
+// without credentials: a capability for that image only, until it expires. The path keeps the shape
+// /api/render/img/<name>.png, the name being "<sha256>-<expires, unix seconds>-<signature>"; the
+// signature is a MAC under the server key (every replica checks it). The expiry is rounded up to a
+// 24th of the lifetime (at most an hour) so that answers given close together list the same URL and
+// a browser's cache keeps working; every answer that lists an image renews it.
 func (a *API) imgURL(hash string) string {
-	return a.cfg.PublicURL + "/api/render/img/" + hash + ".png"
+	g := min(max(a.cfg.ImageURLTTL/24, time.Second), time.Hour)
+	exp := a.now().Add(a.cfg.ImageURLTTL + g - time.Nanosecond).Truncate(g).Unix()
+	return a.cfg.PublicURL + "/api/render/img/" + hash + "-" + strconv.FormatInt(exp, 10) + "-" + a.imgSig(hash, exp) + ".png"
 }
 
+// imgSig is the signature of an image URL: 128 bits of the MAC over the hash and the expiry.
+func (a *API) imgSig(hash string, exp int64) string {
+	return hex.EncodeToString(a.keys.MAC("render.img", []byte(hash+"\x00"+strconv.FormatInt(exp, 10)))[:16])
+}
+
+// checkImgName reads an image URL's name and returns the hash it grants, and how long it stays valid;
+// ok is false for an unsigned, tampered or expired name.
+func (a *API) checkImgName(name string) (hash string, left time.Duration, ok bool) {
+	base, isPNG := strings.CutSuffix(name, ".png")
+	parts := strings.Split(base, "-")
+	if !isPNG || len(parts) != 3 || !blob.ValidHash(parts[0]) {
+		return "", 0, false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || !hmac.Equal([]byte(parts[2]), []byte(a.imgSig(parts[0], exp))) {
+		return "", 0, false
+	}
+	left = time.Unix(exp, 0).Sub(a.now())
+	if left <= 0 {
+		return "", 0, false
+	}
+	return parts[0], left, true
+}
+
+// serveImage answers 404 for a URL that is not one imgURL made, or has expired: the same answer as
+// for an image that does not exist, so a stranger learns nothing from it.
 func (a *API) serveImage(w http.ResponseWriter, r *http.Request) {
-	hash, ok := strings.CutSuffix(r.PathValue("file"), ".png")
-	if !ok || !blob.ValidHash(hash) {
+	hash, left, ok := a.checkImgName(r.PathValue("file"))
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
@@ -287,7 +321,8 @@ func (a *API) serveImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")
-	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	// The content never changes; a cached copy may be kept as long as the URL is valid.
+	w.Header().Set("Cache-Control", "private, max-age="+strconv.FormatInt(int64(left/time.Second), 10)+", immutable")
 	http.ServeContent(w, r, hash+".png", time.Time{}, rc)
 }
 
@@ -430,3 +465,6 @@ func (a *API) loadingFrameThumbnail(ctx context.Context, c *call) (any, error) {
 	}
 	return []string{a.imgURL(thumb.Hash)}, nil
 }
+
+// now is the clock image URLs are signed and checked against (Config.Now).
+func (a *API) now() time.Time { return a.cfg.Now() }

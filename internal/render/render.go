@@ -57,6 +57,10 @@ type Config struct {
 	// AnalysisTimeout bounds one scene analysis; 5 minutes when zero. An analysis still marked as
 	// running a minute after it (its server died) is taken over by another server.
 	AnalysisTimeout time.Duration
+	// ImageURLTTL is how long a grabUrl or thumbnail URL an answer lists stays valid; 24 h when zero.
+	ImageURLTTL time.Duration
+	// Now is the clock image URLs are signed and checked against; the engine's when nil.
+	Now func() time.Time
 	// RecoverEvery is how often lost analyses, and tasks stopped for arrears whose account was topped
 	// up, are looked for (also once at start); 30 s when zero.
 	RecoverEvery time.Duration
@@ -124,6 +128,12 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.RecoverEvery <= 0 {
 		cfg.RecoverEvery = 30 * time.Second
+	}
+	if cfg.ImageURLTTL <= 0 {
+		cfg.ImageURLTTL = 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = cfg.Engine.Now
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -213,8 +213,13 @@ func (a *API) getFile(ctx context.Context, accountID int64, p string) (*fileRef,
 	return &f, nil
 }
 
-// putFile maps a server path to a blob, replacing an older version.
+// putFile maps a server path to a blob, replacing an older version. The account may then read the
+// blob through any route (its workers fetch a scene, the native API reads an output) and keeps that
+// right when the path is replaced or deleted: the content was its own.
 func (a *API) putFile(ctx context.Context, accountID int64, p string, f fileRef) error {
+	if err := a.st.AddBlobRefs(ctx, accountID, []string{f.Hash}, a.eng.Now()); err != nil {
+		return fmt.Errorf("record file %s: %w", p, err)
+	}
 	rec := store.Record{AccountID: accountID, Kind: recFile, Key: p, Data: mustJSON(f)}
 	if old, err := a.st.GetRecordByKey(ctx, accountID, recFile, p); err == nil {
 		rec.ID = old.ID

@@ -155,6 +155,9 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store upload: %w", err)
 	}
+	if err := a.st.AddBlobRefs(ctx, c.caller.accountID, []string{ref.Hash}, a.now()); err != nil {
+		return nil, fmt.Errorf("record upload: %w", err)
+	}
 	d := fileDoc{FileName: name, Hash: ref.Hash, Size: ref.Size, Tags: tags, FileDesc: desc, UserID: c.caller.user.ID, OrgCode: c.caller.org()}
 	r := store.Record{AccountID: c.caller.accountID, Kind: recFile, Key: name}
 	if existing.ID != 0 {

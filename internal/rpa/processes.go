@@ -164,6 +164,10 @@ func (a *API) processPublish(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store package: %w", err)
 	}
+	// The account's robots fetch the package by hash (agent protocol): record it as the account's.
+	if err := a.st.AddBlobRefs(ctx, c.caller.accountID, []string{ref.Hash}, a.now()); err != nil {
+		return nil, fmt.Errorf("record package: %w", err)
+	}
 	now := a.now().UnixMilli()
 	acct := c.caller.accountID
 	proc, err := getRecByKey[processDoc](ctx, a.st, acct, recProcess, m.ProcCode)

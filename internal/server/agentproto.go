@@ -330,6 +330,11 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request, wk store.W
 		s.fail(w, r, err)
 		return
 	}
+	// The output is the unit's account's to read (native API, its jobs' next units).
+	if err := s.cfg.Store.AddBlobRefs(ctx, u.AccountID, []string{ref.Hash}, s.cfg.Engine.Now()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := agentapi.Output{Hash: ref.Hash, Size: ref.Size, ContentType: r.Header.Get("Content-Type")}
 	b, _ := json.Marshal(map[string]agentapi.Output{name: out})
 	if err := s.cfg.Engine.SetOutputs(ctx, wk.ID, unitID, epoch, b); err != nil {
@@ -351,10 +356,23 @@ func validOutputName(n string) bool {
 	return true
 }
 
-// handleBlob serves an input to an agent. Blobs are named by content hash: knowing the hash (from a unit
-// spec) is what grants the read.
-func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, _ store.Worker) {
-	s.serveBlob(w, r, r.PathValue("hash"))
+// handleBlob serves an input to an agent: only a blob that a unit the worker holds names in its spec,
+// and that the unit's account may read. Knowing a hash grants nothing; anything else is 404, as for a
+// hash that does not exist, so the answer does not tell whether someone else has the content.
+func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	hash := r.PathValue("hash")
+	if blob.ValidHash(hash) {
+		ok, err := s.cfg.Store.HeldUnitsReferenceBlob(r.Context(), wk.ID, hash)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+	}
+	s.serveBlob(w, r, hash)
 }
 
 func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, hash string) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 )
@@ -49,7 +51,7 @@ func (s *Server) mountNative() {
 	h("POST /api/v1/schedules", s.handleCreateSchedule)
 	h("DELETE /api/v1/schedules/{id}", s.handleDeleteSchedule)
 	h("POST /api/v1/blobs", s.handlePutBlob)
-	h("GET /api/v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request, _ caller) { s.serveBlob(w, r, r.PathValue("hash")) })
+	h("GET /api/v1/blobs/{hash}", s.handleGetBlob)
 }
 
 type caller struct {
@@ -241,6 +243,12 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) 
 				return
 			}
 		}
+	}
+	// Granted before the job exists, so that no unit of it can be leased without its inputs; a grant
+	// left by a submission that then fails gives the account only what the admin meant to give it.
+	if err := s.grantNamedBlobs(r.Context(), c, spec.AccountID, spec); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	j, err := s.cfg.Engine.Submit(r.Context(), spec)
 	if err != nil {
@@ -745,6 +753,10 @@ func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c 
 		writeError(w, http.StatusNotFound, "account not found")
 		return
 	}
+	if err := s.grantNamedBlobs(r.Context(), c, req.Job.AccountID, req.Job); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	sc, err := s.cfg.Engine.CreateSchedule(r.Context(), engine.ScheduleSpec{
 		AccountID: req.Job.AccountID, Name: req.Name, Cron: req.Cron, Timezone: req.Timezone, Enabled: !req.Disabled,
 		StartAt: req.StartAt, EndAt: req.EndAt, Template: req.Job,
@@ -776,11 +788,64 @@ func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handlePutBlob stores an upload and records it as the caller's: uploading content again (it is
+// stored once) is how an account shows it holds it.
 func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller) {
 	ref, err := s.cfg.Blobs.Put(r.Context(), r.Body, s.cfg.MaxUploadBytes)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.cfg.Store.AddBlobRefs(r.Context(), c.account.ID, []string{ref.Hash}, s.cfg.Engine.Now()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusCreated, ref)
+}
+
+// handleGetBlob serves a blob the caller's account may read (an admin reads any); anything else is
+// 404, as for a hash that does not exist.
+func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller) {
+	hash := r.PathValue("hash")
+	if !c.admin() && blob.ValidHash(hash) {
+		ok, err := s.cfg.Store.HasBlobRef(r.Context(), c.account.ID, hash)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !ok {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+	}
+	s.serveBlob(w, r, hash)
+}
+
+// grantNamedBlobs gives accountID the blobs that v (a job spec or schedule template an admin submits
+// for another account) names, so that the account's workers may fetch them and the account read
+// them. A tenant submitting for itself gains nothing: it can only name what it may read already, and
+// naming a blob grants no read right.
+func (s *Server) grantNamedBlobs(ctx context.Context, c caller, accountID int64, v any) error {
+	if accountID == c.account.ID || !c.admin() {
+		return nil
+	}
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode job spec: %w", err)
+	}
+	var hashes []string
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		if h, ok := tok.(string); ok && blob.ValidHash(h) {
+			hashes = append(hashes, h)
+		}
+	}
+	if err := s.cfg.Store.AddBlobRefs(ctx, accountID, hashes, s.cfg.Engine.Now()); err != nil {
+		return fmt.Errorf("grant the job's blobs to account %d: %w", accountID, err)
+	}
+	return nil
 }

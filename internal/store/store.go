@@ -39,6 +39,7 @@ type Store interface {
 	Records
 	Events
 	Coordination
+	BlobRefs
 }
 
 // Accounts persists tenants and their money.
@@ -374,6 +375,22 @@ type EventFilter struct {
 type Events interface {
 	AppendEvents(ctx context.Context, es []Event) error
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+}
+
+// BlobRefs records which accounts may read which blobs. Blobs are content-addressed and shared, so a
+// hash alone grants nothing: an account reads a blob when it uploaded it, or a blob was stored for it
+// (a unit's output, a published frame), or an administrator handed it a job that names it.
+type BlobRefs interface {
+	// AddBlobRefs records that the account may read each of hashes; hashes already recorded for it
+	// are left as they are.
+	AddBlobRefs(ctx context.Context, accountID int64, hashes []string, now time.Time) error
+	// HasBlobRef reports whether the account may read hash.
+	HasBlobRef(ctx context.Context, accountID int64, hash string) (bool, error)
+	// HeldUnitsReferenceBlob reports whether a unit the worker holds (running, leased to it) names hash
+	// as a string anywhere in its spec, and that unit's account may read hash: what a worker may
+	// download. The spec is looked at when asked rather than indexed at submission, so a job of a
+	// million units writes no extra rows; a worker holds a handful of units at a time.
+	HeldUnitsReferenceBlob(ctx context.Context, workerID int64, hash string) (bool, error)
 }
 
 // Coordination lets several server processes on one database cooperate.

@@ -37,3 +37,40 @@ func CheckSeededTallies(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// BlobRefSeed returns what a database holds before its driver's blob reference migration, in SQL either
+// schema takes: account 1 has a render transfer file, an RPA file, an RPA package version and a
+// stitched frame; account 2 a unit with two outputs, one not an object; account 3 a unit without
+// outputs.
+func BlobRefSeed() string {
+	return `INSERT INTO records (account_id, kind, key, parent_id, data, created_at, updated_at) VALUES
+	(1, 'render.file', '/D/scene.blend', 0, '{"hash":"` + hashOf("scene") + `","size":3}', 0, 0),
+	(1, 'rpa.file', 'a.txt', 0, '{"fileName":"a.txt","hash":"` + hashOf("rpafile") + `"}', 0, 0),
+	(1, 'rpa.version', 'p|1.0', 0, '{"hash":"` + hashOf("package") + `"}', 0, 0),
+	(1, 'render.frame', '7/1', 0, '{"image":"` + hashOf("stitched") + `","thumb":"` + hashOf("thumb") + `"}', 0, 0),
+	(1, 'render.label', 'x', 0, '{"hash":"` + hashOf("label") + `"}', 0, 0);
+INSERT INTO units (id, job_id, account_id, status, run_after, created_at, updated_at, outputs) VALUES
+	(1, 1, 2, 'done', 0, 0, 0, '{"image":{"hash":"` + hashOf("image") + `","size":5},"odd":"x"}'),
+	(2, 1, 3, 'done', 0, 0, 0, NULL)`
+}
+
+// CheckSeededBlobRefs checks the read rights s reports after migrating a database that held BlobRefSeed.
+func CheckSeededBlobRefs(t *testing.T, s store.Store) {
+	t.Helper()
+	for _, tc := range []struct {
+		acct int64
+		tag  string
+		want bool
+	}{
+		{1, "scene", true}, {1, "rpafile", true}, {1, "package", true}, {1, "stitched", true}, {1, "thumb", true},
+		{1, "label", false}, {2, "image", true}, {1, "image", false}, {2, "scene", false}, {3, "image", false},
+	} {
+		got, err := s.HasBlobRef(context.Background(), tc.acct, hashOf(tc.tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("account %d, %s: %v, want %v", tc.acct, tc.tag, got, tc.want)
+		}
+	}
+}
