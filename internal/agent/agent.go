@@ -113,6 +113,7 @@ type agent struct {
 	log    *slog.Logger
 	client *Client
 	outbox *Outbox
+	procs  *procTable
 	cache  *blobCache
 	caps   []string
 	info   json.RawMessage
@@ -149,7 +150,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.defaults(); err != nil {
 		return err
 	}
-	// A crash may have left scratch directories; their units are lost (the leases expire).
+	// A crash may have left processes running (see procRecord) and scratch directories; their units
+	// are lost (the leases expire). The processes go first: they may still be writing there.
+	procs := &procTable{dir: filepath.Join(cfg.WorkDir, "procs"), log: log}
+	if err := procs.killLeftovers(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	if err := os.RemoveAll(filepath.Join(cfg.WorkDir, "units")); err != nil {
 		return fmt.Errorf("agent: clean work dir: %w", err)
 	}
@@ -167,6 +173,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log:        log,
 		client:     NewClient(cfg.ServerURL, cfg.HTTPClient),
 		outbox:     outbox,
+		procs:      procs,
 		unitsBase:  context.WithoutCancel(ctx),
 		slotFree:   make(chan struct{}, 1),
 		outboxKick: make(chan struct{}, 1),

@@ -66,6 +66,8 @@ func newUnitEnv(a *agent, u agentapi.Unit, dir string, cancel context.CancelCaus
 
 func (e *unitEnv) Dir() string { return e.dir }
 
+func (e *unitEnv) TrackGroup(pid int) func() { return e.a.procs.track(pid) }
+
 func (e *unitEnv) Progress(percent float64, log string) {
 	e.mu.Lock()
 	if percent >= 0 {

@@ -27,6 +27,10 @@ type Env interface {
 	Input(ctx context.Context, hash string) (string, error)
 	// Dir is the unit's scratch directory: empty at start, removed once the unit is reported.
 	Dir() string
+	// TrackGroup records the process group an executor started (pid is its leader, started with
+	// Setpgid), so that the next start of the agent kills what is left of it if this agent dies
+	// without stopping it (kill -9, crash). untrack drops the record once the group is reaped.
+	TrackGroup(pid int) (untrack func())
 }
 
 // Result is what a successful unit produced; Data (any JSON-marshalable value) is sent as the

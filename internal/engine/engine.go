@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -223,8 +225,10 @@ func (e *Engine) unpriced(ctx context.Context, c Completion) bool {
 	return err == nil && e.hooks(kind).UnitCost == nil
 }
 
-// ErrInvalid wraps a request the engine refuses because of what it asks for.
-var ErrInvalid = errors.New("invalid request")
+// ErrInvalid wraps a request the engine refuses because of what it asks for. It is the store's
+// ErrInvalid, so that text the store refuses (NUL bytes, invalid UTF-8) answers as any other invalid
+// parameter at every door.
+var ErrInvalid = store.ErrInvalid
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
@@ -783,6 +787,7 @@ func (e *Engine) Fail(ctx context.Context, f Failure) error {
 		return err
 	}
 	now := e.now()
+	f.Error = LogText(f.Error) // a failure's message is the end of the unit's output
 	uf := store.UnitFailure{UnitID: u.ID, Epoch: f.Epoch, Error: f.Error, Result: f.Result, AvoidUntil: now.Add(e.cfg.AvoidFor)}
 	switch {
 	case f.TimedOut:
@@ -826,7 +831,17 @@ func (e *Engine) backoff(attempts int) time.Duration {
 // hold the unit: a worker cannot report on another's lease even if it guesses the epoch.
 func (e *Engine) Progress(ctx context.Context, workerID, unitID, epoch int64, progress float64, log string) error {
 	now := e.now()
-	return e.store.ReportProgress(ctx, unitID, epoch, workerID, progress, log, now.Add(e.cfg.LeaseFor), now)
+	return e.store.ReportProgress(ctx, unitID, epoch, workerID, progress, LogText(log), now.Add(e.cfg.LeaseFor), now)
+}
+
+// LogText is a program's output as the store keeps text: without NUL bytes and invalid UTF-8,
+// which the store refuses (store.ErrInvalid). A unit that prints them keeps its progress and the
+// rest of its log.
+func LogText(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }
 
 // SetOutputs records a running unit's uploaded outputs; a non-zero workerID must hold the unit.

@@ -12,6 +12,7 @@ import (
 	gojson "github.com/goccy/go-json"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/engine"
 )
 
 // Codes of the document's error table.
@@ -77,7 +78,11 @@ func (a *API) write(w http.ResponseWriter, r *http.Request, data any, err error)
 		ServerTime: time.Now().UnixMilli(), RequestID: requestID(r)}
 	if err != nil {
 		var e *Error
-		if !errors.As(err, &e) {
+		switch {
+		case errors.As(err, &e):
+		case errors.Is(err, engine.ErrInvalid): // the engine's or the store's (text it cannot keep)
+			e = &Error{Code: CodeInvalid, Message: err.Error()}
+		default:
 			a.log.Error("render api request failed", "path", r.URL.Path, "err", err)
 			e = &Error{Code: CodeInternal, Message: codeMessages[CodeInternal]}
 		}

@@ -135,10 +135,16 @@ func (p params) text(name string, required bool, max int) (string, error) {
 	if max > 0 && utf8.RuneCountInString(s) > max {
 		return "", fail(CodeParamTooLong, "%s is longer than %d characters", name, max)
 	}
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+	if !validText(s) {
 		return "", fail(CodeParamInvalid, "%s is not valid text", name)
 	}
 	return s, nil
+}
+
+// validText reports whether s is text the store keeps alike on both drivers: valid UTF-8 without
+// NUL bytes.
+func validText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // firstText returns the first of several alias names that is present.

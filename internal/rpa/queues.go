@@ -388,6 +388,9 @@ func readKeys(p params) ([]itemKey, error) {
 		if len([]rune(k)) > maxKeyLen || len([]rune(val)) > maxValueLen {
 			return nil, fail(CodeParamTooLong, "keys[%d] is too long", i)
 		}
+		if !validText(k) || !validText(val) {
+			return nil, fail(CodeParamInvalid, "keys[%d] is not valid text", i)
+		}
 		out = append(out, itemKey{Key: k, Value: val})
 	}
 	return out, nil

@@ -20,6 +20,9 @@ var (
 	ErrStale = errors.New("stale lease epoch")
 	// ErrConflict: a unique key is already taken.
 	ErrConflict = errors.New("already exists")
+	// ErrInvalid: a parameter the store cannot keep as given. Text with a NUL byte or invalid UTF-8
+	// is refused by both drivers (PostgreSQL cannot store it, SQLite would), before any write.
+	ErrInvalid = errors.New("invalid request")
 )
 
 // Store is everything the engine and the facades persist. Both drivers pass storetest.

@@ -220,8 +220,7 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	cmd.Stdout, cmd.Stderr = out, out
 	env.Progress(progressStart, "[agent] "+path+" "+strings.Join(args, " ")+"\n")
 	start := time.Now()
-	err = cmd.Run()
-	killGroup(cmd)
+	err = run(cmd, env)
 	renderSeconds := time.Since(start).Seconds()
 	if ctx.Err() != nil {
 		return agent.Result{}, fmt.Errorf("blender stopped: %w", context.Cause(ctx))

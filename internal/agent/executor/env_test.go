@@ -60,6 +60,8 @@ func (e *fakeEnv) Input(ctx context.Context, hash string) (string, error) {
 
 func (e *fakeEnv) Dir() string { return e.dir }
 
+func (e *fakeEnv) TrackGroup(int) func() { return func() {} }
+
 func (e *fakeEnv) Log() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 
@@ -92,13 +93,32 @@ var _ io.Writer = (*logWriter)(nil)
 
 // command prepares cmd to run in its own process group and, on cancellation, to get SIGTERM for the
 // whole group and SIGKILL after grace: renderers and scripts spawn children that must not outlive
-// the unit.
+// the unit. On Linux the group's leader also gets SIGKILL when the agent dies; run it with run.
 func command(ctx context.Context, grace time.Duration, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	setProcessGroup(cmd)
 	cmd.Cancel = func() error { return terminate(cmd) }
 	cmd.WaitDelay = grace
 	return cmd
+}
+
+// run runs cmd (made by command) to its end, with its process group recorded in env while it runs,
+// and kills what is left of the group once its leader exits.
+func run(cmd *exec.Cmd, env agent.Env) error {
+	// Linux sends the parent-death signal when the thread that started the child exits, not the
+	// process (golang/go#27505), and the runtime ends a thread whose goroutine exits locked to it:
+	// keep this goroutine on its thread until the child is reaped, so no other can take the thread
+	// and end it under the child.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	untrack := env.TrackGroup(cmd.Process.Pid)
+	err := cmd.Wait()
+	killGroup(cmd)
+	untrack()
+	return err
 }
 
 // exitFailure turns a finished command's error into an agent.Failure with its exit code and the

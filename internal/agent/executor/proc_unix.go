@@ -9,10 +9,6 @@ import (
 	"syscall"
 )
 
-func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-}
-
 // terminate sends SIGTERM to the command's process group; exec's WaitDelay then kills the group
 // leader if it does not exit, and the group with it below.
 func terminate(cmd *exec.Cmd) error {

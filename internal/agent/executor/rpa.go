@@ -131,8 +131,7 @@ func (r *RPA) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agent.Re
 	out := &logWriter{env: env}
 	cmd.Stdout, cmd.Stderr = out, out
 	env.Progress(-1, fmt.Sprintf("[robot] running %q\n", entry))
-	err = cmd.Run()
-	killGroup(cmd)
+	err = run(cmd, env)
 	if ctx.Err() != nil {
 		return agent.Result{}, fmt.Errorf("process %s stopped: %w", spec.ProcCode, context.Cause(ctx))
 	}

@@ -159,8 +159,7 @@ func (s *Shell) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agent.
 	// One writer for both streams keeps stdout and stderr lines in the order they were written.
 	cmd.Stdout, cmd.Stderr = out, out
 	env.Progress(0, "")
-	err = cmd.Run()
-	killGroup(cmd)
+	err = run(cmd, env)
 	if ctx.Err() != nil {
 		return agent.Result{}, fmt.Errorf("%s stopped: %w", p.args[0], context.Cause(ctx))
 	}

@@ -204,11 +204,17 @@ type pgxConn interface {
 type querier struct{ c pgxConn }
 
 func (q querier) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	if err := sqlutil.CheckText(args); err != nil {
+		return 0, err
+	}
 	tag, err := q.c.Exec(ctx, sql, args...)
 	return tag.RowsAffected(), err
 }
 
 func (q querier) Query(ctx context.Context, sql string, args ...any) (sqlutil.Rows, error) {
+	if err := sqlutil.CheckText(args); err != nil {
+		return nil, err
+	}
 	rows, err := q.c.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -217,6 +223,9 @@ func (q querier) Query(ctx context.Context, sql string, args ...any) (sqlutil.Ro
 }
 
 func (q querier) QueryRow(ctx context.Context, sql string, args ...any) sqlutil.Row {
+	if err := sqlutil.CheckText(args); err != nil {
+		return sqlutil.ErrRow{Err: err}
+	}
 	return q.c.QueryRow(ctx, sql, args...)
 }
 

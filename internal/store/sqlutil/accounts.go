@@ -144,6 +144,10 @@ func (b *Base) UseAccountNonce(ctx context.Context, accountID int64, scope, nonc
 }
 
 func (b *Base) useNonce(ctx context.Context, use nonceUse) (nonceUsed, error) {
+	// Refused here, alone, rather than in the write: a batch fails as a whole.
+	if err := CheckText([]any{use.scope, use.nonce}); err != nil {
+		return nonceUsed{}, err
+	}
 	if b.nonces == nil { // bound to a transaction: write in it
 		used, err := b.useNonces(ctx, []nonceUse{use})
 		if err != nil {

@@ -23,7 +23,7 @@ type Base struct {
 
 // NewBase returns a Base reading through r, writing through w and opening transactions with begin.
 func NewBase(d Dialect, r, w Querier, begin func(ctx context.Context) (Tx, error)) *Base {
-	b := &Base{D: d, r: r, w: w, begin: begin}
+	b := &Base{D: textChecked{d}, r: r, w: w, begin: begin}
 	b.nonces = batch.New(nonceBatchSize, b.useNonces)
 	return b
 }

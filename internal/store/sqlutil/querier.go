@@ -136,6 +136,9 @@ func (q StdQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (q StdQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if err := CheckText(args); err != nil {
+		return 0, err
+	}
 	var res sql.Result
 	var err error
 	if st := q.stmt(ctx, query); st != nil {
@@ -150,6 +153,9 @@ func (q StdQuerier) Exec(ctx context.Context, query string, args ...any) (int64,
 }
 
 func (q StdQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
+	if err := CheckText(args); err != nil {
+		return nil, err
+	}
 	var rows *sql.Rows
 	var err error
 	if st := q.stmt(ctx, query); st != nil {
@@ -164,6 +170,9 @@ func (q StdQuerier) Query(ctx context.Context, query string, args ...any) (Rows,
 }
 
 func (q StdQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
+	if err := CheckText(args); err != nil {
+		return ErrRow{err}
+	}
 	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

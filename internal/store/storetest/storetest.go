@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WorkerLicence", testWorkerLicence},
 		{"PendingTimeout", testPendingTimeout},
 		{"BlobRefs", testBlobRefs},
+		{"Text", testText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
