@@ -13,6 +13,7 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/httplimit"
 	"taskcenter/internal/store"
 )
 
@@ -75,8 +76,17 @@ func (s *Server) withCaller(fn func(http.ResponseWriter, *http.Request, caller))
 	}
 }
 
+// maxJSONBytes bounds a native API request body.
+const maxJSONBytes = 64 << 20
+
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
+	// A declared length over the limit is refused before a byte is read; a body without one is cut
+	// off by MaxBytesReader at the limit.
+	if r.ContentLength > maxJSONBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxJSONBytes))
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -747,7 +757,22 @@ func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// uploadBody readies a large upload's body: a declared length over MaxUploadBytes is refused before
+// reading (answered here, false returned), and the body may take as long as it needs while data
+// keeps arriving.
+func (s *Server) uploadBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength > s.cfg.MaxUploadBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("upload larger than %d bytes", s.cfg.MaxUploadBytes))
+		return false
+	}
+	httplimit.Upload(w, r, httplimit.UploadIdle)
+	return true
+}
+
 func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller) {
+	if !s.uploadBody(w, r) {
+		return
+	}
 	ref, err := s.cfg.Blobs.Put(r.Context(), r.Body, s.cfg.MaxUploadBytes)
 	if err != nil {
 		s.fail(w, r, err)
