@@ -25,6 +25,8 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   accounts list
   accounts create NAME [--role user|admin] [--parent ID]
   accounts funds ID [--balance X] [--coupon X] [--credit X] [--quota N]   (amounts in currency units, may be negative)
+  accounts limits ID [--units-per-job N] [--jobs-in-flight N]   (shows the account's limits, or sets
+                              them; -1 goes back to the server's default)
   tokens create ACCOUNT_ID --kind admin|agent
   keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
                               RPA administrator accessKey/secretKey)
@@ -139,6 +141,21 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		milli := func(v float64) int64 { return int64(math.Round(v * 1000)) }
 		return c.do(ctx, "POST", "/api/v1/accounts/"+acct+"/funds", map[string]any{
 			"balance_milli": milli(*bal), "coupon_milli": milli(*coupon), "credit_milli": milli(*credit), "quota": *quota})
+	case "accounts limits":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("accounts limits", flag.ContinueOnError)
+		units := fs.Int("units-per-job", 0, "units one job may have (a work queue: unfinished items)")
+		jobs := fs.Int("jobs-in-flight", 0, "unfinished jobs the account may have")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		if *units == 0 && *jobs == 0 {
+			return c.do(ctx, "GET", "/api/v1/accounts/"+acct+"/limits", nil)
+		}
+		return c.do(ctx, "PATCH", "/api/v1/accounts/"+acct+"/limits", map[string]any{"units_per_job": *units, "jobs_in_flight": *jobs})
 	case "tokens create":
 		acct, err := id(2)
 		if err != nil {

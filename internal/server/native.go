@@ -40,6 +40,8 @@ func (s *Server) mountNative() {
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
+	h("GET /api/v1/accounts/{id}/limits", s.handleGetLimits)
+	h("PATCH /api/v1/accounts/{id}/limits", s.handleSetLimits)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
 	h("POST /api/v1/accounts/{id}/keys", s.handleIssueKey)
 	h("GET /api/v1/settings/{name}", s.handleGetSetting)
@@ -586,6 +588,44 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	writeJSON(w, http.StatusOK, accountView(a))
+}
+
+// handleGetLimits shows the limits in force for an account: to an admin, or to the account itself.
+func (s *Server) handleGetLimits(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.owns(id) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	l, err := s.cfg.Engine.AccountLimits(r.Context(), id)
+	if err == nil {
+		_, err = s.cfg.Store.GetAccount(r.Context(), id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+// handleSetLimits changes an account's limits; admins only. A field above zero sets that limit, an
+// absent or zero one leaves it, a negative one goes back to the server's default.
+func (s *Server) handleSetLimits(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.admin() {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var req engine.Limits
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	l, err := s.cfg.Engine.SetAccountLimits(r.Context(), id, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
 }
 
 func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c caller) {
