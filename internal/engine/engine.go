@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,7 +277,12 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var secs float64
 	if err := json.Unmarshal(b, &secs); err == nil {
-		*d = Duration(secs * float64(time.Second))
+		// Beyond about 292 years the nanoseconds overflow, and a huge limit would read as negative.
+		ns := secs * float64(time.Second)
+		if math.IsNaN(ns) || ns >= math.MaxInt64 || ns <= math.MinInt64 {
+			return fmt.Errorf("duration %s s is out of range: at most %d seconds", b, int64(math.MaxInt64/int64(time.Second)))
+		}
+		*d = Duration(ns)
 		return nil
 	}
 	var s string

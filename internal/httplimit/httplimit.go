@@ -26,7 +26,9 @@ func Body(w http.ResponseWriter, r *http.Request, timeout time.Duration) {
 	r.Body = &liftAtEnd{ReadCloser: r.Body, rc: rc}
 }
 
-// liftAtEnd clears the read deadline once its body has returned an error (io.EOF included).
+// liftAtEnd clears the read deadline once its body has been read to its end. On any other error
+// the deadline stays: before answering, the server drains a small unread body, and that must not
+// wait for a client that stopped sending.
 type liftAtEnd struct {
 	io.ReadCloser
 	rc   *http.ResponseController
@@ -35,7 +37,7 @@ type liftAtEnd struct {
 
 func (b *liftAtEnd) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
+	if err == io.EOF {
 		b.once.Do(func() { _ = b.rc.SetReadDeadline(time.Time{}) })
 	}
 	return n, err
@@ -68,8 +70,10 @@ type progress struct {
 func (b *progress) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	switch {
-	case err != nil:
+	case err == io.EOF:
 		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		// The deadline stays, as in liftAtEnd.
 	case n > 0:
 		// Moving the deadline is a system call: once a second is often enough.
 		if now := time.Now(); now.Sub(b.last) >= time.Second {
