@@ -29,6 +29,8 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
                               account's render settings)
   accounts settings ID NAME [FILE]   (a facade's settings of the account, e.g. render; with FILE, the fields
                               it holds are changed; - reads standard input)
+  accounts limits ID [--units-per-job N] [--jobs-in-flight N]   (shows the account's limits, or sets
+                              them; -1 goes back to the server's default)
   tokens create ACCOUNT_ID --kind admin|agent
   keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
                               RPA administrator accessKey/secretKey)
@@ -188,6 +190,21 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, fmt.Errorf("read settings %s: %w", arg(3), err)
 		}
 		return c.do(ctx, "PATCH", path, json.RawMessage(b))
+	case "accounts limits":
+		acct, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		fs := flag.NewFlagSet("accounts limits", flag.ContinueOnError)
+		units := fs.Int("units-per-job", 0, "units one job may have (a work queue: unfinished items)")
+		jobs := fs.Int("jobs-in-flight", 0, "unfinished jobs the account may have")
+		if err := fs.Parse(a[3:]); err != nil {
+			return nil, err
+		}
+		if *units == 0 && *jobs == 0 {
+			return c.do(ctx, "GET", "/api/v1/accounts/"+acct+"/limits", nil)
+		}
+		return c.do(ctx, "PATCH", "/api/v1/accounts/"+acct+"/limits", map[string]any{"units_per_job": *units, "jobs_in_flight": *jobs})
 	case "tokens create":
 		acct, err := id(2)
 		if err != nil {

@@ -193,6 +193,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	srv := server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, Registry: reg}, facades...)
+	// No ReadTimeout or WriteTimeout: the first would cancel a long-poll's context (it stays on the
+	// connection while the handler runs), the second would cut long-polls and large downloads. Bodies
+	// are bounded per request instead (server.Config.BodyTimeout; uploads must keep data coming).
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))

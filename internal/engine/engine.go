@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type Config struct {
 	// only scan past each other's locked rows (PostgreSQL) or queue for the writer (SQLite); the rest
 	// wait their turn in the process instead.
 	LeaseConcurrency int
+	// UnitsPerJob and JobsInFlight are the account limits of accounts whose settings set none
+	// (DefaultUnitsPerJob, DefaultJobsInFlight when zero).
+	UnitsPerJob, JobsInFlight int
 }
 
 // DefaultConfig is what a server runs with unless told otherwise.
@@ -82,6 +86,12 @@ func (c Config) withDefaults() Config {
 	set(&c.LeaseGrace, c.Heartbeat)
 	if c.LeaseConcurrency <= 0 {
 		c.LeaseConcurrency = d.LeaseConcurrency
+	}
+	if c.UnitsPerJob <= 0 {
+		c.UnitsPerJob = DefaultUnitsPerJob
+	}
+	if c.JobsInFlight <= 0 {
+		c.JobsInFlight = DefaultJobsInFlight
 	}
 	return c
 }
@@ -282,7 +292,12 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var secs float64
 	if err := json.Unmarshal(b, &secs); err == nil {
-		*d = Duration(secs * float64(time.Second))
+		// Beyond about 292 years the nanoseconds overflow, and a huge limit would read as negative.
+		ns := secs * float64(time.Second)
+		if math.IsNaN(ns) || ns >= math.MaxInt64 || ns <= math.MinInt64 {
+			return fmt.Errorf("duration %s s is out of range: at most %d seconds", b, int64(math.MaxInt64/int64(time.Second)))
+		}
+		*d = Duration(ns)
 		return nil
 	}
 	var s string
@@ -297,8 +312,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-const maxUnitsPerJob = 1_000_000
-
 func (s *JobSpec) validate(open bool) error {
 	switch {
 	case s.AccountID <= 0:
@@ -307,8 +320,6 @@ func (s *JobSpec) validate(open bool) error {
 		return invalid("kind is required")
 	case len(s.Units) == 0 && !open:
 		return invalid("a job needs at least one unit")
-	case len(s.Units) > maxUnitsPerJob:
-		return invalid("a job has at most %d units", maxUnitsPerJob)
 	case s.MaxConcurrency < 0:
 		return invalid("max_concurrency must not be negative")
 	case s.MaxAttempts < 0 || s.MaxAttempts > 100:
@@ -389,7 +400,11 @@ func (e *Engine) Submit(ctx context.Context, s JobSpec) (store.Job, error) {
 }
 
 func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.Job, error) {
-	if err := s.validate(e.hooks(s.Kind).Open); err != nil {
+	open := e.hooks(s.Kind).Open
+	if err := s.validate(open); err != nil {
+		return store.Job{}, err
+	}
+	if err := e.checkSubmit(ctx, st, s, open); err != nil {
 		return store.Job{}, err
 	}
 	j, units := s.toStore()
@@ -412,6 +427,9 @@ func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.J
 // AddUnits appends units to a job (work queue items) and wakes waiting workers.
 func (e *Engine) AddUnits(ctx context.Context, jobID int64, specs []UnitSpec) ([]store.Unit, error) {
 	if err := validateUnits(specs); err != nil {
+		return nil, err
+	}
+	if err := e.checkAddUnits(ctx, jobID, len(specs)); err != nil {
 		return nil, err
 	}
 	units, err := e.store.AddUnits(ctx, jobID, unitsFromSpecs(specs, 0), e.now())

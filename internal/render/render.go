@@ -52,6 +52,8 @@ type Config struct {
 	Blender string
 	// MaxUploadBytes bounds one transfer upload chunk; 8 GiB when zero.
 	MaxUploadBytes int64
+	// MaxFileBytes bounds the total size a chunked transfer upload may declare; 1 TiB when zero.
+	MaxFileBytes int64
 	// Window is the accepted clock skew of UTCTimestamp either way; 300 s when zero.
 	Window time.Duration
 	// AnalysisTimeout bounds one scene analysis; 5 minutes when zero. An analysis still marked as
@@ -119,6 +121,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 8 << 30
+	}
+	if cfg.MaxFileBytes <= 0 {
+		cfg.MaxFileBytes = 1 << 40
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 300 * time.Second
@@ -232,6 +237,15 @@ func (a *API) serve(h handlerFunc) http.HandlerFunc {
 
 func (a *API) handle(w http.ResponseWriter, r *http.Request, h handlerFunc) (any, error) {
 	ctx := r.Context()
+	// Everything the headers can prove is checked before the body is read: a caller with no live
+	// accessId makes the server read, hold and canonicalise nothing.
+	hv, cred, key, err := a.authenticateHeaders(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if r.ContentLength > maxBodyBytes {
+		return nil, invalid("request body is larger than %d bytes", maxBodyBytes)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -240,46 +254,53 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, h handlerFunc) (any
 		}
 		return nil, invalid("reading the request body: %v", err)
 	}
-	acct, p, err := a.authenticate(ctx, r, body)
+	acct, p, err := a.authenticateBody(ctx, r, hv, cred, key, body)
 	if err != nil {
 		return nil, err
 	}
 	return h(ctx, &call{r: r, account: acct, p: p, body: body})
 }
 
-// authenticate checks the signed headers and returns the caller's account and the decoded body.
-// Order matters: the nonce is only spent once the signature is known good, so that a forger cannot
-// burn a client's nonces.
-func (a *API) authenticate(ctx context.Context, r *http.Request, body []byte) (store.Account, params, error) {
+// authenticateHeaders checks what the signed headers alone can prove: that they are present, that
+// the timestamp is inside the window and that the accessId is live. It returns the headers and the
+// accessId's credential and opened key for authenticateBody.
+func (a *API) authenticateHeaders(ctx context.Context, r *http.Request) (map[string]string, store.Credential, []byte, error) {
 	hv := headerValues(r.Header)
 	for _, name := range []string{"accessId", "UTCTimestamp", "nonce"} {
 		if hv[name] == "" {
-			return store.Account{}, nil, apiErr(CodeMissing, "header %s is required", name)
+			return nil, store.Credential{}, nil, apiErr(CodeMissing, "header %s is required", name)
 		}
 	}
-	sig := r.Header.Get("signature")
-	if sig == "" {
-		return store.Account{}, nil, apiErr(CodeMissing, "header signature is required")
+	if r.Header.Get("signature") == "" {
+		return nil, store.Credential{}, nil, apiErr(CodeMissing, "header signature is required")
 	}
 	ts, err := strconv.ParseInt(hv["UTCTimestamp"], 10, 64)
 	if err != nil {
-		return store.Account{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp must be Unix seconds")
+		return nil, store.Credential{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp must be Unix seconds")
 	}
 	now := a.eng.Now()
 	if d := now.Sub(time.Unix(ts, 0)); d > a.cfg.Window || d < -a.cfg.Window {
-		return store.Account{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp is more than %d s away from the server's clock", int(a.cfg.Window/time.Second))
+		return nil, store.Credential{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp is more than %d s away from the server's clock", int(a.cfg.Window/time.Second))
 	}
+	cred, key, err := a.accessKey(ctx, hv["accessId"], now)
+	if err != nil {
+		return nil, store.Credential{}, nil, err
+	}
+	return hv, cred, key, nil
+}
+
+// authenticateBody checks the signature over the headers and body and spends the nonce, returning
+// the caller's account and the decoded body. Order matters: the nonce is only spent once the
+// signature is known good, so that a forger cannot burn a client's nonces.
+func (a *API) authenticateBody(ctx context.Context, r *http.Request, hv map[string]string, cred store.Credential, key, body []byte) (store.Account, params, error) {
 	msg, err := Canonical(r.Host, r.URL.Path, hv, body)
 	if err != nil {
 		return store.Account{}, nil, invalid("%v", err)
 	}
-	cred, key, err := a.accessKey(ctx, hv["accessId"], now)
-	if err != nil {
-		return store.Account{}, nil, err
-	}
-	if !hmacEqual(Sign(key, msg), sig) {
+	if !hmacEqual(Sign(key, msg), r.Header.Get("signature")) {
 		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "signature does not match")
 	}
+	now := a.eng.Now()
 	fresh, acct, err := a.st.UseAccountNonce(ctx, cred.AccountID, "render:"+cred.KeyID, hv["nonce"], now.Add(2*a.cfg.Window), now)
 	if err != nil {
 		return store.Account{}, nil, fmt.Errorf("record nonce of account %d: %w", cred.AccountID, err)

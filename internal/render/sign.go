@@ -58,6 +58,9 @@ func flattenBody(body []byte, params map[string]string) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	if err := checkShape(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -73,6 +76,51 @@ func flattenBody(body []byte, params map[string]string) error {
 	}
 	for k, val := range obj {
 		flatten(k, val, params)
+	}
+	return nil
+}
+
+// Bounds of a body's shape. Canonicalising allocates a map entry, a key and a value per leaf (some
+// 150 bytes for a one-digit number), so a body's leaves, not its bytes, decide what it costs: 8 MiB of
+// "1," is four million leaves. The largest documented lists hold maxListLen entries.
+const (
+	maxBodyValues = 4 * maxListLen
+	maxBodyDepth  = 32
+)
+
+// checkShape bounds the values and the nesting of a JSON body in one pass that allocates nothing,
+// before anything is decoded. Every value but the first of a container follows a comma, so commas
+// plus containers bound the values from above. Malformed JSON is left to the decoder.
+func checkShape(body []byte) error {
+	values, depth, inString, escaped := 0, 0, false, false
+	for _, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			values++
+			if depth > maxBodyDepth {
+				return fmt.Errorf("%w: nested more than %d levels deep", errBadJSON, maxBodyDepth)
+			}
+		case c == '}' || c == ']':
+			depth--
+		case c == ',':
+			values++
+		}
+		if values > maxBodyValues {
+			return fmt.Errorf("%w: more than %d values", errBadJSON, maxBodyValues)
+		}
 	}
 	return nil
 }

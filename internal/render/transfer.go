@@ -15,6 +15,7 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
+	"taskcenter/internal/httplimit"
 	"taskcenter/internal/store"
 )
 
@@ -257,6 +258,10 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 	}
 	cr := r.Header.Get("Content-Range")
 	if cr == "" {
+		if r.ContentLength > a.cfg.MaxUploadBytes {
+			return fmt.Errorf("upload of %d bytes, at most %d in one request: %w", r.ContentLength, a.cfg.MaxUploadBytes, blob.ErrTooLarge)
+		}
+		httplimit.Upload(w, r, httplimit.UploadIdle)
 		ref, err := a.blobs.Put(ctx, r.Body, a.cfg.MaxUploadBytes)
 		if err != nil {
 			return fmt.Errorf("store upload: %w", err)
@@ -271,6 +276,17 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 	start, end, total, err := parseContentRange(cr)
 	if err != nil {
 		return err
+	}
+	// The declared sizes are the client's word: a file over MaxFileBytes, a chunk over MaxUploadBytes
+	// or a body longer than its chunk is refused before anything is recorded or read.
+	size := end - start + 1
+	switch {
+	case total > a.cfg.MaxFileBytes:
+		return fmt.Errorf("file of %d bytes, at most %d: %w", total, a.cfg.MaxFileBytes, blob.ErrTooLarge)
+	case size > a.cfg.MaxUploadBytes:
+		return fmt.Errorf("chunk of %d bytes, at most %d: %w", size, a.cfg.MaxUploadBytes, blob.ErrTooLarge)
+	case r.ContentLength > size:
+		return invalid("body has %d bytes, Content-Range announced %d", r.ContentLength, size)
 	}
 	rec, err := a.st.GetRecordByKey(ctx, acct.ID, recUpload, p)
 	var up uploadState
@@ -296,7 +312,7 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 		writeJSON(w, http.StatusConflict, map[string]any{"error": "chunk does not start at the current offset", "offset": up.offset()})
 		return nil
 	}
-	size := end - start + 1
+	httplimit.Upload(w, r, httplimit.UploadIdle)
 	ref, err := a.blobs.Put(ctx, r.Body, size)
 	if err != nil {
 		return fmt.Errorf("store chunk: %w", err)

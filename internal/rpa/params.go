@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"taskcenter/internal/httplimit"
 )
 
 // params are a request's business parameters, from whichever place the request carried them: a JSON
@@ -34,6 +36,10 @@ func readParams(w http.ResponseWriter, r *http.Request, multipartOK bool, maxUpl
 		if !multipartOK {
 			return params{}, "", fail(CodeParamInvalid, "multipart body not accepted here")
 		}
+		if r.ContentLength > maxUpload+maxBodyBytes {
+			return params{}, "", fail(CodeFileTooLarge, "upload larger than %d bytes", maxUpload)
+		}
+		httplimit.Upload(w, r, httplimit.UploadIdle)
 		r.Body = http.MaxBytesReader(w, r.Body, maxUpload+maxBodyBytes)
 		if err := r.ParseMultipartForm(8 << 20); err != nil {
 			var mbe *http.MaxBytesError
@@ -50,6 +56,9 @@ func readParams(w http.ResponseWriter, r *http.Request, multipartOK bool, maxUpl
 			vals[k] = append(vals[k], v...)
 		}
 		return params{form: vals, files: r.MultipartForm}, SortedParams(vals), nil
+	}
+	if r.ContentLength > maxBodyBytes {
+		return params{}, "", fail(CodeParamInvalid, "body larger than %d bytes", maxBodyBytes)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {

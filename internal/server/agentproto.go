@@ -38,6 +38,10 @@ func bearer(r *http.Request) string {
 
 // decode reads a JSON request body into v with the protocol's limits, answering 400 or 413 itself.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if r.ContentLength > agentapi.MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes)
 	if err := agentapi.Decode(r.Body, v); err != nil {
 		var mbe *http.MaxBytesError
@@ -323,6 +327,9 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request, wk store.W
 	}
 	if u.Status != store.UnitRunning || u.Epoch != epoch || u.WorkerID != wk.ID {
 		s.fail(w, r, store.ErrStale)
+		return
+	}
+	if !s.uploadBody(w, r) {
 		return
 	}
 	ref, err := s.cfg.Blobs.Put(ctx, r.Body, s.cfg.MaxUploadBytes)

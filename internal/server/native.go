@@ -15,6 +15,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/httplimit"
 	"taskcenter/internal/store"
 )
 
@@ -41,6 +42,8 @@ func (s *Server) mountNative() {
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
+	h("GET /api/v1/accounts/{id}/limits", s.handleGetLimits)
+	h("PATCH /api/v1/accounts/{id}/limits", s.handleSetLimits)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
 	h("POST /api/v1/accounts/{id}/keys", s.handleIssueKey)
 	h("GET /api/v1/accounts/{id}/settings/{name}", s.handleAccountSetting)
@@ -79,8 +82,17 @@ func (s *Server) withCaller(fn func(http.ResponseWriter, *http.Request, caller))
 	}
 }
 
+// maxJSONBytes bounds a native API request body.
+const maxJSONBytes = 64 << 20
+
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
+	// A declared length over the limit is refused before a byte is read; a body without one is cut
+	// off by MaxBytesReader at the limit.
+	if r.ContentLength > maxJSONBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxJSONBytes))
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -588,6 +600,44 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
 	writeJSON(w, http.StatusOK, accountView(a))
 }
 
+// handleGetLimits shows the limits in force for an account: to an admin, or to the account itself.
+func (s *Server) handleGetLimits(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.owns(id) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	l, err := s.cfg.Engine.AccountLimits(r.Context(), id)
+	if err == nil {
+		_, err = s.cfg.Store.GetAccount(r.Context(), id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
+// handleSetLimits changes an account's limits; admins only. A field above zero sets that limit, an
+// absent or zero one leaves it, a negative one goes back to the server's default.
+func (s *Server) handleSetLimits(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.admin() {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var req engine.Limits
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	l, err := s.cfg.Engine.SetAccountLimits(r.Context(), id, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
+}
+
 func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.owns(id) {
@@ -788,9 +838,24 @@ func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// uploadBody readies a large upload's body: a declared length over MaxUploadBytes is refused before
+// reading (answered here, false returned), and the body may take as long as it needs while data
+// keeps arriving.
+func (s *Server) uploadBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength > s.cfg.MaxUploadBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("upload larger than %d bytes", s.cfg.MaxUploadBytes))
+		return false
+	}
+	httplimit.Upload(w, r, httplimit.UploadIdle)
+	return true
+}
+
 // handlePutBlob stores an upload and records it as the caller's: uploading content again (it is
 // stored once) is how an account shows it holds it.
 func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller) {
+	if !s.uploadBody(w, r) {
+		return
+	}
 	ref, err := s.cfg.Blobs.Put(r.Context(), r.Body, s.cfg.MaxUploadBytes)
 	if err != nil {
 		s.fail(w, r, err)

@@ -21,6 +21,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/httplimit"
 	"taskcenter/internal/store"
 )
 
@@ -72,7 +73,13 @@ type Config struct {
 	Registry *prometheus.Registry
 	// MaxUploadBytes bounds an agent's output upload and a native blob upload.
 	MaxUploadBytes int64
+	// BodyTimeout bounds how long a request body may take to arrive (DefaultBodyTimeout when zero);
+	// uploads instead must keep data coming (httplimit.Upload).
+	BodyTimeout time.Duration
 }
+
+// DefaultBodyTimeout is how long a request body may take to arrive: 64 MiB at about 1 MB/s.
+const DefaultBodyTimeout = time.Minute
 
 // Server is taskcenter's HTTP handler.
 type Server struct {
@@ -90,6 +97,9 @@ type Server struct {
 func New(cfg Config, facades ...Facade) *Server {
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 8 << 30
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	s := &Server{
 		cfg: cfg,
@@ -128,6 +138,7 @@ func New(cfg Config, facades ...Facade) *Server {
 // ServeHTTP implements http.Handler with the common middleware around the mux.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	httplimit.Body(w, r, s.cfg.BodyTimeout)
 	id := r.Header.Get("X-Request-Id")
 	if id == "" || len(id) > 64 {
 		id = auth.RandomHex(8)

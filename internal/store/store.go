@@ -25,6 +25,9 @@ var (
 	ErrInvalid = errors.New("invalid request")
 )
 
+// QueueDepthCap is where QueueDepth stops counting one capability's ready units.
+const QueueDepthCap = 100_000
+
 // Store is everything the engine and the facades persist. Both drivers pass storetest.
 type Store interface {
 	// InTx runs fn in one transaction: every write fn makes lands, or none does.
@@ -157,6 +160,11 @@ type Jobs interface {
 	UnitCounts(ctx context.Context, jobIDs []int64) (map[int64]map[UnitStatus]int, error)
 	// RemainingUnits reports whether the job has any unit that is not terminal.
 	HasUnfinishedUnits(ctx context.Context, jobID int64) (bool, error)
+	// CountUnfinishedUnits counts the job's units that are not finished, stopping at limit.
+	CountUnfinishedUnits(ctx context.Context, jobID int64, limit int) (int, error)
+	// CountUnfinishedJobs counts the account's jobs that are not finished (waiting, queued, running,
+	// paused) and not deleted, leaving out jobs of exceptKinds, stopping at limit.
+	CountUnfinishedJobs(ctx context.Context, accountID int64, exceptKinds []string, limit int) (int, error)
 	// JobsToFinalize lists non-terminal, non-paused jobs that have units and none unfinished: the sweep's
 	// backstop for a completion whose post-commit check raced.
 	JobsToFinalize(ctx context.Context, limit int) ([]int64, error)
@@ -300,7 +308,8 @@ type Units interface {
 	Blocklist(ctx context.Context, jobID int64) ([]BlockEntry, error)
 	// ClearBlocklist removes workerID (0: every worker) from the job's blocklist and failure counts.
 	ClearBlocklist(ctx context.Context, jobID, workerID int64) error
-	// QueueDepth counts ready units by capability.
+	// QueueDepth counts ready units by capability, each up to QueueDepthCap: a count at the cap
+	// means at least that many.
 	QueueDepth(ctx context.Context, now time.Time) (map[string]int, error)
 }
 

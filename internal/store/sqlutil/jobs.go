@@ -613,6 +613,29 @@ func (b *Base) HasUnfinishedUnits(ctx context.Context, jobID int64) (bool, error
 	return n > 0, wrap(err, "unfinished units of job %d", jobID)
 }
 
+func (b *Base) CountUnfinishedUnits(ctx context.Context, jobID int64, limit int) (int, error) {
+	var n int
+	err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM units WHERE job_id = $1 AND status IN `+
+		unfinishedUnit+` LIMIT $2) AS x`, jobID, limit).Scan(&n)
+	return n, wrap(err, "count unfinished units of job %d", jobID)
+}
+
+// unfinishedJob is the SQL condition of the jobs_unfinished index (migration 00007): the count below
+// reads that index alone.
+const unfinishedJob = `status IN ('waiting', 'queued', 'running', 'paused') AND NOT deleted`
+
+func (b *Base) CountUnfinishedJobs(ctx context.Context, accountID int64, exceptKinds []string, limit int) (int, error) {
+	var a Args
+	q := `SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE account_id = ` + a.Add(accountID) + ` AND ` + unfinishedJob
+	if len(exceptKinds) > 0 {
+		q += ` AND NOT (` + b.D.InStrings(&a, "kind", exceptKinds) + `)`
+	}
+	q += ` LIMIT ` + a.Add(limit) + `) AS x`
+	var n int
+	err := b.r.QueryRow(ctx, q, a.Vals...).Scan(&n)
+	return n, wrap(err, "count unfinished jobs of account %d", accountID)
+}
+
 func (b *Base) JobsToFinalize(ctx context.Context, limit int) ([]int64, error) {
 	var a Args
 	ids, err := all(scanInt64)(b.r.Query(ctx, `SELECT id FROM jobs j WHERE status IN ('queued', 'running')

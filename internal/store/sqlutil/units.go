@@ -436,22 +436,38 @@ func (b *Base) ClearBlocklist(ctx context.Context, jobID, workerID int64) error 
 	return wrap(err, "clear blocklist of job %d", jobID)
 }
 
-// QueueDepth counts queued units past RunAfter of jobs not deleted.
+// QueueDepth counts queued units past RunAfter of jobs not deleted, per capability up to
+// store.QueueDepthCap. A scrape must stay cheap at any queue size: counting a million queued units,
+// with a job lookup each, takes seconds. The capabilities are found by skipping through the ready
+// index (one probe per capability, not a row per unit), then each is counted up to the cap.
 func (b *Base) QueueDepth(ctx context.Context, now time.Time) (map[string]int, error) {
-	rows, err := b.r.Query(ctx, `SELECT capability, COUNT(*) FROM units u WHERE status = 'queued' AND run_after <= $1
-		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = u.job_id AND j.deleted) GROUP BY capability`, MS(now))
+	caps, err := all(scanString)(b.r.Query(ctx, `WITH RECURSIVE caps(c) AS (
+		SELECT MIN(capability) FROM units WHERE status = 'queued'
+		UNION ALL
+		SELECT (SELECT MIN(capability) FROM units WHERE status = 'queued' AND capability > caps.c)
+		FROM caps WHERE caps.c IS NOT NULL
+	) SELECT c FROM caps WHERE c IS NOT NULL`))
 	if err != nil {
-		return nil, fmt.Errorf("queue depth: %w", err)
+		return nil, fmt.Errorf("queue depth: capabilities: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var c string
+	out := make(map[string]int, len(caps))
+	for _, c := range caps {
 		var n int
-		if err := rows.Scan(&c, &n); err != nil {
-			return nil, fmt.Errorf("queue depth: %w", err)
+		err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM units u WHERE status = 'queued' AND capability = $1
+			AND run_after <= $2 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = u.job_id AND j.deleted) LIMIT $3) AS x`,
+			c, MS(now), store.QueueDepthCap).Scan(&n)
+		if err != nil {
+			return nil, fmt.Errorf("queue depth of %s: %w", c, err)
 		}
-		out[c] = n
+		if n > 0 {
+			out[c] = n
+		}
 	}
-	return out, wrap(rows.Err(), "queue depth")
+	return out, nil
+}
+
+func scanString(r Row) (string, error) {
+	var v string
+	err := r.Scan(&v)
+	return v, err
 }

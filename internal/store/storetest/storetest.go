@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteUnits", testDeleteUnits},
 		{"Blocklist", testBlocklist},
 		{"QueueDepth", testQueueDepth},
+		{"QueueDepthBounded", testQueueDepthBounded},
+		{"CountUnfinished", testCountUnfinished},
 		{"Workers", testWorkers},
 		{"Schedules", testSchedules},
 		{"Records", testRecords},
