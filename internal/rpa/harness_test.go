@@ -25,6 +25,7 @@ type env struct {
 	srv     *httptest.Server
 	account int64
 	admin   *Client
+	adminID int64 // the administrator's user id
 	clock   *testClock
 }
 
@@ -69,10 +70,11 @@ func newEnv(t testing.TB, st store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.Bootstrap(ctx, acct.ID, "admin", adminPassword); err != nil {
+	boot, err := api.Bootstrap(ctx, acct.ID, "admin", adminPassword)
+	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, eng: eng, api: api, srv: srv, account: acct.ID, clock: clock}
+	e := &env{t: t, st: st, eng: eng, api: api, srv: srv, account: acct.ID, adminID: boot.AdminUserID, clock: clock}
 	e.admin = e.client()
 	if err := e.admin.Login(ctx, "admin", adminPassword); err != nil {
 		t.Fatalf("admin login: %v", err)
