@@ -289,11 +289,19 @@ func (a *API) login(ctx context.Context, p params) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.findLogin(ctx, key, secret)
-	if err != nil {
+	name, now := loginName(key), a.now()
+	if err := a.checkLoginLock(ctx, name, now); err != nil {
 		return nil, err
 	}
-	u.Doc.LastLoginTime = a.now().UnixMilli()
+	u, err := a.findLogin(ctx, key, secret)
+	if err != nil {
+		if asError(err).Code == CodeLoginFailed {
+			a.loginFailed(ctx, name, now)
+		}
+		return nil, err
+	}
+	a.loginSucceeded(ctx, name)
+	u.Doc.LastLoginTime = now.UnixMilli()
 	if _, err := a.put(ctx, u.Record, u.Doc); err != nil {
 		a.log.Warn("record last login", "user", u.ID, "err", err)
 	}
