@@ -31,7 +31,7 @@ func (a *API) checkLoginLock(ctx context.Context, name string, now time.Time) er
 		return fmt.Errorf("read sign-in lock: %w", err)
 	}
 	if n > 0 {
-		secs := int64(until.Sub(now)/time.Second) + 1
+		secs := int64((until.Sub(now) + time.Second - 1) / time.Second)
 		return fail(CodeLoginFailed, "too many wrong secrets for this name: try again in %d s", secs)
 	}
 	return nil

@@ -17,59 +17,66 @@ func TestLoginBackoff(t *testing.T) {
 		must(t, e.admin.Get(ctx, "/oapi/v1/role/list", nil, &roles))
 		must(t, e.admin.SendForm(ctx, "POST", "/oapi/v1/user", url.Values{"userName": {"ops"}, "roleId": {toString(roles.Items[3]["id"])},
 			"orgCode": {"-001-"}, "userPassword": {"ops-pass"}}, nil))
+		e.clock.at = e.clock.now() // from here the clock moves only when the test moves it
 		type step struct {
 			name    string
 			key, pw string
 			times   int           // tries, each answered code
 			advance time.Duration // moves the clock before the tries
 			code    int
-			msgHas  string
+			locked  string // "": the answer is not a lock; else the lock's "try again in N s"
 		}
-		wrong := func(n int, advance time.Duration) step {
-			return step{"wrong", "admin", "nope", n, advance, CodeLoginFailed, ""}
+		wrong := func(key string, n int, advance time.Duration) step {
+			return step{"wrong secrets", key, "nope", n, advance, CodeLoginFailed, ""}
 		}
-		right := func(advance time.Duration, code int) step {
-			msg := ""
-			if code != CodeOK {
-				msg = "try again"
+		lockedFor := func(key string, advance time.Duration, secs string) step {
+			return step{"locked", key, "nope", 1, advance, CodeLoginFailed, "try again in " + secs + " s"}
+		}
+		right := func(advance time.Duration, code int, secs string) step {
+			locked := ""
+			if secs != "" {
+				locked = "try again in " + secs + " s"
 			}
-			return step{"right", "admin", adminPassword, 1, advance, code, msg}
+			return step{"right secret", "admin", adminPassword, 1, advance, code, locked}
 		}
 		steps := []step{
-			// 30 wrong secrets in a row, then the right one: refused while the lock lasts.
-			wrong(30, 0),
-			right(0, CodeLoginFailed),
+			// 30 wrong secrets in a row, then the right one: refused while the lock lasts, and
+			// the 25 refused tries did not lengthen it.
+			wrong("admin", 5, 0),
+			{"refused while locked", "admin", "nope", 25, 0, CodeLoginFailed, "try again in 30 s"},
+			right(0, CodeLoginFailed, "30"),
 			{"other users are not locked", "ops", "ops-pass", 1, 0, CodeOK, ""},
-			{"the name's case does not matter", "ADMIN", adminPassword, 1, 0, CodeLoginFailed, "try again"},
-			right(29*time.Second, CodeLoginFailed),
-			right(2*time.Second, CodeOK), // the first lock is 30 s
-			// The count was reset: four wrong ones do not lock.
-			wrong(4, 0),
-			right(0, CodeOK),
-			// Locks in a row double: 30 s, then 60 s.
-			wrong(5, 0),
-			wrong(5, 31*time.Second),
-			right(59*time.Second, CodeLoginFailed),
-			right(2*time.Second, CodeOK),
-			// And stop growing at loginLockMax: the sixth lock in a row is 300 s, not 960 s.
-			wrong(5, 0),
-			wrong(5, loginLockMax+time.Second),
-			wrong(5, loginLockMax+time.Second),
-			wrong(5, loginLockMax+time.Second),
-			wrong(5, loginLockMax+time.Second),
-			wrong(5, loginLockMax+time.Second),
-			right(loginLockMax-time.Second, CodeLoginFailed),
-			right(2*time.Second, CodeOK),
+			{"the name's case does not matter", "ADMIN", adminPassword, 1, 0, CodeLoginFailed, "try again in 30 s"},
+			right(29*time.Second, CodeLoginFailed, "1"),
+			right(time.Second, CodeOK, ""),
+			// The good sign-in reset the count: four wrong ones do not lock.
+			wrong("admin", 4, 0),
+			right(0, CodeOK, ""),
+			// Names that do not exist lock alike (a lock tells nothing about the name), and locks in
+			// a row double up to loginLockMax: 30, 60, 120, 240, then 300 s, not 480.
+			wrong("ghost", 5, 0),
+			lockedFor("ghost", 0, "30"),
+			wrong("ghost", 5, 30*time.Second),
+			lockedFor("ghost", 0, "60"),
+			wrong("ghost", 5, 60*time.Second),
+			lockedFor("ghost", 0, "120"),
+			wrong("ghost", 5, 120*time.Second),
+			lockedFor("ghost", 0, "240"),
+			wrong("ghost", 5, 240*time.Second),
+			lockedFor("ghost", 0, "300"),
+			lockedFor("ghost", 299*time.Second, "1"),
+			wrong("ghost", 1, time.Second),
 		}
 		for _, st := range steps {
 			e.clock.offset += st.advance
 			for i := range st.times {
 				err := e.client().Login(ctx, st.key, st.pw)
 				if CodeOf(err) != st.code {
-					t.Fatalf("%s (try %d, clock +%v): %v, want code %d", st.name, i+1, e.clock.offset, err, st.code)
+					t.Fatalf("%s %s (try %d, clock +%v): %v, want code %d", st.name, st.key, i+1, e.clock.offset, err, st.code)
 				}
-				if st.msgHas != "" && !strings.Contains(err.Error(), st.msgHas) {
-					t.Fatalf("%s: %v, want %q in the message", st.name, err, st.msgHas)
+				if err != nil && st.locked != "" != strings.Contains(err.Error(), "try again") ||
+					st.locked != "" && !strings.Contains(err.Error(), st.locked) {
+					t.Fatalf("%s %s (try %d, clock +%v): %v, want a lock %q", st.name, st.key, i+1, e.clock.offset, err, st.locked)
 				}
 			}
 		}

@@ -29,10 +29,19 @@ type env struct {
 	clock   *testClock
 }
 
-// testClock is a settable clock shared by the engine-facing facade and the client.
-type testClock struct{ offset time.Duration }
+// testClock is a settable clock shared by the engine-facing facade and the client. When at is set
+// the clock stands still there (plus offset), for tests that measure intervals exactly.
+type testClock struct {
+	offset time.Duration
+	at     time.Time
+}
 
-func (c *testClock) now() time.Time { return time.Now().Add(c.offset).UTC().Truncate(time.Millisecond) }
+func (c *testClock) now() time.Time {
+	if !c.at.IsZero() {
+		return c.at.Add(c.offset)
+	}
+	return time.Now().Add(c.offset).UTC().Truncate(time.Millisecond)
+}
 
 const adminPassword = "s3cret-admin"
 
