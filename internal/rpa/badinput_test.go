@@ -104,7 +104,7 @@ func TestBadInput(t *testing.T) {
 			{"item: invalid priority", "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q", "priority": "111"}, nil, CodeParamInvalid},
 			{"item: missing priority", "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q"}, nil, CodeParamMissing},
 			{"item: bad deadline", "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q", "priority": "high", "deadline": "soon"}, nil, CodeParamInvalid},
-			{"item: bad keys", "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q", "priority": "high", "keys": "not json"}, nil, CodeParamInvalid},
+			{"item: bad keys", "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q", "priority": "high", "deadline": "2030-01-01", "keys": "not json"}, nil, CodeParamInvalid},
 			{"item: unknown queue", "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "nope", "priority": "high"}, nil, CodeNotFound},
 			{"item: unknown item", "PUT", "/oapi/v1/queue/item", map[string]any{"queueName": "q", "itemNo": "nope", "status": "success"}, nil, CodeNotFound},
 			{"item: missing items", "DELETE", "/oapi/v1/queue/item", map[string]any{"queueName": "q"}, nil, CodeParamMissing},

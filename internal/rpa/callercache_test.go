@@ -133,7 +133,7 @@ func TestQueueCacheDropsOnDelete(t *testing.T) {
 			wantCode(t, e.admin.Get(ctx, "/oapi/v1/queue/item/pop", q, nil), CodeNotFound)
 		}
 		create()
-		must(t, e.admin.Send(ctx, "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q1", "priority": "high"}, nil))
+		must(t, e.admin.Send(ctx, "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "q1", "priority": "high", "deadline": "2030-01-01 00:00:00"}, nil))
 		var it map[string]any
 		must(t, e.admin.Get(ctx, "/oapi/v1/queue/item/pop", url.Values{"queueName": {"q1"}}, &it))
 		if it == nil {

@@ -285,7 +285,7 @@ func testEndToEndRobot(t *testing.T, l *live) {
 	must(t, dev.Send(ctx, "POST", "/oapi/v1/queue", map[string]any{"queueName": "invoices", "queueMaxItems": 0, "failTryTimes": 0, "timeOut": 10}, nil))
 	for i := range 50 {
 		must(t, dev.Send(ctx, "POST", "/oapi/v1/queue/item", map[string]any{"queueName": "invoices", "priority": []string{"high", "normal", "low"}[i%3],
-			"keys": []map[string]string{{"key": "n", "value": strconv.Itoa(i)}}}, nil))
+			"deadline": "2030-01-01 00:00:00", "keys": []map[string]string{{"key": "n", "value": strconv.Itoa(i)}}}, nil))
 	}
 	must(t, dev.Send(ctx, "POST", "/oapi/v1/asset", map[string]any{"assetName": "erp_url", "assetType": "text", "assetValue": "https://erp.example"}, nil))
 	must(t, dev.Send(ctx, "POST", "/oapi/v1/asset", map[string]any{"assetName": "erp_pw", "assetType": "passwd", "assetValue": "pa55 wörd&="}, nil))

@@ -134,6 +134,18 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The document marks userId required (是): the user the file is shared as. It must be a user this
+	// caller can see (its department or below), so that a file cannot be put under a stranger's name.
+	owner, err := c.p.integer("userId", true, 1, 1<<62, 0)
+	if err != nil {
+		return nil, err
+	}
+	if u, err := getRec[userDoc](ctx, a.st, c.caller.accountID, recUser, owner); errors.Is(err, store.ErrNotFound) ||
+		(err == nil && !inScope(c.caller.org(), u.Doc.OrgCode)) {
+		return nil, fail(CodeNotFound, "no user %d", owner)
+	} else if err != nil {
+		return nil, err
+	}
 	if fh.Size > a.maxUp {
 		return nil, fail(CodeFileTooLarge, "larger than %d bytes", a.maxUp)
 	}
@@ -158,7 +170,7 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 	if err := a.st.AddBlobRefs(ctx, c.caller.accountID, []string{ref.Hash}, a.now()); err != nil {
 		return nil, fmt.Errorf("record upload: %w", err)
 	}
-	d := fileDoc{FileName: name, Hash: ref.Hash, Size: ref.Size, Tags: tags, FileDesc: desc, UserID: c.caller.user.ID, OrgCode: c.caller.org()}
+	d := fileDoc{FileName: name, Hash: ref.Hash, Size: ref.Size, Tags: tags, FileDesc: desc, UserID: owner, OrgCode: c.caller.org()}
 	r := store.Record{AccountID: c.caller.accountID, Kind: recFile, Key: name}
 	if existing.ID != 0 {
 		r = existing.Record

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net/url"
+	"strconv"
 	"testing"
 )
 
@@ -14,20 +15,21 @@ func TestSharedFiles(t *testing.T) {
 		content := make([]byte, 300<<10)
 		_, _ = rand.Read(content)
 		content[0], content[1] = 0, '\r' // bytes a text path would mangle
-		must(t, e.admin.Upload(ctx, "/oapi/v1/share/file", url.Values{"fileTag": {"a,b"}, "isOverwrite": {"no"}}, "uploadFile", `D:\data\report.bin`, content, nil))
+		uid := strconv.FormatInt(e.adminID, 10)
+		must(t, e.admin.Upload(ctx, "/oapi/v1/share/file", url.Values{"fileTag": {"a,b"}, "isOverwrite": {"no"}, "userId": {uid}}, "uploadFile", `D:\data\report.bin`, content, nil))
 		got, err := e.admin.Download(ctx, "report.bin")
 		must(t, err)
 		if !bytes.Equal(got, content) {
 			t.Fatalf("downloaded %d bytes differ from the %d uploaded", len(got), len(content))
 		}
-		wantCode(t, e.admin.Upload(ctx, "/oapi/v1/share/file", nil, "uploadFile", "report.bin", []byte("x"), nil), CodeExists)
-		must(t, e.admin.Upload(ctx, "/oapi/v1/share/file", url.Values{"isOverwrite": {"yes"}}, "uploadFile", "report.bin", []byte("second"), nil))
+		wantCode(t, e.admin.Upload(ctx, "/oapi/v1/share/file", url.Values{"userId": {uid}}, "uploadFile", "report.bin", []byte("x"), nil), CodeExists)
+		must(t, e.admin.Upload(ctx, "/oapi/v1/share/file", url.Values{"isOverwrite": {"yes"}, "userId": {uid}}, "uploadFile", "report.bin", []byte("second"), nil))
 		got, err = e.admin.Download(ctx, "report.bin")
 		must(t, err)
 		if string(got) != "second" {
 			t.Fatalf("after overwrite: %q", got)
 		}
-		wantCode(t, e.admin.Upload(ctx, "/oapi/v1/share/file", nil, "uploadFile", "big.bin", make([]byte, 2<<20), nil), CodeFileTooLarge)
+		wantCode(t, e.admin.Upload(ctx, "/oapi/v1/share/file", url.Values{"userId": {uid}}, "uploadFile", "big.bin", make([]byte, 2<<20), nil), CodeFileTooLarge)
 		_, err = e.admin.Download(ctx, "missing.txt")
 		wantCode(t, err, CodeFileNotFound)
 

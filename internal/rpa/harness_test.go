@@ -25,13 +25,23 @@ type env struct {
 	srv     *httptest.Server
 	account int64
 	admin   *Client
+	adminID int64 // the administrator's user id
 	clock   *testClock
 }
 
-// testClock is a settable clock shared by the engine-facing facade and the client.
-type testClock struct{ offset time.Duration }
+// testClock is a settable clock shared by the engine-facing facade and the client. When at is set
+// the clock stands still there (plus offset), for tests that measure intervals exactly.
+type testClock struct {
+	offset time.Duration
+	at     time.Time
+}
 
-func (c *testClock) now() time.Time { return time.Now().Add(c.offset).UTC().Truncate(time.Millisecond) }
+func (c *testClock) now() time.Time {
+	if !c.at.IsZero() {
+		return c.at.Add(c.offset)
+	}
+	return time.Now().Add(c.offset).UTC().Truncate(time.Millisecond)
+}
 
 const adminPassword = "s3cret-admin"
 
@@ -69,10 +79,11 @@ func newEnv(t testing.TB, st store.Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.Bootstrap(ctx, acct.ID, "admin", adminPassword); err != nil {
+	boot, err := api.Bootstrap(ctx, acct.ID, "admin", adminPassword)
+	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, eng: eng, api: api, srv: srv, account: acct.ID, clock: clock}
+	e := &env{t: t, st: st, eng: eng, api: api, srv: srv, account: acct.ID, adminID: boot.AdminUserID, clock: clock}
 	e.admin = e.client()
 	if err := e.admin.Login(ctx, "admin", adminPassword); err != nil {
 		t.Fatalf("admin login: %v", err)

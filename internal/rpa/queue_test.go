@@ -165,6 +165,6 @@ func TestQueueOrderAndCap(t *testing.T) {
 			t.Fatalf("priority filter: %d", l.Total)
 		}
 		must(t, e.admin.Send(ctx, "PUT", "/oapi/v1/queue/item", map[string]any{"queueName": "small", "itemNo": l.Items[0].ItemNo, "status": "success"}, nil))
-		must(t, add("normal", ""))
+		must(t, add("normal", "2030-03-01 00:00:00"))
 	})
 }

@@ -81,7 +81,16 @@ type Credentials interface {
 	// when the nonce is fresh: a signed request needs both, and concurrent requests share the read
 	// as they share the nonces' write. An account that does not exist is ErrNotFound.
 	UseAccountNonce(ctx context.Context, accountID int64, scope, nonce string, expires, now time.Time) (fresh bool, acct Account, err error)
+	// PurgeNonces deletes expired nonces, and expired counters with them.
 	PurgeNonces(ctx context.Context, now time.Time) (int64, error)
+	// AddCounter adds delta to the counter name of scope and returns its value and expiry after the
+	// change. A counter that is absent or expired starts again from zero and expires at expires; a
+	// live one keeps its expiry. Concurrent adds are all counted, on every replica.
+	AddCounter(ctx context.Context, scope, name string, delta int64, expires, now time.Time) (value int64, until time.Time, err error)
+	// GetCounter reads a live counter; an absent or expired one is 0 with a zero time.
+	GetCounter(ctx context.Context, scope, name string, now time.Time) (value int64, until time.Time, err error)
+	// DeleteCounter removes a counter; an absent one is no error.
+	DeleteCounter(ctx context.Context, scope, name string) error
 }
 
 // JobFilter selects jobs for a list. Zero values do not filter.

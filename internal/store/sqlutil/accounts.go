@@ -250,5 +250,42 @@ func (b *Base) useNonces(ctx context.Context, uses []nonceUse) ([]nonceUsed, err
 
 func (b *Base) PurgeNonces(ctx context.Context, now time.Time) (int64, error) {
 	n, err := b.w.Exec(ctx, `DELETE FROM nonces WHERE expires <= $1`, MS(now))
-	return n, wrap(err, "purge nonces")
+	if err != nil {
+		return n, wrap(err, "purge nonces")
+	}
+	_, err = b.w.Exec(ctx, `DELETE FROM counters WHERE expires <= $1`, MS(now))
+	return n, wrap(err, "purge counters")
+}
+
+// AddCounter is one upsert: both SET expressions read the row as it was, so an expired counter
+// restarts from delta with the new expiry and a live one grows and keeps its own.
+func (b *Base) AddCounter(ctx context.Context, scope, name string, delta int64, expires, now time.Time) (int64, time.Time, error) {
+	var v, until int64
+	err := b.w.QueryRow(ctx, `INSERT INTO counters (scope, name, value, expires) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (scope, name) DO UPDATE SET
+			value = CASE WHEN counters.expires <= $5 THEN excluded.value ELSE counters.value + excluded.value END,
+			expires = CASE WHEN counters.expires <= $5 THEN excluded.expires ELSE counters.expires END
+		RETURNING value, expires`, scope, name, delta, MS(expires), MS(now)).Scan(&v, &until)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("add to counter %s/%s: %w", scope, name, err)
+	}
+	return v, Time(until), nil
+}
+
+func (b *Base) GetCounter(ctx context.Context, scope, name string, now time.Time) (int64, time.Time, error) {
+	var v, until int64
+	err := b.r.QueryRow(ctx, `SELECT value, expires FROM counters WHERE scope = $1 AND name = $2 AND expires > $3`,
+		scope, name, MS(now)).Scan(&v, &until)
+	if errors.Is(notFound(err), store.ErrNotFound) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("get counter %s/%s: %w", scope, name, err)
+	}
+	return v, Time(until), nil
+}
+
+func (b *Base) DeleteCounter(ctx context.Context, scope, name string) error {
+	_, err := b.w.Exec(ctx, `DELETE FROM counters WHERE scope = $1 AND name = $2`, scope, name)
+	return wrap(err, "delete counter %s/%s", scope, name)
 }

@@ -264,3 +264,74 @@ func testAccountNonces(t *testing.T, s store.Store) {
 	})
 	must(t, err)
 }
+
+func testCounters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	steps := []struct {
+		name      string
+		op        string // add, get, delete
+		counter   string
+		delta     int64
+		expires   time.Time
+		now       time.Time
+		wantValue int64
+		wantUntil time.Time
+	}{
+		{"absent reads zero", "get", "a", 0, time.Time{}, t0, 0, time.Time{}},
+		{"first add starts the window", "add", "a", 1, at(time.Minute), t0, 1, at(time.Minute)},
+		{"live add keeps its expiry", "add", "a", 2, at(time.Hour), at(time.Second), 3, at(time.Minute)},
+		{"other name apart", "add", "b", 5, at(time.Minute), at(time.Second), 5, at(time.Minute)},
+		{"get live", "get", "a", 0, time.Time{}, at(30 * time.Second), 3, at(time.Minute)},
+		{"expired reads zero", "get", "a", 0, time.Time{}, at(time.Minute), 0, time.Time{}},
+		{"expired restarts", "add", "a", 1, at(3 * time.Minute), at(2 * time.Minute), 1, at(3 * time.Minute)},
+		{"delete", "delete", "a", 0, time.Time{}, at(2 * time.Minute), 0, time.Time{}},
+		{"deleted reads zero", "get", "a", 0, time.Time{}, at(2 * time.Minute), 0, time.Time{}},
+		{"delete absent", "delete", "nope", 0, time.Time{}, t0, 0, time.Time{}},
+		{"after delete restarts", "add", "a", 1, at(4 * time.Minute), at(2 * time.Minute), 1, at(4 * time.Minute)},
+	}
+	for _, st := range steps {
+		var v int64
+		var until time.Time
+		var err error
+		switch st.op {
+		case "add":
+			v, until, err = s.AddCounter(ctx, "login", st.counter, st.delta, st.expires, st.now)
+		case "get":
+			v, until, err = s.GetCounter(ctx, "login", st.counter, st.now)
+		case "delete":
+			err = s.DeleteCounter(ctx, "login", st.counter)
+		}
+		must(t, err)
+		if v != st.wantValue || !until.Equal(st.wantUntil) {
+			t.Fatalf("%s: value %d until %v, want %d until %v", st.name, v, until, st.wantValue, st.wantUntil)
+		}
+	}
+	// Another scope is another counter.
+	v, _, err := s.GetCounter(ctx, "other", "b", at(time.Second))
+	must(t, err)
+	eq(t, "other scope", v, int64(0))
+
+	// Concurrent adds are all counted.
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, _, err := s.AddCounter(ctx, "login", "c", 1, at(time.Hour), t0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	v, _, err = s.GetCounter(ctx, "login", "c", t0)
+	must(t, err)
+	eq(t, "concurrent adds", v, int64(20))
+
+	// Purging drops the expired counters (b expired at +1m), not the live ones.
+	_, err = s.PurgeNonces(ctx, at(5*time.Minute))
+	must(t, err)
+	v, _, err = s.GetCounter(ctx, "login", "c", t0)
+	must(t, err)
+	eq(t, "live after purge", v, int64(20))
+	v, _, err = s.AddCounter(ctx, "login", "b", 1, at(time.Hour), t0)
+	must(t, err)
+	eq(t, "purged counter restarts", v, int64(1))
+}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Credentials", testCredentials},
 		{"Nonces", testNonces},
 		{"AccountNonces", testAccountNonces},
+		{"Counters", testCounters},
 		{"CreateJob", testCreateJob},
 		{"WaitingJobs", testWaitingJobs},
 		{"ListJobs", testListJobs},
