@@ -157,8 +157,14 @@ func TestBlobAccessFollowsOwnership(t *testing.T) {
 			if err := oc.Login(ctx, pk.Key["accessKey"], pk.Key["secretKey"]); err != nil {
 				t.Fatal(err)
 			}
+			// The document requires the uploading user's id.
+			var users rpa.Page[struct{ ID int64 }]
+			if err := oc.Get(ctx, "/oapi/v1/user", url.Values{"userName": {"ops-a"}}, &users); err != nil || len(users.Items) != 1 {
+				t.Fatalf("find RPA user ops-a: %v (%d users)", err, len(users.Items))
+			}
 			rpaFile := []byte("tenant A's shared RPA file")
-			if err := oc.Upload(ctx, "/oapi/v1/share/file", url.Values{}, "uploadFile", "a.txt", rpaFile, nil); err != nil {
+			fields := url.Values{"userId": {strconv.FormatInt(users.Items[0].ID, 10)}}
+			if err := oc.Upload(ctx, "/oapi/v1/share/file", fields, "uploadFile", "a.txt", rpaFile, nil); err != nil {
 				t.Fatal(err)
 			}
 			rc := &render.Client{BaseURL: base, AccessID: rk.Key["accessId"], AccessKey: rk.Key["accessKey"]}
