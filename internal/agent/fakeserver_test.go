@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"taskcenter/internal/agentapi"
+	"taskcenter/internal/testutil"
 )
 
 // fakeServer is a minimal test double of the lead's server side of the protocol: it hands out the
@@ -326,11 +327,10 @@ func (s *fakeServer) with(f func(s *fakeServer)) {
 // waitFor polls cond until it holds or the timeout passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	testutil.Eventually(t, timeout, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -21,6 +21,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
 // TestAgentKilledMidUnit: two agents share a job; one is killed (SIGKILL) while running a unit; the unit
@@ -49,11 +50,7 @@ func TestAgentKilledMidUnit(t *testing.T) {
 
 			// Wait until the victim runs a unit, then kill it mid-unit.
 			var held store.Unit
-			deadline := time.Now().Add(60 * time.Second)
-			for held.ID == 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("the victim agent never leased a unit")
-				}
+			testutil.Eventually(t, 60*time.Second, func() error {
 				units, _, err := s.st.ListUnits(ctx, store.UnitFilter{JobID: job.ID, Statuses: []store.UnitStatus{store.UnitRunning}})
 				if err != nil {
 					t.Fatal(err)
@@ -61,10 +58,11 @@ func TestAgentKilledMidUnit(t *testing.T) {
 				for _, u := range units {
 					if w, err := s.st.GetWorker(ctx, u.WorkerID); err == nil && w.Name == "victim" {
 						held = u
+						return nil
 					}
 				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return errors.New("the victim agent never leased a unit")
+			})
 			if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -167,9 +165,12 @@ func TestServerKilledMidRun(t *testing.T) {
 				}()
 			}
 			// Kill the server a third of the way in, then start it again on the same address and data.
-			for completed.Load() < n/3 {
-				time.Sleep(5 * time.Millisecond)
-			}
+			testutil.Eventually(t, 2*time.Minute, func() error {
+				if at := completed.Load(); at < n/3 {
+					return fmt.Errorf("%d of %d units acknowledged", at, n)
+				}
+				return nil
+			})
 			srv.Process.Signal(syscall.SIGKILL)
 			srv.Wait()
 			if at := completed.Load(); at >= n {
@@ -177,21 +178,17 @@ func TestServerKilledMidRun(t *testing.T) {
 			}
 			srv = start()
 
-			deadline := time.Now().Add(2 * time.Minute)
-			for {
+			testutil.Eventually(t, 2*time.Minute, func() error {
 				var j struct {
 					Status string
 					Units  map[string]int
 				}
 				admin.mustDo(t, "GET", fmt.Sprintf("/api/v1/jobs/%d", job.ID), nil, &j)
 				if j.Status == string(store.JobSucceeded) && j.Units["done"] == n {
-					break
+					return nil
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("job %s with units %v after restart; want all %d done", j.Status, j.Units, n)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return fmt.Errorf("job %s with units %v after restart; want all %d done", j.Status, j.Units, n)
+			})
 			cancel()
 			wg.Wait()
 			if twice := ledger.twice(); len(twice) > 0 {

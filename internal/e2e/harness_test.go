@@ -29,6 +29,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
+	"taskcenter/internal/testutil"
 )
 
 // stack is one server process's worth of parts, served over real HTTP on loopback.
@@ -187,21 +188,19 @@ func (s *stack) submit(t testing.TB, capability string, n int, spec func(i int) 
 // waitJob waits until the job reaches a terminal status and returns it.
 func waitJob(t testing.TB, st store.Store, id int64, within time.Duration) store.Job {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		j, err := st.GetJob(context.Background(), id)
-		if err != nil {
+	var j store.Job
+	testutil.Eventually(t, within, func() error {
+		var err error
+		if j, err = st.GetJob(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 		if j.Status.Terminal() {
-			return j
+			return nil
 		}
-		if time.Now().After(deadline) {
-			counts, _ := st.UnitCounts(context.Background(), []int64{id})
-			t.Fatalf("job %d still %s after %s; units %v", id, j.Status, within, counts[id])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		counts, _ := st.UnitCounts(context.Background(), []int64{id})
+		return fmt.Errorf("job %d still %s; units %v", id, j.Status, counts[id])
+	})
+	return j
 }
 
 // protoWorker is a minimal worker speaking the agent protocol through the agent's client, for tests

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/postgres"
+	"taskcenter/internal/testutil"
 )
 
 func openPostgres(ctx context.Context, url string) (store.Store, error) {
@@ -32,18 +34,17 @@ func freeAddr(t testing.TB) string {
 // waitHTTP waits until url answers 200.
 func waitHTTP(t testing.TB, url string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 60*time.Second, func() error {
 		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("%s did not answer: %w", url, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer within a minute", url)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s answered HTTP %d", url, resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // adminClient calls the native API.
@@ -80,15 +81,14 @@ func (c *adminClient) do(method, path string, in, out any) (int, error) {
 
 func (c *adminClient) mustDo(t testing.TB, method, path string, in, out any) {
 	t.Helper()
-	for range 50 { // the server may be restarting
+	testutil.Eventually(t, 5*time.Second, func() error { // the server may be restarting
 		code, err := c.do(method, path, in, out)
 		if err == nil && code < 300 {
-			return
+			return nil
 		}
 		if err == nil && code < 500 {
 			t.Fatalf("%s %s: HTTP %d", method, path, code)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s %s kept failing", method, path)
+		return fmt.Errorf("%s %s kept failing: HTTP %d, %v", method, path, code, err)
+	})
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
 // clock is an engine clock the test moves on.
@@ -275,11 +277,7 @@ func TestAgentRestartRequeuesItsUnit(t *testing.T) {
 			}
 			first := start()
 			var held store.Unit
-			deadline := time.Now().Add(60 * time.Second)
-			for held.ID == 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("the agent never started the unit")
-				}
+			testutil.Eventually(t, 60*time.Second, func() error {
 				if _, err := os.Stat(marks + "/first"); err == nil {
 					units, _, err := s.st.ListUnits(ctx, store.UnitFilter{JobID: job.ID, Statuses: []store.UnitStatus{store.UnitRunning}})
 					if err != nil {
@@ -287,10 +285,11 @@ func TestAgentRestartRequeuesItsUnit(t *testing.T) {
 					}
 					if len(units) == 1 {
 						held = units[0]
+						return nil
 					}
 				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return errors.New("the agent never started the unit")
+			})
 			if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}

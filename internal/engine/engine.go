@@ -1,8 +1,8 @@
 // Package engine owns the life of work: jobs split into units, units leased to workers with a fencing
 // epoch, retried with backoff, steered away from workers that failed them, blocklisted, timed out,
 // paused, stopped and restarted; job status derived from unit status; schedules; billing of finished
-// units; leader-elected sweeps. Facades (the five dialects) and the agent protocol call it; it knows no
-// dialect. Persistence is the store's.
+// units; leader-elected maintenance services. Facades (the five dialects) and the agent protocol call
+// it; it knows no dialect. Persistence is the store's.
 package engine
 
 import (
@@ -125,6 +125,7 @@ type Engine struct {
 	licenceKinds map[string]func(store.Worker) bool // worker kinds that lease only with a valid licence
 
 	leader   atomic.Bool
+	maint    services // the maintenance services the leader runs
 	draining atomic.Bool
 	// leaseSlots holds a token per lease query in flight (Config.LeaseConcurrency).
 	leaseSlots chan struct{}
@@ -161,7 +162,7 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 	if cfg.Now != nil {
 		now = func() time.Time { return cfg.Now().UTC().Truncate(time.Millisecond) }
 	}
-	return &Engine{
+	e := &Engine{
 		store:      s,
 		cfg:        cfg,
 		log:        log,
@@ -174,6 +175,8 @@ func New(s store.Store, cfg Config, log *slog.Logger, metrics *Metrics) *Engine 
 
 		licenceKinds: map[string]func(store.Worker) bool{},
 	}
+	e.maint.list = e.builtinServices()
+	return e
 }
 
 // jobKind returns the kind of job id, from memory when it was seen lately.
@@ -198,7 +201,7 @@ func (e *Engine) Config() Config { return e.cfg }
 // Now returns the engine's clock reading.
 func (e *Engine) Now() time.Time { return e.now() }
 
-// IsLeader reports whether this process currently runs the sweeps and schedules.
+// IsLeader reports whether this process currently runs the maintenance services.
 func (e *Engine) IsLeader() bool { return e.leader.Load() }
 
 // RegisterKind installs a dialect's hooks for jobs of kind.

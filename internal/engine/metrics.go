@@ -16,6 +16,11 @@ type Metrics struct {
 	completed    prometheus.Counter
 	failed       prometheus.Counter
 	expired      prometheus.Counter
+
+	// Per maintenance service (label "service").
+	serviceRuns    *prometheus.CounterVec
+	serviceErrors  *prometheus.CounterVec
+	serviceSeconds *prometheus.HistogramVec
 }
 
 // NewMetrics registers the engine's instruments with reg, and a collector that reports the queue depth
@@ -30,8 +35,15 @@ func NewMetrics(reg prometheus.Registerer, s store.Store) *Metrics {
 		completed: prometheus.NewCounter(prometheus.CounterOpts{Name: "taskcenter_units_completed_total", Help: "Units reported done."}),
 		failed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "taskcenter_units_failed_total", Help: "Failed unit attempts."}),
 		expired:   prometheus.NewCounter(prometheus.CounterOpts{Name: "taskcenter_leases_expired_total", Help: "Leases whose worker stopped heartbeating."}),
+
+		serviceRuns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskcenter_maintenance_runs_total",
+			Help: "Runs of a maintenance service on this replica."}, []string{"service"}),
+		serviceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskcenter_maintenance_errors_total",
+			Help: "Runs of a maintenance service that failed."}, []string{"service"}),
+		serviceSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskcenter_maintenance_duration_seconds",
+			Help: "Time one run of a maintenance service takes.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)}, []string{"service"}),
 	}
-	reg.MustRegister(m.leaseSeconds, m.leased, m.completed, m.failed, m.expired, &depthCollector{store: s, desc: prometheus.NewDesc(
+	reg.MustRegister(m.leaseSeconds, m.leased, m.completed, m.failed, m.expired, m.serviceRuns, m.serviceErrors, m.serviceSeconds, &depthCollector{store: s, desc: prometheus.NewDesc(
 		"taskcenter_queue_depth", "Units ready to run, by capability.", []string{"capability"}, nil)})
 	return m
 }
@@ -61,6 +73,17 @@ func (m *Metrics) observeFailure() {
 func (m *Metrics) observeExpired(n int) {
 	if m != nil {
 		m.expired.Add(float64(n))
+	}
+}
+
+func (m *Metrics) observeService(name string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.serviceRuns.WithLabelValues(name).Inc()
+	m.serviceSeconds.WithLabelValues(name).Observe(d.Seconds())
+	if err != nil {
+		m.serviceErrors.WithLabelValues(name).Inc()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"taskcenter/internal/store"
+	"taskcenter/internal/testutil"
 )
 
 // gatedBlender writes a stand-in for Blender whose scene analysis waits until the file named on the
@@ -42,20 +43,16 @@ func openGate(t *testing.T, path string) {
 // waitAnalysed waits until the task's analysis has ended (its mark is gone).
 func (e *testEnv) waitAnalysed(id int64) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(e.t, 10*time.Second, func() error {
 		recs, _, err := e.st.ListRecords(e.ctx, store.RecordFilter{Kind: recAnalysis, ParentID: id})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if len(recs) == 0 {
-			return
+		if len(recs) > 0 {
+			return fmt.Errorf("task %d: analysis still marked", id)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("task %d: analysis still marked", id)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (e *testEnv) frameStats(cl *Client) int {

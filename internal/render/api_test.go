@@ -508,7 +508,7 @@ func TestLifecycle(t *testing.T) {
 		// Overtime stop: a frame running past the limit ends with status 11.
 		e.call(e.cl, "/api/render/task/setOverTimeStop", map[string]any{"taskIds": []int64{id2}, "overTime": 1}, nil)
 		running := w.lease(1)
-		time.Sleep(1100 * time.Millisecond)
+		e.clk.Advance(1100 * time.Millisecond)
 		if err := e.eng.Sweep(e.ctx); err != nil {
 			t.Fatal(err)
 		}

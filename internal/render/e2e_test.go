@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ import (
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
 // TestEndToEndBlender runs the whole farm over real HTTP: the lead's server with the agent protocol and
@@ -184,10 +186,18 @@ func TestEndToEndBlender(t *testing.T) {
 		}
 		// Outputs are published by the job-finished hook, just after the status is visible.
 		var lb []byte
-		for deadline := time.Now().Add(10 * time.Second); len(list.Files) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			_, lb = e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(tid, 10), map[string]string{"userKey": key})
-			_ = json.Unmarshal(lb, &list)
+		outputs := func(id int64, want int) func() error {
+			return func() error {
+				_, lb = e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(id, 10), map[string]string{"userKey": key})
+				list.Files = nil
+				_ = json.Unmarshal(lb, &list)
+				if len(list.Files) < want {
+					return fmt.Errorf("%d outputs of task %d, want %d: %s", len(list.Files), id, want, lb)
+				}
+				return nil
+			}
 		}
+		testutil.Eventually(t, 10*time.Second, outputs(tid, 1))
 		if len(list.Files) != 1 {
 			t.Fatalf("stitched outputs: %s", lb)
 		}
@@ -203,11 +213,7 @@ func TestEndToEndBlender(t *testing.T) {
 			t.Fatalf("grouped task: %+v", ti)
 		}
 		// The outputs are published one by one after the child finishes: wait for all three.
-		list.Files = nil
-		for deadline := time.Now().Add(10 * time.Second); len(list.Files) < 3 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			_, lb = e.get(url+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(gid, 10), map[string]string{"userKey": key})
-			_ = json.Unmarshal(lb, &list)
-		}
+		testutil.Eventually(t, 10*time.Second, outputs(gid, 3))
 		if len(list.Files) != 3 {
 			t.Fatalf("grouped outputs: %s", lb)
 		}

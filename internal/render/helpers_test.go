@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
 func forEachDriver(t *testing.T, fn func(t *testing.T, open func(testing.TB) store.Store)) {
@@ -40,6 +42,7 @@ type testEnv struct {
 	srv   *httptest.Server
 	acct  store.Account
 	cl    *Client
+	clk   *testutil.Clock // the engine's clock: the wall clock, moved on past time limits by tests
 }
 
 func testLog() *slog.Logger {
@@ -54,8 +57,9 @@ func testLog() *slog.Logger {
 func newEnv(t *testing.T, open func(testing.TB) store.Store, cfg Config) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &testEnv{t: t, ctx: ctx, st: open(t)}
-	e.eng = engine.New(e.st, engine.Config{RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: time.Millisecond, IdleRecheck: 50 * time.Millisecond}, testLog(), nil)
+	e := &testEnv{t: t, ctx: ctx, st: open(t), clk: testutil.NewWallClock()}
+	e.eng = engine.New(e.st, engine.Config{RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: time.Millisecond, IdleRecheck: 50 * time.Millisecond,
+		Now: e.clk.Now}, testLog(), nil)
 	var err error
 	if e.blobs, err = blob.NewLocal(t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -169,19 +173,15 @@ func (e *testEnv) info(cl *Client, id int64) taskInfo {
 // waitStatus polls queryTaskInfo until the task reaches one of the statuses.
 func (e *testEnv) waitStatus(cl *Client, id int64, timeout time.Duration, statuses ...int) taskInfo {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ti := e.info(cl, id)
-		for _, s := range statuses {
-			if ti.TaskStatus == s {
-				return ti
-			}
+	var ti taskInfo
+	testutil.Eventually(e.t, timeout, func() error {
+		ti = e.info(cl, id)
+		if slices.Contains(statuses, ti.TaskStatus) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("task %d: status %d (%s), want one of %v", id, ti.TaskStatus, ti.StatusInfo, statuses)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("task %d: status %d (%s), want one of %v", id, ti.TaskStatus, ti.StatusInfo, statuses)
+	})
+	return ti
 }
 
 // newTask creates a task, uploads scene bytes and task.json, and submits it.

@@ -31,6 +31,7 @@ import (
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
 // live is a whole server over loopback HTTP (agent protocol and OAPI on one listener) with its
@@ -108,13 +109,12 @@ func (l *live) startRobot(name string) {
 // waitFor polls cond until it holds, failing the test after a generous deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testutil.Eventually(t, 90*time.Second, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // pkgZip builds a process package: manifest.json plus the given files.

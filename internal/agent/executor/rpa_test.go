@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"taskcenter/internal/agent"
+	"taskcenter/internal/testutil"
 )
 
 // zipFile writes a package with the given entries (name -> content; a name ending in "*" is
@@ -170,18 +171,15 @@ func TestRPAStop(t *testing.T) {
 		done <- err
 	}()
 	var pid int
-	deadline := time.Now().Add(30 * time.Second)
-	for pid == 0 {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
 			if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &pid); err != nil {
 				t.Fatal(err)
 			}
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the process did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("the process did not start")
+	})
 	stopped := errors.New("stopped by the server")
 	cancel(stopped)
 	select {
@@ -193,9 +191,10 @@ func TestRPAStop(t *testing.T) {
 		t.Fatal("Run did not return after the stop")
 	}
 	// The child is killed with its group; poll, since the kernel reaps it asynchronously.
-	for deadline = time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d survived the stop", pid)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if syscall.Kill(pid, 0) == nil {
+			return fmt.Errorf("child %d survived the stop", pid)
 		}
-	}
+		return nil
+	})
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"taskcenter/internal/agent"
 	"taskcenter/internal/agentapi"
+	"taskcenter/internal/testutil"
 )
 
 func unit(t testing.TB, capability string, spec any) agentapi.Unit {
@@ -155,12 +158,18 @@ func TestShellCancel(t *testing.T) {
 	env := newFakeEnv(t)
 	done := make(chan error, 1)
 	start := time.Now()
+	started := filepath.Join(t.TempDir(), "started")
 	// The child of sh must die too: its process group is killed.
 	go func() {
-		_, err := (&Shell{Grace: time.Second}).Run(ctx, unit(t, "shell", ShellSpec{Command: []string{"sh", "-c", "sleep 30 & sleep 30; wait"}}), env)
+		_, err := (&Shell{Grace: time.Second}).Run(ctx, unit(t, "shell", ShellSpec{Command: []string{"sh", "-c",
+			"sleep 30 & touch " + started + "; sleep 30; wait"}}), env)
 		done <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Cancel once the child runs, not after a guess at how long starting takes.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		_, err := os.Stat(started)
+		return err
+	})
 	cancel()
 	select {
 	case err := <-done:

@@ -42,11 +42,19 @@ wait:
 			t.Fatal("no notification")
 		}
 	}
-	// Drain the extra hellos, then check that a notification inside a transaction is delivered on commit
-	// only, and a rolled-back one never.
-	time.Sleep(100 * time.Millisecond)
-	for len(got) > 0 {
-		<-got
+	// Drain the extra hellos up to a marker sent after them (notifications arrive in commit order), then
+	// check that a notification inside a transaction is delivered on commit only, and a rolled-back one
+	// never.
+	tick.Stop()
+	if err := s.Notify(ctx, "units-ready", "drained"); err != nil {
+		t.Fatal(err)
+	}
+	for p := ""; p != "drained"; {
+		select {
+		case p = <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the marker notification never arrived")
+		}
 	}
 	err := s.InTx(ctx, func(tx store.Store) error {
 		if err := tx.Notify(ctx, "units-ready", "rolled back"); err != nil {

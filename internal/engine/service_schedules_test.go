@@ -12,15 +12,16 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
-// waitPast sleeps until the wall clock is past t: schedules fire by the engine's real clock.
-func waitPast(t *testing.T, at *time.Time) {
+// advancePast moves the engines' clock just past at.
+func advancePast(t *testing.T, clk *testutil.Clock, at *time.Time) {
 	t.Helper()
 	if at == nil {
 		t.Fatal("schedule has no next run")
 	}
-	time.Sleep(time.Until(*at) + 20*time.Millisecond)
+	clk.Advance(max(at.Sub(clk.Now()), 0) + 20*time.Millisecond)
 }
 
 func scheduledJobs(t *testing.T, st store.Store, accountID int64) []store.Job {
@@ -32,7 +33,7 @@ func scheduledJobs(t *testing.T, st store.Store, accountID int64) []store.Job {
 	return jobs
 }
 
-// TestSchedulesFire drives the cron sweep on a real store: a due schedule makes exactly one job per fire
+// TestSchedulesFire drives the "schedules" service (through Sweep) on a real store: a due schedule makes exactly one job per fire
 // time even when two leaders overlap and sweep at once; a disabled one and one past its end never
 // fire; one whose template no longer makes a valid job skips the run and moves on.
 func TestSchedulesFire(t *testing.T) {
@@ -40,8 +41,9 @@ func TestSchedulesFire(t *testing.T) {
 		ctx := context.Background()
 		st := open(t)
 		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		a := engine.New(st, engine.Config{Holder: "a"}, log, nil)
-		b := engine.New(st, engine.Config{Holder: "b"}, log, nil)
+		clk := testutil.NewClock(t0)
+		a := engine.New(st, engine.Config{Holder: "a", Now: clk.Now}, log, nil)
+		b := engine.New(st, engine.Config{Holder: "b", Now: clk.Now}, log, nil)
 		acct, err := st.CreateAccount(ctx, store.Account{Name: "ops", Role: store.RoleUser})
 		if err != nil {
 			t.Fatal(err)
@@ -58,7 +60,7 @@ func TestSchedulesFire(t *testing.T) {
 		}
 		on := every("on", true, nil)
 		every("off", false, nil)
-		past := time.Now().Add(-time.Hour)
+		past := clk.Now().Add(-time.Hour)
 		if _, err := a.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: acct.ID, Name: "ended", Cron: "* * * * * ?",
 			Enabled: true, StartAt: &past, EndAt: &past, Template: tmpl}); err != nil {
 			t.Fatal(err)
@@ -69,7 +71,7 @@ func TestSchedulesFire(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitPast(t, cur.NextRun)
+			advancePast(t, clk, cur.NextRun)
 			var wg sync.WaitGroup
 			for _, e := range []*engine.Engine{a, b} {
 				wg.Go(func() {
@@ -101,10 +103,10 @@ func TestSchedulesFire(t *testing.T) {
 			t.Fatal(err)
 		}
 		cur.Template = json.RawMessage(`{"account_id":` + jsonInt(acct.ID) + `,"kind":"shell","units":[]}`)
-		if err := st.UpdateSchedule(ctx, cur, time.Now()); err != nil {
+		if err := st.UpdateSchedule(ctx, cur, clk.Now()); err != nil {
 			t.Fatal(err)
 		}
-		waitPast(t, cur.NextRun)
+		advancePast(t, clk, cur.NextRun)
 		if err := a.Sweep(ctx); err == nil {
 			t.Fatal("a sweep over an invalid template reported nothing")
 		}
