@@ -301,3 +301,25 @@ func TestInProcessWorkReserved(t *testing.T) {
 		}
 	})
 }
+
+// TestInternalJobsUncounted: jobs of an Internal kind (work the server does for a job the account
+// holds) neither count against the account's jobs in flight nor are refused by them.
+func TestInternalJobsUncounted(t *testing.T) {
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := engine.New(open(t), engine.Config{Holder: "limits", JobsInFlight: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		e.RegisterKind("analysis", engine.KindHooks{Internal: true})
+		steps := []struct {
+			kind    string
+			refused bool
+		}{
+			{"analysis", false}, {"render", false}, {"analysis", false}, {"render", true},
+		}
+		for i, s := range steps {
+			_, err := e.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: s.kind, Units: []engine.UnitSpec{{Capability: "c"}}})
+			if refused := errors.Is(err, engine.ErrLimit); refused != s.refused || (err != nil && !refused) {
+				t.Fatalf("step %d, a %s job: %v, want refused=%v", i, s.kind, err, s.refused)
+			}
+		}
+	})
+}

@@ -1,11 +1,13 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -39,20 +41,50 @@ func openGate(t *testing.T, path string) {
 	}
 }
 
-// waitAnalysed waits until the task's analysis has ended (its mark is gone).
+// analysisJob returns the task's analysis job (the last one, after a resubmission).
+func (e *testEnv) analysisJob(id int64) (store.Job, bool) {
+	e.t.Helper()
+	jobs, _, err := e.st.ListJobs(e.ctx, store.JobFilter{Kind: KindAnalysis, ParentIDs: []int64{id}, WithDeleted: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(jobs) == 0 {
+		return store.Job{}, false
+	}
+	return slices.MaxFunc(jobs, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) }), true
+}
+
+// waitAnalysed waits until the task's analysis has ended (its analysis job is over).
 func (e *testEnv) waitAnalysed(id int64) {
 	e.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		recs, _, err := e.st.ListRecords(e.ctx, store.RecordFilter{Kind: recAnalysis, ParentID: id})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if len(recs) == 0 {
+		if j, ok := e.analysisJob(id); ok && j.Status.Terminal() {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("task %d: analysis still marked", id)
+			e.t.Fatalf("task %d: analysis still under way", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// analysisUnit waits until the task's analysis unit has status want, and returns it.
+func (e *testEnv) analysisUnit(id int64, want store.UnitStatus) store.Unit {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if j, ok := e.analysisJob(id); ok {
+			units, _, err := e.st.ListUnits(e.ctx, store.UnitFilter{JobID: j.ID})
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if len(units) == 1 && units[0].Status == want {
+				return units[0]
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("task %d: analysis unit never %s", id, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,15 @@ type testEnv struct {
 	srv   *httptest.Server
 	acct  store.Account
 	cl    *Client
+	// clock is the engine's: the wall clock until a test moves it on.
+	clock *offsetClock
 }
+
+// offsetClock reads the wall clock moved on by what tests add.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) Now() time.Time      { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) Add(d time.Duration) { c.offset.Add(int64(d)) }
 
 func testLog() *slog.Logger {
 	if os.Getenv("RENDER_TEST_LOG") != "" {
@@ -54,8 +63,9 @@ func testLog() *slog.Logger {
 func newEnv(t *testing.T, open func(testing.TB) store.Store, cfg Config) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &testEnv{t: t, ctx: ctx, st: open(t)}
-	e.eng = engine.New(e.st, engine.Config{RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: time.Millisecond, IdleRecheck: 50 * time.Millisecond}, testLog(), nil)
+	e := &testEnv{t: t, ctx: ctx, st: open(t), clock: &offsetClock{}}
+	e.eng = engine.New(e.st, engine.Config{RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: time.Millisecond,
+		IdleRecheck: 50 * time.Millisecond, Now: e.clock.Now}, testLog(), nil)
 	var err error
 	if e.blobs, err = blob.NewLocal(t.TempDir()); err != nil {
 		t.Fatal(err)
