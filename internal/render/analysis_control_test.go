@@ -143,6 +143,14 @@ func TestControlsDuringAnalysis(t *testing.T) {
 				}
 				openGate(t, gate)
 				e.waitAnalysed(id)
+				// The engine's abort cancelled the analysis of an aborted or deleted task.
+				wantAnalysis := store.JobSucceeded
+				if tc.frames == 0 {
+					wantAnalysis = store.JobCancelled
+				}
+				if j, _ := e.analysisJob(id); j.Status != wantAnalysis {
+					t.Fatalf("analysis job %s, want %s", j.Status, wantAnalysis)
+				}
 				ti := e.info(e.cl, id)
 				if ti.TaskStatus != tc.after || ti.TotalFrames != tc.frames {
 					t.Fatalf("after the analysis: status %d with %d frames, want %d with %d (%+v)", ti.TaskStatus, ti.TotalFrames, tc.after, tc.frames, ti)
