@@ -282,3 +282,53 @@ func tailText(s string, n int) string {
 	}
 	return s
 }
+
+// recLegacyAnalysis is the mark that servers before the analysis became a unit kept on a task in
+// analysis (key: the task id, data: {"deadline": ms}, 0 after a shutdown). adoptLegacyAnalyses hands
+// each one whose server is gone to the engine as an analysis unit, so that an upgrade leaves no task
+// in ANALYSE (50) for ever. It can go once no database holds such a mark.
+const recLegacyAnalysis = "render.analysis"
+
+// adoptLegacyAnalyses turns the legacy marks whose deadline passed into analysis units.
+func (a *API) adoptLegacyAnalyses(ctx context.Context) error {
+	recs, _, err := a.st.ListRecords(ctx, store.RecordFilter{Kind: recLegacyAnalysis, ParentID: -1, Limit: 100})
+	if err != nil {
+		return fmt.Errorf("list legacy analysis marks: %w", err)
+	}
+	for _, rec := range recs {
+		var mark struct {
+			Deadline int64 `json:"deadline"`
+		}
+		_ = json.Unmarshal(rec.Data, &mark) // a bad one is adopted
+		if mark.Deadline > a.eng.Now().UnixMilli() {
+			continue // an older server still runs it
+		}
+		shell, err := a.st.GetJob(ctx, rec.ParentID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("load task %d: %w", rec.ParentID, err)
+		}
+		if err != nil || shell.Deleted || shell.Status.Terminal() || stateOf(shell).State != stateAnalysing {
+			if err == nil && (shell.Deleted || shell.Status.Terminal()) {
+				if err := a.holdChildren(ctx, shell, false); err != nil {
+					return err
+				}
+			}
+			if err := a.st.DeleteRecord(ctx, rec.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("remove legacy analysis mark of task %d: %w", rec.ParentID, err)
+			}
+			continue
+		}
+		// The mark goes in the transaction that creates the unit: a replica adopting it at the same
+		// time finds it gone, and its transaction creates nothing.
+		_, err = a.eng.SubmitWith(ctx, a.analysisJob(shell, shell.AccountID, shell.Name), func(tx store.Store, _ store.Job) error {
+			return tx.DeleteRecord(ctx, rec.ID)
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("adopt the analysis of task %d: %w", rec.ParentID, err)
+		}
+		if err == nil {
+			a.log.Info("handed an analysis left by an older server to the engine", "task", shell.ID)
+		}
+	}
+	return nil
+}

@@ -11,13 +11,16 @@ import (
 	"taskcenter/internal/store"
 )
 
-// arrearsLoop restarts tasks stopped for arrears whose payer has been topped up, at start and then
-// every RecoverEvery.
-func (a *API) arrearsLoop() {
+// recoverLoop restarts tasks stopped for arrears whose payer has been topped up, and adopts the
+// analyses older servers left marked, at start and then every RecoverEvery.
+func (a *API) recoverLoop() {
 	defer a.bg.Done()
 	t := time.NewTicker(a.cfg.RecoverEvery)
 	defer t.Stop()
 	for {
+		if err := a.adoptLegacyAnalyses(a.ctx); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("adopt analyses left by an older server", "err", err)
+		}
 		if err := a.resumePaidArrears(a.ctx); err != nil && a.ctx.Err() == nil {
 			a.log.Warn("restart tasks after a top-up", "err", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,6 +153,53 @@ func TestAnalysisOutOfAttempts(t *testing.T) {
 		ti := e.info(e.cl, id)
 		if ti.TaskStatus != StatusFailed || !strings.Contains(ti.StatusInfo, "the scene analysis did not finish: lease expired") || ti.TotalFrames != 0 {
 			t.Fatalf("after %d lost attempts: status %d (%s) with %d frames, want %d", analysisAttempts, ti.TaskStatus, ti.StatusInfo, ti.TotalFrames, StatusFailed)
+		}
+	})
+}
+
+// TestLegacyAnalysisAdopted: a task an older server left in ANALYSE (50) with its analysis mark is
+// analysed by a server of this version once the mark's deadline passed (after a shutdown: at once);
+// one whose older server still runs it (deadline ahead) is left to it.
+func TestLegacyAnalysisAdopted(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		e := newEnv(t, open, Config{})
+		if err := e.api.Close(); err != nil {
+			t.Fatal(err)
+		}
+		legacy := func(deadline int64) int64 {
+			t.Helper()
+			id := e.prepareTask(e.cl, []byte("BLENDER-v304 fake scene"), nil, map[string]string{"frames": "1-3"})
+			shell, err := e.st.GetJob(e.ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := stateOf(shell)
+			st.State = stateAnalysing
+			if _, err := e.st.PatchJob(e.ctx, id, store.JobPatch{Spec: mustJSON(st)}, e.eng.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.st.PutRecord(e.ctx, store.Record{AccountID: shell.AccountID, Kind: recLegacyAnalysis,
+				Key: strconv.FormatInt(id, 10), ParentID: id, Data: mustJSON(map[string]int64{"deadline": deadline})}, e.eng.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		freed, running := legacy(0), legacy(e.eng.Now().Add(time.Hour).UnixMilli())
+		api2, err := New(Config{Engine: e.eng, Store: e.st, Blobs: e.blobs, Keyring: e.keys, Log: testLog(),
+			Blender: "blender-not-installed-here"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer api2.Close()
+		if ti := e.waitStatus(e.cl, freed, 10*time.Second, StatusWaiting); ti.TotalFrames != 3 {
+			t.Fatalf("adopted analysis: %+v", ti)
+		}
+		if ti := e.info(e.cl, running); ti.TaskStatus != StatusAnalyse {
+			t.Fatalf("an analysis an older server runs was taken over: %+v", ti)
+		}
+		recs, _, err := e.st.ListRecords(e.ctx, store.RecordFilter{Kind: recLegacyAnalysis, ParentID: -1})
+		if err != nil || len(recs) != 1 || recs[0].ParentID != running {
+			t.Fatalf("legacy marks left: %+v, %v", recs, err)
 		}
 	})
 }

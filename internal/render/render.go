@@ -67,8 +67,8 @@ type Config struct {
 	ImageURLTTL time.Duration
 	// Now is the clock image URLs are signed and checked against; the engine's when nil.
 	Now func() time.Time
-	// RecoverEvery is how often tasks stopped for arrears whose account was topped up are looked for
-	// (also once at start); 30 s when zero.
+	// RecoverEvery is how often tasks stopped for arrears whose account was topped up, and analyses
+	// an older server left marked, are looked for (also once at start); 30 s when zero.
 	RecoverEvery time.Duration
 }
 
@@ -81,7 +81,7 @@ type API struct {
 	keys  *auth.Keyring
 	log   *slog.Logger
 
-	// bg tracks the arrears loop, so that Close can wait for it.
+	// bg tracks the recovery loop, so that Close can wait for it.
 	bg sync.WaitGroup
 	// analysis runs the scene analyses (analyse.go) in this process.
 	analysis *engine.InProcessWorker
@@ -163,7 +163,7 @@ func New(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("render: start scene analysis: %w", err)
 	}
 	a.bg.Add(1)
-	go a.arrearsLoop()
+	go a.recoverLoop()
 	return a, nil
 }
 
