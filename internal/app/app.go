@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -240,6 +241,14 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	// Facades stop their in-process workers, which hand their units back for another replica.
+	for _, f := range facades {
+		if c, ok := f.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				log.Warn("close facade", "err", err)
+			}
+		}
 	}
 	stopEngine()
 	<-engDone

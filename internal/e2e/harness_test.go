@@ -127,6 +127,11 @@ func buildStack(t testing.TB, st store.Store, cfg engine.Config, o stackOptions)
 		s.cancel()
 		eng.Drain()
 		s.srv.Close()
+		for _, f := range facades { // their in-process workers stop before the store closes
+			if c, ok := f.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
 	})
 	return s
 }

@@ -67,6 +67,9 @@ func (e *Engine) controlOnce(ctx context.Context, jobID int64, ev JobEvent, reas
 	if err != nil {
 		return store.Job{}, fmt.Errorf("%s units of job %d: %w", ev, jobID, err)
 	}
+	if moved > 0 && ev != JobResume {
+		e.unitsMoved(jobID)
+	}
 	patch := store.JobPatch{IfStatus: []store.JobStatus{j.Status}}
 	switch ev {
 	case JobPause:

@@ -109,6 +109,9 @@ type KindHooks struct {
 	JobFinished func(ctx context.Context, j store.Job)
 	// Open jobs never finish on their own: a work queue takes new items at any time.
 	Open bool
+	// Internal jobs are work the server does for a job the account already holds (a scene analysis
+	// run by an in-process worker): like open jobs, they count against no limit of jobs in flight.
+	Internal bool
 }
 
 // Engine runs work. It is safe for concurrent use.
@@ -133,6 +136,8 @@ type Engine struct {
 	// cache needs no invalidation; it spares a read per report for kinds that are neither priced nor
 	// finished by their units (queues).
 	jobKinds *lru.Cache[int64, string]
+	// inproc lists this process's in-process workers (inprocess.go).
+	inproc inProcessSet
 }
 
 // jobKindCacheSize bounds jobKinds: the jobs being reported on at one time.
@@ -965,6 +970,13 @@ func (e *Engine) Release(ctx context.Context, workerID int64, held []store.HeldU
 // account and name. The previous incarnation's units are taken back at once, except those in held:
 // the ones the registering agent still runs or holds unsent reports for.
 func (e *Engine) RegisterWorker(ctx context.Context, w store.Worker, held ...store.HeldUnit) (store.Worker, error) {
+	if err := checkWorker(w); err != nil {
+		return store.Worker{}, err
+	}
+	return e.registerWorker(ctx, w, held...)
+}
+
+func (e *Engine) registerWorker(ctx context.Context, w store.Worker, held ...store.HeldUnit) (store.Worker, error) {
 	now := e.now()
 	reg, err := e.store.RegisterWorker(ctx, w, now)
 	if err != nil {

@@ -144,7 +144,7 @@ func (e *Engine) checkSubmit(ctx context.Context, st store.Store, s JobSpec, ope
 		return limitErr("a job of account %d has at most %d units, this one has %d (an admin can raise the limit)",
 			s.AccountID, l.UnitsPerJob, len(s.Units))
 	}
-	if open {
+	if open || e.hooks(s.Kind).Internal {
 		return nil
 	}
 	n, err := st.CountUnfinishedJobs(ctx, s.AccountID, e.openKinds(), l.JobsInFlight)
@@ -182,13 +182,14 @@ func (e *Engine) checkAddUnits(ctx context.Context, jobID int64, adding int) err
 	return nil
 }
 
-// openKinds lists the registered kinds whose jobs are open.
+// openKinds lists the registered kinds whose jobs are open or internal: the ones not counted as
+// jobs in flight.
 func (e *Engine) openKinds() []string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	var out []string
 	for k, h := range e.kinds {
-		if h.Open {
+		if h.Open || h.Internal {
 			out = append(out, k)
 		}
 	}

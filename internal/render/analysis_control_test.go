@@ -1,11 +1,13 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -40,19 +42,50 @@ func openGate(t *testing.T, path string) {
 	}
 }
 
-// waitAnalysed waits until the task's analysis has ended (its mark is gone).
+// analysisJob returns the task's analysis job (the last one, after a resubmission).
+func (e *testEnv) analysisJob(id int64) (store.Job, bool) {
+	e.t.Helper()
+	jobs, _, err := e.st.ListJobs(e.ctx, store.JobFilter{Kind: KindAnalysis, ParentIDs: []int64{id}, WithDeleted: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(jobs) == 0 {
+		return store.Job{}, false
+	}
+	return slices.MaxFunc(jobs, func(x, y store.Job) int { return cmp.Compare(x.ID, y.ID) }), true
+}
+
+// waitAnalysed waits until the task's analysis has ended (its analysis job is over).
 func (e *testEnv) waitAnalysed(id int64) {
 	e.t.Helper()
 	testutil.Eventually(e.t, 10*time.Second, func() error {
-		recs, _, err := e.st.ListRecords(e.ctx, store.RecordFilter{Kind: recAnalysis, ParentID: id})
+		if j, ok := e.analysisJob(id); ok && j.Status.Terminal() {
+			return nil
+		}
+		return fmt.Errorf("task %d: analysis still under way", id)
+	})
+}
+
+// analysisUnit waits until the task's analysis unit has status want, and returns it.
+func (e *testEnv) analysisUnit(id int64, want store.UnitStatus) store.Unit {
+	e.t.Helper()
+	var unit store.Unit
+	testutil.Eventually(e.t, 10*time.Second, func() error {
+		j, ok := e.analysisJob(id)
+		if !ok {
+			return fmt.Errorf("task %d: no analysis job", id)
+		}
+		units, _, err := e.st.ListUnits(e.ctx, store.UnitFilter{JobID: j.ID})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if len(recs) > 0 {
-			return fmt.Errorf("task %d: analysis still marked", id)
+		if len(units) != 1 || units[0].Status != want {
+			return fmt.Errorf("task %d: analysis unit never %s", id, want)
 		}
+		unit = units[0]
 		return nil
 	})
+	return unit
 }
 
 func (e *testEnv) frameStats(cl *Client) int {
@@ -108,6 +141,14 @@ func TestControlsDuringAnalysis(t *testing.T) {
 				}
 				openGate(t, gate)
 				e.waitAnalysed(id)
+				// The engine's abort cancelled the analysis of an aborted or deleted task.
+				wantAnalysis := store.JobSucceeded
+				if tc.frames == 0 {
+					wantAnalysis = store.JobCancelled
+				}
+				if j, _ := e.analysisJob(id); j.Status != wantAnalysis {
+					t.Fatalf("analysis job %s, want %s", j.Status, wantAnalysis)
+				}
 				ti := e.info(e.cl, id)
 				if ti.TaskStatus != tc.after || ti.TotalFrames != tc.frames {
 					t.Fatalf("after the analysis: status %d with %d frames, want %d with %d (%+v)", ti.TaskStatus, ti.TotalFrames, tc.after, tc.frames, ti)

@@ -146,7 +146,13 @@ func (a *API) abortTask(ctx context.Context, c *call) (any, error) {
 		}
 		return a.eng.Abort(ctx, j.ID)
 	}
-	_, err := a.eachAfter(ctx, c, abort, abort)
+	abortShell := func(s store.Job) error {
+		if err := abort(s); err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return err
+		}
+		return a.endAnalysis(ctx, s, false)
+	}
+	_, err := a.eachAfter(ctx, c, abortShell, abort)
 	return nil, err
 }
 
@@ -162,7 +168,13 @@ func (a *API) deleteTask(ctx context.Context, c *call) (any, error) {
 	}
 	// The parent first, like abortTask: a task deleted during its analysis never gets children.
 	del := func(j store.Job) error { return a.eng.Delete(ctx, j.ID) }
-	_, err := a.eachAfter(ctx, c, del, del)
+	delShell := func(s store.Job) error {
+		if err := del(s); err != nil && !errors.Is(err, engine.ErrInvalid) {
+			return err
+		}
+		return a.endAnalysis(ctx, s, true)
+	}
+	_, err := a.eachAfter(ctx, c, delShell, del)
 	return nil, err
 }
 

@@ -56,15 +56,19 @@ type Config struct {
 	MaxFileBytes int64
 	// Window is the accepted clock skew of UTCTimestamp either way; 300 s when zero.
 	Window time.Duration
-	// AnalysisTimeout bounds one scene analysis; 5 minutes when zero. An analysis still marked as
-	// running a minute after it (its server died) is taken over by another server.
+	// AnalysisTimeout bounds one scene analysis; 5 minutes when zero. The engine stops an analysis
+	// unit still running a minute after it; a server that died under one loses its lease, and another
+	// server takes the analysis over.
 	AnalysisTimeout time.Duration
+	// AnalysisWorkers is how many scene analyses this server runs at once; 4 when zero. More wait
+	// their turn (still ANALYSE, 50), or are taken by another server.
+	AnalysisWorkers int
 	// ImageURLTTL is how long a grabUrl or thumbnail URL an answer lists stays valid; 24 h when zero.
 	ImageURLTTL time.Duration
 	// Now is the clock image URLs are signed and checked against; the engine's when nil.
 	Now func() time.Time
-	// RecoverEvery is how often lost analyses, and tasks stopped for arrears whose account was topped
-	// up, are looked for (also once at start); 30 s when zero.
+	// RecoverEvery is how often tasks stopped for arrears whose account was topped up, and analyses
+	// an older server left marked, are looked for (also once at start); 30 s when zero.
 	RecoverEvery time.Duration
 }
 
@@ -77,8 +81,10 @@ type API struct {
 	keys  *auth.Keyring
 	log   *slog.Logger
 
-	// bg tracks analyses running after submitTask answered, so that Close can wait for them.
+	// bg tracks the recovery loop, so that Close can wait for it.
 	bg sync.WaitGroup
+	// analysis runs the scene analyses (analyse.go) in this process.
+	analysis *engine.InProcessWorker
 	// splitMu serialises this process's read-modify-write of a job's charge split.
 	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
@@ -131,6 +137,9 @@ func New(cfg Config) (*API, error) {
 	if cfg.AnalysisTimeout <= 0 {
 		cfg.AnalysisTimeout = 5 * time.Minute
 	}
+	if cfg.AnalysisWorkers <= 0 {
+		cfg.AnalysisWorkers = 4
+	}
 	if cfg.RecoverEvery <= 0 {
 		cfg.RecoverEvery = 30 * time.Second
 	}
@@ -147,16 +156,30 @@ func New(cfg Config) (*API, error) {
 		subCache: newExpiring[int64, []store.Account](), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
 	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
+	a.eng.RegisterKind(KindAnalysis, engine.KindHooks{Internal: true, JobFinished: a.analysisEnded})
+	var err error
+	if a.analysis, err = a.eng.StartInProcess(ctx, capAnalyse, cfg.AnalysisWorkers, a.analyse); err != nil {
+		cancel()
+		return nil, fmt.Errorf("render: start scene analysis: %w", err)
+	}
 	a.bg.Add(1)
 	go a.recoverLoop()
 	return a, nil
 }
 
-// Close stops background analyses (leaving them to be taken over by the next server) and waits.
+// closeTimeout bounds how long Close waits for the analyses running here to stop; one still running
+// then keeps its unit until its lease runs out.
+const closeTimeout = 30 * time.Second
+
+// Close stops the analyses running here (the engine hands them to another server, or to the next
+// one to start) and the background loop, and waits for them.
 func (a *API) Close() error {
 	a.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	err := a.analysis.Stop(ctx)
 	a.bg.Wait()
-	return nil
+	return err
 }
 
 // call is one authenticated request.

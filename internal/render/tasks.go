@@ -415,11 +415,6 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	st.SceneName = sub.sceneName
 	st.CgID = sub.software.CgID
 	st.SubmittedAt = a.eng.Now().UnixMilli()
-	// The mark comes first: a server dying right after the state change must leave it behind for the
-	// next one (a mark without the state is simply dropped by the recovery).
-	if err := a.markAnalysis(ctx, shell, a.analysisDeadline()); err != nil {
-		return nil, err
-	}
 	patch := store.JobPatch{Spec: mustJSON(st), Name: &sub.sceneName}
 	if sub.project != "" {
 		// The project is a label like createTask's labels: getLabelList lists it, a search finds it.
@@ -428,18 +423,15 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 		}
 		patch.Project = &sub.project
 	}
-	shell, err = a.st.PatchJob(ctx, shell.ID, patch, a.eng.Now())
+	// The state and the analysis unit are one transaction: a task is never left in ANALYSE (50)
+	// without an analysis that the engine sees to its end.
+	_, err = a.eng.SubmitWith(ctx, a.analysisJob(shell, c.account.ID, sub.sceneName), func(tx store.Store, _ store.Job) error {
+		_, err := tx.PatchJob(ctx, shell.ID, patch, a.eng.Now())
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("mark task %d analysing: %w", id, err)
+		return nil, fmt.Errorf("start the analysis of task %d: %w", id, err)
 	}
-	sub.shell = shell
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		actx, cancel := context.WithTimeout(a.ctx, a.cfg.AnalysisTimeout)
-		defer cancel()
-		a.analyseAndStart(actx, sub)
-	}()
 	return nil, nil
 }
 
@@ -664,29 +656,6 @@ func (a *API) resolveUpload(ctx context.Context, shell store.Job, local string) 
 	return cleanPath(local)
 }
 
-// analyseAndStart analyses the scene and creates the child jobs. It runs after submitTask answered;
-// failures are recorded on the shell (status 45 with the reason in its info).
-//
-// A server shutting down leaves the task in analysis and frees it (deadline 0), so that the next
-// server to start takes it over (recover.go) instead of failing it.
-func (a *API) analyseAndStart(ctx context.Context, sub submission) {
-	err := a.startChildren(ctx, &sub)
-	if err == nil || errors.Is(err, errTaskEnded) {
-		a.unmarkAnalysis(context.WithoutCancel(ctx), sub.shell)
-		return
-	}
-	if a.ctx.Err() != nil {
-		a.log.Info("render task analysis interrupted by shutdown; it will be taken over", "task", sub.shell.ID)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := a.markAnalysis(rctx, sub.shell, 0); err != nil {
-			a.log.Warn("free interrupted analysis", "task", sub.shell.ID, "err", err)
-		}
-		return
-	}
-	a.analysisFailed(ctx, sub.shell, err)
-}
-
 // analysisFailed records a failed analysis on the task: status 45 with the code and the reason.
 func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	ctx = context.WithoutCancel(ctx)
@@ -707,7 +676,6 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	if _, perr := a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
 		a.log.Error("record failed analysis", "task", shell.ID, "err", perr)
 	}
-	a.unmarkAnalysis(ctx, shell)
 }
 
 // errTaskEnded: the task was aborted or deleted while its scene was analysed, so it gets no children.
