@@ -88,6 +88,9 @@ func (e *Engine) Sweep(ctx context.Context) error {
 			}
 		}
 	}
+	if err := e.sweepArrears(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := e.fireSchedules(ctx, now); err != nil {
 		errs = append(errs, err)
 	}
@@ -159,7 +162,7 @@ func (e *Engine) sweepTimeouts(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("list jobs past their time limit: %w", err)
 	}
 	for _, j := range jobs {
-		if err := e.Pause(ctx, j.ID, "timeout"); err != nil && !errors.Is(err, ErrInvalid) {
+		if err := e.Pause(ctx, j.ID, PauseTimeout); err != nil && !errors.Is(err, ErrInvalid) {
 			e.log.Warn("stop job past its time limit", "job", j.ID, "err", err)
 		}
 	}
@@ -168,7 +171,7 @@ func (e *Engine) sweepTimeouts(ctx context.Context, now time.Time) error {
 
 // ReasonPendingTimeout is the PauseReason of a job cancelled because no worker started it within its
 // PendingTimeout.
-const ReasonPendingTimeout = "pending_timeout"
+const ReasonPendingTimeout = string(PausePendingTimeout)
 
 // sweepPending cancels queued jobs that no worker started within their PendingTimeout.
 func (e *Engine) sweepPending(ctx context.Context, now time.Time) error {

@@ -63,8 +63,7 @@ type Config struct {
 	ImageURLTTL time.Duration
 	// Now is the clock image URLs are signed and checked against; the engine's when nil.
 	Now func() time.Time
-	// RecoverEvery is how often lost analyses, and tasks stopped for arrears whose account was topped
-	// up, are looked for (also once at start); 30 s when zero.
+	// RecoverEvery is how often lost analyses are looked for (also once at start); 30 s when zero.
 	RecoverEvery time.Duration
 }
 
@@ -79,8 +78,6 @@ type API struct {
 
 	// bg tracks analyses running after submitTask answered, so that Close can wait for them.
 	bg sync.WaitGroup
-	// splitMu serialises this process's read-modify-write of a job's charge split.
-	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
 	stitchMu sync.Mutex
 	// cat is the decoded catalog and missing the catalog's capabilities no online worker offers,
@@ -146,7 +143,7 @@ func New(cfg Config) (*API, error) {
 		log: cfg.Log.With("facade", "render"), keyCache: newExpiring[string, openedKey](),
 		subCache: newExpiring[int64, []store.Account](), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
-	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
+	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished})
 	a.bg.Add(1)
 	go a.recoverLoop()
 	return a, nil
