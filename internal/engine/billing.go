@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"taskcenter/internal/store"
@@ -141,15 +140,11 @@ func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUn
 // debt is what a charge left a job's payer owing.
 type debt struct{ job, payer, unpaid int64 }
 
-// unitRef is the ledger reference of a unit's charge: one per completed lease.
-func unitRef(unitID, epoch int64) string {
-	return "unit:" + strconv.FormatInt(unitID, 10) + ":" + strconv.FormatInt(epoch, 10)
-}
-
 // chargeCompleted charges, in the completion's transaction tx, the accepted completions that have a
 // price: the payers' funds, the jobs' cost and Paid totals, one ledger line per unit (one statement
-// for the batch). Accounts are locked before jobs, each in id order, as every transaction that
-// charges does, so that two cannot deadlock. It returns the debts left.
+// for the batch). The lines need no ref: the completion they commit with is fenced by the unit's
+// epoch, so a unit's lease is charged once. Accounts are locked before jobs, each in id order, as
+// every transaction that charges does, so that two cannot deadlock. It returns the debts left.
 func (e *Engine) chargeCompleted(ctx context.Context, tx store.Store, cs []Completion, errs []error,
 	priced map[int64]pricedUnit, now time.Time) ([]debt, error) {
 	byPayer := map[int64][]int{} // completion indexes per payer, in report order
@@ -175,7 +170,7 @@ func (e *Engine) chargeCompleted(ctx context.Context, tx store.Store, cs []Compl
 		for k, i := range idx {
 			p := priced[cs[i].UnitID]
 			lines = append(lines, store.LedgerLine{AccountID: payer, JobID: p.job, UnitID: cs[i].UnitID,
-				Kind: store.LedgerCharge, Split: ps[k].Split(), Ref: unitRef(cs[i].UnitID, cs[i].Epoch), CreatedAt: now})
+				Kind: store.LedgerCharge, Split: ps[k].Split(), CreatedAt: now})
 			jp := jobPayer{p.job, payer}
 			perJob[jp] = perJob[jp].Add(ps[k].Split())
 			costs[p.job] += p.cost
