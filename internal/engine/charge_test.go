@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,23 +59,16 @@ func TestChargeOrder(t *testing.T) {
 }
 
 // TestCompletionsAreChargedOnce prices completed units through a kind's hooks: each accepted completion
-// is charged once, a stale one not at all, the Charged hook sees how it was paid, and a job whose payer
-// runs out of money is paused for arrears.
+// is charged once, a stale one not at all, the ledger and the job's Paid totals say how it was paid, and
+// a job whose payer runs out of money is paused for arrears.
 func TestCompletionsAreChargedOnce(t *testing.T) {
 	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		ctx := context.Background()
 		st := open(t)
 		e := engine.New(st, engine.Config{Holder: "t"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-		var mu sync.Mutex
-		var payments []engine.Payment
 		e.RegisterKind("metered", engine.KindHooks{
 			UnitCost: func(_ context.Context, j store.Job, _ store.Unit, seconds float64) (int64, int64) {
 				return j.AccountID, int64(seconds * 1000) // 1 per node-second
-			},
-			Charged: func(_ context.Context, _ int64, p engine.Payment) {
-				mu.Lock()
-				defer mu.Unlock()
-				payments = append(payments, p)
 			},
 		})
 		a, err := st.CreateAccount(ctx, store.Account{Name: "payer", Role: store.RoleUser})
@@ -113,19 +105,24 @@ func TestCompletionsAreChargedOnce(t *testing.T) {
 		if err != nil || errs[0] != nil {
 			t.Fatalf("complete: %v %v", errs, err)
 		}
-		want := []engine.Payment{{CouponMilli: 1000, BalanceMilli: 1000}, {BalanceMilli: 1500, UnpaidMilli: 1500}}
-		mu.Lock()
-		got := append([]engine.Payment(nil), payments...)
-		mu.Unlock()
-		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-			t.Fatalf("payments %+v, want %+v", got, want)
+		want := []store.Split{{BalanceMilli: 1500, UnpaidMilli: 1500}, {CouponMilli: 1000, BalanceMilli: 1000}} // newest first
+		lines, _, err := e.Ledger(ctx, a.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) != len(want) || lines[0].Split != want[0] || lines[1].Split != want[1] ||
+			lines[0].UnitID != leased[1].ID || lines[1].UnitID != leased[0].ID || lines[0].JobID != j.ID {
+			t.Fatalf("ledger %+v, want %+v", lines, want)
 		}
 		after, err := st.GetJob(ctx, j.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if after.CostMilli != 5000 || after.Status != store.JobPaused || after.PauseReason != "arrears" {
+		if after.CostMilli != 5000 || after.Status != store.JobPaused || engine.ReasonOf(after) != engine.PauseArrears {
 			t.Fatalf("job after arrears: cost %d status %s reason %q", after.CostMilli, after.Status, after.PauseReason)
+		}
+		if paid := (store.Split{CouponMilli: 1000, BalanceMilli: 2500, UnpaidMilli: 1500}); after.Paid != paid {
+			t.Fatalf("job paid %+v, want %+v", after.Paid, paid)
 		}
 	})
 }
@@ -137,15 +134,8 @@ func TestCompletionNamingItsJob(t *testing.T) {
 		ctx := context.Background()
 		st := open(t)
 		e := engine.New(st, engine.Config{Holder: "t"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-		var mu sync.Mutex
-		charged := 0
 		e.RegisterKind("metered", engine.KindHooks{
 			UnitCost: func(_ context.Context, j store.Job, _ store.Unit, _ float64) (int64, int64) { return j.AccountID, 7 },
-			Charged: func(context.Context, int64, engine.Payment) {
-				mu.Lock()
-				defer mu.Unlock()
-				charged++
-			},
 		})
 		e.RegisterKind("free", engine.KindHooks{})
 		a, err := st.CreateAccount(ctx, store.Account{Name: "payer", Role: store.RoleUser})
@@ -179,9 +169,10 @@ func TestCompletionNamingItsJob(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			got := charged
-			mu.Unlock()
+			_, got, err := st.ListLedger(ctx, store.LedgerFilter{JobID: j.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if got != tc.wantCharged || after.Status != store.JobSucceeded {
 				t.Fatalf("%s: %d charges, job %s; want %d charges, succeeded", tc.kind, got, after.Status, tc.wantCharged)
 			}

@@ -81,7 +81,7 @@ func (e *Engine) controlOnce(ctx context.Context, jobID int64, ev JobEvent, reas
 		}
 		empty := ""
 		patch.Status, patch.PauseReason = &target, &empty
-		if j.PauseReason == "timeout" {
+		if ReasonOf(j) == PauseTimeout {
 			patch.StartedAt = &now // the job's time limit runs anew
 		}
 	case JobAbort:
@@ -125,12 +125,12 @@ func (e *Engine) derive(ctx context.Context, j store.Job, paused bool) (store.Jo
 }
 
 // Pause holds a job: its queued units wait and its running units are taken back from their workers
-// (whose reports are then refused). reason says why ("user", "arrears", "timeout", "test", ...).
-func (e *Engine) Pause(ctx context.Context, jobID int64, reason string) error {
+// (whose reports are then refused). reason says why (PauseUser when empty).
+func (e *Engine) Pause(ctx context.Context, jobID int64, reason PauseReason) error {
 	if reason == "" {
-		reason = "user"
+		reason = PauseUser
 	}
-	_, err := e.control(ctx, jobID, JobPause, reason)
+	_, err := e.control(ctx, jobID, JobPause, string(reason))
 	return err
 }
 
@@ -164,7 +164,7 @@ func (e *Engine) Delete(ctx context.Context, jobID int64) error {
 		return err
 	}
 	if !j.Status.Terminal() {
-		if _, err := e.control(ctx, jobID, JobAbort, "deleted"); err != nil {
+		if _, err := e.control(ctx, jobID, JobAbort, string(PauseDeleted)); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,11 +101,8 @@ func (c Config) withDefaults() Config {
 // dialect.
 type KindHooks struct {
 	// UnitCost prices a finished unit from its node time and names the account that pays. A cost of 0
-	// charges nothing.
+	// charges nothing. How each charge was paid is on the job (store.Job.Paid) and in the ledger.
 	UnitCost func(ctx context.Context, j store.Job, u store.Unit, seconds float64) (payer int64, costMilli int64)
-	// Charged reports how the cost of a batch of the job's units was paid, once per charge, after the
-	// account was debited: what a dialect shows as coupon and balance consumption and arrears.
-	Charged func(ctx context.Context, jobID int64, p Payment)
 	// JobFinished runs once, on the process that finished the job, after it reached a terminal status.
 	JobFinished func(ctx context.Context, j store.Job)
 	// Open jobs never finish on their own: a work queue takes new items at any time.
@@ -271,7 +269,7 @@ type JobSpec struct {
 	// this long after it was queued.
 	PendingTimeout Duration        `json:"pending_timeout,omitempty"`
 	Paused         bool            `json:"paused,omitempty"`
-	PauseReason    string          `json:"pause_reason,omitempty"`
+	PauseReason    PauseReason     `json:"pause_reason,omitempty"`
 	Spec           json.RawMessage `json:"spec,omitempty"`
 	Units          []UnitSpec      `json:"units"`
 }
@@ -380,10 +378,7 @@ func (s *JobSpec) toStore() (store.Job, []store.Unit) {
 	}
 	if s.Paused {
 		j.Status = store.JobPaused
-		j.PauseReason = s.PauseReason
-		if j.PauseReason == "" {
-			j.PauseReason = "user"
-		}
+		j.PauseReason = string(cmp.Or(s.PauseReason, PauseUser))
 	}
 	return j, unitsFromSpecs(s.Units, 0)
 }
@@ -573,7 +568,23 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 	for i, c := range cs {
 		scs[i] = store.Completion{UnitID: c.UnitID, Epoch: c.Epoch, WorkerID: c.WorkerID, Result: c.Result, Outputs: c.Outputs, CostMilli: priced[c.UnitID].cost}
 	}
-	errs, jobIDs, err := e.store.CompleteUnits(ctx, scs, now)
+	var errs []error
+	var jobIDs []int64
+	var debts []debt
+	if len(priced) == 0 {
+		errs, jobIDs, err = e.store.CompleteUnits(ctx, scs, now)
+	} else {
+		// The completions and their charges commit together: a crash between them cannot lose a charge,
+		// and a report repeated after one (the agent's outbox) finds its unit done and is not charged.
+		err = e.store.InTx(ctx, func(tx store.Store) error {
+			var err error
+			if errs, jobIDs, err = tx.CompleteUnits(ctx, scs, now); err != nil {
+				return err
+			}
+			debts, err = e.chargeCompleted(ctx, tx, cs, errs, priced, now)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("complete units: %w", err)
 	}
@@ -584,9 +595,7 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 		}
 	}
 	e.metrics.observeCompletions(done)
-	if len(priced) > 0 {
-		e.charge(ctx, cs, errs, priced)
-	}
+	e.stopInArrears(ctx, debts)
 	// The check runs after the completions committed: whichever reporter commits last sees every unit
 	// finished. The leader's sweep is the backstop for a check that failed.
 	for _, id := range jobIDs {
@@ -595,140 +604,6 @@ func (e *Engine) Complete(ctx context.Context, cs []Completion) ([]error, error)
 		}
 	}
 	return errs, nil
-}
-
-type pricedUnit struct {
-	job, payer, cost int64
-	kind             string
-}
-
-// price computes the cost of each completion whose job's kind has a UnitCost hook. Without such hooks it
-// costs nothing: the hot path stays one statement.
-func (e *Engine) price(ctx context.Context, cs []Completion) (map[int64]pricedUnit, error) {
-	if !e.hasCostHooks() {
-		return nil, nil
-	}
-	ids := make([]int64, 0, len(cs))
-	secs := make(map[int64]float64, len(cs))
-	for _, c := range cs {
-		if !e.unpriced(ctx, c) {
-			ids = append(ids, c.UnitID)
-			secs[c.UnitID] = c.Seconds
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	units, _, err := e.store.ListUnits(ctx, store.UnitFilter{UnitIDs: ids})
-	if err != nil {
-		return nil, fmt.Errorf("load units to price: %w", err)
-	}
-	priced := map[int64]pricedUnit{}
-	jobs := map[int64]store.Job{}
-	for _, u := range units {
-		j, ok := jobs[u.JobID]
-		if !ok {
-			if j, err = e.store.GetJob(ctx, u.JobID); err != nil {
-				return nil, fmt.Errorf("load job to price: %w", err)
-			}
-			jobs[u.JobID] = j
-		}
-		h := e.hooks(j.Kind)
-		if h.UnitCost == nil || u.Status != store.UnitRunning {
-			continue
-		}
-		if payer, cost := h.UnitCost(ctx, j, u, secs[u.ID]); cost > 0 {
-			priced[u.ID] = pricedUnit{job: u.JobID, payer: payer, cost: cost, kind: j.Kind}
-		}
-	}
-	return priced, nil
-}
-
-// charge bills the accepted completions, and stops a job whose payer cannot pay ("arrears").
-func (e *Engine) charge(ctx context.Context, cs []Completion, errs []error, priced map[int64]pricedUnit) {
-	type key struct {
-		job, payer int64
-		kind       string
-	}
-	sums := map[key]int64{}
-	for i, c := range cs {
-		if p, ok := priced[c.UnitID]; ok && errs[i] == nil {
-			sums[key{p.job, p.payer, p.kind}] += p.cost
-		}
-	}
-	for k, amount := range sums {
-		if _, err := e.store.PatchJob(ctx, k.job, store.JobPatch{AddCostMilli: amount}, e.now()); err != nil {
-			e.log.Warn("add job cost", "job", k.job, "err", err)
-		}
-		p, err := e.Charge(ctx, k.payer, amount)
-		if err != nil {
-			e.log.Warn("charge account", "account", k.payer, "err", err)
-			continue
-		}
-		if h := e.hooks(k.kind); h.Charged != nil {
-			h.Charged(ctx, k.job, p)
-		}
-		if !p.Paid() {
-			e.log.Info("account in arrears: stopping job", "account", k.payer, "job", k.job)
-			if err := e.Pause(ctx, k.job, "arrears"); err != nil && !errors.Is(err, ErrInvalid) {
-				e.log.Warn("stop job in arrears", "job", k.job, "err", err)
-			}
-		}
-	}
-}
-
-// Payment is how one charge was paid, in milli units. UnpaidMilli is what the account could not cover.
-type Payment struct {
-	CouponMilli, BalanceMilli, CreditMilli, UnpaidMilli int64
-}
-
-// Paid reports whether the charge was covered in full.
-func (p Payment) Paid() bool { return p.UnpaidMilli == 0 }
-
-// Delta is the change of the account's funds that takes the payment.
-func (p Payment) Delta() store.FundsDelta {
-	return store.FundsDelta{CouponMilli: -p.CouponMilli, BalanceMilli: -p.BalanceMilli, CreditMilli: -p.CreditMilli}
-}
-
-// SplitCharge says how account a pays amountMilli: coupon first, then balance, then credit, and what
-// they leave unpaid.
-func SplitCharge(a store.Account, amountMilli int64) Payment {
-	left := amountMilli
-	take := func(have int64) int64 {
-		t := min(max(have, 0), left)
-		left -= t
-		return t
-	}
-	var p Payment
-	p.CouponMilli = take(a.CouponMilli)
-	p.BalanceMilli = take(a.BalanceMilli)
-	p.CreditMilli = take(a.CreditMilli)
-	p.UnpaidMilli = left
-	return p
-}
-
-// Charge takes amountMilli from the account: coupon first, then balance, then credit. When they do not
-// cover it, it takes what there is and reports the rest as unpaid (the account is in arrears).
-func (e *Engine) Charge(ctx context.Context, accountID, amountMilli int64) (Payment, error) {
-	for range 5 { // optimistic: retry when a concurrent charge changed the balances under us
-		a, err := e.store.GetAccount(ctx, accountID)
-		if err != nil {
-			return Payment{}, fmt.Errorf("load account to charge: %w", err)
-		}
-		p := SplitCharge(a, amountMilli)
-		_, ok, err := e.store.AdjustFunds(ctx, accountID, p.Delta(), true, e.now())
-		if err != nil {
-			return Payment{}, fmt.Errorf("charge account: %w", err)
-		}
-		if ok {
-			if !p.Paid() {
-				e.record(ctx, store.Event{At: e.now(), AccountID: accountID, Type: "account.arrears",
-					Data: mustJSON(map[string]int64{"unpaid_milli": p.UnpaidMilli})})
-			}
-			return p, nil
-		}
-	}
-	return Payment{}, errors.New("charge account: balances kept changing")
 }
 
 // finishIfDone moves a job to its terminal status once none of its units remains to run.

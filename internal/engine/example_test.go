@@ -75,7 +75,8 @@ func Example_submitLeaseComplete() {
 }
 
 // A dialect takes part in the life of its kind of job through KindHooks: here it prices each unit at
-// 1.5 currency units a node-minute and learns when the job has finished.
+// 1.5 currency units a node-minute and learns when the job has finished; the
+// charge lands in the account's ledger with the completion.
 func ExampleEngine_RegisterKind() {
 	ctx := context.Background()
 	st, cleanup := openExampleStore(ctx)
@@ -85,9 +86,6 @@ func ExampleEngine_RegisterKind() {
 	eng.RegisterKind("render", engine.KindHooks{
 		UnitCost: func(_ context.Context, j store.Job, _ store.Unit, seconds float64) (int64, int64) {
 			return j.AccountID, int64(seconds / 60 * 1500) // milli
-		},
-		Charged: func(_ context.Context, jobID int64, p engine.Payment) {
-			fmt.Printf("charged: %d milli from the balance, %d unpaid\n", p.BalanceMilli, p.UnpaidMilli)
 		},
 		JobFinished: func(_ context.Context, j store.Job) { fmt.Println("finished:", j.Status) },
 	})
@@ -112,13 +110,19 @@ func ExampleEngine_RegisterKind() {
 	if _, err := eng.Complete(ctx, []engine.Completion{{UnitID: units[0].ID, Epoch: units[0].Epoch, WorkerID: wk.ID, Seconds: 120}}); err != nil {
 		panic(err)
 	}
+	// The charge committed with the completion; the account's ledger says how it was paid.
+	lines, _, err := eng.Ledger(ctx, acct.ID, 10, 0)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("charged: %d milli from the balance, %d unpaid\n", lines[0].BalanceMilli, lines[0].UnpaidMilli)
 	acct, err = st.GetAccount(ctx, acct.ID)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("balance left:", acct.BalanceMilli)
 	// Output:
-	// charged: 3000 milli from the balance, 0 unpaid
 	// finished: succeeded
+	// charged: 3000 milli from the balance, 0 unpaid
 	// balance left: 7000
 }

@@ -58,6 +58,7 @@ func (e *Engine) builtinServices() []Service {
 		NewService("pending-timeouts", every, e.cancelPastPendingTimeout),
 		NewService("offline-workers", every, e.markWorkersOffline),
 		NewService("finish-jobs", every, e.finishDoneJobs),
+		NewService("arrears", every, e.settleArrears),
 		NewService("schedules", every, e.fireSchedules),
 		NewService("nonces", max(every, nonceSweepEvery), e.purgeNonces),
 		NewService("job-tallies", every, e.foldJobTallies),

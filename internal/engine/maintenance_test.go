@@ -246,7 +246,7 @@ func TestRegisterService(t *testing.T) {
 	for _, s := range e.Services() {
 		names = append(names, s.Name())
 	}
-	want := []string{"rescuer", "time-limits", "pending-timeouts", "offline-workers", "finish-jobs", "schedules",
+	want := []string{"rescuer", "time-limits", "pending-timeouts", "offline-workers", "finish-jobs", "arrears", "schedules",
 		"nonces", "job-tallies", "render.top-ups"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("services %v, want %v", names, want)

@@ -9,7 +9,7 @@ import (
 
 // ReasonPendingTimeout is the PauseReason of a job cancelled because no worker started it within its
 // PendingTimeout.
-const ReasonPendingTimeout = "pending_timeout"
+const ReasonPendingTimeout = string(PausePendingTimeout)
 
 // cancelPastPendingTimeout is the "pending-timeouts" service: it cancels queued jobs that no worker
 // started within their PendingTimeout.

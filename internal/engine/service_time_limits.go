@@ -10,7 +10,7 @@ import (
 )
 
 // stopPastTimeLimits is the "time-limits" service: it times out units past their job's unit_timeout
-// and pauses jobs past their job_timeout (reason "timeout").
+// and pauses jobs past their job_timeout (PauseTimeout).
 func (e *Engine) stopPastTimeLimits(ctx context.Context, now time.Time) error {
 	units, err := e.store.UnitsPastTimeout(ctx, now, 1000)
 	if err != nil {
@@ -27,7 +27,7 @@ func (e *Engine) stopPastTimeLimits(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("list jobs past their time limit: %w", err)
 	}
 	for _, j := range jobs {
-		if err := e.Pause(ctx, j.ID, "timeout"); err != nil && !errors.Is(err, ErrInvalid) {
+		if err := e.Pause(ctx, j.ID, PauseTimeout); err != nil && !errors.Is(err, ErrInvalid) {
 			e.log.Warn("stop job past its time limit", "job", j.ID, "err", err)
 		}
 	}

@@ -69,8 +69,13 @@ func (a *API) analyse(ctx context.Context, u store.Unit) (json.RawMessage, error
 		return nil, fmt.Errorf("load task %d: %w", spec.Task, err)
 	}
 	if shell.Deleted || shell.Status.Terminal() {
-		// Aborted or deleted meanwhile: children created before then end with it.
-		return nil, a.holdChildren(ctx, shell, false)
+		// Aborted or deleted meanwhile: children created before then end with it, and so does this
+		// analysis, as the control would have ended it had it come a moment later (its own report is
+		// then stale, which the engine expects).
+		if err := a.holdChildren(ctx, shell, false); err != nil {
+			return nil, err
+		}
+		return nil, a.endAnalysis(ctx, shell, shell.Deleted)
 	}
 	st := stateOf(shell)
 	if st.State != stateAnalysing {

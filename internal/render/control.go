@@ -107,9 +107,9 @@ func (a *API) startTask(ctx context.Context, c *call) (any, error) {
 		if j.Status != store.JobPaused {
 			return nil
 		}
-		if j.PauseReason == "arrears" {
-			err := a.settleAndResume(ctx, j)
-			if errors.Is(err, errStillOwes) {
+		if engine.ReasonOf(j) == engine.PauseArrears {
+			err := a.eng.SettleAndResume(ctx, j.ID)
+			if errors.Is(err, engine.ErrStillOwes) {
 				return apiErr(CodeNoPermission, "task %d is stopped for arrears: top up the account to settle its debt first", j.ID)
 			}
 			return err

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	gojson "github.com/goccy/go-json"
-
+	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 )
 
@@ -42,24 +41,6 @@ const (
 	FrameTimedOut        = 11
 )
 
-// chargeSplit is kept in a child job's Result: how its cost was paid (see billing.go).
-type chargeSplit struct {
-	CouponMilli  int64 `json:"coupon_milli"`
-	BalanceMilli int64 `json:"balance_milli"`
-	UnpaidMilli  int64 `json:"unpaid_milli"`
-	// Settlements counts the times arrears were charged again after a top-up (settleArrears).
-	Settlements int `json:"settlements,omitempty"`
-}
-
-func splitOf(j store.Job) chargeSplit {
-	var s chargeSplit
-	if len(j.Result) == 0 { // not charged yet; decoding nothing would only build an error
-		return s
-	}
-	_ = gojson.Unmarshal(j.Result, &s)
-	return s
-}
-
 // childStatus maps an engine job to a task status code. counts are the job's units by status: a job
 // that ended with frames stopped by the per-frame limit (setOverTimeStop, job_stop_time) is
 // TIME_OUT_STOP rather than finished-with-failures, because the limit stopped it.
@@ -71,12 +52,12 @@ func childStatus(j store.Job, counts map[store.UnitStatus]int) int {
 	case store.JobRunning:
 		return StatusRendering
 	case store.JobPaused:
-		switch j.PauseReason {
-		case "arrears":
+		switch engine.ReasonOf(j) {
+		case engine.PauseArrears:
 			return StatusArrears
-		case "timeout":
+		case engine.PauseTimeout:
 			return StatusTimeoutStop
-		case "test":
+		case engine.PauseTest:
 			return StatusFinishedTest
 		}
 		return StatusStop

@@ -67,8 +67,8 @@ type Config struct {
 	ImageURLTTL time.Duration
 	// Now is the clock image URLs are signed and checked against; the engine's when nil.
 	Now func() time.Time
-	// RecoverEvery is how often tasks stopped for arrears whose account was topped up, and analyses
-	// an older server left marked, are looked for (also once at start); 30 s when zero.
+	// RecoverEvery is how often analyses an older server left marked are looked for (also once at
+	// start); 30 s when zero.
 	RecoverEvery time.Duration
 }
 
@@ -85,8 +85,6 @@ type API struct {
 	bg sync.WaitGroup
 	// analysis runs the scene analyses (analyse.go) in this process.
 	analysis *engine.InProcessWorker
-	// splitMu serialises this process's read-modify-write of a job's charge split.
-	splitMu sync.Mutex
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
 	stitchMu sync.Mutex
 	// cat is the decoded catalog and missing the catalog's capabilities no online worker offers,
@@ -155,7 +153,7 @@ func New(cfg Config) (*API, error) {
 		log: cfg.Log.With("facade", "render"), keyCache: newExpiring[string, openedKey](),
 		subCache: newExpiring[int64, []store.Account](), ctx: ctx, cancel: cancel}
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
-	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished, Charged: a.charged})
+	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished})
 	a.eng.RegisterKind(KindAnalysis, engine.KindHooks{Internal: true, JobFinished: a.analysisEnded})
 	var err error
 	if a.analysis, err = a.eng.StartInProcess(ctx, capAnalyse, cfg.AnalysisWorkers, a.analyse); err != nil {

@@ -760,7 +760,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
 		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
 		UnitTimeout: engine.Duration(frameTime), JobTimeout: engine.Duration(sub.taskTime),
-		Paused: stopped, PauseReason: pauseReasonIf(stopped, "user"),
+		Paused: stopped, PauseReason: pauseReasonIf(stopped, engine.PauseUser),
 	}
 	var preID int64
 	if len(pre) > 0 {
@@ -780,7 +780,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 		switch {
 		case preID != 0 && sub.testStop:
 			// The main frames wait for the user to look at the test frames and start the task.
-			spec.Paused, spec.PauseReason = true, "test"
+			spec.Paused, spec.PauseReason = true, engine.PauseTest
 		case preID != 0:
 			spec.WaitFor = preID
 		}
@@ -832,7 +832,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	return nil
 }
 
-func pauseReasonIf(paused bool, reason string) string {
+func pauseReasonIf(paused bool, reason engine.PauseReason) engine.PauseReason {
 	if paused {
 		return reason
 	}
@@ -864,7 +864,7 @@ func (a *API) holdChildren(ctx context.Context, shell store.Job, createdStopped 
 			if !k.Status.Terminal() && k.Status != store.JobPaused {
 				err = a.eng.Pause(ctx, k.ID, "user")
 			}
-		case k.Status == store.JobPaused && k.PauseReason == "user":
+		case k.Status == store.JobPaused && engine.ReasonOf(k) == engine.PauseUser:
 			err = a.eng.Resume(ctx, k.ID)
 		}
 		if err != nil && !errors.Is(err, engine.ErrInvalid) {

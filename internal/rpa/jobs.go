@@ -23,7 +23,7 @@ func jobStatus(j store.Job, u store.Unit) string {
 		}
 		return "failed"
 	case store.JobCancelled:
-		if j.PauseReason == engine.ReasonPendingTimeout {
+		if engine.ReasonOf(j) == engine.PausePendingTimeout {
 			return "pendout"
 		}
 		if end.End != "" {
@@ -31,7 +31,7 @@ func jobStatus(j store.Job, u store.Unit) string {
 		}
 		return "cancelled"
 	case store.JobPaused:
-		if j.PauseReason == "timeout" {
+		if engine.ReasonOf(j) == engine.PauseTimeout {
 			return "runout"
 		}
 		return "stopped"

@@ -42,6 +42,7 @@ func (s *Server) mountNative() {
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
+	h("GET /api/v1/accounts/{id}/ledger", s.handleLedger)
 	h("GET /api/v1/accounts/{id}/limits", s.handleGetLimits)
 	h("PATCH /api/v1/accounts/{id}/limits", s.handleSetLimits)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
@@ -578,17 +579,24 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	var d struct {
-		BalanceMilli int64 `json:"balance_milli"`
-		CouponMilli  int64 `json:"coupon_milli"`
-		CreditMilli  int64 `json:"credit_milli"`
-		Quota        int64 `json:"quota"`
+		BalanceMilli int64  `json:"balance_milli"`
+		CouponMilli  int64  `json:"coupon_milli"`
+		CreditMilli  int64  `json:"credit_milli"`
+		Quota        int64  `json:"quota"`
+		Note         string `json:"note"`
 	}
 	if !s.readJSON(w, r, &d) {
 		return
 	}
-	a, okFunds, err := s.cfg.Store.AdjustFunds(r.Context(), id, store.FundsDelta{
+	if len(d.Note) > 1000 {
+		writeError(w, http.StatusBadRequest, "note is longer than 1000 bytes")
+		return
+	}
+	// Through the engine: the change and its ledger line land together, and jobs stopped for arrears
+	// are settled and resumed from it by the leader's sweep.
+	a, okFunds, err := s.cfg.Engine.AdjustFunds(r.Context(), id, store.FundsDelta{
 		BalanceMilli: d.BalanceMilli, CouponMilli: d.CouponMilli, CreditMilli: d.CreditMilli, Quota: d.Quota,
-	}, true, s.cfg.Engine.Now())
+	}, d.Note)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -139,6 +139,9 @@ type Job struct {
 	UpdatedAt       time.Time
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
+
+	// Paid is how the job's charges were paid, summed over its ledger lines (Ledger).
+	Paid Split
 }
 
 // Unit is one leasable piece of a job: a frame, a frame block, a queue item, a poll step.
@@ -263,4 +266,51 @@ type BlobMeta struct {
 	Size        int64
 	ContentType string
 	CreatedAt   time.Time
+}
+
+// Split is how an amount was paid, in milli units: from the coupon, the balance and the credit, and
+// what was left unpaid (owed: arrears). On a ledger line the fields are what the line took from the
+// account: positive for a charge or a settlement (whose UnpaidMilli is negative: the debt it paid),
+// negative for a refund or a top-up.
+type Split struct {
+	CouponMilli, BalanceMilli, CreditMilli, UnpaidMilli int64
+}
+
+// Add returns the field-wise sum of s and o.
+func (s Split) Add(o Split) Split {
+	return Split{s.CouponMilli + o.CouponMilli, s.BalanceMilli + o.BalanceMilli, s.CreditMilli + o.CreditMilli,
+		s.UnpaidMilli + o.UnpaidMilli}
+}
+
+// Neg returns s with every field negated: the line that undoes s.
+func (s Split) Neg() Split {
+	return Split{-s.CouponMilli, -s.BalanceMilli, -s.CreditMilli, -s.UnpaidMilli}
+}
+
+// Zero reports whether s moves nothing.
+func (s Split) Zero() bool { return s == Split{} }
+
+// LedgerKind says what a ledger line records.
+type LedgerKind string
+
+// Ledger line kinds.
+const (
+	LedgerCharge LedgerKind = "charge" // work paid for: a completed unit, or a charge of its own (on submit)
+	LedgerRefund LedgerKind = "refund" // a charge given back
+	LedgerSettle LedgerKind = "settle" // arrears paid after a top-up
+	LedgerTopUp  LedgerKind = "topup"  // funds added (or taken) by an administrator
+)
+
+// LedgerLine is one entry of an account's append-only ledger.
+type LedgerLine struct {
+	ID        int64
+	AccountID int64 // who paid (or was paid)
+	JobID     int64 // 0 when not tied to a job
+	UnitID    int64 // 0 when not tied to a unit
+	Kind      LedgerKind
+	Split
+	// Ref, when set, is unique across the ledger: what makes a charge, refund or settlement happen once.
+	Ref       string
+	Note      string
+	CreatedAt time.Time
 }

@@ -46,6 +46,7 @@ type Store interface {
 	Events
 	Coordination
 	BlobRefs
+	Ledger
 }
 
 // Accounts persists tenants and their money.
@@ -144,6 +145,9 @@ type JobPatch struct {
 	// IfStatus guards the update: when set, the job is changed only if its status is one of these, and
 	// ErrStale is returned otherwise.
 	IfStatus []JobStatus
+
+	// AddPaid is added to the job's Paid totals (in the transaction that writes its ledger lines).
+	AddPaid Split
 }
 
 // Jobs persists jobs.
@@ -425,4 +429,23 @@ type Coordination interface {
 	Notify(ctx context.Context, topic, payload string) error
 	// Listen calls fn for each notification on topic until ctx ends. On SQLite it just waits for ctx.
 	Listen(ctx context.Context, topic string, fn func(payload string)) error
+}
+
+// Ledger is the append-only record of accounts' money. Lines are never changed or removed.
+type Ledger interface {
+	// AppendLedger writes lines, all or none: when a line's Ref is already taken it writes none and
+	// returns ErrConflict. Inside InTx the caller must then give the transaction up (return the error).
+	AppendLedger(ctx context.Context, lines []LedgerLine) error
+	// LedgerByRef returns the line of ref; ErrNotFound when there is none.
+	LedgerByRef(ctx context.Context, ref string) (LedgerLine, error)
+	// ListLedger lists lines newest first, with the number of lines the filter matches on all pages.
+	ListLedger(ctx context.Context, f LedgerFilter) ([]LedgerLine, int, error)
+}
+
+// LedgerFilter selects ledger lines; AccountID or JobID is required.
+type LedgerFilter struct {
+	AccountID int64
+	JobID     int64
+	Limit     int // 0 = no limit
+	Offset    int
 }

@@ -492,6 +492,12 @@ func (b *Base) PatchJob(ctx context.Context, id int64, p store.JobPatch, now tim
 	if p.AddCostMilli != 0 {
 		sets = append(sets, "cost_milli = cost_milli + "+a.Add(p.AddCostMilli))
 	}
+	if !p.AddPaid.Zero() {
+		sets = append(sets, "paid_coupon_milli = paid_coupon_milli + "+a.Add(p.AddPaid.CouponMilli),
+			"paid_balance_milli = paid_balance_milli + "+a.Add(p.AddPaid.BalanceMilli),
+			"paid_credit_milli = paid_credit_milli + "+a.Add(p.AddPaid.CreditMilli),
+			"unpaid_milli = unpaid_milli + "+a.Add(p.AddPaid.UnpaidMilli))
+	}
 	if p.Deleted != nil {
 		set("deleted", *p.Deleted)
 	}

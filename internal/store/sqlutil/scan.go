@@ -13,7 +13,7 @@ import (
 const (
 	accountCols    = "id, parent_id, name, role, balance_milli, coupon_milli, credit_milli, quota, settings, created_at, updated_at"
 	credentialCols = "id, account_id, kind, key_id, secret_hash, secret_sealed, label, created_at, expires_at, revoked_at"
-	jobCols        = "id, account_id, parent_id, wait_for, alias, kind, name, project, status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout, spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at, pending_timeout, pending_deadline"
+	jobCols        = "id, account_id, parent_id, wait_for, alias, kind, name, project, status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout, spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at, pending_timeout, pending_deadline, paid_coupon_milli, paid_balance_milli, paid_credit_milli, unpaid_milli"
 	unitCols       = "id, job_id, account_id, idx, name, status, priority, capability, tag, attempts, max_attempts, worker_id, epoch, lease_expires, avoid_worker, avoid_until, run_after, deadline, progress, spec, result, outputs, error, log, cost_milli, created_at, updated_at, started_at, finished_at"
 	workerCols     = "id, account_id, name, kind, capabilities, tags, info, status, last_heartbeat, created_at, licence, licence_expires, incarnation"
 	scheduleCols   = "id, account_id, name, cron, timezone, enabled, template, start_at, end_at, next_run, last_run, created_at, updated_at"
@@ -95,7 +95,7 @@ func newJobScanner(extra ...any) *jobScanner {
 	s.dest = append([]any{&j.ID, &j.AccountID, &j.ParentID, &j.WaitFor, &j.Alias, &j.Kind, &j.Name, &j.Project, &s.status,
 		&j.PauseReason, &j.Priority, &j.MaxConcurrency, &j.MaxAttempts, &j.BlocklistAfter, &s.unitTimeout, &s.jobTimeout,
 		&s.spec, &s.result, &j.CostMilli, &j.Deleted, &s.created, &s.updated, &s.started, &s.finished, &s.pendingTimeout,
-		&s.pendingDeadline}, extra...)
+		&s.pendingDeadline, &j.Paid.CouponMilli, &j.Paid.BalanceMilli, &j.Paid.CreditMilli, &j.Paid.UnpaidMilli}, extra...)
 	return s
 }
 

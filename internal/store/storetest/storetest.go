@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PendingTimeout", testPendingTimeout},
 		{"BlobRefs", testBlobRefs},
 		{"Text", testText},
+		{"Ledger", testLedger},
+		{"LedgerRefOnce", testLedgerRefOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
