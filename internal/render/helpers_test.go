@@ -21,6 +21,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
+	"taskcenter/internal/unitspec"
 	"taskcenter/internal/store/storetest/drivers"
 )
 
@@ -243,7 +244,7 @@ func (w *worker) lease(max int) []store.Unit {
 
 // complete renders u as a flat image and reports it with the given node seconds.
 func (w *worker) complete(u store.Unit, seconds float64) error {
-	var spec blenderUnitSpec
+	var spec unitspec.Blender
 	if err := json.Unmarshal(u.Spec, &spec); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
+	"taskcenter/internal/unitspec"
 )
 
 type scheduleDoc struct {
@@ -46,18 +47,8 @@ type scheduleDoc struct {
 // maxCandidates bounds the robots a schedule may name (the engine takes up to 1,000 tags a unit).
 const maxCandidates = 200
 
-// JobUnitSpec is the spec of an rpa.job unit, what the robot's executor reads.
-type JobUnitSpec struct {
-	Package    string            `json:"package"` // blob hash of the .ipkg
-	File       string            `json:"file"`    // e.g. 1.0.0_proc.ipkg
-	Entry      string            `json:"entry"`   // command to run inside the unpacked package
-	ProcCode   string            `json:"procCode"`
-	ProcVer    string            `json:"procVer"`
-	Candidates []string          `json:"candidates,omitempty"` // robot names; empty: any robot
-	Ticket     string            `json:"ticket"`
-	Params     string            `json:"params,omitempty"` // schParam, JSON text
-	Env        map[string]string `json:"env,omitempty"`
-}
+// JobUnitSpec is the spec of an rpa.job unit, what the robot's executor reads (internal/unitspec).
+type JobUnitSpec = unitspec.RPA
 
 // jobMeta is the job-level spec: what the job list shows beyond the engine's fields.
 type jobMeta struct {
