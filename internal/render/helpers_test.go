@@ -21,8 +21,8 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
-	"taskcenter/internal/unitspec"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/unitspec"
 )
 
 func forEachDriver(t *testing.T, fn func(t *testing.T, open func(testing.TB) store.Store)) {

@@ -24,9 +24,9 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/gctune"
 	"taskcenter/internal/store"
-	"taskcenter/internal/unitspec"
 	"taskcenter/internal/store/postgres"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/unitspec"
 )
 
 // Load benchmark of the signed API over loopback HTTP, on a store holding (by default) 100,000 tasks
