@@ -211,11 +211,33 @@ func TestCache(t *testing.T) {
 		run  func(c *Cache[string, int]) bool // whether "k" is served at the end
 		want bool
 	}{
-		{"fresh", func(c *Cache[string, int]) bool { c.Add("k", 1, c.Begin(), 7, t0); _, ok := c.Get("k", t0.Add(4*time.Second)); return ok }, true},
-		{"expired", func(c *Cache[string, int]) bool { c.Add("k", 1, c.Begin(), 7, t0); _, ok := c.Get("k", t0.Add(5*time.Second)); return ok }, false},
-		{"clock went back", func(c *Cache[string, int]) bool { c.Add("k", 1, c.Begin(), 7, t0); _, ok := c.Get("k", t0.Add(-time.Second)); return ok }, false},
-		{"dropped", func(c *Cache[string, int]) bool { c.Add("k", 1, c.Begin(), 7, t0); c.Drop(1); _, ok := c.Get("k", t0); return ok }, false},
-		{"other account dropped", func(c *Cache[string, int]) bool { c.Add("k", 1, c.Begin(), 7, t0); c.Drop(2); _, ok := c.Get("k", t0); return ok }, true},
+		{"fresh", func(c *Cache[string, int]) bool {
+			c.Add("k", 1, c.Begin(), 7, t0)
+			_, ok := c.Get("k", t0.Add(4*time.Second))
+			return ok
+		}, true},
+		{"expired", func(c *Cache[string, int]) bool {
+			c.Add("k", 1, c.Begin(), 7, t0)
+			_, ok := c.Get("k", t0.Add(5*time.Second))
+			return ok
+		}, false},
+		{"clock went back", func(c *Cache[string, int]) bool {
+			c.Add("k", 1, c.Begin(), 7, t0)
+			_, ok := c.Get("k", t0.Add(-time.Second))
+			return ok
+		}, false},
+		{"dropped", func(c *Cache[string, int]) bool {
+			c.Add("k", 1, c.Begin(), 7, t0)
+			c.Drop(1)
+			_, ok := c.Get("k", t0)
+			return ok
+		}, false},
+		{"other account dropped", func(c *Cache[string, int]) bool {
+			c.Add("k", 1, c.Begin(), 7, t0)
+			c.Drop(2)
+			_, ok := c.Get("k", t0)
+			return ok
+		}, true},
 		{"read began before a drop", func(c *Cache[string, int]) bool {
 			seq := c.Begin()
 			c.Drop(1) // a write lands while the read is under way
