@@ -279,7 +279,7 @@ var (
 func TestSigned(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	spent := map[string]bool{}
-	s := &Signed[string, []string]{
+	s := &Signed[string, []string, int]{
 		Window: 5 * time.Minute, Unit: time.Second, Now: func() time.Time { return now },
 		Lookup: func(_ context.Context, id string, _ time.Time) (string, error) {
 			if id != "alice" {
@@ -294,13 +294,13 @@ func TestSigned(t *testing.T) {
 			return m[i], true, nil
 		},
 		Sign: func(k, msg string) string { return k + "|" + msg },
-		Spend: func(_ context.Context, _ string, m []string, o Opened[string]) (bool, error) {
+		Spend: func(_ context.Context, _ string, m []string, o Opened[string]) (int, bool, error) {
 			n := fmt.Sprint(o.At.Unix(), m)
 			if spent[n] {
-				return false, nil
+				return 0, false, nil
 			}
 			spent[n] = true
-			return true, nil
+			return len(spent), true, nil
 		},
 		BadTime: errBadTime, Expired: errExpired, BadSignature: errBadSig, Replay: errReplay,
 	}
@@ -326,7 +326,7 @@ func TestSigned(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := s.Open(context.Background(), tt.key, tt.ts)
 			if err == nil {
-				err = s.Verify(context.Background(), o, tt.msgs, tt.sig)
+				_, err = s.Verify(context.Background(), o, tt.msgs, tt.sig)
 			}
 			if !errors.Is(err, tt.want) {
 				t.Errorf("got %v, want %v", err, tt.want)

@@ -12,8 +12,9 @@ import (
 // key makes the server read nothing), then the signature over the dialect's canonical form compared
 // in constant time, and only then the one-use nonce spent (Verify), so that a forger cannot burn a
 // client's nonces. Which headers a dialect reads, its canonical form and its signature are its own:
-// K is what a key lookup yields, M what the canonical form is made from.
-type Signed[K, M any] struct {
+// K is what a key lookup yields, M what the canonical form is made from, A what spending the nonce
+// yields (the caller's account, when the dialect reads it with the nonce).
+type Signed[K, M, A any] struct {
 	// Window is the accepted clock skew either way; Unit the timestamp's unit: time.Millisecond, or
 	// seconds otherwise.
 	Window, Unit time.Duration
@@ -27,7 +28,7 @@ type Signed[K, M any] struct {
 	// Sign signs msg with the key.
 	Sign func(k K, msg string) string
 	// Spend records the request's nonce and reports whether it was fresh (not seen before).
-	Spend func(ctx context.Context, k K, m M, o Opened[K]) (bool, error)
+	Spend func(ctx context.Context, k K, m M, o Opened[K]) (A, bool, error)
 	// The dialect's answers: a timestamp that is not a number, one outside the window, a signature
 	// that does not match, a nonce seen before.
 	BadTime, Expired, BadSignature, Replay error
@@ -41,7 +42,7 @@ type Opened[K any] struct {
 }
 
 // Open checks the timestamp against the window and looks the key up.
-func (s *Signed[K, M]) Open(ctx context.Context, keyID, timestamp string) (Opened[K], error) {
+func (s *Signed[K, M, A]) Open(ctx context.Context, keyID, timestamp string) (Opened[K], error) {
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return Opened[K]{}, s.BadTime
@@ -63,12 +64,13 @@ func (s *Signed[K, M]) Open(ctx context.Context, keyID, timestamp string) (Opene
 
 // Verify checks that got signs one of the canonical strings of m, comparing every candidate so that
 // the time taken does not tell which one matched, then spends the nonce.
-func (s *Signed[K, M]) Verify(ctx context.Context, o Opened[K], m M, got string) error {
+func (s *Signed[K, M, A]) Verify(ctx context.Context, o Opened[K], m M, got string) (A, error) {
+	var none A
 	match := false
 	for i := 0; ; i++ {
 		msg, ok, err := s.Canonical(o.Key, m, i)
 		if err != nil {
-			return err
+			return none, err
 		}
 		if !ok {
 			break
@@ -78,14 +80,14 @@ func (s *Signed[K, M]) Verify(ctx context.Context, o Opened[K], m M, got string)
 		}
 	}
 	if !match {
-		return s.BadSignature
+		return none, s.BadSignature
 	}
-	fresh, err := s.Spend(ctx, o.Key, m, o)
+	a, fresh, err := s.Spend(ctx, o.Key, m, o)
 	if err != nil {
-		return err
+		return none, err
 	}
 	if !fresh {
-		return s.Replay
+		return none, s.Replay
 	}
-	return nil
+	return a, nil
 }

@@ -681,7 +681,7 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	code, msg := "10011", err.Error()
 	var e *Error
 	if errors.As(err, &e) {
-		msg = e.Message
+		msg = e.Msg
 		if c, rest, ok := strings.Cut(msg, ": "); ok && len(c) == 5 {
 			code, msg = c, rest
 		}
