@@ -1,15 +1,19 @@
 package facade
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/httplimit"
 	"taskcenter/internal/store"
 )
 
@@ -53,4 +57,61 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 		log.Error("request failed", "path", r.URL.Path, "err", err)
 		JSONError(w, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// Bearer is the token of an "Authorization: Bearer" header, or "".
+func Bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// ServeBlob answers a blob's content (with ranges and its hash as ETag), or 404 for a hash that is
+// malformed or not stored. Who may read it is the caller's check.
+func ServeBlob(w http.ResponseWriter, r *http.Request, blobs blob.Store, log *slog.Logger, hash string) {
+	if !blob.ValidHash(hash) {
+		JSONError(w, http.StatusNotFound, "not found")
+		return
+	}
+	rc, _, err := blobs.Open(r.Context(), hash)
+	if errors.Is(err, blob.ErrNotFound) {
+		JSONError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if err != nil {
+		Fail(w, r, Logger(r.Context(), log), err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("ETag", `"`+hash+`"`)
+	http.ServeContent(w, r, "", time.Time{}, rc)
+}
+
+type logKey struct{}
+
+// WithLogger gives a request's context its logger (with the request's id).
+func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, logKey{}, l)
+}
+
+// Logger returns the request-scoped logger, or fallback.
+func Logger(ctx context.Context, fallback *slog.Logger) *slog.Logger {
+	if l, ok := ctx.Value(logKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return fallback
+}
+
+// UploadBody readies a large upload's body: a declared length over max is refused before reading
+// (answered here, false returned), and the body may take as long as it needs while data keeps
+// arriving.
+func UploadBody(w http.ResponseWriter, r *http.Request, max int64) bool {
+	if r.ContentLength > max {
+		JSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("upload larger than %d bytes", max))
+		return false
+	}
+	httplimit.Upload(w, r, httplimit.UploadIdle)
+	return true
 }
