@@ -661,18 +661,18 @@ func TestRevokedKeyStopsWithinCacheTTL(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		e := newEnv(t, open, Config{})
 		t0 := time.Now()
-		cred, _, err := e.api.accessKey(e.ctx, e.cl.AccessID, t0)
+		k, err := e.api.accessKey(e.ctx, e.cl.AccessID, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.st.RevokeCredential(e.ctx, cred.ID, t0); err != nil {
+		if err := e.st.RevokeCredential(e.ctx, k.cred.ID, t0); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
 			after time.Duration
 			live  bool
 		}{{time.Second, true}, {cacheTTL + time.Second, false}, {cacheTTL + 2*time.Second, false}} {
-			_, _, err := e.api.accessKey(e.ctx, e.cl.AccessID, t0.Add(tc.after))
+			_, err := e.api.accessKey(e.ctx, e.cl.AccessID, t0.Add(tc.after))
 			if got := err == nil; got != tc.live {
 				t.Errorf("%v after the read: accepted %v (%v), want %v", tc.after, got, err, tc.live)
 			}

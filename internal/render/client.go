@@ -125,6 +125,9 @@ func (c *Client) readBuffer() *[]byte {
 	return new([]byte)
 }
 
+// maxPooledAnswer bounds the read buffers kept for reuse, so that one huge answer is not held forever.
+const maxPooledAnswer = 1 << 20
+
 func (c *Client) putReadBuffer(b *[]byte) {
 	if cap(*b) > maxPooledAnswer {
 		return

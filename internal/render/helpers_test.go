@@ -24,6 +24,7 @@ import (
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
 	"taskcenter/internal/testutil"
+	"taskcenter/internal/unitspec"
 )
 
 func forEachDriver(t *testing.T, fn func(t *testing.T, open func(testing.TB) store.Store)) {
@@ -243,7 +244,7 @@ func (w *worker) lease(max int) []store.Unit {
 
 // complete renders u as a flat image and reports it with the given node seconds.
 func (w *worker) complete(u store.Unit, seconds float64) error {
-	var spec blenderUnitSpec
+	var spec unitspec.Blender
 	if err := json.Unmarshal(u.Spec, &spec); err != nil {
 		return err
 	}

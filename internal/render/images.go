@@ -19,13 +19,14 @@ import (
 	"taskcenter/internal/blob"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
+	"taskcenter/internal/unitspec"
 )
 
 // Output names of the agent's blender executor.
 const (
-	outImage     = "image"
-	outThumbnail = "thumbnail"
-	thumbSize    = 256
+	outImage     = unitspec.OutputImage
+	outThumbnail = unitspec.OutputThumbnail
+	thumbSize    = unitspec.ThumbnailSize
 	recFrame     = "render.frame" // a stitched frame: key "<job id>/<frame>"
 )
 

@@ -26,6 +26,7 @@ import (
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/postgres"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/unitspec"
 )
 
 // Load benchmark of the signed API over loopback HTTP, on a store holding (by default) 100,000 tasks
@@ -163,7 +164,7 @@ func seedTasks(ctx context.Context, st store.Store, accts []*benchAccount, tasks
 				units := make([]store.Unit, len(frames))
 				for i, f := range frames {
 					units[i] = store.Unit{Index: i, Name: strconv.Itoa(f), Capability: "blender",
-						Spec: mustJSON(blenderUnitSpec{Scene: "0000", Frame: f, Format: "PNG", Resolution: []int{1920, 1080}, Camera: "Camera"})}
+						Spec: mustJSON(unitspec.Blender{Scene: "0000", Frame: f, Format: "PNG", Resolution: []int{1920, 1080}, Camera: "Camera"})}
 				}
 				if _, err := tx.CreateJob(ctx, store.Job{AccountID: accts[ai].id, ParentID: shell.ID, Kind: KindRender, Name: name,
 					Project: shell.Project, MaxAttempts: 3, BlocklistAfter: 3,

@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -93,13 +93,13 @@ type API struct {
 	missing recentValue[map[string]bool]
 	// keyCache holds looked-up accessIds and their opened keys, and subCache main accounts'
 	// sub-accounts, each for cacheTTL.
-	keyCache expiring[string, openedKey]
-	subCache expiring[int64, []store.Account]
-	// answers holds encode buffers (*bytes.Buffer) between requests: a task list's answer is some
-	// 25 KB, grown anew on every request otherwise.
-	answers sync.Pool
-	ctx     context.Context
-	cancel  context.CancelFunc
+	keyCache *facade.Cache[string, openedKey]
+	subCache *facade.Cache[int64, []store.Account]
+	// env writes every answer; signed checks every signed request.
+	env    *facade.Envelope
+	signed *facade.Signed[openedKey, signedMsg, store.Account]
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // maxBodyBytes bounds a JSON request: task.json and asset.json arrive inline through taskJsonFile.
@@ -150,8 +150,10 @@ func New(cfg Config) (*API, error) {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, blobs: cfg.Blobs, keys: cfg.Keyring,
-		log: cfg.Log.With("facade", "render"), keyCache: newExpiring[string, openedKey](),
-		subCache: newExpiring[int64, []store.Account](), ctx: ctx, cancel: cancel}
+		log: cfg.Log.With("facade", "render"), keyCache: facade.NewCache[string, openedKey](cacheSize, cacheTTL),
+		subCache: facade.NewCache[int64, []store.Account](cacheSize, cacheTTL), ctx: ctx, cancel: cancel}
+	a.env = newEnvelope(a.log)
+	a.signed = a.newSigned()
 	a.eng.RegisterKind(KindTask, engine.KindHooks{Open: true})
 	a.eng.RegisterKind(KindRender, engine.KindHooks{UnitCost: a.unitCost, JobFinished: a.jobFinished})
 	a.eng.RegisterKind(KindAnalysis, engine.KindHooks{Internal: true, JobFinished: a.analysisEnded})
@@ -252,7 +254,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 func (a *API) serve(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		data, err := a.handle(w, r, h)
-		a.write(w, r, data, err)
+		a.env.Write(w, r, data, err)
 	}
 }
 
@@ -260,7 +262,7 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, h handlerFunc) (any
 	ctx := r.Context()
 	// Everything the headers can prove is checked before the body is read: a caller with no live
 	// accessId makes the server read, hold and canonicalise nothing.
-	hv, cred, key, err := a.authenticateHeaders(ctx, r)
+	hv, opened, err := a.authenticateHeaders(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -275,59 +277,74 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, h handlerFunc) (any
 		}
 		return nil, invalid("reading the request body: %v", err)
 	}
-	acct, p, err := a.authenticateBody(ctx, r, hv, cred, key, body)
+	acct, p, err := a.authenticateBody(ctx, r, hv, opened, body)
 	if err != nil {
 		return nil, err
 	}
 	return h(ctx, &call{r: r, account: acct, p: p, body: body})
 }
 
+// signedMsg is what a request's signature is made over: the signed headers and the body.
+type signedMsg struct {
+	r    *http.Request
+	hv   map[string]string
+	body []byte
+}
+
+// newSigned is the document's signature rule on the kit's skeleton: UTCTimestamp in Unix seconds
+// within Window, the accessId's opened key, Canonical signed with HMAC-SHA256, and the nonce header
+// spent per accessId, which also reads the caller's account.
+func (a *API) newSigned() *facade.Signed[openedKey, signedMsg, store.Account] {
+	return &facade.Signed[openedKey, signedMsg, store.Account]{
+		Window: a.cfg.Window, Unit: time.Second, Now: a.eng.Now,
+		Lookup: a.accessKey,
+		Canonical: func(_ openedKey, m signedMsg, i int) (string, bool, error) {
+			if i > 0 {
+				return "", false, nil
+			}
+			msg, err := Canonical(m.r.Host, m.r.URL.Path, m.hv, m.body)
+			if err != nil {
+				return "", false, invalid("%v", err)
+			}
+			return msg, true, nil
+		},
+		Sign: func(k openedKey, msg string) string { return Sign(k.key, msg) },
+		Spend: func(ctx context.Context, k openedKey, m signedMsg, o facade.Opened[openedKey]) (store.Account, bool, error) {
+			fresh, acct, err := a.st.UseAccountNonce(ctx, k.cred.AccountID, "render:"+k.cred.KeyID, m.hv["nonce"], o.Now.Add(2*a.cfg.Window), o.Now)
+			if err != nil {
+				return store.Account{}, false, fmt.Errorf("record nonce of account %d: %w", k.cred.AccountID, err)
+			}
+			return acct, fresh, nil
+		},
+		BadTime:      apiErr(CodeSignatureExpired, "UTCTimestamp must be Unix seconds"),
+		Expired:      apiErr(CodeSignatureExpired, "UTCTimestamp is more than %d s away from the server's clock", int(a.cfg.Window/time.Second)),
+		BadSignature: apiErr(CodeSignatureInvalid, "signature does not match"),
+		Replay:       apiErr(CodeSignatureInvalid, "nonce already used (replay)"),
+	}
+}
+
 // authenticateHeaders checks what the signed headers alone can prove: that they are present, that
-// the timestamp is inside the window and that the accessId is live. It returns the headers and the
-// accessId's credential and opened key for authenticateBody.
-func (a *API) authenticateHeaders(ctx context.Context, r *http.Request) (map[string]string, store.Credential, []byte, error) {
+// the timestamp is inside the window and that the accessId is live.
+func (a *API) authenticateHeaders(ctx context.Context, r *http.Request) (map[string]string, facade.Opened[openedKey], error) {
 	hv := headerValues(r.Header)
 	for _, name := range []string{"accessId", "UTCTimestamp", "nonce"} {
 		if hv[name] == "" {
-			return nil, store.Credential{}, nil, apiErr(CodeMissing, "header %s is required", name)
+			return nil, facade.Opened[openedKey]{}, apiErr(CodeMissing, "header %s is required", name)
 		}
 	}
 	if r.Header.Get("signature") == "" {
-		return nil, store.Credential{}, nil, apiErr(CodeMissing, "header signature is required")
+		return nil, facade.Opened[openedKey]{}, apiErr(CodeMissing, "header signature is required")
 	}
-	ts, err := strconv.ParseInt(hv["UTCTimestamp"], 10, 64)
-	if err != nil {
-		return nil, store.Credential{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp must be Unix seconds")
-	}
-	now := a.eng.Now()
-	if d := now.Sub(time.Unix(ts, 0)); d > a.cfg.Window || d < -a.cfg.Window {
-		return nil, store.Credential{}, nil, apiErr(CodeSignatureExpired, "UTCTimestamp is more than %d s away from the server's clock", int(a.cfg.Window/time.Second))
-	}
-	cred, key, err := a.accessKey(ctx, hv["accessId"], now)
-	if err != nil {
-		return nil, store.Credential{}, nil, err
-	}
-	return hv, cred, key, nil
+	o, err := a.signed.Open(ctx, hv["accessId"], hv["UTCTimestamp"])
+	return hv, o, err
 }
 
 // authenticateBody checks the signature over the headers and body and spends the nonce, returning
-// the caller's account and the decoded body. Order matters: the nonce is only spent once the
-// signature is known good, so that a forger cannot burn a client's nonces.
-func (a *API) authenticateBody(ctx context.Context, r *http.Request, hv map[string]string, cred store.Credential, key, body []byte) (store.Account, params, error) {
-	msg, err := Canonical(r.Host, r.URL.Path, hv, body)
+// the caller's account and the decoded body.
+func (a *API) authenticateBody(ctx context.Context, r *http.Request, hv map[string]string, o facade.Opened[openedKey], body []byte) (store.Account, params, error) {
+	acct, err := a.signed.Verify(ctx, o, signedMsg{r: r, hv: hv, body: body}, r.Header.Get("signature"))
 	if err != nil {
-		return store.Account{}, nil, invalid("%v", err)
-	}
-	if !hmacEqual(Sign(key, msg), r.Header.Get("signature")) {
-		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "signature does not match")
-	}
-	now := a.eng.Now()
-	fresh, acct, err := a.st.UseAccountNonce(ctx, cred.AccountID, "render:"+cred.KeyID, hv["nonce"], now.Add(2*a.cfg.Window), now)
-	if err != nil {
-		return store.Account{}, nil, fmt.Errorf("record nonce of account %d: %w", cred.AccountID, err)
-	}
-	if !fresh {
-		return store.Account{}, nil, apiErr(CodeSignatureInvalid, "nonce already used (replay)")
+		return store.Account{}, nil, err
 	}
 	p, err := decodeParams(body)
 	if err != nil {

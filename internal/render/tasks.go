@@ -17,6 +17,7 @@ import (
 	"taskcenter/internal/engine"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
+	"taskcenter/internal/unitspec"
 )
 
 // Shell task states (taskState.State) before its children exist.
@@ -70,19 +71,6 @@ type childSpec struct {
 	GPU       bool   `json:"gpu,omitempty"`
 	// FramesPerTask > 1: each unit renders that many frames (frames_per_task), named "1,2,3".
 	FramesPerTask int `json:"frames_per_task,omitempty"`
-}
-
-// blenderUnitSpec is the agent's blender executor spec (internal/agent/executor.BlenderSpec),
-// restated here because the facade must not import the agent.
-type blenderUnitSpec struct {
-	Scene      string          `json:"scene"`
-	SceneName  string          `json:"scene_name,omitempty"`
-	Frame      int             `json:"frame"`
-	Frames     []int           `json:"frames,omitempty"`
-	Format     string          `json:"format,omitempty"`
-	Resolution []int           `json:"resolution,omitempty"`
-	Camera     string          `json:"camera,omitempty"`
-	Border     *imaging.Border `json:"border,omitempty"`
 }
 
 func stateOf(j store.Job) taskState {
@@ -662,7 +650,7 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	code, msg := "10011", err.Error()
 	var e *Error
 	if errors.As(err, &e) {
-		msg = e.Message
+		msg = e.Msg
 		if c, rest, ok := strings.Cut(msg, ": "); ok && len(c) == 5 {
 			code, msg = c, rest
 		}
@@ -909,7 +897,7 @@ func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
 			}
 			var spec json.RawMessage
 			if sub.software.Capability == "blender" {
-				spec = mustJSON(blenderUnitSpec{Scene: sub.scene, Frame: f, Format: sub.format, Resolution: res,
+				spec = mustJSON(unitspec.Blender{Scene: sub.scene, Frame: f, Format: sub.format, Resolution: res,
 					Camera: sub.camera, Border: border})
 			} else {
 				// Other software runs through per-software command templates on agents that have it.
@@ -938,7 +926,7 @@ func (a *API) groupedUnits(sub *submission, frames []int, res []int) []engine.Un
 		}
 		var spec json.RawMessage
 		if sub.software.Capability == "blender" {
-			spec = mustJSON(blenderUnitSpec{Scene: sub.scene, Frame: group[0], Frames: list, Format: sub.format,
+			spec = mustJSON(unitspec.Blender{Scene: sub.scene, Frame: group[0], Frames: list, Format: sub.format,
 				Resolution: res, Camera: sub.camera})
 		} else {
 			spec = mustJSON(map[string]any{"software": sub.software.CgName, "version": sub.version,

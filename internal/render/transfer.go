@@ -104,11 +104,11 @@ func (a *API) transfer(h transferHandler) http.HandlerFunc {
 		var e *Error
 		switch {
 		case errors.As(err, &e) && e.Code == CodeSignatureInvalid:
-			status, msg = http.StatusUnauthorized, e.Message
+			status, msg = http.StatusUnauthorized, e.Msg
 		case errors.As(err, &e) && e.Code == CodeNotFound:
-			status, msg = http.StatusNotFound, e.Message
+			status, msg = http.StatusNotFound, e.Msg
 		case errors.As(err, &e):
-			status, msg = http.StatusBadRequest, e.Message
+			status, msg = http.StatusBadRequest, e.Msg
 		case errors.Is(err, blob.ErrTooLarge):
 			status, msg = http.StatusRequestEntityTooLarge, err.Error()
 		default:

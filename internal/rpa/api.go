@@ -2,7 +2,6 @@ package rpa
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -63,9 +63,12 @@ type API struct {
 	now   func() time.Time
 	// callers caches resolved tokens by key id and queues caches queue records, sparing the
 	// database their reads on every signed request.
-	callers *acctCache[string, cachedCaller]
-	queues  *acctCache[queueKey, rec[queueDoc]]
-	items   *itemBatches
+	callers *facade.Cache[string, cachedCaller]
+	queues  *facade.Cache[queueKey, rec[queueDoc]]
+	// env writes every answer; signed checks every signed request.
+	env    *facade.Envelope
+	signed *facade.Signed[signingKey, signedMsg, struct{}]
+	items  *itemBatches
 }
 
 // New checks the configuration and registers the facade's job kinds with the engine.
@@ -94,13 +97,23 @@ func New(c Config) (*API, error) {
 	// Robots and studios are sold per machine: the engine keeps unlicensed ones from leasing jobs.
 	c.Engine.RequireLicence("robot", licenceOnItsMachine)
 	c.Engine.RequireLicence("studio", licenceOnItsMachine)
-	return &API{
+	a := &API{
 		eng: c.Engine, st: c.Store, blobs: c.Blobs, keys: c.Keyring, log: c.Log.With("facade", "rpa"),
 		maxUp: c.MaxUploadBytes, loc: c.Location, now: c.Now,
-		callers: newAcctCache[string, cachedCaller](cacheSize),
-		queues:  newAcctCache[queueKey, rec[queueDoc]](cacheSize),
+		callers: facade.NewCache[string, cachedCaller](cacheSize, cacheTTL),
+		queues:  facade.NewCache[queueKey, rec[queueDoc]](cacheSize, cacheTTL),
 		items:   newItemBatches(c.Engine),
-	}, nil
+	}
+	a.env = facade.NewEnvelope(facade.Layout{
+		Codes: codes, ContentType: "application/json; charset=utf-8", Log: a.log,
+		Fields: []facade.Field{
+			{Name: "code", Part: facade.PartCode},
+			{Name: "msg", Part: facade.PartMessage},
+			{Name: "result", Part: facade.PartData, OmitEmpty: true},
+		},
+	})
+	a.signed = a.newSigned()
+	return a, nil
 }
 
 // Mount registers every route on mux.
@@ -203,35 +216,11 @@ func (a *API) wrap(h handler, opts ...routeOpt) http.Handler {
 		if c != nil && c.cleanup != nil {
 			c.cleanup()
 		}
-		if err != nil {
-			a.writeError(w, r, err)
+		if err == nil && c.wrote {
 			return
 		}
-		if c.wrote {
-			return
-		}
-		writeJSON(w, Envelope{Code: CodeOK, Msg: codeMessages[CodeOK], Result: res})
+		a.env.Write(w, r, res, err)
 	})
-}
-
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := asError(err)
-	if e.Code == CodeInternal {
-		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	} else if e.Err != nil {
-		a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", e.Err)
-	}
-	writeJSON(w, Envelope{Code: e.Code, Msg: e.Msg})
-}
-
-// writeJSON answers HTTP 200 whatever the code: clients of the original read "code", not the status.
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
-		// The client went away; there is nobody left to tell.
-		return
-	}
 }
 
 // ms renders a time as Unix milliseconds, the document's "Number" times.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -124,45 +125,45 @@ func (a *API) assetCreate(ctx context.Context, c *call) (any, error) {
 	var d assetDoc
 	var err error
 	// The table's "agentName" is a slip for "assetName"; both are accepted.
-	if d.AssetName, err = c.p.firstText(true, maxAssetName, "assetName", "agentName"); err != nil {
+	if d.AssetName, err = c.p.FirstText(true, maxAssetName, "assetName", "agentName"); err != nil {
 		return nil, err
 	}
 	if strings.ContainsAny(d.AssetName, "|\x00") {
 		return nil, fail(CodeParamInvalid, "assetName may not contain |")
 	}
-	typ, err := c.p.text("assetType", true, 20)
+	typ, err := c.p.Text("assetType", true, 20)
 	if err != nil {
 		return nil, err
 	}
 	if d.AssetType, err = normType(typ); err != nil {
 		return nil, err
 	}
-	if !c.p.has("assetValue") {
+	if !c.p.Has("assetValue") {
 		return nil, fail(CodeParamMissing, "assetValue is required")
 	}
-	value, err := c.p.text("assetValue", false, maxAssetValue)
+	value, err := c.p.Text("assetValue", false, maxAssetValue)
 	if err != nil {
 		return nil, err
 	}
-	if d.AssetDesc, err = c.p.text("assetDesc", false, maxDesc); err != nil {
+	if d.AssetDesc, err = c.p.Text("assetDesc", false, maxDesc); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
 		name string
 		v    *string
 	}{{"isPythonExpr", &d.IsPythonExpr}, {"isClientEdit", &d.IsClientEdit}} {
-		yes, err := c.p.yesNo(f.name, false)
+		yes, err := c.p.YesNo(f.name, false)
 		if err != nil {
 			return nil, err
 		}
 		*f.v = map[bool]string{true: "yes", false: "no"}[yes]
 	}
-	robots, err := c.p.firstText(false, 4000, "robotsNo", "robotNo")
+	robots, err := c.p.FirstText(false, 4000, "robotsNo", "robotNo")
 	if err != nil {
 		return nil, err
 	}
 	d.OrgCode = c.caller.org()
-	if code, err := c.p.text("orgCode", false, 200); err != nil {
+	if code, err := c.p.Text("orgCode", false, 200); err != nil {
 		return nil, err
 	} else if code != "" {
 		o, err := a.resolveOrg(ctx, c.caller, code)
@@ -199,7 +200,7 @@ func (a *API) assetCreate(ctx context.Context, c *call) (any, error) {
 
 // assetRows lists the asset rows visible to the caller, optionally of one name.
 func (a *API) assetRows(ctx context.Context, c *caller, name string) ([]rec[assetDoc], error) {
-	rs, err := listRecs[assetDoc](ctx, a.st, c.accountID, recAsset, -1)
+	rs, err := facade.ListDocs[assetDoc](ctx, a.st, c.accountID, recAsset, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +226,11 @@ func (a *API) assetRows(ctx context.Context, c *caller, name string) ([]rec[asse
 // is a robot running a job, which gets them in clear; every value handed out is logged as a read.
 // For a robot, a name with a robot-specific value hides the global value of that name.
 func (a *API) assetList(ctx context.Context, c *call) (any, error) {
-	name, err := c.p.firstText(false, maxAssetName, "assetName", "agentName")
+	name, err := c.p.FirstText(false, maxAssetName, "assetName", "agentName")
 	if err != nil {
 		return nil, err
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +260,7 @@ func (a *API) assetList(ctx context.Context, c *call) (any, error) {
 			matched = append(matched, r)
 		}
 	}
-	pg := paginate(matched, off, lim)
+	pg := facade.Paginate(matched, off, lim)
 	aliases := a.robotAliases(ctx, c.caller.accountID)
 	items := make([]map[string]any, 0, len(pg.Items))
 	for _, r := range pg.Items {
@@ -286,18 +287,18 @@ func (a *API) assetUpdate(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permAsset); err != nil {
 		return nil, err
 	}
-	name, err := c.p.firstText(true, maxAssetName, "assetName", "agentName")
+	name, err := c.p.FirstText(true, maxAssetName, "assetName", "agentName")
 	if err != nil {
 		return nil, err
 	}
-	if !c.p.has("assetValue") {
+	if !c.p.Has("assetValue") {
 		return nil, fail(CodeParamMissing, "assetValue is required")
 	}
-	value, err := c.p.text("assetValue", false, maxAssetValue)
+	value, err := c.p.Text("assetValue", false, maxAssetValue)
 	if err != nil {
 		return nil, err
 	}
-	robots, err := c.p.firstText(false, 4000, "robotsNo", "robotNo")
+	robots, err := c.p.FirstText(false, 4000, "robotsNo", "robotNo")
 	if err != nil {
 		return nil, err
 	}
@@ -320,8 +321,8 @@ func (a *API) assetUpdate(ctx context.Context, c *call) (any, error) {
 		if err := a.setValue(c.caller.accountID, &r.Doc, value); err != nil {
 			return nil, err
 		}
-		if c.p.has("assetDesc") {
-			if r.Doc.AssetDesc, err = c.p.text("assetDesc", false, maxDesc); err != nil {
+		if c.p.Has("assetDesc") {
+			if r.Doc.AssetDesc, err = c.p.Text("assetDesc", false, maxDesc); err != nil {
 				return nil, err
 			}
 		}
@@ -343,18 +344,18 @@ func (a *API) assetDelete(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permAsset); err != nil {
 		return nil, err
 	}
-	id, err := c.p.integer("assetId", false, 1, 1<<62, 0)
+	id, err := c.p.Int("assetId", false, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	name, err := c.p.firstText(false, maxAssetName, "assetName", "agentName")
+	name, err := c.p.FirstText(false, maxAssetName, "assetName", "agentName")
 	if err != nil {
 		return nil, err
 	}
 	if id == 0 && name == "" {
 		return nil, fail(CodeParamMissing, "assetId or assetName is required")
 	}
-	robots, err := c.p.firstText(false, 4000, "robotsNo", "robotNo")
+	robots, err := c.p.FirstText(false, 4000, "robotsNo", "robotNo")
 	if err != nil {
 		return nil, err
 	}
@@ -387,11 +388,11 @@ func (a *API) assetDelete(ctx context.Context, c *call) (any, error) {
 
 // assetVlog serves GET /oapi/v1/asset/vlog: assetId is a row id or an asset name.
 func (a *API) assetVlog(ctx context.Context, c *call) (any, error) {
-	idText, err := c.p.text("assetId", true, maxAssetName)
+	idText, err := c.p.Text("assetId", true, maxAssetName)
 	if err != nil {
 		return nil, err
 	}
-	action, err := c.p.text("action", false, 20)
+	action, err := c.p.Text("action", false, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -400,11 +401,11 @@ func (a *API) assetVlog(ctx context.Context, c *call) (any, error) {
 	default:
 		return nil, fail(CodeParamInvalid, "action must be create, edit or read")
 	}
-	proc, err := c.p.text("procCode", false, 100)
+	proc, err := c.p.Text("procCode", false, 100)
 	if err != nil {
 		return nil, err
 	}
-	robot, err := c.p.text("robotNo", false, 100)
+	robot, err := c.p.Text("robotNo", false, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +414,7 @@ func (a *API) assetVlog(ctx context.Context, c *call) (any, error) {
 		name string
 		t    *time.Time
 	}{{"from", &from}, {"to", &to}} {
-		s, err := c.p.text(f.name, false, 40)
+		s, err := c.p.Text(f.name, false, 40)
 		if err != nil {
 			return nil, err
 		}
@@ -423,12 +424,12 @@ func (a *API) assetVlog(ctx context.Context, c *call) (any, error) {
 			}
 		}
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
 	// Rows of deleted assets keep their log: select by the logged name or row id, not by live rows.
-	logs, err := listRecs[vlogDoc](ctx, a.st, c.caller.accountID, recVlog, -1)
+	logs, err := facade.ListDocs[vlogDoc](ctx, a.st, c.caller.accountID, recVlog, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -449,5 +450,5 @@ func (a *API) assetVlog(ctx context.Context, c *call) (any, error) {
 			"vlogCreateTime": a.date(at), "vlogUser": v.User, "assetId": v.AssetID, "assetName": v.AssetName,
 		})
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }

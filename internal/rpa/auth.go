@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -95,6 +95,53 @@ func newToken() string {
 	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
+// signingKey is what a token resolves to for signing: its caller, and the token itself, the HMAC key.
+type signingKey struct {
+	caller *caller
+	token  string
+}
+
+// signedMsg is what a signature may be made over: the request's parameter sources (sorted
+// parameters or the raw body), its timestamp and signature as sent.
+type signedMsg struct {
+	sources []string
+	ts, sig string
+}
+
+// newSigned is the document's signature rule on the kit's skeleton: timestamp in Unix milliseconds
+// within ±5 minutes, the access token resolved to its caller, any parameter source signed with
+// SignRequest, and timestamp + signature spent once per token.
+func (a *API) newSigned() *facade.Signed[signingKey, signedMsg, struct{}] {
+	return &facade.Signed[signingKey, signedMsg, struct{}]{
+		Window: timestampWindow, Unit: time.Millisecond, Now: a.now,
+		Lookup: func(ctx context.Context, token string, now time.Time) (signingKey, error) {
+			c, err := a.caller(ctx, token, now)
+			return signingKey{caller: c, token: token}, err
+		},
+		Canonical: func(k signingKey, m signedMsg, i int) (string, bool, error) {
+			if i >= len(m.sources) {
+				return "", false, nil
+			}
+			return SignatureSource(m.sources[i], k.token, m.ts), true, nil
+		},
+		Sign: func(k signingKey, msg string) string { return Sign(k.token, msg) },
+		// A signature is good for one request: a replay inside the window is refused. The scope is
+		// the token's key id rather than the token itself, so that the nonce table holds no usable
+		// secret.
+		Spend: func(ctx context.Context, k signingKey, m signedMsg, o facade.Opened[signingKey]) (struct{}, bool, error) {
+			fresh, err := a.st.UseNonce(ctx, "rpa:"+k.caller.tokenKey, m.ts+":"+m.sig, maxTime(o.At, o.Now).Add(timestampWindow+time.Minute), o.Now)
+			if err != nil {
+				return struct{}{}, false, fmt.Errorf("record nonce: %w", err)
+			}
+			return struct{}{}, fresh, nil
+		},
+		BadTime:      fail(CodeTimestampInvalid, "timestamp must be Unix milliseconds"),
+		Expired:      fail(CodeTimestampInvalid, "timestamp is more than 5 minutes from the server's clock"),
+		BadSignature: fail(CodeSignatureInvalid, ""),
+		Replay:       fail(CodeReplay, "this timestamp and signature were used before"),
+	}
+}
+
 // authenticate checks the accesstoken, timestamp and signature headers and reads the parameters.
 func (a *API) authenticate(ctx context.Context, w http.ResponseWriter, r *http.Request, o routeOpts) (*call, error) {
 	token := strings.TrimSpace(r.Header.Get("accesstoken"))
@@ -103,16 +150,7 @@ func (a *API) authenticate(ctx context.Context, w http.ResponseWriter, r *http.R
 	if token == "" || tsText == "" || sig == "" {
 		return nil, fail(CodeAuthMissing, "headers accesstoken, timestamp and signature are required")
 	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil {
-		return nil, fail(CodeTimestampInvalid, "timestamp must be Unix milliseconds")
-	}
-	now := a.now()
-	at := time.UnixMilli(ts)
-	if at.Before(now.Add(-timestampWindow)) || at.After(now.Add(timestampWindow)) {
-		return nil, fail(CodeTimestampInvalid, "timestamp is more than 5 minutes from the server's clock")
-	}
-	c, err := a.caller(ctx, token, now)
+	opened, err := a.signed.Open(ctx, token, tsText)
 	if err != nil {
 		return nil, err
 	}
@@ -120,41 +158,17 @@ func (a *API) authenticate(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return nil, err
 	}
-	cl := &call{caller: c, p: p, w: w, r: r}
-	if p.files != nil {
-		cl.cleanup = func() { _ = p.files.RemoveAll() }
+	cl := &call{caller: opened.Key.caller, p: p, w: w, r: r}
+	if p.Files != nil {
+		cl.cleanup = func() { _ = p.Files.RemoveAll() }
 	}
-	if !signedOverAny(sig, token, tsText, sources) {
+	if _, err := a.signed.Verify(ctx, opened, signedMsg{sources: sources, ts: tsText, sig: sig}, normalizeSignature(sig)); err != nil {
 		if cl.cleanup != nil {
 			cl.cleanup()
 		}
-		return nil, fail(CodeSignatureInvalid, "")
-	}
-	// A signature is good for one request: a replay inside the window is refused. The scope is the
-	// token's key id rather than the token itself, so that the nonce table holds no usable secret.
-	fresh, err := a.st.UseNonce(ctx, "rpa:"+c.tokenKey, tsText+":"+sig, maxTime(at, now).Add(timestampWindow+time.Minute), now)
-	if err != nil {
-		return nil, fmt.Errorf("record nonce: %w", err)
-	}
-	if !fresh {
-		if cl.cleanup != nil {
-			cl.cleanup()
-		}
-		return nil, fail(CodeReplay, "this timestamp and signature were used before")
+		return nil, err
 	}
 	return cl, nil
-}
-
-// signedOverAny reports whether sig signs one of the request's possible sources. Every candidate is
-// compared, so that the time taken does not tell which one matched.
-func signedOverAny(sig, token, ts string, sources []string) bool {
-	ok := false
-	for _, s := range sources {
-		if signatureEqual(sig, SignRequest(token, s, ts)) {
-			ok = true
-		}
-	}
-	return ok
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -171,11 +185,11 @@ func (a *API) caller(ctx context.Context, token string, now time.Time) (*caller,
 	prefixes := []string{"at:", "jt:"}
 	for _, prefix := range prefixes {
 		keyID := tokenKeyID(prefix, token)
-		if cc, ok := a.callers.get(keyID, now); ok {
+		if cc, ok := a.callers.Get(keyID, now); ok {
 			return a.finishCaller(ctx, keyID, token, cc, now)
 		}
 	}
-	seq := a.callers.begin()
+	seq := a.callers.Begin()
 	for _, prefix := range prefixes {
 		keyID := tokenKeyID(prefix, token)
 		cred, err := a.st.GetCredential(ctx, store.CredRPA, keyID)
@@ -202,7 +216,7 @@ func (a *API) caller(ctx context.Context, token string, now time.Time) (*caller,
 			}
 			cc.job = lab.Job
 		} else {
-			u, err := getRec[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID)
+			u, err := facade.GetDoc[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil, fail(CodeTokenInvalid, "the user no longer exists")
 			}
@@ -213,14 +227,14 @@ func (a *API) caller(ctx context.Context, token string, now time.Time) (*caller,
 				return nil, fail(CodeTokenInvalid, "the user is disabled")
 			}
 			cc.user = u
-			role, err := getRec[roleDoc](ctx, a.st, cred.AccountID, recRole, u.Doc.RoleID)
+			role, err := facade.GetDoc[roleDoc](ctx, a.st, cred.AccountID, recRole, u.Doc.RoleID)
 			if err == nil {
 				cc.role = role.Doc
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
 		}
-		a.callers.add(keyID, cred.AccountID, seq, cc, now)
+		a.callers.Add(keyID, cred.AccountID, seq, cc, now)
 		return a.finishCaller(ctx, keyID, token, cc, now)
 	}
 	return nil, fail(CodeTokenInvalid, "")
@@ -265,27 +279,23 @@ func (a *API) handleToken(w http.ResponseWriter, r *http.Request) {
 	var res any
 	if err == nil {
 		switch {
-		case p.has("refreshToken"):
+		case p.Has("refreshToken"):
 			res, err = a.refresh(ctx, p)
-		case p.has("jobTicket"):
+		case p.Has("jobTicket"):
 			res, err = a.jobLogin(ctx, p)
 		default:
 			res, err = a.login(ctx, p)
 		}
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, Envelope{Code: CodeOK, Msg: codeMessages[CodeOK], Result: res})
+	a.env.Write(w, r, res, err)
 }
 
 func (a *API) login(ctx context.Context, p params) (any, error) {
-	key, err := p.text("accessKey", true, 100)
+	key, err := p.Text("accessKey", true, 100)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := p.text("secretKey", true, 200)
+	secret, err := p.Text("secretKey", true, 200)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +337,7 @@ func (a *API) findLogin(ctx context.Context, key, secret string) (rec[userDoc], 
 			if json.Unmarshal(r.Data, &ld) != nil {
 				continue
 			}
-			u, err := getRec[userDoc](ctx, a.st, r.AccountID, recUser, ld.UserID)
+			u, err := facade.GetDoc[userDoc](ctx, a.st, r.AccountID, recUser, ld.UserID)
 			if err != nil {
 				continue
 			}
@@ -360,7 +370,7 @@ func (a *API) loginByCredential(ctx context.Context, key, secret string) (rec[us
 	if _, err := a.Bootstrap(ctx, cred.AccountID, key, secret); err != nil && !errors.Is(err, store.ErrConflict) {
 		return rec[userDoc]{}, err
 	}
-	return getRecByKey[userDoc](ctx, a.st, cred.AccountID, recUser, key)
+	return facade.GetDocByKey[userDoc](ctx, a.st, cred.AccountID, recUser, key)
 }
 
 // issuePair creates an access token and its refresh token for the user.
@@ -392,7 +402,7 @@ func (a *API) issuePair(ctx context.Context, account, userID int64) (tokenResult
 // refresh trades a refresh token for a new pair; the old pair is revoked, so a refresh token works
 // once.
 func (a *API) refresh(ctx context.Context, p params) (any, error) {
-	tok, err := p.text("refreshToken", true, 40)
+	tok, err := p.Text("refreshToken", true, 40)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +421,7 @@ func (a *API) refresh(ctx context.Context, p params) (any, error) {
 	if err := json.Unmarshal([]byte(cred.Label), &lab); err != nil {
 		return nil, fmt.Errorf("decode token label: %w", err)
 	}
-	if _, err := getRec[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID); err != nil {
+	if _, err := facade.GetDoc[userDoc](ctx, a.st, cred.AccountID, recUser, lab.UserID); err != nil {
 		return nil, fail(CodeRefreshInvalid, "the user no longer exists")
 	}
 	// Two refreshes racing with one token: the nonce table lets exactly one of them through, on

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
 )
@@ -100,7 +101,7 @@ func benchQueue(b *testing.B, st store.Store) *env {
 	if err := e.admin.Send(ctx, "POST", "/oapi/v1/queue", map[string]any{"queueName": "bench", "queueMaxItems": 0, "failTryTimes": 0}, nil); err != nil {
 		b.Fatal(err)
 	}
-	q, err := getRecByKey[queueDoc](ctx, e.st, e.account, recQueue, "bench")
+	q, err := facade.GetDocByKey[queueDoc](ctx, e.st, e.account, recQueue, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

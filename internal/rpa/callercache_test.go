@@ -6,11 +6,13 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"taskcenter/internal/facade"
 )
 
 // cachedKey reports whether the caller cache holds a live entry for an access token.
 func cachedKey(e *env, access string) bool {
-	_, ok := e.api.callers.get(tokenKeyID("at:", access), e.clock.now())
+	_, ok := e.api.callers.Get(tokenKeyID("at:", access), e.clock.now())
 	return ok
 }
 
@@ -33,7 +35,7 @@ func TestCallerCacheDropsOnWrites(t *testing.T) {
 		{"disable user", func(t *testing.T, e *env, _ *Client, id int64, _ []any) {
 			// No route disables a user; any write of the record through the facade must count.
 			ctx := context.Background()
-			u, err := getRec[userDoc](ctx, e.st, e.account, recUser, id)
+			u, err := facade.GetDoc[userDoc](ctx, e.st, e.account, recUser, id)
 			must(t, err)
 			u.Doc.Status = 1
 			_, err = e.api.put(ctx, u.Record, u.Doc)
@@ -125,7 +127,7 @@ func TestQueueCacheDropsOnDelete(t *testing.T) {
 				t.Fatalf("empty queue popped %v", it)
 			}
 		}
-		if _, ok := e.api.queues.get(queueKey{account: e.account, name: "q1"}, e.clock.now()); !ok {
+		if _, ok := e.api.queues.Get(queueKey{account: e.account, name: "q1"}, e.clock.now()); !ok {
 			t.Fatal("the queue was not cached")
 		}
 		must(t, e.admin.Send(ctx, "DELETE", "/oapi/v1/queue", map[string]any{"queueName": "q1"}, nil))

@@ -1,12 +1,7 @@
 package rpa
 
 import (
-	"errors"
-	"fmt"
-
-	"taskcenter/internal/blob"
-	"taskcenter/internal/engine"
-	"taskcenter/internal/store"
+	"taskcenter/internal/facade"
 )
 
 // Response codes. The document's appendix with the codes is missing; this is the table taskcenter
@@ -40,77 +35,46 @@ const (
 	CodeInternal = 50000 // unexpected server error; the log has the detail
 )
 
-// codeMessages are the default msg texts; most errors carry a more specific message.
-var codeMessages = map[int]string{
-	CodeOK:               "操作成功",
-	CodeAuthMissing:      "缺少认证参数",
-	CodeTimestampInvalid: "时间戳无效或已过期",
-	CodeSignatureInvalid: "签名错误",
-	CodeReplay:           "重复请求",
-	CodeTokenExpired:     "Token 已过期",
-	CodeRefreshInvalid:   "刷新 Token 无效",
-	CodeTokenInvalid:     "Token 不合法",
-	CodeLoginFailed:      "用户名或密码错误",
-	CodeForbidden:        "无权限",
-	CodeJobTokenInvalid:  "任务凭证无效",
-	CodeParamMissing:     "参数缺失",
-	CodeParamInvalid:     "参数错误",
-	CodeParamTooLong:     "参数过长",
-	CodeNotFound:         "数据不存在",
-	CodeExists:           "数据已存在",
-	CodeStateConflict:    "当前状态不允许该操作",
-	CodeQueueFull:        "队列已满",
-	CodeFileNotFound:     "文件不存在",
-	CodeFileTooLarge:     "文件过大",
-	CodePasswordWrong:    "旧密码错误",
-	CodeInternal:         "系统错误",
+// codes is the table: every answer code's text, and the codes store and engine errors map to.
+var codes = &facade.Codes{
+	OK: CodeOK, Internal: CodeInternal, Invalid: CodeParamInvalid, NotFound: CodeNotFound, Exists: CodeExists,
+	Stale: CodeStateConflict, TooLarge: CodeFileTooLarge,
+	Missing: CodeParamMissing, BadParam: CodeParamInvalid, TooLong: CodeParamTooLong,
+	Prefixed: true,
+	Text: map[int]string{
+		CodeOK:               "操作成功",
+		CodeAuthMissing:      "缺少认证参数",
+		CodeTimestampInvalid: "时间戳无效或已过期",
+		CodeSignatureInvalid: "签名错误",
+		CodeReplay:           "重复请求",
+		CodeTokenExpired:     "Token 已过期",
+		CodeRefreshInvalid:   "刷新 Token 无效",
+		CodeTokenInvalid:     "Token 不合法",
+		CodeLoginFailed:      "用户名或密码错误",
+		CodeForbidden:        "无权限",
+		CodeJobTokenInvalid:  "任务凭证无效",
+		CodeParamMissing:     "参数缺失",
+		CodeParamInvalid:     "参数错误",
+		CodeParamTooLong:     "参数过长",
+		CodeNotFound:         "数据不存在",
+		CodeExists:           "数据已存在",
+		CodeStateConflict:    "当前状态不允许该操作",
+		CodeQueueFull:        "队列已满",
+		CodeFileNotFound:     "文件不存在",
+		CodeFileTooLarge:     "文件过大",
+		CodePasswordWrong:    "旧密码错误",
+		CodeInternal:         "系统错误",
+	},
 }
 
 // Error is a failure with its response code. Handlers return it; the envelope writer renders it.
-type Error struct {
-	Code int
-	Msg  string
-	Err  error // the cause, logged, never sent
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %v", e.Code, e.Msg, e.Err)
-	}
-	return fmt.Sprintf("%d %s", e.Code, e.Msg)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
+type Error = facade.Error
 
 // fail builds an Error whose message is the code's text, followed by detail when given.
-func fail(code int, detail string, args ...any) *Error {
-	msg := codeMessages[code]
-	if detail != "" {
-		msg += ": " + fmt.Sprintf(detail, args...)
-	}
-	return &Error{Code: code, Msg: msg}
-}
+func fail(code int, detail string, args ...any) *Error { return codes.New(code, detail, args...) }
 
-// asError maps any error to a response code: engine and store sentinels keep their meaning, anything
-// else is an internal error whose cause is logged but not shown.
-func asError(err error) *Error {
-	var e *Error
-	switch {
-	case errors.As(err, &e):
-		return e
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, blob.ErrNotFound):
-		return &Error{Code: CodeNotFound, Msg: codeMessages[CodeNotFound], Err: err}
-	case errors.Is(err, store.ErrConflict):
-		return &Error{Code: CodeExists, Msg: codeMessages[CodeExists], Err: err}
-	case errors.Is(err, store.ErrStale):
-		return &Error{Code: CodeStateConflict, Msg: codeMessages[CodeStateConflict], Err: err}
-	case errors.Is(err, blob.ErrTooLarge):
-		return &Error{Code: CodeFileTooLarge, Msg: codeMessages[CodeFileTooLarge], Err: err}
-	case errors.Is(err, engine.ErrInvalid):
-		return &Error{Code: CodeParamInvalid, Msg: codeMessages[CodeParamInvalid] + ": " + err.Error(), Err: err}
-	}
-	return &Error{Code: CodeInternal, Msg: codeMessages[CodeInternal], Err: err}
-}
+// asError maps any error to a response code (facade.Codes.Of).
+func asError(err error) *Error { return codes.Of(err) }
 
 // Envelope is every JSON answer: {"code":0,"msg":"操作成功","result":...}.
 type Envelope struct {
@@ -120,7 +84,4 @@ type Envelope struct {
 }
 
 // Page is a list result.
-type Page[T any] struct {
-	Total int `json:"total"`
-	Items []T `json:"items"`
-}
+type Page[T any] = facade.Page[T]

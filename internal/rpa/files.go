@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"taskcenter/internal/blob"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -62,19 +63,19 @@ func cleanFileName(s string) (string, error) {
 
 // fileList serves GET /oapi/v1/share/file.
 func (a *API) fileList(ctx context.Context, c *call) (any, error) {
-	userID, err := c.p.integer("userId", false, 0, 1<<62, 0)
+	userID, err := c.p.Int("userId", false, 0, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	name, err := c.p.text("fileName", false, maxFileName)
+	name, err := c.p.Text("fileName", false, maxFileName)
 	if err != nil {
 		return nil, err
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	fs, err := listRecs[fileDoc](ctx, a.st, c.caller.accountID, recFile, -1)
+	fs, err := facade.ListDocs[fileDoc](ctx, a.st, c.caller.accountID, recFile, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func (a *API) fileList(ctx context.Context, c *call) (any, error) {
 			"createTime": a.date(f.CreatedAt), "modifyTime": a.date(f.UpdatedAt), "userId": f.Doc.UserID, "sha256": f.Doc.Hash,
 		})
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 // fileUpload serves POST /oapi/v1/share/file (multipart: uploadFile, isOverwrite, fileTag, userId).
@@ -101,19 +102,19 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 			return nil, err
 		}
 	}
-	if c.p.files == nil {
+	if c.p.Files == nil {
 		return nil, fail(CodeParamInvalid, "the upload must be multipart/form-data")
 	}
-	fhs := c.p.files.File["uploadFile"]
+	fhs := c.p.Files.File["uploadFile"]
 	if len(fhs) == 0 {
-		fhs = c.p.files.File["file"]
+		fhs = c.p.Files.File["file"]
 	}
 	if len(fhs) != 1 {
 		return nil, fail(CodeParamMissing, "uploadFile (one file part) is required")
 	}
 	fh := fhs[0]
 	name := fh.Filename
-	if n, err := c.p.text("fileName", false, maxFileName); err != nil {
+	if n, err := c.p.Text("fileName", false, maxFileName); err != nil {
 		return nil, err
 	} else if n != "" {
 		name = n
@@ -122,25 +123,25 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	overwrite, err := c.p.yesNo("isOverwrite", false)
+	overwrite, err := c.p.YesNo("isOverwrite", false)
 	if err != nil {
 		return nil, err
 	}
-	tags, err := c.p.text("fileTag", false, 200)
+	tags, err := c.p.Text("fileTag", false, 200)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := c.p.text("fileDesc", false, maxDesc)
+	desc, err := c.p.Text("fileDesc", false, maxDesc)
 	if err != nil {
 		return nil, err
 	}
 	// The document marks userId required (是): the user the file is shared as. It must be a user this
 	// caller can see (its department or below), so that a file cannot be put under a stranger's name.
-	owner, err := c.p.integer("userId", true, 1, 1<<62, 0)
+	owner, err := c.p.Int("userId", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	if u, err := getRec[userDoc](ctx, a.st, c.caller.accountID, recUser, owner); errors.Is(err, store.ErrNotFound) ||
+	if u, err := facade.GetDoc[userDoc](ctx, a.st, c.caller.accountID, recUser, owner); errors.Is(err, store.ErrNotFound) ||
 		(err == nil && !inScope(c.caller.org(), u.Doc.OrgCode)) {
 		return nil, fail(CodeNotFound, "no user %d", owner)
 	} else if err != nil {
@@ -149,7 +150,7 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 	if fh.Size > a.maxUp {
 		return nil, fail(CodeFileTooLarge, "larger than %d bytes", a.maxUp)
 	}
-	existing, err := getRecByKey[fileDoc](ctx, a.st, c.caller.accountID, recFile, name)
+	existing, err := facade.GetDocByKey[fileDoc](ctx, a.st, c.caller.accountID, recFile, name)
 	switch {
 	case err == nil && !overwrite:
 		return nil, fail(CodeExists, "file %s exists; send isOverwrite=yes to replace it", name)
@@ -188,19 +189,19 @@ func (a *API) fileUpload(ctx context.Context, c *call) (any, error) {
 // fileDownload serves GET /oapi/v1/share/file/download?fileName=: the bytes as stored, or the
 // envelope with 10008 when there is no such file.
 func (a *API) fileDownload(ctx context.Context, c *call) (any, error) {
-	name, err := c.p.text("fileName", false, maxFileName)
+	name, err := c.p.Text("fileName", false, maxFileName)
 	if err != nil {
 		return nil, err
 	}
 	var f rec[fileDoc]
 	if name != "" {
-		f, err = getRecByKey[fileDoc](ctx, a.st, c.caller.accountID, recFile, name)
+		f, err = facade.GetDocByKey[fileDoc](ctx, a.st, c.caller.accountID, recFile, name)
 	} else {
-		id, ierr := c.p.integer("fileId", true, 1, 1<<62, 0)
+		id, ierr := c.p.Int("fileId", true, 1, 1<<62, 0)
 		if ierr != nil {
 			return nil, fail(CodeParamMissing, "fileName is required")
 		}
-		f, err = getRec[fileDoc](ctx, a.st, c.caller.accountID, recFile, id)
+		f, err = facade.GetDoc[fileDoc](ctx, a.st, c.caller.accountID, recFile, id)
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), f.Doc.OrgCode)) {
 		return nil, fail(CodeFileNotFound, "")
@@ -236,21 +237,21 @@ func (a *API) fileDelete(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	var f rec[fileDoc]
-	id, err := c.p.integer("id", false, 1, 1<<62, 0)
+	id, err := c.p.Int("id", false, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
 	if id != 0 {
-		f, err = getRec[fileDoc](ctx, a.st, c.caller.accountID, recFile, id)
+		f, err = facade.GetDoc[fileDoc](ctx, a.st, c.caller.accountID, recFile, id)
 	} else {
-		name, nerr := c.p.text("fileName", false, maxFileName)
+		name, nerr := c.p.Text("fileName", false, maxFileName)
 		if nerr != nil {
 			return nil, nerr
 		}
 		if name == "" {
 			return nil, fail(CodeParamMissing, "id is required")
 		}
-		f, err = getRecByKey[fileDoc](ctx, a.st, c.caller.accountID, recFile, name)
+		f, err = facade.GetDocByKey[fileDoc](ctx, a.st, c.caller.accountID, recFile, name)
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), f.Doc.OrgCode)) {
 		return nil, fail(CodeFileNotFound, "")

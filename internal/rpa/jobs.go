@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -49,7 +50,7 @@ func jobStatus(j store.Job, u store.Unit) string {
 
 // jobByID finds an rpa.job of the caller's scope.
 func (a *API) jobByID(ctx context.Context, c *call) (store.Job, jobMeta, error) {
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return store.Job{}, jobMeta{}, err
 	}
@@ -66,11 +67,11 @@ func (a *API) jobByID(ctx context.Context, c *call) (store.Job, jobMeta, error) 
 
 // jobList serves GET /oapi/v1/job?id=<process id>.
 func (a *API) jobList(ctx context.Context, c *call) (any, error) {
-	pid, err := c.p.integer("id", true, 1, 1<<62, 0)
+	pid, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func (a *API) jobCreate(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := getRecByKey[processDoc](ctx, a.st, c.caller.accountID, recProcess, r.Doc.ProcCode)
+	proc, err := facade.GetDocByKey[processDoc](ctx, a.st, c.caller.accountID, recProcess, r.Doc.ProcCode)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fail(CodeStateConflict, "the schedule's process is gone")
 	}
@@ -212,7 +213,7 @@ func (a *API) jobRetry(ctx context.Context, c *call) (any, error) {
 // stateErr turns the engine's refusal of a control action into a state conflict.
 func stateErr(err error) error {
 	if errors.Is(err, engine.ErrInvalid) {
-		return &Error{Code: CodeStateConflict, Msg: codeMessages[CodeStateConflict] + ": " + err.Error(), Err: err}
+		return &Error{Code: CodeStateConflict, Msg: codes.Text[CodeStateConflict] + ": " + err.Error(), Err: err}
 	}
 	return err
 }

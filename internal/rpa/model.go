@@ -2,11 +2,10 @@ package rpa
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -92,71 +91,16 @@ type loginDoc struct {
 	UserID int64 `json:"userId"`
 }
 
-// rec pairs a record with its decoded document.
-type rec[T any] struct {
-	store.Record
-	Doc T
-}
-
-func decodeRec[T any](r store.Record) (rec[T], error) {
-	var d T
-	if err := json.Unmarshal(r.Data, &d); err != nil {
-		return rec[T]{}, fmt.Errorf("decode %s record %d: %w", r.Kind, r.ID, err)
-	}
-	return rec[T]{Record: r, Doc: d}, nil
-}
-
-// getRec loads a record of kind by id within the account; another account's record is not found.
-func getRec[T any](ctx context.Context, st store.Store, account int64, kind string, id int64) (rec[T], error) {
-	r, err := st.GetRecord(ctx, id)
-	if err != nil {
-		return rec[T]{}, err
-	}
-	if r.AccountID != account || r.Kind != kind {
-		return rec[T]{}, store.ErrNotFound
-	}
-	return decodeRec[T](r)
-}
-
-func getRecByKey[T any](ctx context.Context, st store.Store, account int64, kind, key string) (rec[T], error) {
-	r, err := st.GetRecordByKey(ctx, account, kind, key)
-	if err != nil {
-		return rec[T]{}, err
-	}
-	return decodeRec[T](r)
-}
-
-// listRecs loads every record of kind in the account (parent -1: any). Facade objects are few per
-// tenant (users, departments, assets), so filters and pages apply in memory.
-func listRecs[T any](ctx context.Context, st store.Store, account int64, kind string, parent int64) ([]rec[T], error) {
-	rs, _, err := st.ListRecords(ctx, store.RecordFilter{AccountIDs: []int64{account}, Kind: kind, ParentID: parent})
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", kind, err)
-	}
-	out := make([]rec[T], 0, len(rs))
-	for _, r := range rs {
-		d, err := decodeRec[T](r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
+// rec pairs a record with its decoded document. Facade objects are few per tenant (users,
+// departments, assets), so lists load every record of a kind and filter and page in memory.
+type rec[T any] = facade.Doc[T]
 
 // put encodes doc into r and writes it (ID 0 inserts), returning the stored record.
+// It drops the account's cached callers when the record is one they are built from.
 func (a *API) put(ctx context.Context, r store.Record, doc any) (store.Record, error) {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return store.Record{}, fmt.Errorf("encode %s: %w", r.Kind, err)
-	}
-	r.Data = b
-	out, err := a.st.PutRecord(ctx, r, a.now())
-	a.dropCallersFor(r.AccountID, r.Kind)
-	if err != nil {
-		return store.Record{}, fmt.Errorf("write %s %q: %w", r.Kind, r.Key, err)
-	}
-	return out, nil
+	out, err := facade.PutDoc(ctx, a.st, r, doc, a.now())
+	a.dropCallersFor(r.AccountID, r.Kind) // also after a failed write: it may have landed
+	return out, err
 }
 
 // idString renders an id the way the document shows ids inside strings.

@@ -6,17 +6,18 @@ import (
 	"sort"
 	"strings"
 
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
 // orgList serves GET /oapi/v1/orgDef/list: the caller's department and those below, depth first,
 // siblings by orgPos then id.
 func (a *API) orgList(ctx context.Context, c *call) (any, error) {
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := listRecs[orgDoc](ctx, a.st, c.caller.accountID, recOrg, -1)
+	rs, err := facade.ListDocs[orgDoc](ctx, a.st, c.caller.accountID, recOrg, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ func (a *API) orgList(ctx context.Context, c *call) (any, error) {
 	for _, r := range roots {
 		walk(r)
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 func (a *API) orgItem(r rec[orgDoc], byCode map[string]rec[orgDoc]) map[string]any {
@@ -80,7 +81,7 @@ func (a *API) orgAdd(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permOrg); err != nil {
 		return nil, err
 	}
-	cur, err := c.p.text("curCode", true, maxCurCode)
+	cur, err := c.p.Text("curCode", true, maxCurCode)
 	if err != nil {
 		return nil, err
 	}
@@ -88,20 +89,20 @@ func (a *API) orgAdd(ctx context.Context, c *call) (any, error) {
 	if !curCodeRE.MatchString(cur) {
 		return nil, fail(CodeParamInvalid, "curCode may hold letters, digits and _ only")
 	}
-	name, err := c.p.text("curName", true, maxCurName)
+	name, err := c.p.Text("curName", true, maxCurName)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := c.p.text("description", false, maxDesc)
+	desc, err := c.p.Text("description", false, maxDesc)
 	if err != nil {
 		return nil, err
 	}
-	pos, err := c.p.integer("orgPos", false, 0, 1<<31-1, 0)
+	pos, err := c.p.Int("orgPos", false, 0, 1<<31-1, 0)
 	if err != nil {
 		return nil, err
 	}
 	// "parentOrgCod" is how the document's example spells it.
-	parentCode, err := c.p.firstText(false, 200, "parentOrgCode", "parentOrgCod")
+	parentCode, err := c.p.FirstText(false, 200, "parentOrgCode", "parentOrgCod")
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +131,11 @@ func (a *API) orgForEdit(ctx context.Context, c *call) (rec[orgDoc], error) {
 	if err := c.caller.require(permOrg); err != nil {
 		return rec[orgDoc]{}, err
 	}
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return rec[orgDoc]{}, err
 	}
-	o, err := getRec[orgDoc](ctx, a.st, c.caller.accountID, recOrg, id)
+	o, err := facade.GetDoc[orgDoc](ctx, a.st, c.caller.accountID, recOrg, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), o.Doc.OrgCode)) {
 		return o, fail(CodeNotFound, "department %d", id)
 	}
@@ -148,8 +149,8 @@ func (a *API) orgEdit(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.p.has("curName") {
-		name, err := c.p.text("curName", true, maxCurName)
+	if c.p.Has("curName") {
+		name, err := c.p.Text("curName", true, maxCurName)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +159,7 @@ func (a *API) orgEdit(ctx context.Context, c *call) (any, error) {
 		o.Doc.OrgName = strings.TrimSuffix(oldFull, o.Doc.CurName+"-") + name + "-"
 		o.Doc.CurName = name
 		if oldFull != o.Doc.OrgName {
-			rs, err := listRecs[orgDoc](ctx, a.st, c.caller.accountID, recOrg, -1)
+			rs, err := facade.ListDocs[orgDoc](ctx, a.st, c.caller.accountID, recOrg, -1)
 			if err != nil {
 				return nil, err
 			}
@@ -172,13 +173,13 @@ func (a *API) orgEdit(ctx context.Context, c *call) (any, error) {
 			}
 		}
 	}
-	if c.p.has("orgPos") {
-		if o.Doc.OrgPos, err = c.p.integer("orgPos", true, 0, 1<<31-1, 0); err != nil {
+	if c.p.Has("orgPos") {
+		if o.Doc.OrgPos, err = c.p.Int("orgPos", true, 0, 1<<31-1, 0); err != nil {
 			return nil, err
 		}
 	}
-	if c.p.has("description") {
-		if o.Doc.Description, err = c.p.text("description", false, maxDesc); err != nil {
+	if c.p.Has("description") {
+		if o.Doc.Description, err = c.p.Text("description", false, maxDesc); err != nil {
 			return nil, err
 		}
 	}
@@ -196,7 +197,7 @@ func (a *API) orgDelete(ctx context.Context, c *call) (any, error) {
 	if o.Doc.OrgCode == c.caller.org() {
 		return nil, fail(CodeStateConflict, "you cannot delete your own department")
 	}
-	rs, err := listRecs[orgDoc](ctx, a.st, c.caller.accountID, recOrg, -1)
+	rs, err := facade.ListDocs[orgDoc](ctx, a.st, c.caller.accountID, recOrg, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +206,7 @@ func (a *API) orgDelete(ctx context.Context, c *call) (any, error) {
 			return nil, fail(CodeStateConflict, "department has departments below it")
 		}
 	}
-	us, err := listRecs[userDoc](ctx, a.st, c.caller.accountID, recUser, -1)
+	us, err := facade.ListDocs[userDoc](ctx, a.st, c.caller.accountID, recUser, -1)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -123,17 +124,17 @@ func (a *API) processPublish(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permProcess); err != nil {
 		return nil, err
 	}
-	if c.p.files == nil {
+	if c.p.Files == nil {
 		return nil, fail(CodeParamInvalid, "the package must be sent as multipart/form-data")
 	}
-	fhs := c.p.files.File["file"]
+	fhs := c.p.Files.File["file"]
 	if len(fhs) == 0 {
-		fhs = c.p.files.File["uploadFile"]
+		fhs = c.p.Files.File["uploadFile"]
 	}
 	if len(fhs) != 1 {
 		return nil, fail(CodeParamMissing, "file (one .ipkg part) is required")
 	}
-	status, err := c.p.text("workStatus", false, 20)
+	status, err := c.p.Text("workStatus", false, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +145,7 @@ func (a *API) processPublish(ctx context.Context, c *call) (any, error) {
 	default:
 		return nil, fail(CodeParamInvalid, "workStatus must be edit, pre_release or release")
 	}
-	explain, err := c.p.text("verExplain", false, maxDesc)
+	explain, err := c.p.Text("verExplain", false, maxDesc)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func (a *API) processPublish(ctx context.Context, c *call) (any, error) {
 	}
 	now := a.now().UnixMilli()
 	acct := c.caller.accountID
-	proc, err := getRecByKey[processDoc](ctx, a.st, acct, recProcess, m.ProcCode)
+	proc, err := facade.GetDocByKey[processDoc](ctx, a.st, acct, recProcess, m.ProcCode)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		proc = rec[processDoc]{Record: store.Record{AccountID: acct, Kind: recProcess, Key: m.ProcCode}, Doc: processDoc{
@@ -207,7 +208,7 @@ func (a *API) processPublish(ctx context.Context, c *call) (any, error) {
 // refreshProcess sets the process's current version and status from its versions: the newest
 // released one wins.
 func (a *API) refreshProcess(ctx context.Context, proc rec[processDoc]) error {
-	vs, err := listRecs[versionDoc](ctx, a.st, proc.AccountID, recVersion, proc.ID)
+	vs, err := facade.ListDocs[versionDoc](ctx, a.st, proc.AccountID, recVersion, proc.ID)
 	if err != nil {
 		return err
 	}
@@ -243,7 +244,7 @@ func (a *API) releasedVersion(ctx context.Context, c *caller, proc rec[processDo
 	if ver == "" {
 		return rec[versionDoc]{}, fail(CodeStateConflict, "process %s has no released version", proc.Doc.ProcCode)
 	}
-	v, err := getRecByKey[versionDoc](ctx, a.st, c.accountID, recVersion, proc.Doc.ProcCode+"|"+ver)
+	v, err := facade.GetDocByKey[versionDoc](ctx, a.st, c.accountID, recVersion, proc.Doc.ProcCode+"|"+ver)
 	if errors.Is(err, store.ErrNotFound) {
 		return v, fail(CodeNotFound, "version %s of %s", ver, proc.Doc.ProcCode)
 	}
@@ -279,15 +280,15 @@ func (a *API) processList(ctx context.Context, c *call) (any, error) {
 	var f [4]string
 	for i, n := range []string{"procName", "deveUserName", "ownUserName", "orgCode"} {
 		var err error
-		if f[i], err = c.p.text(n, false, 200); err != nil {
+		if f[i], err = c.p.Text(n, false, 200); err != nil {
 			return nil, err
 		}
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := listRecs[processDoc](ctx, a.st, c.caller.accountID, recProcess, -1)
+	ps, err := facade.ListDocs[processDoc](ctx, a.st, c.caller.accountID, recProcess, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -306,11 +307,11 @@ func (a *API) processList(ctx context.Context, c *call) (any, error) {
 		}
 		items = append(items, a.processItem(p, orgs))
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 func (a *API) processByID(ctx context.Context, c *caller, id int64) (rec[processDoc], error) {
-	p, err := getRec[processDoc](ctx, a.st, c.accountID, recProcess, id)
+	p, err := facade.GetDoc[processDoc](ctx, a.st, c.accountID, recProcess, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (!inScope(c.org(), p.Doc.OrgCode) || p.Doc.WorkStatus == wsDeleted)) {
 		return p, fail(CodeNotFound, "process %d", id)
 	}
@@ -323,7 +324,7 @@ func (a *API) processDelete(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permProcess); err != nil {
 		return nil, err
 	}
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +332,7 @@ func (a *API) processDelete(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheds, err := listRecs[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, -1)
+	scheds, err := facade.ListDocs[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +343,7 @@ func (a *API) processDelete(ctx context.Context, c *call) (any, error) {
 			}
 		}
 	}
-	vs, err := listRecs[versionDoc](ctx, a.st, c.caller.accountID, recVersion, p.ID)
+	vs, err := facade.ListDocs[versionDoc](ctx, a.st, c.caller.accountID, recVersion, p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -356,16 +357,16 @@ func (a *API) processDelete(ctx context.Context, c *call) (any, error) {
 
 // versionList serves GET /oapi/v1/process/version (proclid: a process id filter; "procId" too).
 func (a *API) versionList(ctx context.Context, c *call) (any, error) {
-	pid, err := c.p.integer("proclid", false, 0, 1<<62, 0)
+	pid, err := c.p.Int("proclid", false, 0, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
 	if pid == 0 {
-		if pid, err = c.p.integer("procId", false, 0, 1<<62, 0); err != nil {
+		if pid, err = c.p.Int("procId", false, 0, 1<<62, 0); err != nil {
 			return nil, err
 		}
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +377,7 @@ func (a *API) versionList(ctx context.Context, c *call) (any, error) {
 		}
 		parent = pid
 	}
-	vs, err := listRecs[versionDoc](ctx, a.st, c.caller.accountID, recVersion, parent)
+	vs, err := facade.ListDocs[versionDoc](ctx, a.st, c.caller.accountID, recVersion, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +394,7 @@ func (a *API) versionList(ctx context.Context, c *call) (any, error) {
 			continue
 		}
 		if _, ok := owners[d.OwnerUserID]; !ok {
-			if u, err := getRec[userDoc](ctx, a.st, c.caller.accountID, recUser, d.OwnerUserID); err == nil {
+			if u, err := facade.GetDoc[userDoc](ctx, a.st, c.caller.accountID, recUser, d.OwnerUserID); err == nil {
 				owners[d.OwnerUserID] = u.Doc.UserName
 			}
 		}
@@ -408,7 +409,7 @@ func (a *API) versionList(ctx context.Context, c *call) (any, error) {
 			"sha256": d.Hash, "entry": d.Entry,
 		})
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 // versionStatus serves PUT /oapi/v1/process/version {id, workStatus} (extension): move a version
@@ -417,11 +418,11 @@ func (a *API) versionStatus(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permProcess); err != nil {
 		return nil, err
 	}
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	status, err := c.p.text("workStatus", true, 20)
+	status, err := c.p.Text("workStatus", true, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +431,7 @@ func (a *API) versionStatus(ctx context.Context, c *call) (any, error) {
 	default:
 		return nil, fail(CodeParamInvalid, "workStatus must be edit, pre_release, release or deleted")
 	}
-	v, err := getRec[versionDoc](ctx, a.st, c.caller.accountID, recVersion, id)
+	v, err := facade.GetDoc[versionDoc](ctx, a.st, c.caller.accountID, recVersion, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), v.Doc.OrgCode)) {
 		return nil, fail(CodeNotFound, "version %d", id)
 	}
@@ -441,7 +442,7 @@ func (a *API) versionStatus(ctx context.Context, c *call) (any, error) {
 	if _, err := a.put(ctx, v.Record, v.Doc); err != nil {
 		return nil, err
 	}
-	p, err := getRec[processDoc](ctx, a.st, c.caller.accountID, recProcess, v.ParentID)
+	p, err := facade.GetDoc[processDoc](ctx, a.st, c.caller.accountID, recProcess, v.ParentID)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/rpa/lucene"
 	"taskcenter/internal/store"
 )
@@ -86,13 +87,13 @@ func itemStatus(u store.Unit) string {
 // queueByParams finds the queue a request names by queueId or queueName, within the caller's scope.
 func (a *API) queueByParams(ctx context.Context, c *call) (rec[queueDoc], error) {
 	var q rec[queueDoc]
-	id, err := c.p.integer("queueId", false, 1, 1<<62, 0)
+	id, err := c.p.Int("queueId", false, 1, 1<<62, 0)
 	if err != nil {
 		return q, err
 	}
-	name, err := c.p.text("queueName", id == 0, maxQueueName)
+	name, err := c.p.Text("queueName", id == 0, maxQueueName)
 	if err != nil {
-		if id == 0 && c.p.has("queueId") {
+		if id == 0 && c.p.Has("queueId") {
 			return q, fail(CodeParamMissing, "queueId or queueName is required")
 		}
 		return q, err
@@ -117,21 +118,21 @@ func (a *API) queueRec(ctx context.Context, account, id int64, name string) (rec
 		k.name = name
 	}
 	now := a.now()
-	if q, ok := a.queues.get(k, now); ok {
+	if q, ok := a.queues.Get(k, now); ok {
 		return q, nil
 	}
-	seq := a.queues.begin()
+	seq := a.queues.Begin()
 	var q rec[queueDoc]
 	var err error
 	if id != 0 {
-		q, err = getRec[queueDoc](ctx, a.st, account, recQueue, id)
+		q, err = facade.GetDoc[queueDoc](ctx, a.st, account, recQueue, id)
 	} else {
-		q, err = getRecByKey[queueDoc](ctx, a.st, account, recQueue, name)
+		q, err = facade.GetDocByKey[queueDoc](ctx, a.st, account, recQueue, name)
 	}
 	if err != nil {
 		return q, err
 	}
-	a.queues.add(k, account, seq, q, now)
+	a.queues.Add(k, account, seq, q, now)
 	return q, nil
 }
 
@@ -146,15 +147,15 @@ func firstNonEmpty(s ...string) string {
 
 // queueList serves GET /oapi/v1/queue.
 func (a *API) queueList(ctx context.Context, c *call) (any, error) {
-	name, err := c.p.text("queueName", false, maxQueueName)
+	name, err := c.p.Text("queueName", false, maxQueueName)
 	if err != nil {
 		return nil, err
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	qs, err := listRecs[queueDoc](ctx, a.st, c.caller.accountID, recQueue, -1)
+	qs, err := facade.ListDocs[queueDoc](ctx, a.st, c.caller.accountID, recQueue, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +182,7 @@ func (a *API) queueList(ctx context.Context, c *call) (any, error) {
 			"timeOut": q.Doc.TimeOut,
 		})
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 func nilIfZero(n int64) any {
@@ -199,26 +200,26 @@ func (a *API) queueCreate(ctx context.Context, c *call) (any, error) {
 	}
 	var d queueDoc
 	var err error
-	if d.QueueName, err = c.p.text("queueName", true, maxQueueName); err != nil {
+	if d.QueueName, err = c.p.Text("queueName", true, maxQueueName); err != nil {
 		return nil, err
 	}
-	if d.QueueMaxItems, err = c.p.integer("queueMaxItems", true, 0, maxQueueItems, 0); err != nil {
+	if d.QueueMaxItems, err = c.p.Int("queueMaxItems", true, 0, maxQueueItems, 0); err != nil {
 		return nil, err
 	}
-	if d.FailTryTimes, err = c.p.integer("failTryTimes", true, 0, 99, 0); err != nil {
+	if d.FailTryTimes, err = c.p.Int("failTryTimes", true, 0, 99, 0); err != nil {
 		return nil, err
 	}
-	if d.TimeOut, err = c.p.integer("timeOut", false, 0, 10080, 0); err != nil {
+	if d.TimeOut, err = c.p.Int("timeOut", false, 0, 10080, 0); err != nil {
 		return nil, err
 	}
-	if d.QueueDesc, err = c.p.text("queueDesc", false, maxDesc); err != nil {
+	if d.QueueDesc, err = c.p.Text("queueDesc", false, maxDesc); err != nil {
 		return nil, err
 	}
-	if d.RobotNo, err = c.p.firstText(false, 1000, "robotsNo", "robotNo"); err != nil {
+	if d.RobotNo, err = c.p.FirstText(false, 1000, "robotsNo", "robotNo"); err != nil {
 		return nil, err
 	}
 	d.OrgCode = c.caller.org()
-	if code, err := c.p.text("orgCode", false, 200); err != nil {
+	if code, err := c.p.Text("orgCode", false, 200); err != nil {
 		return nil, err
 	} else if code != "" {
 		o, err := a.resolveOrg(ctx, c.caller, code)
@@ -264,7 +265,7 @@ func (a *API) queueDelete(ctx context.Context, c *call) (any, error) {
 		return nil, fmt.Errorf("delete queue job: %w", err)
 	}
 	err = a.st.DeleteRecord(ctx, q.ID)
-	a.queues.drop(q.AccountID)
+	a.queues.Drop(q.AccountID)
 	return nil, err
 }
 
@@ -301,7 +302,7 @@ func (a *API) itemAdd(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	pname, err := c.p.text("priority", true, 20)
+	pname, err := c.p.Text("priority", true, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +311,7 @@ func (a *API) itemAdd(ctx context.Context, c *call) (any, error) {
 		return nil, fail(CodeParamInvalid, "priority must be high, normal or low, not %q", pname)
 	}
 	// The document marks deadline required (是), and its example sends one.
-	s, err := c.p.text("deadline", true, 40)
+	s, err := c.p.Text("deadline", true, 40)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +347,7 @@ func (a *API) itemAdd(ctx context.Context, c *call) (any, error) {
 
 // readKeys reads the item's custom key/value pairs: a JSON array, or a string holding one.
 func readKeys(p params) ([]itemKey, error) {
-	v, ok := p.raw("keys")
+	v, ok := p.Raw("keys")
 	if !ok {
 		return nil, nil
 	}
@@ -388,7 +389,7 @@ func readKeys(p params) ([]itemKey, error) {
 		if len([]rune(k)) > maxKeyLen || len([]rune(val)) > maxValueLen {
 			return nil, fail(CodeParamTooLong, "keys[%d] is too long", i)
 		}
-		if !validText(k) || !validText(val) {
+		if !facade.ValidText(k) || !facade.ValidText(val) {
 			return nil, fail(CodeParamInvalid, "keys[%d] is not valid text", i)
 		}
 		out = append(out, itemKey{Key: k, Value: val})
@@ -456,7 +457,7 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	prio, err := c.p.text("priority", false, 20)
+	prio, err := c.p.Text("priority", false, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -465,7 +466,7 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 			return nil, fail(CodeParamInvalid, "priority must be high, normal or low, not %q", prio)
 		}
 	}
-	status, err := c.p.text("status", false, 20)
+	status, err := c.p.Text("status", false, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +480,7 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 		name string
 		t    *time.Time
 	}{{"from", &from}, {"to", &to}} {
-		s, err := c.p.text(f.name, false, 40)
+		s, err := c.p.Text(f.name, false, 40)
 		if err != nil {
 			return nil, err
 		}
@@ -489,7 +490,7 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 			}
 		}
 	}
-	filterText, err := c.p.text("filter", false, lucene.MaxLength)
+	filterText, err := c.p.Text("filter", false, lucene.MaxLength)
 	if err != nil {
 		return nil, err
 	}
@@ -501,8 +502,8 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 	// ("total":3 with three items): without page and size a client gets them all, up to
 	// maxUnpagedItems; page and size still page (docs/compat/rpa.md).
 	off, lim := 0, maxUnpagedItems
-	if c.p.has("page") || c.p.has("size") {
-		if off, lim, err = c.p.page(); err != nil {
+	if c.p.Has("page") || c.p.Has("size") {
+		if off, lim, err = c.p.Paging("page", "size", 10, 1000); err != nil {
 			return nil, err
 		}
 	}
@@ -650,19 +651,19 @@ func (a *API) itemUpdate(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	itemNo, err := c.p.text("itemNo", true, 100)
+	itemNo, err := c.p.Text("itemNo", true, 100)
 	if err != nil {
 		return nil, err
 	}
-	status, err := c.p.text("status", true, 20)
+	status, err := c.p.Text("status", true, 20)
 	if err != nil {
 		return nil, err
 	}
-	result, err := c.p.text("result", false, maxResultLen)
+	result, err := c.p.Text("result", false, maxResultLen)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := c.p.text("id", false, 60)
+	ref, err := c.p.Text("id", false, 60)
 	if err != nil {
 		return nil, err
 	}
@@ -738,7 +739,7 @@ func (a *API) itemDelete(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, ok := c.p.raw("items")
+	v, ok := c.p.Raw("items")
 	if !ok {
 		return nil, fail(CodeParamMissing, "items is required")
 	}

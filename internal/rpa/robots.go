@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -109,7 +110,7 @@ func (a *API) robots(ctx context.Context, c *caller, kind string) ([]robotRow, e
 	if err != nil {
 		return nil, err
 	}
-	docs, err := listRecs[robotDoc](ctx, a.st, c.accountID, recRobot, -1)
+	docs, err := facade.ListDocs[robotDoc](ctx, a.st, c.accountID, recRobot, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +135,7 @@ func (a *API) robots(ctx context.Context, c *caller, kind string) ([]robotRow, e
 
 func (a *API) robotAliases(ctx context.Context, account int64) map[string]string {
 	m := map[string]string{}
-	docs, err := listRecs[robotDoc](ctx, a.st, account, recRobot, -1)
+	docs, err := facade.ListDocs[robotDoc](ctx, a.st, account, recRobot, -1)
 	if err != nil {
 		return m
 	}
@@ -188,11 +189,11 @@ func (a *API) robotItem(r robotRow, orgs map[string]rec[orgDoc], now time.Time) 
 // robotList serves GET /oapi/v1/robot and /oapi/v1/studio; tx searches name, alias, host, IP, user.
 func (a *API) robotList(kind string) handler {
 	return func(ctx context.Context, c *call) (any, error) {
-		tx, err := c.p.text("tx", false, 100)
+		tx, err := c.p.Text("tx", false, 100)
 		if err != nil {
 			return nil, err
 		}
-		off, lim, err := c.p.page()
+		off, lim, err := c.p.Paging("page", "size", 10, 1000)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +214,7 @@ func (a *API) robotList(kind string) handler {
 			}
 			items = append(items, it)
 		}
-		return paginate(items, off, lim), nil
+		return facade.Paginate(items, off, lim), nil
 	}
 }
 
@@ -228,7 +229,7 @@ func matchesAny(needle string, m map[string]any, fields ...string) bool {
 
 // robotByID finds a visible robot or studio by the id parameter.
 func (a *API) robotByID(ctx context.Context, c *call, kind string) (robotRow, error) {
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return robotRow{}, err
 	}
@@ -272,17 +273,17 @@ func (a *API) robotUpdate(kind, aliasField string) handler {
 			return nil, err
 		}
 		d := r.doc.Doc
-		if c.p.has(aliasField) || c.p.has("agentAlias") {
-			if d.Alias, err = c.p.firstText(false, 50, aliasField, "agentAlias"); err != nil {
+		if c.p.Has(aliasField) || c.p.Has("agentAlias") {
+			if d.Alias, err = c.p.FirstText(false, 50, aliasField, "agentAlias"); err != nil {
 				return nil, err
 			}
 		}
-		if c.p.has("description") {
-			if d.Description, err = c.p.text("description", false, maxDesc); err != nil {
+		if c.p.Has("description") {
+			if d.Description, err = c.p.Text("description", false, maxDesc); err != nil {
 				return nil, err
 			}
 		}
-		if code, err := c.p.text("orgCode", false, 200); err != nil {
+		if code, err := c.p.Text("orgCode", false, 200); err != nil {
 			return nil, err
 		} else if code != "" {
 			o, err := a.resolveOrg(ctx, c.caller, code)
@@ -303,7 +304,7 @@ func (a *API) licenceIssue(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permLicence); err != nil {
 		return nil, err
 	}
-	kind, err := c.p.text("agentType", false, 20)
+	kind, err := c.p.Text("agentType", false, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +320,7 @@ func (a *API) licenceIssue(ctx context.Context, c *call) (any, error) {
 	}
 	d := r.doc.Doc
 	d.LicDateExpiry = 0
-	if s, err := c.p.text("licDateExpiry", false, 40); err != nil {
+	if s, err := c.p.Text("licDateExpiry", false, 40); err != nil {
 		return nil, err
 	} else if s != "" {
 		t, err := a.parseTime(s)
@@ -357,7 +358,7 @@ func (a *API) licenceRevoke(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permLicence); err != nil {
 		return nil, err
 	}
-	kind, err := c.p.text("agentType", false, 20)
+	kind, err := c.p.Text("agentType", false, 20)
 	if err != nil {
 		return nil, err
 	}

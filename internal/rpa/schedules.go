@@ -14,7 +14,9 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
+	"taskcenter/internal/unitspec"
 )
 
 type scheduleDoc struct {
@@ -46,18 +48,8 @@ type scheduleDoc struct {
 // maxCandidates bounds the robots a schedule may name (the engine takes up to 1,000 tags a unit).
 const maxCandidates = 200
 
-// JobUnitSpec is the spec of an rpa.job unit, what the robot's executor reads.
-type JobUnitSpec struct {
-	Package    string            `json:"package"` // blob hash of the .ipkg
-	File       string            `json:"file"`    // e.g. 1.0.0_proc.ipkg
-	Entry      string            `json:"entry"`   // command to run inside the unpacked package
-	ProcCode   string            `json:"procCode"`
-	ProcVer    string            `json:"procVer"`
-	Candidates []string          `json:"candidates,omitempty"` // robot names; empty: any robot
-	Ticket     string            `json:"ticket"`
-	Params     string            `json:"params,omitempty"` // schParam, JSON text
-	Env        map[string]string `json:"env,omitempty"`
-}
+// JobUnitSpec is the spec of an rpa.job unit, what the robot's executor reads (internal/unitspec).
+type JobUnitSpec = unitspec.RPA
 
 // jobMeta is the job-level spec: what the job list shows beyond the engine's fields.
 type jobMeta struct {
@@ -118,26 +110,26 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 	p := c.p
 	var proc rec[processDoc]
 	var err error
-	if create || p.has("schName") {
-		if d.SchName, err = p.text("schName", true, 50); err != nil {
+	if create || p.Has("schName") {
+		if d.SchName, err = p.Text("schName", true, 50); err != nil {
 			return proc, err
 		}
 	}
 	code := d.ProcCode
-	if create || p.has("procCode") || p.has("procId") {
-		if pid, err := p.integer("procId", false, 1, 1<<62, 0); err != nil {
+	if create || p.Has("procCode") || p.Has("procId") {
+		if pid, err := p.Int("procId", false, 1, 1<<62, 0); err != nil {
 			return proc, err
 		} else if pid != 0 {
 			if proc, err = a.processByID(ctx, c.caller, pid); err != nil {
 				return proc, err
 			}
 			code = proc.Doc.ProcCode
-		} else if code, err = p.text("procCode", true, 50); err != nil {
+		} else if code, err = p.Text("procCode", true, 50); err != nil {
 			return proc, err
 		}
 	}
 	if proc.ID == 0 {
-		proc, err = getRecByKey[processDoc](ctx, a.st, c.caller.accountID, recProcess, code)
+		proc, err = facade.GetDocByKey[processDoc](ctx, a.st, c.caller.accountID, recProcess, code)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (!inScope(c.caller.org(), proc.Doc.OrgCode) || proc.Doc.WorkStatus == wsDeleted)) {
 			return proc, fail(CodeNotFound, "process %s", code)
 		}
@@ -146,8 +138,8 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 		}
 	}
 	d.ProcCode = proc.Doc.ProcCode
-	if p.has("procVer") {
-		if d.ProcVer, err = p.text("procVer", false, 30); err != nil {
+	if p.Has("procVer") {
+		if d.ProcVer, err = p.Text("procVer", false, 30); err != nil {
 			return proc, err
 		}
 	}
@@ -162,18 +154,18 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 		{"runningTimeout", &d.RunningTimeout, 0, 10080, 0}, {"autoStopTime", &d.AutoStopTime, 0, 10080, 0},
 		{"failTryTimes", &d.FailTryTimes, 0, 99, 0}, {"script", &d.Script, 1, 3, 1},
 	} {
-		if create || p.has(n.name) {
+		if create || p.Has(n.name) {
 			def := n.def
 			if !create {
 				def = *n.v
 			}
-			if *n.v, err = p.integer(n.name, false, n.min, n.max, def); err != nil {
+			if *n.v, err = p.Int(n.name, false, n.min, n.max, def); err != nil {
 				return proc, err
 			}
 		}
 	}
-	if create || p.has("runMode") {
-		if d.RunMode, err = p.text("runMode", false, 20); err != nil {
+	if create || p.Has("runMode") {
+		if d.RunMode, err = p.Text("runMode", false, 20); err != nil {
 			return proc, err
 		}
 		switch d.RunMode {
@@ -184,15 +176,15 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 			return proc, fail(CodeParamInvalid, "runMode must be time, startup or keep")
 		}
 	}
-	if create || p.has("scheduleMode") {
-		mode, err := p.integer("scheduleMode", false, 0, 6, 6)
+	if create || p.Has("scheduleMode") {
+		mode, err := p.Int("scheduleMode", false, 0, 6, 6)
 		if err != nil {
 			return proc, err
 		}
 		d.ScheduleMode = strconv.FormatInt(mode, 10)
 	}
-	if create || p.has("execRobotsNo") || p.has("robotsNo") {
-		robots, err := p.firstText(false, 4000, "execRobotsNo", "robotsNo")
+	if create || p.Has("execRobotsNo") || p.Has("robotsNo") {
+		robots, err := p.FirstText(false, 4000, "execRobotsNo", "robotsNo")
 		if err != nil {
 			return proc, err
 		}
@@ -201,8 +193,8 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 		}
 		d.ExecRobotsNo = robots
 	}
-	if p.has("schParam") {
-		if d.SchParam, err = p.text("schParam", false, 4000); err != nil {
+	if p.Has("schParam") {
+		if d.SchParam, err = p.Text("schParam", false, 4000); err != nil {
 			return proc, err
 		}
 		if d.SchParam != "" && !json.Valid([]byte(d.SchParam)) {
@@ -213,10 +205,10 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 		name string
 		v    *int64
 	}{{"startTime", &d.StartTime}, {"endTime", &d.EndTime}} {
-		if !p.has(t.name) {
+		if !p.Has(t.name) {
 			continue
 		}
-		s, err := p.text(t.name, false, 40)
+		s, err := p.Text(t.name, false, 40)
 		if err != nil {
 			return proc, err
 		}
@@ -229,8 +221,8 @@ func (a *API) scheduleFields(ctx context.Context, c *call, d *scheduleDoc, creat
 			*t.v = tm.UnixMilli()
 		}
 	}
-	if create || p.has("scheduleExpre") || p.has("cron") {
-		if d.ScheduleExpre, err = p.firstText(false, 200, "scheduleExpre", "cron"); err != nil {
+	if create || p.Has("scheduleExpre") || p.Has("cron") {
+		if d.ScheduleExpre, err = p.FirstText(false, 200, "scheduleExpre", "cron"); err != nil {
 			return proc, err
 		}
 	}
@@ -324,12 +316,12 @@ func (a *API) scheduleCreate(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	d.OrgCode = proc.Doc.OrgCode
-	enabled, err := c.p.yesNo("enabled", true)
+	enabled, err := c.p.YesNo("enabled", true)
 	if err != nil {
 		return nil, err
 	}
-	if c.p.has("status") { // the list's status: 0 enabled, 1 disabled
-		st, err := c.p.integer("status", false, 0, 1, 0)
+	if c.p.Has("status") { // the list's status: 0 enabled, 1 disabled
+		st, err := c.p.Int("status", false, 0, 1, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -360,11 +352,11 @@ func (a *API) scheduleCreate(ctx context.Context, c *call) (any, error) {
 
 // scheduleByID finds a schedule of the caller's scope by the id parameter.
 func (a *API) scheduleByID(ctx context.Context, c *call) (rec[scheduleDoc], store.Schedule, error) {
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return rec[scheduleDoc]{}, store.Schedule{}, err
 	}
-	d, err := getRecByKey[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, idString(id))
+	d, err := facade.GetDocByKey[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, idString(id))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), d.Doc.OrgCode)) {
 		return d, store.Schedule{}, fail(CodeNotFound, "schedule %d", id)
 	}
@@ -419,7 +411,7 @@ func (a *API) scheduleEnable(on bool) handler {
 		}
 		if on {
 			// Enabling picks up the newest released version when the schedule follows the latest.
-			proc, err := getRecByKey[processDoc](ctx, a.st, c.caller.accountID, recProcess, r.Doc.ProcCode)
+			proc, err := facade.GetDocByKey[processDoc](ctx, a.st, c.caller.accountID, recProcess, r.Doc.ProcCode)
 			if err != nil {
 				return nil, fail(CodeStateConflict, "the schedule's process is gone")
 			}
@@ -455,11 +447,11 @@ var modeDesc = map[string]string{"0": "定时执行一次", "1": "每分钟", "2
 
 // scheduleList serves GET /oapi/v1/schedule/list.
 func (a *API) scheduleList(ctx context.Context, c *call) (any, error) {
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := listRecs[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, -1)
+	rs, err := facade.ListDocs[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -515,22 +507,22 @@ func (a *API) scheduleList(ctx context.Context, c *call) (any, error) {
 			"developerUser": d.OwnerUser,
 		})
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 // jobLogin serves GET /oapi/v1/token?jobTicket=&unitId=&epoch= (extension): a robot running an
 // rpa.job unit trades the schedule's ticket from the unit spec for a token scoped to that run. The
 // token dies when the unit stops running with that epoch.
 func (a *API) jobLogin(ctx context.Context, p params) (any, error) {
-	ticket, err := p.text("jobTicket", true, 100)
+	ticket, err := p.Text("jobTicket", true, 100)
 	if err != nil {
 		return nil, err
 	}
-	unitID, err := p.integer("unitId", true, 1, 1<<62, 0)
+	unitID, err := p.Int("unitId", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	epoch, err := p.integer("epoch", true, 1, 1<<62, 0)
+	epoch, err := p.Int("epoch", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -74,7 +75,7 @@ func (a *API) bootstrap(ctx context.Context, accountID int64, adminUser string, 
 		return BootstrapResult{}, fmt.Errorf("bootstrap rpa: user %q: %w", adminUser, store.ErrConflict)
 	}
 	var res BootstrapResult
-	roles, err := listRecs[roleDoc](ctx, a.st, accountID, recRole, -1)
+	roles, err := facade.ListDocs[roleDoc](ctx, a.st, accountID, recRole, -1)
 	if err != nil {
 		return res, err
 	}
@@ -199,7 +200,7 @@ func (a *API) syncLogins(ctx context.Context, account, userID int64, old *userDo
 
 // orgNames maps department codes to their records, for names in lists.
 func (a *API) orgs(ctx context.Context, account int64) (map[string]rec[orgDoc], error) {
-	rs, err := listRecs[orgDoc](ctx, a.st, account, recOrg, -1)
+	rs, err := facade.ListDocs[orgDoc](ctx, a.st, account, recOrg, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -216,9 +217,9 @@ func (a *API) resolveOrg(ctx context.Context, c *caller, s string) (rec[orgDoc],
 	var o rec[orgDoc]
 	var err error
 	if strings.HasPrefix(s, "-") {
-		o, err = getRecByKey[orgDoc](ctx, a.st, c.accountID, recOrg, s)
+		o, err = facade.GetDocByKey[orgDoc](ctx, a.st, c.accountID, recOrg, s)
 	} else if id, perr := strconv.ParseInt(s, 10, 64); perr == nil {
-		o, err = getRec[orgDoc](ctx, a.st, c.accountID, recOrg, id)
+		o, err = facade.GetDoc[orgDoc](ctx, a.st, c.accountID, recOrg, id)
 	} else {
 		return o, fail(CodeParamInvalid, "orgCode %q is neither a department code nor an id", s)
 	}
@@ -257,7 +258,7 @@ func nilIfEmpty(s string) any {
 }
 
 func (a *API) roleMap(ctx context.Context, account int64) (map[int64]roleDoc, error) {
-	rs, err := listRecs[roleDoc](ctx, a.st, account, recRole, -1)
+	rs, err := facade.ListDocs[roleDoc](ctx, a.st, account, recRole, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -270,15 +271,15 @@ func (a *API) roleMap(ctx context.Context, account int64) (map[int64]roleDoc, er
 
 // userList serves GET /oapi/v1/user: the users of the caller's department and below.
 func (a *API) userList(ctx context.Context, c *call) (any, error) {
-	name, err := c.p.text("userName", false, maxUserName)
+	name, err := c.p.Text("userName", false, maxUserName)
 	if err != nil {
 		return nil, err
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	us, err := listRecs[userDoc](ctx, a.st, c.caller.accountID, recUser, -1)
+	us, err := facade.ListDocs[userDoc](ctx, a.st, c.caller.accountID, recUser, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -297,15 +298,15 @@ func (a *API) userList(ctx context.Context, c *call) (any, error) {
 		}
 		items = append(items, a.userItem(u, roles, orgs))
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }
 
 // userFields reads the fields shared by create and update.
 func (a *API) userFields(ctx context.Context, c *call, d *userDoc, create bool) error {
 	p := c.p
 	var err error
-	if create || p.has("userName") {
-		name, err := p.text("userName", true, maxUserName)
+	if create || p.Has("userName") {
+		name, err := p.Text("userName", true, maxUserName)
 		if err != nil {
 			return err
 		}
@@ -314,35 +315,35 @@ func (a *API) userFields(ctx context.Context, c *call, d *userDoc, create bool) 
 		}
 		d.UserName = name
 	}
-	if p.has("userAlias") {
-		if d.UserAlias, err = p.text("userAlias", false, maxUserAlias); err != nil {
+	if p.Has("userAlias") {
+		if d.UserAlias, err = p.Text("userAlias", false, maxUserAlias); err != nil {
 			return err
 		}
 	}
-	if p.has("description") {
-		if d.Description, err = p.text("description", false, maxDesc); err != nil {
+	if p.Has("description") {
+		if d.Description, err = p.Text("description", false, maxDesc); err != nil {
 			return err
 		}
 	}
-	if p.has("email") {
-		if d.Email, err = p.text("email", false, maxEmail); err != nil {
+	if p.Has("email") {
+		if d.Email, err = p.Text("email", false, maxEmail); err != nil {
 			return err
 		}
 		if d.Email != "" && !strings.Contains(d.Email, "@") {
 			return fail(CodeParamInvalid, "email is not an address")
 		}
 	}
-	if p.has("phone") {
-		if d.Phone, err = p.text("phone", false, maxPhone); err != nil {
+	if p.Has("phone") {
+		if d.Phone, err = p.Text("phone", false, maxPhone); err != nil {
 			return err
 		}
 	}
-	if create || p.has("roleId") {
-		rid, err := p.integer("roleId", true, 1, 1<<62, 0)
+	if create || p.Has("roleId") {
+		rid, err := p.Int("roleId", true, 1, 1<<62, 0)
 		if err != nil {
 			return err
 		}
-		role, err := getRec[roleDoc](ctx, a.st, c.caller.accountID, recRole, rid)
+		role, err := facade.GetDoc[roleDoc](ctx, a.st, c.caller.accountID, recRole, rid)
 		if errors.Is(err, store.ErrNotFound) {
 			return fail(CodeNotFound, "role %d", rid)
 		}
@@ -355,8 +356,8 @@ func (a *API) userFields(ctx context.Context, c *call, d *userDoc, create bool) 
 		}
 		d.RoleID = rid
 	}
-	if create || p.has("orgCode") {
-		code, err := p.text("orgCode", true, 200)
+	if create || p.Has("orgCode") {
+		code, err := p.Text("orgCode", true, 200)
 		if err != nil {
 			return err
 		}
@@ -378,7 +379,7 @@ func (a *API) userCreate(ctx context.Context, c *call) (any, error) {
 	if err := a.userFields(ctx, c, &d, true); err != nil {
 		return nil, err
 	}
-	pw, err := c.p.firstText(true, 0, "userPassword", "password")
+	pw, err := c.p.FirstText(true, 0, "userPassword", "password")
 	if err != nil {
 		return nil, err
 	}
@@ -400,11 +401,11 @@ func (a *API) userCreate(ctx context.Context, c *call) (any, error) {
 // userUpdate serves PUT /oapi/v1/user. A password change needs the old password (lodePass) with the
 // new one (newPass), whoever asks.
 func (a *API) userUpdate(ctx context.Context, c *call) (any, error) {
-	id, err := c.p.integer("id", true, 1, 1<<62, 0)
+	id, err := c.p.Int("id", true, 1, 1<<62, 0)
 	if err != nil {
 		return nil, err
 	}
-	u, err := getRec[userDoc](ctx, a.st, c.caller.accountID, recUser, id)
+	u, err := facade.GetDoc[userDoc](ctx, a.st, c.caller.accountID, recUser, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), u.Doc.OrgCode)) {
 		return nil, fail(CodeNotFound, "user %d", id)
 	}
@@ -414,7 +415,7 @@ func (a *API) userUpdate(ctx context.Context, c *call) (any, error) {
 	self := u.ID == c.caller.user.ID
 	changesProfile := false
 	for _, k := range []string{"userName", "userAlias", "roleId", "orgCode", "description", "email", "phone"} {
-		if c.p.has(k) {
+		if c.p.Has(k) {
 			changesProfile = true
 		}
 	}
@@ -429,7 +430,7 @@ func (a *API) userUpdate(ctx context.Context, c *call) (any, error) {
 	if !c.caller.can(permUser) && (d.RoleID != old.RoleID || d.OrgCode != old.OrgCode) {
 		return nil, fail(CodeForbidden, "only user managers change roles and departments")
 	}
-	newPass, err := c.p.text("newPass", false, 0)
+	newPass, err := c.p.Text("newPass", false, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +438,7 @@ func (a *API) userUpdate(ctx context.Context, c *call) (any, error) {
 		if !self && !c.caller.can(permUser) {
 			return nil, c.caller.require(permUser)
 		}
-		oldPass, err := c.p.text("lodePass", true, 0)
+		oldPass, err := c.p.Text("lodePass", true, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -471,12 +472,12 @@ func (a *API) userDelete(ctx context.Context, c *call) (any, error) {
 	if err := c.caller.require(permUser); err != nil {
 		return nil, err
 	}
-	ids, err := c.p.ids("ids", false)
+	ids, err := c.p.IDs("ids", false)
 	if err != nil {
 		return nil, err
 	}
 	if len(ids) == 0 {
-		if ids, err = c.p.ids("id", true); err != nil {
+		if ids, err = c.p.IDs("id", true); err != nil {
 			return nil, err
 		}
 	}
@@ -485,7 +486,7 @@ func (a *API) userDelete(ctx context.Context, c *call) (any, error) {
 		if id == c.caller.user.ID {
 			return nil, fail(CodeStateConflict, "you cannot delete yourself")
 		}
-		u, err := getRec[userDoc](ctx, a.st, c.caller.accountID, recUser, id)
+		u, err := facade.GetDoc[userDoc](ctx, a.st, c.caller.accountID, recUser, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !inScope(c.caller.org(), u.Doc.OrgCode)) {
 			return nil, fail(CodeNotFound, "user %d", id)
 		}
@@ -512,15 +513,15 @@ func (a *API) userDelete(ctx context.Context, c *call) (any, error) {
 
 // roleList serves GET /oapi/v1/role/list.
 func (a *API) roleList(ctx context.Context, c *call) (any, error) {
-	name, err := c.p.text("roleName", false, 50)
+	name, err := c.p.Text("roleName", false, 50)
 	if err != nil {
 		return nil, err
 	}
-	off, lim, err := c.p.page()
+	off, lim, err := c.p.Paging("page", "size", 10, 1000)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := listRecs[roleDoc](ctx, a.st, c.caller.accountID, recRole, -1)
+	rs, err := facade.ListDocs[roleDoc](ctx, a.st, c.caller.accountID, recRole, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -535,5 +536,5 @@ func (a *API) roleList(ctx context.Context, c *call) (any, error) {
 			"createTime": ms(r.CreatedAt), "modifyTime": ms(r.UpdatedAt),
 		})
 	}
-	return paginate(items, off, lim), nil
+	return facade.Paginate(items, off, lim), nil
 }

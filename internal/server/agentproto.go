@@ -13,6 +13,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -26,14 +27,6 @@ func (s *Server) mountAgentProtocol() {
 	s.mux.HandleFunc("POST "+agentapi.PathRelease, s.withWorker(s.handleRelease))
 	s.mux.HandleFunc("PUT "+agentapi.PathOutput+"/{unit}/{name}", s.withWorker(s.handleOutput))
 	s.mux.HandleFunc("GET "+agentapi.PathBlob+"/{hash}", s.withWorker(s.handleBlob))
-}
-
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
 }
 
 // decode reads a JSON request body into v with the protocol's limits, answering 400 or 413 itself.
@@ -64,7 +57,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.cfg.Engine.Now()
-	cred, err := auth.VerifyToken(ctx, s.cfg.Store, store.CredAgent, bearer(r), now)
+	cred, err := auth.VerifyToken(ctx, s.cfg.Store, store.CredAgent, facade.Bearer(r), now)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -122,7 +115,7 @@ func parseWorkerLabel(label string) (id, incarnation int64, err error) {
 // withWorker authenticates a worker token and passes the worker on.
 func (s *Server) withWorker(h func(http.ResponseWriter, *http.Request, store.Worker)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		wk, err := s.worker(r.Context(), bearer(r))
+		wk, err := s.worker(r.Context(), facade.Bearer(r))
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -329,7 +322,7 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request, wk store.W
 		s.fail(w, r, store.ErrStale)
 		return
 	}
-	if !s.uploadBody(w, r) {
+	if !facade.UploadBody(w, r, s.cfg.MaxUploadBytes) {
 		return
 	}
 	ref, err := s.cfg.Blobs.Put(ctx, r.Body, s.cfg.MaxUploadBytes)
@@ -379,24 +372,5 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, wk store.Wor
 			return
 		}
 	}
-	s.serveBlob(w, r, hash)
-}
-
-func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, hash string) {
-	if !blob.ValidHash(hash) {
-		writeError(w, http.StatusNotFound, "not found")
-		return
-	}
-	rc, _, err := s.cfg.Blobs.Open(r.Context(), hash)
-	if errors.Is(err, blob.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not found")
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer rc.Close()
-	w.Header().Set("ETag", `"`+hash+`"`)
-	http.ServeContent(w, r, "", time.Time{}, rc)
+	facade.ServeBlob(w, r, s.cfg.Blobs, s.log, hash)
 }

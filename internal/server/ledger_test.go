@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"taskcenter/internal/server"
+	"taskcenter/internal/native"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
 )
@@ -54,7 +54,7 @@ func TestNativeLedger(t *testing.T) {
 				}
 				var got struct {
 					Total int                     `json:"total"`
-					Lines []server.LedgerLineView `json:"lines"`
+					Lines []native.LedgerLineView `json:"lines"`
 				}
 				if err := json.Unmarshal([]byte(body), &got); err != nil {
 					t.Fatal(err)

@@ -16,79 +16,32 @@ import (
 	"taskcenter/internal/agent"
 	"taskcenter/internal/agentapi"
 	"taskcenter/internal/imaging"
+	"taskcenter/internal/unitspec"
 )
 
 //go:embed blender_setup.py
 var blenderSetup []byte
 
-// Output formats of a blender unit.
-const (
-	FormatPNG = "PNG"
-	FormatEXR = "OPEN_EXR"
+// The spec, result and output names of a blender unit live in internal/unitspec, shared with the
+// facades that write them; these names keep the executor's own spelling.
+type (
+	BlenderSpec   = unitspec.Blender
+	BlenderResult = unitspec.BlenderResult
+	BlenderFrame  = unitspec.BlenderFrame
 )
 
-// BlenderSpec is the spec of a blender unit: render one frame of a scene, or one border block of it,
-// or several frames in one Blender run (frames, for farms that group frames per unit).
-//
-//	{"scene": "<blob hash of the .blend>", "frame": 12, "format": "PNG",
-//	 "scene_name": "Scene", "engine": "CYCLES", "samples": 64, "resolution": [1920, 1080],
-//	 "camera": "Camera", "border": {"min_x": 0, "max_x": 0.5, "min_y": 0.5, "max_y": 1}}
-//
-// Only scene is required; frame defaults to 0. Optional fields override the file's settings. With a
-// border (Blender's convention: fractions, y from the bottom) only that block is rendered and the
-// output is just the block, of size imaging.Border.Rect(width, height).
-//
-// With frames (e.g. [1, 2, 3]) frame is ignored: the scene is loaded once and each frame rendered and
-// uploaded as outputs "image.<frame>" and "thumbnail.<frame>" instead of "image" and "thumbnail".
-type BlenderSpec struct {
-	Scene      string          `json:"scene"`
-	SceneName  string          `json:"scene_name,omitempty"`
-	Frame      int             `json:"frame"`
-	Frames     []int           `json:"frames,omitempty"`
-	Format     string          `json:"format,omitempty"`  // PNG (default) or OPEN_EXR
-	Engine     string          `json:"engine,omitempty"`  // CYCLES, BLENDER_EEVEE, BLENDER_WORKBENCH
-	Samples    int             `json:"samples,omitempty"` // Cycles samples / Eevee TAA samples
-	Resolution []int           `json:"resolution,omitempty"`
-	Camera     string          `json:"camera,omitempty"`
-	Border     *imaging.Border `json:"border,omitempty"`
-}
-
-// BlenderResult is the result of a blender unit. The image is uploaded as output "image" and, for a
-// PNG, a thumbnail (longest side ThumbnailSize) as output "thumbnail".
-type BlenderResult struct {
-	Width  int             `json:"width"`  // of the uploaded image: the block's size for a border render
-	Height int             `json:"height"` //
-	File   string          `json:"file"`   // e.g. frame_00012.png
-	Frame  int             `json:"frame"`
-	Format string          `json:"format"`
-	Border *imaging.Border `json:"border,omitempty"`
-	// RenderSeconds is Blender's wall time, loading and saving included.
-	RenderSeconds float64 `json:"render_seconds"`
-	// Frames lists every frame's image when the spec asked for several frames; the fields above then
-	// describe the first one.
-	Frames []BlenderFrame `json:"frames,omitempty"`
-}
-
-// BlenderFrame is one frame of a several-frame unit, uploaded as OutputImage+"."+frame.
-type BlenderFrame struct {
-	Frame  int    `json:"frame"`
-	File   string `json:"file"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-}
-
-// Output names of a blender unit.
 const (
-	OutputImage     = "image"
-	OutputThumbnail = "thumbnail"
-	ThumbnailSize   = 256
+	FormatPNG       = unitspec.FormatPNG
+	FormatEXR       = unitspec.FormatEXR
+	OutputImage     = unitspec.OutputImage
+	OutputThumbnail = unitspec.OutputThumbnail
+	ThumbnailSize   = unitspec.ThumbnailSize
+	// MaxBlenderFrames bounds the frames of one unit.
+	MaxBlenderFrames = unitspec.MaxBlenderFrames
 )
 
-// MaxBlenderFrames bounds the frames of one unit.
-const MaxBlenderFrames = 1000
-
-// FrameOutput names the output of frame f of a several-frame unit ("image.12").
-func FrameOutput(name string, f int) string { return name + "." + strconv.Itoa(f) }
+// FrameOutput names output name of frame f in a several-frame unit: "image.12".
+func FrameOutput(name string, f int) string { return unitspec.FrameOutput(name, f) }
 
 // exitBadSpec is the exit code of the setup script for a spec that cannot apply to the file.
 const exitBadSpec = 3
@@ -103,7 +56,8 @@ type Blender struct {
 	Grace time.Duration
 }
 
-func (s *BlenderSpec) validate() error {
+// validateBlender checks a spec and fills in its defaults.
+func validateBlender(s *BlenderSpec) error {
 	switch {
 	case s.Scene == "":
 		return errors.New("scene (the blob hash of the .blend file) is required")
@@ -153,7 +107,7 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	if err := decodeSpec(u.Spec, &spec); err != nil {
 		return agent.Result{}, err
 	}
-	if err := spec.validate(); err != nil {
+	if err := validateBlender(&spec); err != nil {
 		return agent.Result{}, agent.Permanent(fmt.Errorf("blender spec: %w", err))
 	}
 	env.Progress(0, fmt.Sprintf("[agent] fetching scene %s\n", spec.Scene))

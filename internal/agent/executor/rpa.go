@@ -19,35 +19,14 @@ import (
 
 	"taskcenter/internal/agent"
 	"taskcenter/internal/agentapi"
+	"taskcenter/internal/unitspec"
 )
 
-// RPASpec is the spec of an rpa unit (one run of a published process), as the RPA facade writes it:
-//
-//	{"package": "<blob hash of the .ipkg>", "file": "1.0.0_invoice.ipkg", "entry": "sh main.sh",
-//	 "procCode": "invoice", "procVer": "1.0.0", "candidates": ["bot1"], "ticket": "...",
-//	 "params": "{...}", "env": {"K": "V"}}
-//
-// The package is a zip with manifest.json at its root; entry is the command line run inside the
-// unpacked package (through /bin/sh -c, or cmd /C on Windows). Candidates are enforced by the
-// engine (the unit carries the candidates' tags); the executor does not look at them.
-type RPASpec struct {
-	Package    string            `json:"package"`
-	File       string            `json:"file"`
-	Entry      string            `json:"entry"`
-	ProcCode   string            `json:"procCode"`
-	ProcVer    string            `json:"procVer"`
-	Candidates []string          `json:"candidates,omitempty"`
-	Ticket     string            `json:"ticket"`
-	Params     string            `json:"params,omitempty"`
-	Env        map[string]string `json:"env,omitempty"`
-}
-
-// RPAResult is the result of a process that exited 0.
-type RPAResult struct {
-	ExitCode int    `json:"exit_code"`
-	ProcCode string `json:"procCode"`
-	ProcVer  string `json:"procVer"`
-}
+// The spec and result of an rpa unit live in internal/unitspec, shared with the RPA facade.
+type (
+	RPASpec   = unitspec.RPA
+	RPAResult = unitspec.RPAResult
+)
 
 // RPA runs published RPA processes on a robot. Before starting the process it trades the unit's
 // job ticket for a job-scoped OAPI token, which the process finds in its environment with the OAPI

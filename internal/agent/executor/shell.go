@@ -13,33 +13,14 @@ import (
 
 	"taskcenter/internal/agent"
 	"taskcenter/internal/agentapi"
+	"taskcenter/internal/unitspec"
 )
 
-// ShellSpec is the spec of a shell unit:
-//
-//	{"command": ["prog", "arg {{frame}}"], "vars": {"frame": "12"}, "env": {"K": "V"},
-//	 "dir": "", "outputs": ["out/result.png"]}
-//
-// Placeholders {{name}} in command, env values, dir and outputs are replaced from vars and from the
-// built-ins {{workdir}} (the unit's scratch directory), {{unit_id}}, {{job_id}} and {{attempt}}; an
-// unknown placeholder fails the unit permanently. The command runs directly, without a shell. Dir
-// (default the scratch directory) is relative to the scratch directory unless absolute. After a
-// zero exit each output (relative to dir) is uploaded; a missing output fails the unit. The output
-// name is OutputName of the substituted path ("out/frame 7.png" -> "out_frame_7.png"), since the
-// protocol allows only letters, digits, '.', '-' and '_' in names.
-type ShellSpec struct {
-	Command []string          `json:"command"`
-	Vars    map[string]string `json:"vars,omitempty"`
-	Env     map[string]string `json:"env,omitempty"`
-	Dir     string            `json:"dir,omitempty"`
-	Outputs []string          `json:"outputs,omitempty"`
-}
-
-// ShellResult is the result of a successful shell unit.
-type ShellResult struct {
-	ExitCode int                                `json:"exit_code"`
-	Outputs  map[string]agentapi.OutputResponse `json:"outputs,omitempty"`
-}
+// The spec and result of a shell unit live in internal/unitspec.
+type (
+	ShellSpec   = unitspec.Shell
+	ShellResult = unitspec.ShellResult
+)
 
 // Shell runs shell units.
 type Shell struct {

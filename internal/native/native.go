@@ -1,4 +1,7 @@
-package server
+// Package native is taskcenter's own API (api/native.yaml), used by the CLI and the console: jobs,
+// units, workers, accounts, limits, tokens, dialect keys and settings, schedules and blobs. It is a
+// facade like the dialects, built on internal/facade's plain dialect, and internal/server mounts it.
+package native
 
 import (
 	"bytes"
@@ -15,17 +18,17 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
-	"taskcenter/internal/httplimit"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
-// The native API (api/native.yaml) is taskcenter's own: the CLI and the console use it. A token of kind
-// admin authenticates; an admin account's token acts on every account, a user account's on its own
-// (another account's job answers 404).
+// A token of kind admin authenticates; an admin account's token acts on every account, a user
+// account's on its own (another account's job answers 404).
 
-func (s *Server) mountNative() {
+// Mount registers the native API's routes on mux.
+func (s *API) Mount(mux *http.ServeMux) {
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request, caller)) {
-		s.mux.HandleFunc(pattern, s.withCaller(fn))
+		mux.HandleFunc(pattern, s.withCaller(fn))
 	}
 	h("GET /api/v1/whoami", s.handleWhoami)
 	h("GET /api/v1/jobs", s.handleListJobs)
@@ -67,9 +70,9 @@ func (c caller) admin() bool { return c.account.Role == store.RoleAdmin }
 // owns reports whether the caller may act on something of accountID.
 func (c caller) owns(accountID int64) bool { return c.admin() || accountID == c.account.ID }
 
-func (s *Server) withCaller(fn func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
+func (s *API) withCaller(fn func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cred, err := auth.VerifyToken(r.Context(), s.cfg.Store, store.CredAdmin, bearer(r), s.cfg.Engine.Now())
+		cred, err := auth.VerifyToken(r.Context(), s.cfg.Store, store.CredAdmin, facade.Bearer(r), s.cfg.Engine.Now())
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -86,11 +89,11 @@ func (s *Server) withCaller(fn func(http.ResponseWriter, *http.Request, caller))
 // maxJSONBytes bounds a native API request body.
 const maxJSONBytes = 64 << 20
 
-func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+func (s *API) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	// A declared length over the limit is refused before a byte is read; a body without one is cut
 	// off by MaxBytesReader at the limit.
 	if r.ContentLength > maxJSONBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxJSONBytes))
+		facade.JSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxJSONBytes))
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
@@ -99,9 +102,9 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			facade.JSONError(w, http.StatusRequestEntityTooLarge, "request body too large")
 		} else {
-			writeError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+			facade.JSONError(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
 		}
 		return false
 	}
@@ -114,10 +117,10 @@ func pathID(r *http.Request) (int64, bool) {
 }
 
 // job loads a job the caller may see, answering 404 for anything else.
-func (s *Server) job(w http.ResponseWriter, r *http.Request, c caller) (store.Job, bool) {
+func (s *API) job(w http.ResponseWriter, r *http.Request, c caller) (store.Job, bool) {
 	id, ok := pathID(r)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return store.Job{}, false
 	}
 	j, err := s.cfg.Store.GetJob(r.Context(), id)
@@ -175,8 +178,8 @@ func jobView(j store.Job, counts map[store.UnitStatus]int) JobView {
 	return v
 }
 
-func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request, c caller) {
-	writeJSON(w, http.StatusOK, accountView(c.account))
+func (s *API) handleWhoami(w http.ResponseWriter, r *http.Request, c caller) {
+	facade.JSON(w, http.StatusOK, accountView(c.account))
 }
 
 func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
@@ -191,16 +194,16 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	limit, err := queryInt(r, "limit", 50, 1, 1000)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	f := store.JobFilter{Kind: q.Get("kind"), Search: q.Get("search"), Limit: limit, Offset: offset, ParentID: -1}
@@ -231,10 +234,10 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, c caller
 		out[i] = jobView(j, counts[j.ID])
 		out[i].Spec = nil
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "jobs": out})
+	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "jobs": out})
 }
 
-func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
 	var spec engine.JobSpec
 	if !s.readJSON(w, r, &spec) {
 		return
@@ -243,7 +246,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) 
 		spec.AccountID = c.account.ID
 	}
 	if !c.owns(spec.AccountID) {
-		writeError(w, http.StatusNotFound, "account not found")
+		facade.JSONError(w, http.StatusNotFound, "account not found")
 		return
 	}
 	if spec.ParentID != 0 || spec.WaitFor != 0 {
@@ -252,7 +255,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) 
 				continue
 			}
 			if j, err := s.cfg.Store.GetJob(r.Context(), id); err != nil || j.AccountID != spec.AccountID {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("job %d not found in this account", id))
+				facade.JSONError(w, http.StatusBadRequest, fmt.Sprintf("job %d not found in this account", id))
 				return
 			}
 		}
@@ -268,10 +271,10 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) 
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, jobView(j, nil))
+	facade.JSON(w, http.StatusCreated, jobView(j, nil))
 }
 
-func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleGetJob(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
@@ -281,10 +284,10 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, c caller) 
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, jobView(j, counts[j.ID]))
+	facade.JSON(w, http.StatusOK, jobView(j, counts[j.ID]))
 }
 
-func (s *Server) handlePatchJob(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handlePatchJob(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
@@ -312,7 +315,7 @@ func (s *Server) handlePatchJob(w http.ResponseWriter, r *http.Request, c caller
 	s.handleGetJob(w, r, c)
 }
 
-func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleDeleteJob(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
@@ -324,7 +327,7 @@ func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request, c calle
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleJobAction(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleJobAction(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
@@ -350,7 +353,7 @@ func (s *Server) handleJobAction(w http.ResponseWriter, r *http.Request, c calle
 		}
 		n, err = s.cfg.Engine.RestartUnits(ctx, j.ID, req.UnitIDs)
 	default:
-		writeError(w, http.StatusNotFound, "unknown action; want pause, resume, abort, restart-failed or restart-units")
+		facade.JSONError(w, http.StatusNotFound, "unknown action; want pause, resume, abort, restart-failed or restart-units")
 		return
 	}
 	if err != nil {
@@ -363,7 +366,7 @@ func (s *Server) handleJobAction(w http.ResponseWriter, r *http.Request, c calle
 		return
 	}
 	v := jobView(j, nil)
-	writeJSON(w, http.StatusOK, map[string]any{"job": v, "units_changed": n})
+	facade.JSON(w, http.StatusOK, map[string]any{"job": v, "units_changed": n})
 }
 
 // UnitView is a unit as the native API shows it.
@@ -386,19 +389,19 @@ type UnitView struct {
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 }
 
-func (s *Server) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
 	}
 	limit, err := queryInt(r, "limit", 100, 1, 10000)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	f := store.UnitFilter{JobID: j.ID, Limit: limit, Offset: offset}
@@ -422,10 +425,10 @@ func (s *Server) handleListUnits(w http.ResponseWriter, r *http.Request, c calle
 			out[i].Log = u.Log
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "units": out})
+	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "units": out})
 }
 
-func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleJobEvents(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
@@ -435,10 +438,10 @@ func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request, c calle
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	facade.JSON(w, http.StatusOK, map[string]any{"events": evs})
 }
 
-func (s *Server) handleBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
@@ -448,17 +451,17 @@ func (s *Server) handleBlocklist(w http.ResponseWriter, r *http.Request, c calle
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"blocklist": bl})
+	facade.JSON(w, http.StatusOK, map[string]any{"blocklist": bl})
 }
 
-func (s *Server) handleClearBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleClearBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
 		return
 	}
 	worker, err := queryInt(r, "worker", 0, 0, 1<<62)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := s.cfg.Engine.ClearBlocklist(r.Context(), j.ID, int64(worker)); err != nil {
@@ -468,7 +471,7 @@ func (s *Server) handleClearBlocklist(w http.ResponseWriter, r *http.Request, c 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleListWorkers(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleListWorkers(w http.ResponseWriter, r *http.Request, c caller) {
 	ws, err := s.cfg.Store.ListWorkers(r.Context(), r.URL.Query().Get("kind"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -480,7 +483,7 @@ func (s *Server) handleListWorkers(w http.ResponseWriter, r *http.Request, c cal
 			out = append(out, wk)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"workers": out})
+	facade.JSON(w, http.StatusOK, map[string]any{"workers": out})
 }
 
 // AccountView is an account as the native API shows it.
@@ -501,9 +504,9 @@ func accountView(a store.Account) AccountView {
 		CouponMilli: a.CouponMilli, CreditMilli: a.CreditMilli, Quota: a.Quota, Settings: a.Settings}
 }
 
-func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleListAccounts(w http.ResponseWriter, r *http.Request, c caller) {
 	if !c.admin() {
-		writeJSON(w, http.StatusOK, map[string]any{"accounts": []AccountView{accountView(c.account)}})
+		facade.JSON(w, http.StatusOK, map[string]any{"accounts": []AccountView{accountView(c.account)}})
 		return
 	}
 	as, err := s.cfg.Store.ListAccounts(r.Context(), -1)
@@ -515,10 +518,10 @@ func (s *Server) handleListAccounts(w http.ResponseWriter, r *http.Request, c ca
 	for i, a := range as {
 		out[i] = accountView(a)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
+	facade.JSON(w, http.StatusOK, map[string]any{"accounts": out})
 }
 
-func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request, c caller) {
 	var req struct {
 		Name     string          `json:"name"`
 		Role     store.Role      `json:"role"`
@@ -529,14 +532,14 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, c c
 		return
 	}
 	if !c.admin() && req.ParentID != c.account.ID {
-		writeError(w, http.StatusForbidden, "only an admin creates main accounts; a user creates sub-accounts of its own")
+		facade.JSONError(w, http.StatusForbidden, "only an admin creates main accounts; a user creates sub-accounts of its own")
 		return
 	}
 	if req.Role == "" {
 		req.Role = store.RoleUser
 	}
 	if req.Role != store.RoleUser && (req.Role != store.RoleAdmin || !c.admin()) {
-		writeError(w, http.StatusBadRequest, "role must be user (or admin, by an admin)")
+		facade.JSONError(w, http.StatusBadRequest, "role must be user (or admin, by an admin)")
 		return
 	}
 	a, err := CreateAccount(r.Context(), s.cfg.Store, req.Name, req.Role, req.ParentID, req.Settings, s.cfg.Engine.Now())
@@ -544,7 +547,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, c c
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, accountView(a))
+	facade.JSON(w, http.StatusCreated, accountView(a))
 }
 
 // CreateAccount validates and creates an account.
@@ -572,10 +575,10 @@ func CreateAccount(ctx context.Context, st store.Store, name string, role store.
 	return a, nil
 }
 
-func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.admin() {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	var d struct {
@@ -589,7 +592,7 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if len(d.Note) > 1000 {
-		writeError(w, http.StatusBadRequest, "note is longer than 1000 bytes")
+		facade.JSONError(w, http.StatusBadRequest, "note is longer than 1000 bytes")
 		return
 	}
 	// Through the engine: the change and its ledger line land together, and jobs stopped for arrears
@@ -602,17 +605,17 @@ func (s *Server) handleFunds(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	if !okFunds {
-		writeError(w, http.StatusConflict, "the change would make a balance negative")
+		facade.JSONError(w, http.StatusConflict, "the change would make a balance negative")
 		return
 	}
-	writeJSON(w, http.StatusOK, accountView(a))
+	facade.JSON(w, http.StatusOK, accountView(a))
 }
 
 // handleGetLimits shows the limits in force for an account: to an admin, or to the account itself.
-func (s *Server) handleGetLimits(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleGetLimits(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.owns(id) {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	l, err := s.cfg.Engine.AccountLimits(r.Context(), id)
@@ -623,15 +626,15 @@ func (s *Server) handleGetLimits(w http.ResponseWriter, r *http.Request, c calle
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, l)
+	facade.JSON(w, http.StatusOK, l)
 }
 
 // handleSetLimits changes an account's limits; admins only. A field above zero sets that limit, an
 // absent or zero one leaves it, a negative one goes back to the server's default.
-func (s *Server) handleSetLimits(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleSetLimits(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.admin() {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	var req engine.Limits
@@ -643,13 +646,13 @@ func (s *Server) handleSetLimits(w http.ResponseWriter, r *http.Request, c calle
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, l)
+	facade.JSON(w, http.StatusOK, l)
 }
 
-func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleIssueToken(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.owns(id) {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	var req struct {
@@ -660,7 +663,7 @@ func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c call
 		return
 	}
 	if req.Kind != store.CredAdmin && req.Kind != store.CredAgent {
-		writeError(w, http.StatusBadRequest, "kind must be admin or agent; dialect keys are made by their own commands")
+		facade.JSONError(w, http.StatusBadRequest, "kind must be admin or agent; dialect keys are made by their own commands")
 		return
 	}
 	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {
@@ -672,15 +675,15 @@ func (s *Server) handleIssueToken(w http.ResponseWriter, r *http.Request, c call
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": cred.ID, "kind": cred.Kind, "token": token})
+	facade.JSON(w, http.StatusCreated, map[string]any{"id": cred.ID, "kind": cred.Kind, "token": token})
 }
 
 // handleIssueKey makes a dialect credential (render accessId/accessKey, RPA accessKey/secretKey)
 // through the facade that speaks that dialect.
-func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.owns(id) {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	var req struct {
@@ -697,7 +700,7 @@ func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller
 			kinds = append(kinds, k)
 		}
 		slices.Sort(kinds)
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("kind must be one of %s", strings.Join(kinds, ", ")))
+		facade.JSONError(w, http.StatusBadRequest, fmt.Sprintf("kind must be one of %s", strings.Join(kinds, ", ")))
 		return
 	}
 	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {
@@ -709,16 +712,16 @@ func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c caller
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"kind": req.Kind, "account_id": id, "key": fields})
+	facade.JSON(w, http.StatusCreated, map[string]any{"kind": req.Kind, "account_id": id, "key": fields})
 }
 
 // handleAccountSetting reads (GET) or changes (PATCH) a facade's settings of one account, such as
 // the render prices; admins only, anyone else gets 404.
-func (s *Server) handleAccountSetting(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleAccountSetting(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	as, known := s.acctSets[r.PathValue("name")]
 	if !ok || !known || !c.admin() {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	var doc json.RawMessage
@@ -736,20 +739,20 @@ func (s *Server) handleAccountSetting(w http.ResponseWriter, r *http.Request, c 
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	facade.JSON(w, http.StatusOK, doc)
 }
 
 // setting finds the named setting for an admin; anyone else, or an unknown name, gets 404.
-func (s *Server) setting(w http.ResponseWriter, r *http.Request, c caller) (Setting, bool) {
+func (s *API) setting(w http.ResponseWriter, r *http.Request, c caller) (Setting, bool) {
 	st, ok := s.settings[r.PathValue("name")]
 	if !ok || !c.admin() {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return nil, false
 	}
 	return st, true
 }
 
-func (s *Server) handleGetSetting(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleGetSetting(w http.ResponseWriter, r *http.Request, c caller) {
 	st, ok := s.setting(w, r, c)
 	if !ok {
 		return
@@ -759,10 +762,10 @@ func (s *Server) handleGetSetting(w http.ResponseWriter, r *http.Request, c call
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	facade.JSON(w, http.StatusOK, doc)
 }
 
-func (s *Server) handlePutSetting(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handlePutSetting(w http.ResponseWriter, r *http.Request, c caller) {
 	st, ok := s.setting(w, r, c)
 	if !ok {
 		return
@@ -775,10 +778,10 @@ func (s *Server) handlePutSetting(w http.ResponseWriter, r *http.Request, c call
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	facade.JSON(w, http.StatusOK, doc)
 }
 
-func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleListSchedules(w http.ResponseWriter, r *http.Request, c caller) {
 	acct := c.account.ID
 	if c.admin() {
 		acct = 0
@@ -788,10 +791,10 @@ func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request, c c
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"schedules": ss})
+	facade.JSON(w, http.StatusOK, map[string]any{"schedules": ss})
 }
 
-func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c caller) {
 	var req struct {
 		Name     string         `json:"name"`
 		Cron     string         `json:"cron"`
@@ -808,7 +811,7 @@ func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c 
 		req.Job.AccountID = c.account.ID
 	}
 	if !c.owns(req.Job.AccountID) {
-		writeError(w, http.StatusNotFound, "account not found")
+		facade.JSONError(w, http.StatusNotFound, "account not found")
 		return
 	}
 	if err := s.grantNamedBlobs(r.Context(), c, req.Job.AccountID, req.Job); err != nil {
@@ -823,13 +826,13 @@ func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c 
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, sc)
+	facade.JSON(w, http.StatusCreated, sc)
 }
 
-func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	sc, err := s.cfg.Store.GetSchedule(r.Context(), id)
@@ -846,22 +849,10 @@ func (s *Server) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// uploadBody readies a large upload's body: a declared length over MaxUploadBytes is refused before
-// reading (answered here, false returned), and the body may take as long as it needs while data
-// keeps arriving.
-func (s *Server) uploadBody(w http.ResponseWriter, r *http.Request) bool {
-	if r.ContentLength > s.cfg.MaxUploadBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("upload larger than %d bytes", s.cfg.MaxUploadBytes))
-		return false
-	}
-	httplimit.Upload(w, r, httplimit.UploadIdle)
-	return true
-}
-
 // handlePutBlob stores an upload and records it as the caller's: uploading content again (it is
 // stored once) is how an account shows it holds it.
-func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller) {
-	if !s.uploadBody(w, r) {
+func (s *API) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller) {
+	if !facade.UploadBody(w, r, s.cfg.MaxUploadBytes) {
 		return
 	}
 	ref, err := s.cfg.Blobs.Put(r.Context(), r.Body, s.cfg.MaxUploadBytes)
@@ -873,12 +864,12 @@ func (s *Server) handlePutBlob(w http.ResponseWriter, r *http.Request, c caller)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, ref)
+	facade.JSON(w, http.StatusCreated, ref)
 }
 
 // handleGetBlob serves a blob the caller's account may read (an admin reads any); anything else is
 // 404, as for a hash that does not exist.
-func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller) {
 	hash := r.PathValue("hash")
 	if !c.admin() && blob.ValidHash(hash) {
 		ok, err := s.cfg.Store.HasBlobRef(r.Context(), c.account.ID, hash)
@@ -887,18 +878,18 @@ func (s *Server) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller)
 			return
 		}
 		if !ok {
-			writeError(w, http.StatusNotFound, "not found")
+			facade.JSONError(w, http.StatusNotFound, "not found")
 			return
 		}
 	}
-	s.serveBlob(w, r, hash)
+	facade.ServeBlob(w, r, s.cfg.Blobs, s.log, hash)
 }
 
 // grantNamedBlobs gives accountID the blobs that v (a job spec or schedule template an admin submits
 // for another account) names, so that the account's workers may fetch them and the account read
 // them. A tenant submitting for itself gains nothing: it can only name what it may read already, and
 // naming a blob grants no read right.
-func (s *Server) grantNamedBlobs(ctx context.Context, c caller, accountID int64, v any) error {
+func (s *API) grantNamedBlobs(ctx context.Context, c caller, accountID int64, v any) error {
 	if accountID == c.account.ID || !c.admin() {
 		return nil
 	}

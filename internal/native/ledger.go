@@ -1,9 +1,10 @@
-package server
+package native
 
 import (
 	"net/http"
 	"time"
 
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -32,20 +33,20 @@ func ledgerLineView(l store.LedgerLine) LedgerLineView {
 }
 
 // handleLedger pages an account's ledger, newest first: to an admin, or to the account itself.
-func (s *Server) handleLedger(w http.ResponseWriter, r *http.Request, c caller) {
+func (s *API) handleLedger(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok || !c.owns(id) {
-		writeError(w, http.StatusNotFound, "not found")
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	limit, err := queryInt(r, "limit", 100, 1, 1000)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {
@@ -61,5 +62,5 @@ func (s *Server) handleLedger(w http.ResponseWriter, r *http.Request, c caller) 
 	for i, l := range lines {
 		out[i] = ledgerLineView(l)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"total": total, "lines": out})
+	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "lines": out})
 }
