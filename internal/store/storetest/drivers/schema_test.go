@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
 	"taskcenter/internal/store/postgres"
@@ -37,42 +38,14 @@ func TestSchemasHaveTheSameColumns(t *testing.T) {
 		t.Fatalf("open sqlite file: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	liteCols := columns(t, func() ([]string, error) {
-		rows, err := db.QueryContext(ctx, `SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
-			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'goose_db_version'`)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var c string
-			if err := rows.Scan(&c); err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		return out, rows.Err()
-	})
+	liteCols := columns(t, db, `SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'goose_db_version'`)
 
 	pg := postgres.OpenTest(t)
-	pgCols := columns(t, func() ([]string, error) {
-		rows, err := pg.Pool().Query(ctx, `SELECT table_name || '.' || column_name FROM information_schema.columns
-			WHERE table_schema = current_schema() AND table_name <> 'goose_db_version'`)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var c string
-			if err := rows.Scan(&c); err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		return out, rows.Err()
-	})
+	pgDB := stdlib.OpenDBFromPool(pg.Pool())
+	t.Cleanup(func() { _ = pgDB.Close() })
+	pgCols := columns(t, pgDB, `SELECT table_name || '.' || column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name <> 'goose_db_version'`)
 
 	if len(liteCols) == 0 {
 		t.Fatal("read no columns from the SQLite schema")
@@ -89,10 +62,23 @@ func TestSchemasHaveTheSameColumns(t *testing.T) {
 	}
 }
 
-func columns(t *testing.T, read func() ([]string, error)) []string {
+// columns lists the "table.column" names query returns, sorted.
+func columns(t *testing.T, db *sql.DB, query string) []string {
 	t.Helper()
-	cols, err := read()
+	rows, err := db.QueryContext(context.Background(), query)
 	if err != nil {
+		t.Fatalf("list columns: %v", err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatalf("list columns: %v", err)
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
 		t.Fatalf("list columns: %v", err)
 	}
 	slices.Sort(cols)
