@@ -2,12 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
-	"path/filepath"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 
 	"taskcenter/internal/store/storetest"
 )
@@ -16,22 +11,7 @@ import (
 // migration must seed each account's totals from the jobs already there.
 func TestTallyMigrationSeedsTotals(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	db, _, path := migratedTo(t, 3)
 	if _, err := db.ExecContext(ctx, storetest.TallySeedJobs); err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
-	"path/filepath"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 )
 
 // TestWorkerIdentityMigrationKeepsWorkers upgrades a database whose workers table has a global unique
@@ -15,23 +10,7 @@ import (
 // issued before the upgrade keep working until the agent registers again; the migration also goes down.
 func TestWorkerIdentityMigrationKeepsWorkers(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.UpTo(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
+	db, p, _ := migratedTo(t, 4)
 	if _, err := db.ExecContext(ctx, `INSERT INTO workers (id, account_id, name, kind, status, last_heartbeat, created_at, licence)
 		VALUES (7, 3, 'node', 'render', 'idle', 1, 1, 'L-1'), (9, 0, 'shared', 'render', 'idle', 1, 1, '')`); err != nil {
 		t.Fatal(err)
