@@ -840,7 +840,7 @@ func (s *API) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c cal
 		err = store.ErrNotFound
 	}
 	if err == nil {
-		err = s.cfg.Store.DeleteSchedule(r.Context(), id)
+		err = s.cfg.Engine.DeleteSchedule(r.Context(), id)
 	}
 	if err != nil {
 		s.fail(w, r, err)

@@ -278,7 +278,7 @@ func (a *API) queueClear(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := a.st.DeleteUnits(ctx, q.Doc.JobID, nil)
+	n, err := a.eng.DeleteUnits(ctx, q.Doc.JobID, nil)
 	if err != nil {
 		return nil, fmt.Errorf("clear queue: %w", err)
 	}
@@ -780,7 +780,7 @@ func (a *API) itemDelete(ctx context.Context, c *call) (any, error) {
 		}
 		ids = append(ids, u.ID)
 	}
-	n, err := a.st.DeleteUnits(ctx, q.Doc.JobID, ids)
+	n, err := a.eng.DeleteUnits(ctx, q.Doc.JobID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("delete queue items: %w", err)
 	}
