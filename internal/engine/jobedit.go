@@ -24,16 +24,12 @@ type JobChange struct {
 	UnitTimeout *time.Duration
 }
 
-// settings lists the changed fields a client set, for the job.updated event; the dialect's documents
-// (Spec, Result) are its state, rewritten as often as that state moves, and record no event.
+// settings lists the changed fields that decide how the engine runs the job, for the job.updated
+// event. Descriptive fields and the dialect's documents (Name, Project, Spec, Result) are the
+// dialect's state, rewritten as often as that state moves (a render task's start writes them in its
+// submission's transaction), and record no event, so those writes cost no extra statement.
 func (c JobChange) settings() map[string]any {
 	m := map[string]any{}
-	if c.Name != nil {
-		m["name"] = *c.Name
-	}
-	if c.Project != nil {
-		m["project"] = *c.Project
-	}
 	if c.Priority != nil {
 		m["priority"] = *c.Priority
 	}
@@ -43,8 +39,7 @@ func (c JobChange) settings() map[string]any {
 	return m
 }
 
-// UpdateJob applies c to the job in one write. A change of settings (name, project, priority, time
-// limit) records a job.updated event; a new priority wakes waiting workers, as SetPriority does.
+// UpdateJob applies c to the job in one write. A change of priority or unit time limit records a job.updated event; a new priority wakes waiting workers, as SetPriority does.
 func (e *Engine) UpdateJob(ctx context.Context, jobID int64, c JobChange) (store.Job, error) {
 	j, ev, err := e.updateJob(ctx, e.store, jobID, c)
 	if err != nil {

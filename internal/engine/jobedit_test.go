@@ -14,8 +14,8 @@ import (
 )
 
 // TestFacadeWritesRecordEvents checks that the writes facades make to jobs, units and schedules
-// through the engine each leave their event, and that only settings (not a dialect's own document)
-// record one.
+// through the engine each leave their event, and that only scheduling settings (not a dialect's
+// descriptive fields or documents) record one.
 func TestFacadeWritesRecordEvents(t *testing.T) {
 	name, level, limit := "renamed", 7, 90*time.Second
 	tests := []struct {
@@ -41,14 +41,14 @@ func TestFacadeWritesRecordEvents(t *testing.T) {
 				}
 			}
 		}},
-		{"document only", func(ctx context.Context, e *engine.Engine, j store.Job, _ []store.Unit, _ int64) error {
-			_, err := e.UpdateJob(ctx, j.ID, engine.JobChange{Spec: json.RawMessage(`{"state":1}`), Result: json.RawMessage(`{"end":"x"}`)})
+		{"documents and descriptions", func(ctx context.Context, e *engine.Engine, j store.Job, _ []store.Unit, _ int64) error {
+			_, err := e.UpdateJob(ctx, j.ID, engine.JobChange{Project: &name, Spec: json.RawMessage(`{"state":1}`), Result: json.RawMessage(`{"end":"x"}`)})
 			return err
 		}, "", func(t *testing.T, st store.Store, j store.Job) {
 			got, err := st.GetJob(context.Background(), j.ID)
 			must(t, err)
-			if string(got.Spec) != `{"state":1}` || string(got.Result) != `{"end":"x"}` {
-				t.Fatalf("job documents %s %s", got.Spec, got.Result)
+			if string(got.Spec) != `{"state":1}` || string(got.Result) != `{"end":"x"}` || got.Project != name {
+				t.Fatalf("job documents %s %s, project %q", got.Spec, got.Result, got.Project)
 			}
 		}},
 		{"delete units", func(ctx context.Context, e *engine.Engine, j store.Job, units []store.Unit, _ int64) error {
