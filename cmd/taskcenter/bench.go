@@ -39,7 +39,7 @@ func benchCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer st.Close()
 	eng := engine.New(st, engine.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	res, err := bench.Run(ctx, eng, o)
+	res, err := bench.Run(ctx, eng, st, o)
 	if err != nil {
 		return err
 	}

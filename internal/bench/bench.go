@@ -38,8 +38,9 @@ func (r Result) String() string {
 	return fmt.Sprintf("%s: %d units in %s = %.0f units/s", r.Mode, r.Units, r.Elapsed.Round(time.Millisecond), r.PerSecond())
 }
 
-// Run measures eng, which must have been built on a store it may write to.
-func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err error) {
+// Run measures eng, which must have been built on st, a store it may write to (the run's account and
+// its clearing are written there directly).
+func Run(ctx context.Context, eng *engine.Engine, st store.Store, o Options) (res Result, err error) {
 	if o.Workers <= 0 {
 		o.Workers = 8
 	}
@@ -49,7 +50,6 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err er
 	if o.JobSize <= 0 {
 		o.JobSize = 1000
 	}
-	st := eng.Store()
 	acct, err := st.CreateAccount(ctx, store.Account{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Role: store.RoleUser})
 	if err != nil {
 		return Result{}, fmt.Errorf("create bench account: %w", err)
@@ -58,7 +58,7 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err er
 	// A run leaves no jobs or workers behind: the next run, or another queue measured on the same
 	// database, should not scan this one's rows.
 	defer func() {
-		if cerr := clearRun(context.WithoutCancel(ctx), eng, acct.ID); cerr != nil && err == nil {
+		if cerr := clearRun(context.WithoutCancel(ctx), eng, st, acct.ID); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -119,8 +119,7 @@ func Run(ctx context.Context, eng *engine.Engine, o Options) (res Result, err er
 }
 
 // clearRun deletes the jobs (with their units) and the workers of a run's account.
-func clearRun(ctx context.Context, eng *engine.Engine, accountID int64) error {
-	st := eng.Store()
+func clearRun(ctx context.Context, eng *engine.Engine, st store.Store, accountID int64) error {
 	jobs, _, err := st.ListJobs(ctx, store.JobFilter{AccountIDs: []int64{accountID}, WithDeleted: true})
 	if err != nil {
 		return fmt.Errorf("list the run's jobs: %w", err)

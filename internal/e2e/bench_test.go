@@ -25,9 +25,10 @@ func BenchmarkEngine(b *testing.B) {
 	for _, d := range drivers.All() {
 		for _, workers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/workers=%d", d.Name, workers), func(b *testing.B) {
-				eng := engine.New(d.Open(b), engine.Config{Holder: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+				st := d.Open(b)
+				eng := engine.New(st, engine.Config{Holder: "bench"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 				b.ResetTimer()
-				res, err := bench.Run(context.Background(), eng, bench.Options{Workers: workers, Batch: 100, Drain: b.N, JobSize: 10000})
+				res, err := bench.Run(context.Background(), eng, st, bench.Options{Workers: workers, Batch: 100, Drain: b.N, JobSize: 10000})
 				if err != nil {
 					b.Fatal(err)
 				}

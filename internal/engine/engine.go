@@ -195,9 +195,6 @@ func (e *Engine) jobKind(ctx context.Context, id int64) (string, error) {
 	return j.Kind, nil
 }
 
-// Store returns the engine's store, for facades that read what the engine wrote.
-func (e *Engine) Store() store.Store { return e.store }
-
 // Config returns the effective configuration.
 func (e *Engine) Config() Config { return e.cfg }
 

@@ -197,3 +197,17 @@ func (e *Engine) RunScheduleNow(ctx context.Context, id int64) (store.Job, error
 	}
 	return e.Submit(ctx, spec)
 }
+
+// DeleteSchedule removes a schedule; the jobs it created stay. It records a schedule.deleted event.
+func (e *Engine) DeleteSchedule(ctx context.Context, id int64) error {
+	s, err := e.store.GetSchedule(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := e.store.DeleteSchedule(ctx, id); err != nil {
+		return fmt.Errorf("delete schedule %d: %w", id, err)
+	}
+	e.record(ctx, store.Event{At: e.now(), AccountID: s.AccountID, Type: "schedule.deleted",
+		Data: mustJSON(map[string]any{"schedule": id, "name": s.Name})})
+	return nil
+}

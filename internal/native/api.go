@@ -9,7 +9,6 @@ import (
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/facade"
-	"taskcenter/internal/store"
 )
 
 // KeyIssuer is a facade that makes its dialect's credentials for an account: the native API's
@@ -48,9 +47,10 @@ type AccountSetting interface {
 // Config is what the native API needs.
 type Config struct {
 	Engine *engine.Engine
-	Store  store.Store
-	Blobs  blob.Store
-	Log    *slog.Logger
+	// Store is read through; jobs, units and schedules are written through Engine.
+	Store Store
+	Blobs blob.Store
+	Log   *slog.Logger
 	// MaxUploadBytes bounds a blob upload.
 	MaxUploadBytes int64
 }

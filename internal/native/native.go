@@ -551,7 +551,7 @@ func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request, c call
 }
 
 // CreateAccount validates and creates an account.
-func CreateAccount(ctx context.Context, st store.Store, name string, role store.Role, parentID int64, settings json.RawMessage, now time.Time) (store.Account, error) {
+func CreateAccount(ctx context.Context, st Accounts, name string, role store.Role, parentID int64, settings json.RawMessage, now time.Time) (store.Account, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return store.Account{}, fmt.Errorf("%w: name must be 1 to 100 characters", engine.ErrInvalid)
@@ -840,7 +840,7 @@ func (s *API) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c cal
 		err = store.ErrNotFound
 	}
 	if err == nil {
-		err = s.cfg.Store.DeleteSchedule(r.Context(), id)
+		err = s.cfg.Engine.DeleteSchedule(r.Context(), id)
 	}
 	if err != nil {
 		s.fail(w, r, err)

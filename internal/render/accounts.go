@@ -96,7 +96,7 @@ func settingsOf(a store.Account) (Settings, error) {
 // UpdateSettings changes an account's render settings with fn (prices, sub-account switches, profile).
 // The API's updateUserSetting and the admin's PatchAccountSetting (native PATCH
 // /api/v1/accounts/{id}/settings/render, `taskcenter admin accounts settings|prices`) go through it.
-func UpdateSettings(ctx context.Context, st store.Store, accountID int64, fn func(*Settings)) error {
+func UpdateSettings(ctx context.Context, st SettingsStore, accountID int64, fn func(*Settings)) error {
 	a, err := st.GetAccount(ctx, accountID)
 	if err != nil {
 		return fmt.Errorf("load account %d: %w", accountID, err)
@@ -122,7 +122,7 @@ func UpdateSettings(ctx context.Context, st store.Store, accountID int64, fn fun
 
 // CreateAccessKey issues an accessId/accessKey pair for the account; the key is shown once and kept
 // sealed with the server key, because verifying an HMAC needs it back.
-func CreateAccessKey(ctx context.Context, st store.Store, keys *auth.Keyring, accountID int64) (accessID, accessKey string, err error) {
+func CreateAccessKey(ctx context.Context, st KeyStore, keys *auth.Keyring, accountID int64) (accessID, accessKey string, err error) {
 	if _, err := st.GetAccount(ctx, accountID); err != nil {
 		return "", "", fmt.Errorf("load account %d: %w", accountID, err)
 	}

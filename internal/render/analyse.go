@@ -140,7 +140,7 @@ func (a *API) finishFromChildren(ctx context.Context, shell store.Job, kids []st
 		return err
 	}
 	st.State, st.Frames = stateSubmitted, FormatFrames(frames)
-	if _, err := a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+	if _, err := a.eng.UpdateJob(ctx, shell.ID, engine.JobChange{Spec: mustJSON(st)}); err != nil {
 		return fmt.Errorf("mark task %d submitted: %w", shell.ID, err)
 	}
 	return nil
@@ -325,8 +325,8 @@ func (a *API) adoptLegacyAnalyses(ctx context.Context) error {
 		}
 		// The mark goes in the transaction that creates the unit: a replica adopting it at the same
 		// time finds it gone, and its transaction creates nothing.
-		_, err = a.eng.SubmitWith(ctx, a.analysisJob(shell, shell.AccountID, shell.Name), func(tx store.Store, _ store.Job) error {
-			return tx.DeleteRecord(ctx, rec.ID)
+		_, err = a.eng.SubmitWith(ctx, a.analysisJob(shell, shell.AccountID, shell.Name), func(tx engine.Tx, _ store.Job) error {
+			return tx.Records().DeleteRecord(ctx, rec.ID)
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("adopt the analysis of task %d: %w", rec.ParentID, err)

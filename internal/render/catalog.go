@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -244,7 +245,7 @@ func (c Catalog) validate() error {
 }
 
 // SetCatalog replaces the stored catalog; PutSetting is the checked way in.
-func SetCatalog(ctx context.Context, st store.Store, c Catalog) error {
+func SetCatalog(ctx context.Context, st facade.Records, c Catalog) error {
 	r, err := st.GetRecordByKey(ctx, catalogAcct, recCatalog, catalogKey)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("load render catalog: %w", err)

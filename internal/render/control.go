@@ -288,12 +288,12 @@ func (a *API) setOverTimeStop(ctx context.Context, c *call) (any, error) {
 		}
 		st := stateOf(j)
 		st.OverTimeSec = &secs
-		if _, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+		if _, err := a.eng.UpdateJob(ctx, j.ID, engine.JobChange{Spec: mustJSON(st)}); err != nil {
 			return nil, fmt.Errorf("set time limit of task %d: %w", j.ID, err)
 		}
 	}
 	_, err = a.each(ctx, c, func(j store.Job) error {
-		_, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{UnitTimeout: &d}, a.eng.Now())
+		_, err := a.eng.UpdateJob(ctx, j.ID, engine.JobChange{UnitTimeout: &d})
 		return err
 	})
 	return nil, err
@@ -341,7 +341,7 @@ func (a *API) updateTaskUserLevel(ctx context.Context, c *call) (any, error) {
 		st := stateOf(s)
 		st.TaskUserLevel = int(level)
 		lv := int(level)
-		if _, err := a.st.PatchJob(ctx, s.ID, store.JobPatch{Priority: &lv, Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+		if _, err := a.eng.UpdateJob(ctx, s.ID, engine.JobChange{Priority: &lv, Spec: mustJSON(st)}); err != nil {
 			return nil, fmt.Errorf("set level of task %d: %w", s.ID, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
 )
 
@@ -154,7 +155,7 @@ func (a *API) addTaskLabel(ctx context.Context, c *call) (any, error) {
 	}
 	name = strings.TrimSpace(name)
 	for _, j := range append(shells, kids...) {
-		if _, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{Project: &name}, a.eng.Now()); err != nil {
+		if _, err := a.eng.UpdateJob(ctx, j.ID, engine.JobChange{Project: &name}); err != nil {
 			return nil, fmt.Errorf("label task %d: %w", j.ID, err)
 		}
 	}

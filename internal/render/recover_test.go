@@ -67,8 +67,8 @@ func TestAnalysisTakenOver(t *testing.T) {
 		}
 		st := stateOf(bshell)
 		st.State = stateAnalysing
-		if _, err := e.eng.SubmitWith(e.ctx, e.api.analysisJob(bshell, e.acct.ID, "busy"), func(tx store.Store, _ store.Job) error {
-			_, err := tx.PatchJob(e.ctx, busy, store.JobPatch{Spec: mustJSON(st)}, e.eng.Now())
+		if _, err := e.eng.SubmitWith(e.ctx, e.api.analysisJob(bshell, e.acct.ID, "busy"), func(tx engine.Tx, _ store.Job) error {
+			_, err := tx.UpdateJob(e.ctx, busy, engine.JobChange{Spec: mustJSON(st)})
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -39,8 +39,9 @@ const (
 
 // Config is what the facade needs.
 type Config struct {
-	Engine  *engine.Engine
-	Store   store.Store
+	Engine *engine.Engine
+	// Store is read through; jobs, units and schedules are written through Engine.
+	Store   Store
 	Blobs   blob.Store
 	Keyring *auth.Keyring
 	Log     *slog.Logger
@@ -76,7 +77,7 @@ type Config struct {
 type API struct {
 	cfg   Config
 	eng   *engine.Engine
-	st    store.Store
+	st    Store
 	blobs blob.Store
 	keys  *auth.Keyring
 	log   *slog.Logger

@@ -403,7 +403,7 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	st.SceneName = sub.sceneName
 	st.CgID = sub.software.CgID
 	st.SubmittedAt = a.eng.Now().UnixMilli()
-	patch := store.JobPatch{Spec: mustJSON(st), Name: &sub.sceneName}
+	patch := engine.JobChange{Spec: mustJSON(st), Name: &sub.sceneName}
 	if sub.project != "" {
 		// The project is a label like createTask's labels: getLabelList lists it, a search finds it.
 		if err := a.putLabel(ctx, shell.AccountID, sub.project, ""); err != nil {
@@ -413,8 +413,8 @@ func (a *API) submitTask(ctx context.Context, c *call) (any, error) {
 	}
 	// The state and the analysis unit are one transaction: a task is never left in ANALYSE (50)
 	// without an analysis that the engine sees to its end.
-	_, err = a.eng.SubmitWith(ctx, a.analysisJob(shell, c.account.ID, sub.sceneName), func(tx store.Store, _ store.Job) error {
-		_, err := tx.PatchJob(ctx, shell.ID, patch, a.eng.Now())
+	_, err = a.eng.SubmitWith(ctx, a.analysisJob(shell, c.account.ID, sub.sceneName), func(tx engine.Tx, _ store.Job) error {
+		_, err := tx.UpdateJob(ctx, shell.ID, patch)
 		return err
 	})
 	if err != nil {
@@ -661,7 +661,7 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 	}
 	st := stateOf(shell)
 	st.State, st.ErrorCode, st.Error = stateFailed, code, msg
-	if _, perr := a.st.PatchJob(ctx, shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); perr != nil {
+	if _, perr := a.eng.UpdateJob(ctx, shell.ID, engine.JobChange{Spec: mustJSON(st)}); perr != nil {
 		a.log.Error("record failed analysis", "task", shell.ID, "err", perr)
 	}
 }
@@ -803,7 +803,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 			return err
 		}
 		for _, k := range kids[shell.ID] {
-			if _, err := a.st.PatchJob(ctx, k.ID, store.JobPatch{UnitTimeout: &d}, a.eng.Now()); err != nil {
+			if _, err := a.eng.UpdateJob(ctx, k.ID, engine.JobChange{UnitTimeout: &d}); err != nil {
 				return fmt.Errorf("set time limit of task %d: %w", k.ID, err)
 			}
 		}
@@ -814,7 +814,7 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	st.Frames = FormatFrames(sub.frames)
 	st.Ram = sub.ram
 	st.OutputFileName = fmt.Sprintf("%d_%s", sub.shell.ID, strings.TrimSuffix(sub.sceneName, path.Ext(sub.sceneName)))
-	if _, err := a.st.PatchJob(ctx, sub.shell.ID, store.JobPatch{Spec: mustJSON(st)}, a.eng.Now()); err != nil {
+	if _, err := a.eng.UpdateJob(ctx, sub.shell.ID, engine.JobChange{Spec: mustJSON(st)}); err != nil {
 		return fmt.Errorf("mark task %d submitted: %w", sub.shell.ID, err)
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/facade"
-	"taskcenter/internal/store"
 )
 
 // Engine kinds and capabilities this facade creates.
@@ -38,8 +37,9 @@ const (
 
 // Config wires the facade to the server's engine, store, blobs and key.
 type Config struct {
-	Engine  *engine.Engine
-	Store   store.Store // usually Engine.Store(); kept separate so tests may wrap it
+	Engine *engine.Engine
+	// Store is read through; jobs, units and schedules are written through Engine.
+	Store   Store
 	Blobs   blob.Store
 	Keyring *auth.Keyring
 	Log     *slog.Logger
@@ -54,7 +54,7 @@ type Config struct {
 // API serves the RPA dialect.
 type API struct {
 	eng   *engine.Engine
-	st    store.Store
+	st    Store
 	blobs blob.Store
 	keys  *auth.Keyring
 	log   *slog.Logger
@@ -73,11 +73,8 @@ type API struct {
 
 // New checks the configuration and registers the facade's job kinds with the engine.
 func New(c Config) (*API, error) {
-	if c.Engine == nil || c.Blobs == nil || c.Keyring == nil {
-		return nil, errors.New("rpa: Engine, Blobs and Keyring are required")
-	}
-	if c.Store == nil {
-		c.Store = c.Engine.Store()
+	if c.Engine == nil || c.Store == nil || c.Blobs == nil || c.Keyring == nil {
+		return nil, errors.New("rpa: Engine, Store, Blobs and Keyring are required")
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()

@@ -204,7 +204,7 @@ func (a *API) jobRetry(ctx context.Context, c *call) (any, error) {
 		return nil, stateErr(err)
 	}
 	empty := json.RawMessage(`{}`)
-	if _, err := a.st.PatchJob(ctx, j.ID, store.JobPatch{Result: empty}, a.now()); err != nil {
+	if _, err := a.eng.UpdateJob(ctx, j.ID, engine.JobChange{Result: empty}); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -239,7 +239,7 @@ func (a *API) jobStop(ctx context.Context, c *call) (any, error) {
 		return nil, stateErr(err)
 	}
 	res, _ := json.Marshal(jobEnd{End: end})
-	_, err = a.st.PatchJob(ctx, j.ID, store.JobPatch{Result: res}, a.now())
+	_, err = a.eng.UpdateJob(ctx, j.ID, engine.JobChange{Result: res})
 	return nil, err
 }
 

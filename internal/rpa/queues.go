@@ -58,6 +58,17 @@ type itemResult struct {
 
 var priorityValues = map[string]int{"high": 2, "normal": 1, "low": 0}
 
+// priorityRange is the range of unit priorities priorityName names name (high, normal or low).
+func priorityRange(name string) (lo, hi *int) {
+	switch name {
+	case "high":
+		return new(2), nil
+	case "normal":
+		return new(1), new(1)
+	}
+	return nil, new(0)
+}
+
 func priorityName(p int) string {
 	switch {
 	case p >= 2:
@@ -278,7 +289,7 @@ func (a *API) queueClear(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := a.st.DeleteUnits(ctx, q.Doc.JobID, nil)
+	n, err := a.eng.DeleteUnits(ctx, q.Doc.JobID, nil)
 	if err != nil {
 		return nil, fmt.Errorf("clear queue: %w", err)
 	}
@@ -507,23 +518,27 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 			return nil, err
 		}
 	}
+	// Every filter but the Lucene one is in SQL.
 	uf := store.UnitFilter{JobID: q.Doc.JobID, Statuses: itemStatuses(status)}
-	match := func(u store.Unit, m map[string]any) bool {
-		if prio != "" && priorityName(u.Priority) != strings.ToLower(prio) {
-			return false
-		}
-		if (!from.IsZero() && u.CreatedAt.Before(from)) || (!to.IsZero() && u.CreatedAt.After(to)) {
-			return false
-		}
-		if status != "" && m["status"] != status {
-			return false
-		}
-		return filter.Match(itemDoc(m, m["keys"].([]itemKey)))
+	switch status {
+	case "pending":
+		uf.Attempted = new(false)
+	case "retry":
+		uf.Attempted = new(true)
+	}
+	if prio != "" {
+		uf.MinPriority, uf.MaxPriority = priorityRange(strings.ToLower(prio))
+	}
+	if !from.IsZero() {
+		uf.CreatedFrom = &from
+	}
+	if !to.IsZero() {
+		uf.CreatedTo = &to
 	}
 	workers := a.workerNames(ctx)
 	page := Page[map[string]any]{Items: []map[string]any{}}
-	if prio == "" && from.IsZero() && to.IsZero() && (status == "running" || status == "success" || status == "failed" || status == "") && filterText == "" {
-		// Every filter is in SQL: the database pages.
+	if filterText == "" {
+		// The database pages.
 		uf.Limit, uf.Offset = lim, off
 		units, total, err := a.st.ListUnits(ctx, uf)
 		if err != nil {
@@ -545,7 +560,7 @@ func (a *API) itemList(ctx context.Context, c *call) (any, error) {
 		}
 		for _, u := range units {
 			m := a.itemView(q, u, workers)
-			if !match(u, m) {
+			if !filter.Match(itemDoc(m, m["keys"].([]itemKey))) {
 				continue
 			}
 			if page.Total >= off && len(page.Items) < lim {
@@ -780,7 +795,7 @@ func (a *API) itemDelete(ctx context.Context, c *call) (any, error) {
 		}
 		ids = append(ids, u.ID)
 	}
-	n, err := a.st.DeleteUnits(ctx, q.Doc.JobID, ids)
+	n, err := a.eng.DeleteUnits(ctx, q.Doc.JobID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("delete queue items: %w", err)
 	}

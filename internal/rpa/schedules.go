@@ -344,7 +344,7 @@ func (a *API) scheduleCreate(ctx context.Context, c *call) (any, error) {
 		_, err = a.put(ctx, store.Record{AccountID: c.caller.accountID, Kind: recSchedule, Key: idString(s.ID)}, d)
 	}
 	if err != nil {
-		_ = a.st.DeleteSchedule(ctx, s.ID)
+		_ = a.eng.DeleteSchedule(ctx, s.ID)
 		return nil, err
 	}
 	return map[string]any{"id": s.ID}, nil
@@ -425,7 +425,7 @@ func (a *API) scheduleEnable(on bool) handler {
 }
 
 func (a *API) dropSchedule(ctx context.Context, r rec[scheduleDoc]) error {
-	if err := a.st.DeleteSchedule(ctx, r.Doc.ScheduleID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := a.eng.DeleteSchedule(ctx, r.Doc.ScheduleID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete schedule %d: %w", r.Doc.ScheduleID, err)
 	}
 	return a.st.DeleteRecord(ctx, r.ID)

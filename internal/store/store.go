@@ -198,8 +198,14 @@ type UnitFilter struct {
 	UnitIDs  []int64
 	Search   string // substring of Name
 	WorkerID int64
-	Limit    int
-	Offset   int
+	// MinPriority and MaxPriority bound Priority, both ends included, when set.
+	MinPriority, MaxPriority *int
+	// CreatedFrom and CreatedTo bound CreatedAt, both ends included, when set.
+	CreatedFrom, CreatedTo *time.Time
+	// Attempted, when set, selects units tried at least once (true) or never tried (false).
+	Attempted *bool
+	Limit     int
+	Offset    int
 }
 
 // LeaseRequest asks for up to Max ready units a worker may run.

@@ -85,6 +85,25 @@ func (b *Base) ListUnits(ctx context.Context, f store.UnitFilter) ([]store.Unit,
 	if f.WorkerID != 0 {
 		w = append(w, "worker_id = "+a.Add(f.WorkerID))
 	}
+	if f.MinPriority != nil {
+		w = append(w, "priority >= "+a.Add(int64(*f.MinPriority)))
+	}
+	if f.MaxPriority != nil {
+		w = append(w, "priority <= "+a.Add(int64(*f.MaxPriority)))
+	}
+	if f.CreatedFrom != nil {
+		w = append(w, "created_at >= "+a.Add(MS(*f.CreatedFrom)))
+	}
+	if f.CreatedTo != nil {
+		w = append(w, "created_at <= "+a.Add(MS(*f.CreatedTo)))
+	}
+	if f.Attempted != nil {
+		if *f.Attempted {
+			w = append(w, "attempts > 0")
+		} else {
+			w = append(w, "attempts = 0")
+		}
+	}
 	where := ""
 	if len(w) > 0 {
 		where = " WHERE " + strings.Join(w, " AND ")

@@ -52,6 +52,15 @@ func testAddAndListUnits(t *testing.T, s store.Store) {
 		{"search", store.UnitFilter{Search: "ITEM"}, []string{"item-a", "Item-B"}, 2},
 		{"worker", store.UnitFilter{WorkerID: 5}, []string{"Item-B"}, 1},
 		{"page", store.UnitFilter{JobID: j.ID, Limit: 2, Offset: 1}, []string{"1", "item-a"}, 4},
+		{"priority at least", store.UnitFilter{JobID: j.ID, MinPriority: ptr(3)}, []string{"Item-B"}, 1},
+		{"priority at most", store.UnitFilter{JobID: j.ID, MaxPriority: ptr(2)}, []string{"0", "1", "item-a"}, 3},
+		{"priority between", store.UnitFilter{JobID: j.ID, MinPriority: ptr(2), MaxPriority: ptr(2)}, []string{"0", "1", "item-a"}, 3},
+		{"priority none", store.UnitFilter{JobID: j.ID, MaxPriority: ptr(1)}, nil, 0},
+		{"created from, included", store.UnitFilter{JobID: j.ID, CreatedFrom: ptr(at(time.Second))}, []string{"item-a", "Item-B"}, 2},
+		{"created to, included", store.UnitFilter{JobID: j.ID, CreatedTo: ptr(t0)}, []string{"0", "1"}, 2},
+		{"created between", store.UnitFilter{JobID: j.ID, CreatedFrom: ptr(at(time.Millisecond)), CreatedTo: ptr(at(time.Second - time.Millisecond))}, nil, 0},
+		{"attempted", store.UnitFilter{JobID: j.ID, Attempted: ptr(true)}, []string{"Item-B"}, 1},
+		{"never attempted, paged", store.UnitFilter{JobID: j.ID, Attempted: ptr(false), Limit: 1, Offset: 2}, []string{"item-a"}, 3},
 	}
 	eq(t, "leased the high-priority item", leased[0].Name, "Item-B")
 	for _, tc := range cases {
