@@ -114,13 +114,13 @@ func planTask(sub submission, scene *sceneAnalysis, parent store.Job) (taskPlan,
 	plan := taskPlan{stopped: stopped, frameTime: frameTime}
 	if len(pre) > 0 {
 		spec := base
-		spec.Spec = mustJSON(childSpecFor(&sub, "RenderPriority", 4, pre))
+		spec.Spec = mustJSON(childSpecFor(&sub, "RenderPriority", framePriority, pre))
 		spec.Units = unitsFor(&sub, pre)
 		plan.children = append(plan.children, plannedChild{spec: spec, role: "priority"})
 	}
 	if len(rest) > 0 {
 		spec := base
-		spec.Spec = mustJSON(childSpecFor(&sub, "Render", 5, rest))
+		spec.Spec = mustJSON(childSpecFor(&sub, "Render", frameMain, rest))
 		spec.Units = unitsFor(&sub, rest)
 		c := plannedChild{spec: spec, role: "render"}
 		switch {

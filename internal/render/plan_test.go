@@ -43,7 +43,7 @@ func summarise(p taskPlan) []plannedSummary {
 }
 
 func TestPlanTask(t *testing.T) {
-	blender := Software{CgID: 2007, CgName: "Blender", Capability: "blender"}
+	blender := Software{CgID: cgBlender, CgName: "Blender", Capability: "blender"}
 	base := func() submission {
 		return submission{
 			shell:    store.Job{ID: 10, AccountID: 7, Kind: KindTask, Spec: mustJSON(taskState{State: stateAnalysing})},
@@ -74,7 +74,7 @@ func TestPlanTask(t *testing.T) {
 		{
 			name: "frame range with a step",
 			edit: func(s *submission) { s.frames = frames("1-9[4]") },
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-9[4]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-9[4]",
 				units: []string{"1", "5", "9"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":1,"format":"PNG","resolution":[1920,1080],"camera":"Camera"}`,
 		},
@@ -83,7 +83,7 @@ func TestPlanTask(t *testing.T) {
 			edit: func(s *submission) { s.frames, s.width, s.height, s.camera = nil, 0, 0, "" },
 			scene: &sceneAnalysis{FrameStart: 1, FrameEnd: 10, FrameStep: 3, Width: 640, Height: 480,
 				Camera: "Cam.001", Cameras: []string{"Camera", "Cam.001"}, Format: "OPEN_EXR"},
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-10[3]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-10[3]",
 				units: []string{"1", "4", "7", "10"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":1,"format":"OPEN_EXR","resolution":[640,480],"camera":"Cam.001"}`,
 			check: func(t *testing.T, p taskPlan) {
@@ -99,21 +99,21 @@ func TestPlanTask(t *testing.T) {
 			name:  "the client's camera and frames win over the scene's",
 			edit:  func(s *submission) { s.camera = "Camera" },
 			scene: &sceneAnalysis{FrameStart: 1, FrameEnd: 100, Camera: "Cam.001", Cameras: []string{"Camera", "Cam.001"}, Width: 10, Height: 10},
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-3[1]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-3[1]",
 				units: []string{"1", "2", "3"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":1,"format":"PNG","resolution":[1920,1080],"camera":"Camera"}`,
 		},
 		{
 			name: "tiles split every frame into blocks",
 			edit: func(s *submission) { s.frames, s.tiles = []int{5}, 4 },
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "5",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "5",
 				units: []string{"5-1", "5-2", "5-3", "5-4"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":5,"format":"PNG","resolution":[1920,1080],"camera":"Camera","border":{"min_x":0,"max_x":0.5,"min_y":0.5,"max_y":1}}`,
 		},
 		{
 			name: "frames per task group the frames",
 			edit: func(s *submission) { s.frames, s.perUnit = frames("1-5"), 2 },
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-5[1]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-5[1]",
 				units: []string{"1,2", "3,4", "5"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":1,"frames":[1,2],"format":"PNG","resolution":[1920,1080],"camera":"Camera"}`,
 		},
@@ -121,27 +121,27 @@ func TestPlanTask(t *testing.T) {
 			name: "priority frames first, the rest wait for them",
 			edit: func(s *submission) { s.frames, s.preFrames = frames("1-5"), "101" },
 			want: []plannedSummary{
-				{role: "priority", taskType: "RenderPriority", frameType: 4, frames: "1-5[4]", units: []string{"1", "5"}, unitTimeout: twelveHours},
-				{role: "render", taskType: "Render", frameType: 5, frames: "2-4[1]", units: []string{"2", "3", "4"}, wait: true, unitTimeout: twelveHours},
+				{role: "priority", taskType: "RenderPriority", frameType: framePriority, frames: "1-5[4]", units: []string{"1", "5"}, unitTimeout: twelveHours},
+				{role: "render", taskType: "Render", frameType: frameMain, frames: "2-4[1]", units: []string{"2", "3", "4"}, wait: true, unitTimeout: twelveHours},
 			},
 		},
 		{
 			name: "test frames stop the rest until the task is started",
 			edit: func(s *submission) { s.frames, s.preFrames, s.testStop = frames("1-5"), "010:1", true },
 			want: []plannedSummary{
-				{role: "priority", taskType: "RenderPriority", frameType: 4, frames: "1-3[2]", units: []string{"1", "3"}, unitTimeout: twelveHours},
-				{role: "render", taskType: "Render", frameType: 5, frames: "2-4[2],5", units: []string{"2", "4", "5"}, paused: engine.PauseTest, unitTimeout: twelveHours},
+				{role: "priority", taskType: "RenderPriority", frameType: framePriority, frames: "1-3[2]", units: []string{"1", "3"}, unitTimeout: twelveHours},
+				{role: "render", taskType: "Render", frameType: frameMain, frames: "2-4[2],5", units: []string{"2", "4", "5"}, paused: engine.PauseTest, unitTimeout: twelveHours},
 			},
 		},
 		{
 			name: "only priority frames",
 			edit: func(s *submission) { s.frames, s.preFrames = []int{7}, "100" },
-			want: []plannedSummary{{role: "priority", taskType: "RenderPriority", frameType: 4, frames: "7", units: []string{"7"}, unitTimeout: twelveHours}},
+			want: []plannedSummary{{role: "priority", taskType: "RenderPriority", frameType: framePriority, frames: "7", units: []string{"7"}, unitTimeout: twelveHours}},
 		},
 		{
 			name: "the submission's per-frame limit",
 			edit: func(s *submission) { s.frameTime, s.taskTime = 90*time.Minute, 5*time.Hour },
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-3[1]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-3[1]",
 				units: []string{"1", "2", "3"}, unitTimeout: 90 * time.Minute}},
 			check: func(t *testing.T, p taskPlan) {
 				if got := time.Duration(p.children[0].spec.JobTimeout); got != 5*time.Hour {
@@ -155,7 +155,7 @@ func TestPlanTask(t *testing.T) {
 		{
 			name: "the account's default per-frame limit",
 			edit: func(s *submission) { s.account.Settings = json.RawMessage(`{"render":{"taskOverTime":2}}`) },
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-3[1]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-3[1]",
 				units: []string{"1", "2", "3"}, unitTimeout: 2 * time.Hour}},
 		},
 		{
@@ -165,7 +165,7 @@ func TestPlanTask(t *testing.T) {
 				sec := int64(600)
 				j.Spec = mustJSON(taskState{OverTimeSec: &sec})
 			},
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-3[1]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-3[1]",
 				units: []string{"1", "2", "3"}, unitTimeout: 10 * time.Minute}},
 		},
 		{
@@ -173,8 +173,8 @@ func TestPlanTask(t *testing.T) {
 			edit:   func(s *submission) { s.frames, s.preFrames = frames("1-3"), "100" },
 			parent: func(j *store.Job) { j.Status = store.JobPaused },
 			want: []plannedSummary{
-				{role: "priority", taskType: "RenderPriority", frameType: 4, frames: "1", units: []string{"1"}, paused: engine.PauseUser, unitTimeout: twelveHours},
-				{role: "render", taskType: "Render", frameType: 5, frames: "2-3[1]", units: []string{"2", "3"}, wait: true, paused: engine.PauseUser, unitTimeout: twelveHours},
+				{role: "priority", taskType: "RenderPriority", frameType: framePriority, frames: "1", units: []string{"1"}, paused: engine.PauseUser, unitTimeout: twelveHours},
+				{role: "render", taskType: "Render", frameType: frameMain, frames: "2-3[1]", units: []string{"2", "3"}, wait: true, paused: engine.PauseUser, unitTimeout: twelveHours},
 			},
 			check: func(t *testing.T, p taskPlan) {
 				if !p.stopped {
@@ -184,7 +184,7 @@ func TestPlanTask(t *testing.T) {
 		},
 		{
 			name: "priority and project come from the task as it is now",
-			want: []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1-3[1]",
+			want: []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1-3[1]",
 				units: []string{"1", "2", "3"}, unitTimeout: twelveHours}},
 			check: func(t *testing.T, p taskPlan) {
 				s := p.children[0].spec
@@ -200,13 +200,13 @@ func TestPlanTask(t *testing.T) {
 		{
 			name:     "EXR is asked for by either name",
 			edit:     func(s *submission) { s.frames, s.format = []int{1}, "EXR" },
-			want:     []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1", units: []string{"1"}, unitTimeout: twelveHours}},
+			want:     []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1", units: []string{"1"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":1,"format":"OPEN_EXR","resolution":[1920,1080],"camera":"Camera"}`,
 		},
 		{
 			name:     "other formats render as PNG",
 			edit:     func(s *submission) { s.frames, s.format = []int{1}, "JPEG" },
-			want:     []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1", units: []string{"1"}, unitTimeout: twelveHours}},
+			want:     []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1", units: []string{"1"}, unitTimeout: twelveHours}},
 			wantUnit: `{"scene":"hash","frame":1,"format":"PNG","resolution":[1920,1080],"camera":"Camera"}`,
 		},
 		{
@@ -214,7 +214,7 @@ func TestPlanTask(t *testing.T) {
 			edit: func(s *submission) {
 				s.frames, s.software = []int{1}, Software{CgID: 2000, CgName: "Maya", Capability: "maya"}
 			},
-			want:     []plannedSummary{{role: "render", taskType: "Render", frameType: 5, frames: "1", units: []string{"1"}, unitTimeout: twelveHours}},
+			want:     []plannedSummary{{role: "render", taskType: "Render", frameType: frameMain, frames: "1", units: []string{"1"}, unitTimeout: twelveHours}},
 			wantUnit: `{"border":null,"camera":"Camera","frame":1,"resolution":[1920,1080],"scene":"hash","software":"Maya","version":"4.2"}`,
 		},
 		{

@@ -52,10 +52,16 @@ type taskState struct {
 	OverTimeSec *int64 `json:"over_time_sec,omitempty"`
 }
 
+// Frame types of a child's frames (childSpec.FrameType, queryTaskFrames' frameType).
+const (
+	framePriority = 4 // a priority (test) frame, rendered first
+	frameMain     = 5 // a main frame
+)
+
 // childSpec is a child job's Spec.
 type childSpec struct {
 	TaskType  string `json:"task_type"`  // Render, or RenderPriority for the priority frames
-	FrameType int    `json:"frame_type"` // 4 priority frame, 5 main frame (queryTaskFrames)
+	FrameType int    `json:"frame_type"` // framePriority or frameMain
 	Frames    string `json:"frames"`
 	Tiles     int    `json:"tiles"`
 	TilesType string `json:"tiles_type,omitempty"`
@@ -171,7 +177,7 @@ func (a *API) createTask(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if level < 0 || level > 100 {
+	if level < 0 || level > maxTaskUserLevel {
 		return nil, invalid("taskUserLevel must be between 0 and 100")
 	}
 	labels, err := c.p.strs("labels")
@@ -592,7 +598,7 @@ func (a *API) taskJSONProject(ctx context.Context, accountID int64, ti map[strin
 	return rec.Key, nil
 }
 
-// checkTips refuses a submission whose tips.json carries an error (type 1) code.
+// checkTips refuses a submission whose tips.json carries an error (errorTypeError) code.
 func (a *API) checkTips(ctx context.Context, shell store.Job, cat Catalog) error {
 	raw, ok, err := a.taskFile(ctx, shell, "tips.json")
 	if err != nil || !ok {
@@ -608,7 +614,7 @@ func (a *API) checkTips(ctx context.Context, shell store.Job, cat Catalog) error
 	}
 	slices.Sort(codes)
 	for _, code := range codes {
-		if e, ok := cat.errorCode(code); ok && e.Type == 1 {
+		if e, ok := cat.errorCode(code); ok && e.Type == errorTypeError {
 			return invalid("analysis error %s (%s: %v) cannot be ignored: %s", code, e.DescriptionEN, tips[code], e.SolutionEN)
 		}
 	}
@@ -669,7 +675,7 @@ var errTaskEnded = errors.New("the task was aborted or deleted during its analys
 
 func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	var scene *sceneAnalysis
-	if sub.software.CgID == 2007 {
+	if sub.software.CgID == cgBlender {
 		info, err := a.analyseBlend(ctx, sub.scene)
 		switch {
 		case errors.Is(err, errNoBlender):
