@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+
+	"taskcenter/internal/store"
 )
 
-// Progress records a running unit's progress and log, and extends its lease. A non-zero workerID must
-// hold the unit: a worker cannot report on another's lease even if it guesses the epoch.
-func (e *Engine) Progress(ctx context.Context, workerID, unitID, epoch int64, progress float64, log string) error {
+// Progress records a running unit's progress and log, and extends its lease. A non-zero
+// ref.WorkerID must hold the unit: a worker cannot report on another's lease even if it guesses the
+// epoch.
+func (e *Engine) Progress(ctx context.Context, ref store.ReportRef, progress float64, log string) error {
 	now := e.now()
-	return e.store.ReportProgress(ctx, unitID, epoch, workerID, progress, LogText(log), now.Add(e.cfg.LeaseFor), now)
+	return e.store.ReportProgress(ctx, ref, progress, LogText(log), now.Add(e.cfg.LeaseFor), now)
 }
 
 // LogText is a program's output as the store keeps text: without NUL bytes and invalid UTF-8,
@@ -24,7 +27,7 @@ func LogText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }
 
-// SetOutputs records a running unit's uploaded outputs; a non-zero workerID must hold the unit.
-func (e *Engine) SetOutputs(ctx context.Context, workerID, unitID, epoch int64, outputs json.RawMessage) error {
-	return e.store.SetUnitOutputs(ctx, unitID, epoch, workerID, outputs, e.now())
+// SetOutputs records a running unit's uploaded outputs; a non-zero ref.WorkerID must hold the unit.
+func (e *Engine) SetOutputs(ctx context.Context, ref store.ReportRef, outputs json.RawMessage) error {
+	return e.store.SetUnitOutputs(ctx, ref, outputs, e.now())
 }
