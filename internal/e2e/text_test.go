@@ -133,7 +133,7 @@ func TestTextWithNULAtEveryDoor(t *testing.T) {
 				t.Fatalf("progress with a NUL in its log: %v", err)
 			}
 			// Invalid UTF-8 cannot travel in the protocol's JSON; a reporter inside the process can.
-			if err := s.eng.Progress(ctx, w.id, u.UnitID, u.Epoch, 60, "frame \xff2\n"); err != nil {
+			if err := s.eng.Progress(ctx, store.ReportRef{UnitID: u.UnitID, Epoch: u.Epoch, WorkerID: w.id}, 60, "frame \xff2\n"); err != nil {
 				t.Fatalf("progress with invalid UTF-8 in its log: %v", err)
 			}
 			if err := w.c.Fail(ctx, agentapi.FailRequest{UnitRef: ref, Error: "exit\x00 1", ExitCode: 1, Permanent: true}); err != nil {

@@ -10,12 +10,18 @@ import (
 	"taskcenter/internal/store"
 )
 
+// Zones of an account (Settings.Zone, queryPlatforms' zone).
+const (
+	zoneDomestic = 1
+	zoneAbroad   = 2 // the account is kept in US dollars
+)
+
 // Settings are an account's render farm profile and switches, kept under the "render" key of
 // store.Account.Settings so that other dialects' settings on the same account are left alone.
 // Field names are the wire names of queryUserProfile and queryUserSetting.
 type Settings struct {
 	Platform            int    `json:"platform"`
-	Zone                int    `json:"zone"`
+	Zone                int    `json:"zone"` // zoneDomestic or zoneAbroad
 	Phone               string `json:"phone"`
 	Email               string `json:"email"`
 	Company             string `json:"company"`
@@ -69,7 +75,7 @@ type Settings struct {
 
 func defaultSettings() Settings {
 	return Settings{
-		Platform: 2, Zone: 1, SoftType: 2007, SoftStatus: 1, BusinessType: 1, Status: 1, UserType: 1,
+		Platform: 2, Zone: zoneDomestic, SoftType: cgBlender, SoftStatus: 1, BusinessType: 1, Status: 1, UserType: 1,
 		UseLevelDirectory: 1, DisplaySubaccount: 1, SubaccountLimits: 5, BlenderFlag: 1,
 		SingleNodeRenderFrames: "1", MaxIgnoreMapFlag: "1", AutoCommit: "2", TaskOverTime: 12,
 	}
@@ -229,7 +235,7 @@ func (a *API) queryUserProfile(ctx context.Context, c *call) (any, error) {
 		accountType, mainUserID = 2, r.main.ID
 	}
 	rmb, usd, rmbCum, usdCum := money(funds.BalanceMilli), 0.0, money(spent), 0.0
-	if s.Zone == 2 { // abroad: the account is kept in US dollars
+	if s.Zone == zoneAbroad { // the account is kept in US dollars
 		rmb, usd, rmbCum, usdCum = 0, rmb, 0, rmbCum
 	}
 	return map[string]any{

@@ -24,6 +24,10 @@ type Catalog struct {
 	ErrorCodes   []ErrorCode `json:"errorCodes"`
 }
 
+// cgBlender is Blender's cgId: the software whose scenes the server analyses itself (analyseBlend)
+// and the default of a new account and of the catalog.
+const cgBlender = 2007
+
 // Software is one render program.
 type Software struct {
 	CgID              int    `json:"cgId"`
@@ -59,11 +63,17 @@ type PluginVersion struct {
 	PluginVersion string `json:"pluginVersion"`
 }
 
+// Types of an analysis error code (ErrorCode.Type).
+const (
+	errorTypeWarning = 0 // may be ignored
+	errorTypeError   = 1 // blocks submission
+)
+
 // ErrorCode is an analysis error or warning clients look up before submitting.
 type ErrorCode struct {
 	ID            int    `json:"id"`
 	Code          string `json:"code"`
-	Type          int    `json:"type"` // 0 warning (may be ignored), 1 error (blocks submission)
+	Type          int    `json:"type"` // errorTypeWarning or errorTypeError
 	DescriptionCN string `json:"descriptionCn"`
 	SolutionCN    string `json:"solutionCn"`
 	DescriptionEN string `json:"descriptionEn"`
@@ -91,7 +101,7 @@ func DefaultCatalog() Catalog {
 	}
 	return Catalog{
 		IsAutoCommit: 2,
-		DefaultCgID:  2007,
+		DefaultCgID:  cgBlender,
 		Software: []Software{
 			{CgID: 2000, CgName: "Maya", CgType: "ma;mb", IconPath: "/img/softimage/maya.png", IsNeedProjectPath: 3, IsNeedAnalyse: 1, IsSupportLinux: 1, Capability: "maya",
 				Versions: ver(1, "2018", "2019", "2020", "2022", "2023"),
@@ -107,7 +117,7 @@ func DefaultCatalog() Catalog {
 			{CgID: 2005, CgName: "CINEMA 4D", CgType: "c4d", IconPath: "/img/softimage/c4d.png", IsNeedAnalyse: 1, IsSupportLinux: 0, Capability: "c4d",
 				Versions: ver(30, "R19", "R21", "R25", "2023"),
 				Plugins:  []Plugin{plug(30, 1652, "zblur", "2.02.019"), plug(32, 1660, "octane", "2020.2", "2021.1")}},
-			{CgID: 2007, CgName: "Blender", CgType: "blend", IconPath: "/img/softimage/blender.png", IsNeedAnalyse: 1, IsSupportLinux: 1, Capability: "blender",
+			{CgID: cgBlender, CgName: "Blender", CgType: "blend", IconPath: "/img/softimage/blender.png", IsNeedAnalyse: 1, IsSupportLinux: 1, Capability: "blender",
 				Versions: ver(40, "2.93", "3.4", "3.6", "4.0", "4.1", "4.2"),
 				Plugins:  []Plugin{plug(41, 1700, "flip_fluids", "1.6.0")}},
 			{CgID: 2008, CgName: "V-Ray Standalone", CgType: "vrscene", IconPath: "/img/softimage/vray.png", IsNeedAnalyse: 1, IsSupportLinux: 1, Capability: "vray",
@@ -236,7 +246,7 @@ func (c Catalog) validate() error {
 		return fmt.Errorf("defaultCgId %d is not in the catalog", c.DefaultCgID)
 	}
 	for _, e := range c.ErrorCodes {
-		if strings.TrimSpace(e.Code) == "" || codes[e.Code] || (e.Type != 0 && e.Type != 1) {
+		if strings.TrimSpace(e.Code) == "" || codes[e.Code] || (e.Type != errorTypeWarning && e.Type != errorTypeError) {
 			return fmt.Errorf("error code %q: needs a unique code and type 0 (warning) or 1 (error)", e.Code)
 		}
 		codes[e.Code] = true
@@ -365,7 +375,7 @@ func (a *API) queryPlatforms(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if zone != 1 && zone != 2 {
+	if zone != zoneDomestic && zone != zoneAbroad {
 		return nil, invalid("zone must be 1 (domestic) or 2 (abroad)")
 	}
 	// One server is one platform; the number is the accounts' platform setting.

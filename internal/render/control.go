@@ -299,7 +299,11 @@ func (a *API) setOverTimeStop(ctx context.Context, c *call) (any, error) {
 	return nil, err
 }
 
-// fullSpeedBoost is how much fullSpeed raises a task's priority, above any taskUserLevel (0..100).
+// maxTaskUserLevel is the highest taskUserLevel a client sets (0..maxTaskUserLevel), the task's
+// priority.
+const maxTaskUserLevel = 100
+
+// fullSpeedBoost is how much fullSpeed raises a task's priority, above any taskUserLevel.
 const fullSpeedBoost = 1000
 
 func (a *API) fullSpeed(ctx context.Context, c *call) (any, error) {
@@ -330,7 +334,7 @@ func (a *API) updateTaskUserLevel(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if level < 0 || level > 100 {
+	if level < 0 || level > maxTaskUserLevel {
 		return nil, invalid("taskUserLevel must be between 0 and 100")
 	}
 	shells, err := a.each(ctx, c, func(j store.Job) error { return a.eng.SetPriority(ctx, j.ID, int(level)) })

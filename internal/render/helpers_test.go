@@ -287,7 +287,7 @@ func (w *worker) complete(u store.Unit, seconds float64) error {
 		outputs["image"+suffix(f)], outputs["thumbnail"+suffix(f)] = ref, th
 	}
 	outs := mustJSON(outputs)
-	if err := w.e.eng.SetOutputs(w.e.ctx, 0, u.ID, u.Epoch, outs); err != nil {
+	if err := w.e.eng.SetOutputs(w.e.ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch}, outs); err != nil {
 		return err
 	}
 	errs, err := w.e.eng.Complete(w.e.ctx, []engine.Completion{{UnitID: u.ID, Epoch: u.Epoch, Outputs: outs, Seconds: seconds,

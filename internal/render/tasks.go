@@ -15,9 +15,7 @@ import (
 	gojson "github.com/goccy/go-json"
 
 	"taskcenter/internal/engine"
-	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
-	"taskcenter/internal/unitspec"
 )
 
 // Shell task states (taskState.State) before its children exist.
@@ -54,10 +52,16 @@ type taskState struct {
 	OverTimeSec *int64 `json:"over_time_sec,omitempty"`
 }
 
+// Frame types of a child's frames (childSpec.FrameType, queryTaskFrames' frameType).
+const (
+	framePriority = 4 // a priority (test) frame, rendered first
+	frameMain     = 5 // a main frame
+)
+
 // childSpec is a child job's Spec.
 type childSpec struct {
 	TaskType  string `json:"task_type"`  // Render, or RenderPriority for the priority frames
-	FrameType int    `json:"frame_type"` // 4 priority frame, 5 main frame (queryTaskFrames)
+	FrameType int    `json:"frame_type"` // framePriority or frameMain
 	Frames    string `json:"frames"`
 	Tiles     int    `json:"tiles"`
 	TilesType string `json:"tiles_type,omitempty"`
@@ -173,7 +177,7 @@ func (a *API) createTask(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if level < 0 || level > 100 {
+	if level < 0 || level > maxTaskUserLevel {
 		return nil, invalid("taskUserLevel must be between 0 and 100")
 	}
 	labels, err := c.p.strs("labels")
@@ -594,7 +598,7 @@ func (a *API) taskJSONProject(ctx context.Context, accountID int64, ti map[strin
 	return rec.Key, nil
 }
 
-// checkTips refuses a submission whose tips.json carries an error (type 1) code.
+// checkTips refuses a submission whose tips.json carries an error (errorTypeError) code.
 func (a *API) checkTips(ctx context.Context, shell store.Job, cat Catalog) error {
 	raw, ok, err := a.taskFile(ctx, shell, "tips.json")
 	if err != nil || !ok {
@@ -610,7 +614,7 @@ func (a *API) checkTips(ctx context.Context, shell store.Job, cat Catalog) error
 	}
 	slices.Sort(codes)
 	for _, code := range codes {
-		if e, ok := cat.errorCode(code); ok && e.Type == 1 {
+		if e, ok := cat.errorCode(code); ok && e.Type == errorTypeError {
 			return invalid("analysis error %s (%s: %v) cannot be ignored: %s", code, e.DescriptionEN, tips[code], e.SolutionEN)
 		}
 	}
@@ -670,7 +674,8 @@ func (a *API) analysisFailed(ctx context.Context, shell store.Job, err error) {
 var errTaskEnded = errors.New("the task was aborted or deleted during its analysis")
 
 func (a *API) startChildren(ctx context.Context, sub *submission) error {
-	if sub.software.CgID == 2007 {
+	var scene *sceneAnalysis
+	if sub.software.CgID == cgBlender {
 		info, err := a.analyseBlend(ctx, sub.scene)
 		switch {
 		case errors.Is(err, errNoBlender):
@@ -678,50 +683,8 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 		case err != nil:
 			return invalid("10011: %v", err)
 		default:
-			if sub.frames == nil {
-				for f := info.FrameStart; f <= info.FrameEnd; f += max(info.FrameStep, 1) {
-					sub.frames = append(sub.frames, f)
-				}
-			}
-			if sub.width == 0 || sub.height == 0 {
-				sub.width, sub.height = info.Width, info.Height
-			}
-			if sub.camera == "" {
-				sub.camera = info.Camera
-			}
-			if sub.format == "" {
-				sub.format = info.Format
-			}
-			st := stateOf(sub.shell)
-			st.AllCameras = info.Cameras
-			sub.shell.Spec = mustJSON(st)
+			scene = &info
 		}
-	}
-	if len(sub.frames) == 0 {
-		return invalid("10030: no frame range: task.json scene_info.common.frames is empty and the scene could not be analysed")
-	}
-	if sub.tiles > 1 && (sub.width == 0 || sub.height == 0) {
-		return invalid("10030: tiles need the resolution: task.json scene_info.common width and height")
-	}
-	switch sub.format {
-	case "", "PNG":
-		sub.format = "PNG"
-	case "EXR", "OPEN_EXR":
-		sub.format = "OPEN_EXR"
-	default:
-		// Outputs are PNG unless the client asks for EXR: other formats are rendered as PNG so that
-		// progress images and thumbnails work.
-		sub.format = "PNG"
-	}
-	pre, err := priorityFrames(sub.preFrames, sub.frames)
-	if err != nil {
-		return invalid("10030: %v", err)
-	}
-	rest := slices.DeleteFunc(slices.Clone(sub.frames), func(f int) bool { return slices.Contains(pre, f) })
-
-	s, err := settingsOf(sub.account)
-	if err != nil {
-		return err
 	}
 	// The shell is read again: setOverTimeStop, updateTaskUserLevel or a label may have changed it
 	// while the scene was analysed.
@@ -729,53 +692,27 @@ func (a *API) startChildren(ctx context.Context, sub *submission) error {
 	if err != nil {
 		return fmt.Errorf("reload task %d: %w", sub.shell.ID, err)
 	}
-	// A control applied while the scene was analysed holds: an aborted or deleted task gets no
-	// children, a stopped one gets them stopped.
-	if shell.Deleted || shell.Status.Terminal() {
+	plan, err := planTask(*sub, scene, shell)
+	if errors.Is(err, errTaskEnded) {
 		a.log.Info("render task ended during its analysis; no frames are created", "task", shell.ID)
-		return errTaskEnded
 	}
-	stopped := shell.Status == store.JobPaused
-	frameTime := sub.frameTime
-	if frameTime == 0 {
-		frameTime = time.Duration(s.TaskOverTime) * time.Hour
+	if err != nil {
+		return err
 	}
-	if ot := stateOf(shell).OverTimeSec; ot != nil {
-		frameTime = time.Duration(*ot) * time.Second
-	}
-	sub.shell.Project, sub.shell.Priority = shell.Project, shell.Priority
-	base := engine.JobSpec{
-		AccountID: sub.shell.AccountID, ParentID: sub.shell.ID, Kind: KindRender, Name: sub.sceneName,
-		Project: sub.shell.Project, Priority: sub.shell.Priority, MaxAttempts: 3, BlocklistAfter: 3,
-		UnitTimeout: engine.Duration(frameTime), JobTimeout: engine.Duration(sub.taskTime),
-		Paused: stopped, PauseReason: pauseReasonIf(stopped, engine.PauseUser),
-	}
-	var preID int64
-	if len(pre) > 0 {
-		spec := base
-		spec.Spec = mustJSON(a.childSpecFor(sub, "RenderPriority", 4, pre))
-		spec.Units = a.unitsFor(sub, pre)
+	*sub = plan.sub
+	var prevID int64
+	for _, c := range plan.children {
+		spec := c.spec
+		if c.waitForPrevious {
+			spec.WaitFor = prevID
+		}
 		j, err := a.eng.Submit(ctx, spec)
 		if err != nil {
-			return fmt.Errorf("create priority child of task %d: %w", sub.shell.ID, err)
+			return fmt.Errorf("create %s child of task %d: %w", c.role, sub.shell.ID, err)
 		}
-		preID = j.ID
+		prevID = j.ID
 	}
-	if len(rest) > 0 {
-		spec := base
-		spec.Spec = mustJSON(a.childSpecFor(sub, "Render", 5, rest))
-		spec.Units = a.unitsFor(sub, rest)
-		switch {
-		case preID != 0 && sub.testStop:
-			// The main frames wait for the user to look at the test frames and start the task.
-			spec.Paused, spec.PauseReason = true, engine.PauseTest
-		case preID != 0:
-			spec.WaitFor = preID
-		}
-		if _, err := a.eng.Submit(ctx, spec); err != nil {
-			return fmt.Errorf("create render child of task %d: %w", sub.shell.ID, err)
-		}
-	}
+	stopped, frameTime := plan.stopped, plan.frameTime
 	// Read once more: a limit set or a control applied while the children were being created must
 	// reach them too.
 	if shell, err = a.st.GetJob(ctx, sub.shell.ID); err != nil {
@@ -860,79 +797,4 @@ func (a *API) holdChildren(ctx context.Context, shell store.Job, createdStopped 
 		}
 	}
 	return nil
-}
-
-func (a *API) childSpecFor(sub *submission, taskType string, frameType int, frames []int) childSpec {
-	return childSpec{
-		TaskType: taskType, FrameType: frameType, Frames: FormatFrames(frames), Tiles: sub.tiles,
-		TilesType: sub.tilesType, Width: sub.width, Height: sub.height, Camera: sub.camera, Format: sub.format,
-		Scene: sub.scene, CgID: sub.software.CgID, Software: strings.TrimSpace(sub.software.CgName + " " + sub.version),
-		FramesPerTask: sub.perUnit,
-	}
-}
-
-// unitsFor makes one unit per frame, or per block of a frame when the task is tiled. Unit names are
-// the frame ("12") or the frame and the 1-based block ("12-3"), which queryTaskFrames shows and
-// searches.
-func (a *API) unitsFor(sub *submission, frames []int) []engine.UnitSpec {
-	borders := []imaging.Border{{MinX: 0, MaxX: 1, MinY: 0, MaxY: 1}}
-	if sub.tiles > 1 {
-		borders = imaging.BlockBorders(sub.tiles, imaging.Split(sub.tilesType))
-	}
-	var res []int
-	if sub.width > 0 && sub.height > 0 {
-		res = []int{sub.width, sub.height}
-	}
-	if sub.perUnit > 1 && len(borders) == 1 {
-		return a.groupedUnits(sub, frames, res)
-	}
-	units := make([]engine.UnitSpec, 0, len(frames)*len(borders))
-	for _, f := range frames {
-		for bi, b := range borders {
-			name := strconv.Itoa(f)
-			var border *imaging.Border
-			if len(borders) > 1 {
-				name = fmt.Sprintf("%d-%d", f, bi+1)
-				border = &b
-			}
-			var spec json.RawMessage
-			if sub.software.Capability == "blender" {
-				spec = mustJSON(unitspec.Blender{Scene: sub.scene, Frame: f, Format: sub.format, Resolution: res,
-					Camera: sub.camera, Border: border})
-			} else {
-				// Other software runs through per-software command templates on agents that have it.
-				spec = mustJSON(map[string]any{"software": sub.software.CgName, "version": sub.version,
-					"scene": sub.scene, "frame": f, "resolution": res, "camera": sub.camera, "border": border})
-			}
-			units = append(units, engine.UnitSpec{Name: name, Capability: sub.software.Capability, Spec: spec})
-		}
-	}
-	return units
-}
-
-// groupedUnits makes one unit per frames_per_task frames, in the order of the frame list; the unit
-// is named by its frames ("1,2,3"), which queryTaskFrames shows and searches.
-func (a *API) groupedUnits(sub *submission, frames []int, res []int) []engine.UnitSpec {
-	var units []engine.UnitSpec
-	for group := range slices.Chunk(frames, sub.perUnit) {
-		names := make([]string, len(group))
-		for i, f := range group {
-			names[i] = strconv.Itoa(f)
-		}
-		group = slices.Clone(group)
-		var list []int
-		if len(group) > 1 {
-			list = group // a group of one is a plain frame unit, outputs "image" and "thumbnail"
-		}
-		var spec json.RawMessage
-		if sub.software.Capability == "blender" {
-			spec = mustJSON(unitspec.Blender{Scene: sub.scene, Frame: group[0], Frames: list, Format: sub.format,
-				Resolution: res, Camera: sub.camera})
-		} else {
-			spec = mustJSON(map[string]any{"software": sub.software.CgName, "version": sub.version,
-				"scene": sub.scene, "frame": group[0], "frames": list, "resolution": res, "camera": sub.camera})
-		}
-		units = append(units, engine.UnitSpec{Name: strings.Join(names, ","), Capability: sub.software.Capability, Spec: spec})
-	}
-	return units
 }

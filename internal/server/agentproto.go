@@ -239,7 +239,7 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, wk store
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if err := s.cfg.Engine.Progress(r.Context(), wk.ID, req.UnitID, req.Epoch, req.Progress, req.Log); err != nil {
+	if err := s.cfg.Engine.Progress(r.Context(), store.ReportRef{UnitID: req.UnitID, Epoch: req.Epoch, WorkerID: wk.ID}, req.Progress, req.Log); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -337,7 +337,7 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request, wk store.W
 	}
 	out := agentapi.Output{Hash: ref.Hash, Size: ref.Size, ContentType: r.Header.Get("Content-Type")}
 	b, _ := json.Marshal(map[string]agentapi.Output{name: out})
-	if err := s.cfg.Engine.SetOutputs(ctx, wk.ID, unitID, epoch, b); err != nil {
+	if err := s.cfg.Engine.SetOutputs(ctx, store.ReportRef{UnitID: unitID, Epoch: epoch, WorkerID: wk.ID}, b); err != nil {
 		s.fail(w, r, err)
 		return
 	}

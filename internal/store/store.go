@@ -231,6 +231,15 @@ type Completion struct {
 	CostMilli int64
 }
 
+// ReportRef names the unit a report (progress, outputs) is about and the lease that fences it: the
+// report is refused (ErrStale) unless the unit carries Epoch and, when WorkerID is non-zero, WorkerID
+// holds it. A struct, so that three ids in a row cannot be passed in the wrong order.
+type ReportRef struct {
+	UnitID   int64
+	Epoch    int64
+	WorkerID int64 // 0: fenced by the epoch alone (an in-process caller)
+}
+
 // UnitFailure moves a running unit out of running after a failed attempt.
 type UnitFailure struct {
 	UnitID int64
@@ -298,12 +307,11 @@ type Units interface {
 	CompleteUnits(ctx context.Context, cs []Completion, now time.Time) (errs []error, jobIDs []int64, err error)
 	// FailUnit applies f when the unit is running with f.Epoch, else ErrStale.
 	FailUnit(ctx context.Context, f UnitFailure, now time.Time) (Unit, error)
-	// ReportProgress sets progress and appends to the log when the epoch matches and, when workerID is
-	// non-zero, the worker holds the unit; else ErrStale. It also extends the lease to leaseUntil.
-	ReportProgress(ctx context.Context, unitID, epoch, workerID int64, progress float64, logAppend string, leaseUntil, now time.Time) error
-	// SetUnitOutputs merges outputs into the unit's Outputs when the epoch (and a non-zero workerID)
-	// matches.
-	SetUnitOutputs(ctx context.Context, unitID, epoch, workerID int64, outputs json.RawMessage, now time.Time) error
+	// ReportProgress sets progress and appends to the log when ref matches (see ReportRef); else
+	// ErrStale. It also extends the lease to leaseUntil.
+	ReportProgress(ctx context.Context, ref ReportRef, progress float64, logAppend string, leaseUntil, now time.Time) error
+	// SetUnitOutputs merges outputs into the unit's Outputs when ref matches (see ReportRef).
+	SetUnitOutputs(ctx context.Context, ref ReportRef, outputs json.RawMessage, now time.Time) error
 	// SyncLeases makes the worker's leases what the worker says it holds: it extends the listed units
 	// the worker holds (epoch matching) and returns them as kept, and takes back the worker's other
 	// running units that r.Reclaims selects, returning them as they were before. A unit taken back is

@@ -220,7 +220,8 @@ func (b *Base) FailUnit(ctx context.Context, f store.UnitFailure, now time.Time)
 }
 
 // ReportProgress leaves the lease alone when leaseUntil is zero.
-func (b *Base) ReportProgress(ctx context.Context, unitID, epoch, workerID int64, progress float64, logAppend string, leaseUntil, now time.Time) error {
+func (b *Base) ReportProgress(ctx context.Context, ref store.ReportRef, progress float64, logAppend string, leaseUntil, now time.Time) error {
+	unitID, epoch, workerID := ref.UnitID, ref.Epoch, ref.WorkerID
 	n, err := b.w.Exec(ctx, `UPDATE units SET progress = $3, log = log || $4,
 		lease_expires = COALESCE(CAST($5 AS BIGINT), lease_expires), updated_at = $6
 		WHERE id = $1 AND epoch = $2 AND status = 'running' AND (CAST($7 AS BIGINT) = 0 OR worker_id = $7)`,
@@ -233,7 +234,8 @@ func (b *Base) ReportProgress(ctx context.Context, unitID, epoch, workerID int64
 
 // SetUnitOutputs also accepts a unit its holder has just completed (same epoch, done): outputs may
 // land after the completion.
-func (b *Base) SetUnitOutputs(ctx context.Context, unitID, epoch, workerID int64, outputs json.RawMessage, now time.Time) error {
+func (b *Base) SetUnitOutputs(ctx context.Context, ref store.ReportRef, outputs json.RawMessage, now time.Time) error {
+	unitID, epoch, workerID := ref.UnitID, ref.Epoch, ref.WorkerID
 	set := "outputs = outputs"
 	args := []any{unitID, epoch, MS(now), workerID}
 	if len(outputs) > 0 {

@@ -17,7 +17,7 @@ func testCompleteUnits(t *testing.T, s store.Store) {
 	j2 := job(t, s, store.Job{}, mkUnits(1, "c"))
 	us := lease(t, s, store.LeaseRequest{WorkerID: 1, Capabilities: []string{"c"}})
 	eq(t, "leased", len(us), 4)
-	must(t, s.SetUnitOutputs(ctx, us[0].ID, us[0].Epoch, 1, json.RawMessage(`{"a.png":{"size":1},"b.png":{"size":2}}`), t0))
+	must(t, s.SetUnitOutputs(ctx, store.ReportRef{UnitID: us[0].ID, Epoch: us[0].Epoch, WorkerID: 1}, json.RawMessage(`{"a.png":{"size":1},"b.png":{"size":2}}`), t0))
 	cs := []store.Completion{
 		{UnitID: us[0].ID, Epoch: us[0].Epoch, WorkerID: 1, Result: json.RawMessage(`{"ok":true}`),
 			Outputs: json.RawMessage(`{"b.png":{"size":3},"c.png":{"size":4}}`), CostMilli: 12},
@@ -98,27 +98,27 @@ func testProgressAndOutputs(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	job(t, s, store.Job{}, mkUnits(1, "c"))
 	u := lease(t, s, store.LeaseRequest{WorkerID: 1, Capabilities: []string{"c"}})[0]
-	must(t, s.ReportProgress(ctx, u.ID, u.Epoch, 1, 25, "line1\n", at(5*time.Minute), at(time.Second)))
-	must(t, s.ReportProgress(ctx, u.ID, u.Epoch, 0, 50.5, "line2\n", time.Time{}, at(2*time.Second)))
-	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch-1, 1, 60, "old\n", at(time.Hour), t0), store.ErrStale)
-	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch, 2, 70, "not mine\n", at(time.Hour), t0), store.ErrStale)
+	must(t, s.ReportProgress(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 1}, 25, "line1\n", at(5*time.Minute), at(time.Second)))
+	must(t, s.ReportProgress(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 0}, 50.5, "line2\n", time.Time{}, at(2*time.Second)))
+	mustIs(t, s.ReportProgress(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch - 1, WorkerID: 1}, 60, "old\n", at(time.Hour), t0), store.ErrStale)
+	mustIs(t, s.ReportProgress(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 2}, 70, "not mine\n", at(time.Hour), t0), store.ErrStale)
 	got, err := s.GetUnit(ctx, u.ID)
 	must(t, err)
 	eq(t, "progress", got.Progress, 50.5)
 	eq(t, "log", got.Log, "line1\nline2\n")
 	timeEq(t, "lease extended", got.LeaseExpires, ptr(at(5*time.Minute)))
 
-	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 1, json.RawMessage(`{"x":{"size":1}}`), t0))
-	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 0, json.RawMessage(`{"y":{"size":2}}`), t0))
-	mustIs(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch+1, 1, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
-	mustIs(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 2, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
+	must(t, s.SetUnitOutputs(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 1}, json.RawMessage(`{"x":{"size":1}}`), t0))
+	must(t, s.SetUnitOutputs(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 0}, json.RawMessage(`{"y":{"size":2}}`), t0))
+	mustIs(t, s.SetUnitOutputs(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch + 1, WorkerID: 1}, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
+	mustIs(t, s.SetUnitOutputs(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 2}, json.RawMessage(`{"z":{}}`), t0), store.ErrStale)
 	got, err = s.GetUnit(ctx, u.ID)
 	must(t, err)
 	jsonEq(t, "outputs", got.Outputs, `{"x":{"size":1},"y":{"size":2}}`)
 	complete(t, s, u)
 	// Outputs may still land from the holder that completed it; progress may not.
-	must(t, s.SetUnitOutputs(ctx, u.ID, u.Epoch, 1, json.RawMessage(`{"late":{"size":3}}`), t0))
-	mustIs(t, s.ReportProgress(ctx, u.ID, u.Epoch, 1, 10, "", time.Time{}, t0), store.ErrStale)
+	must(t, s.SetUnitOutputs(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 1}, json.RawMessage(`{"late":{"size":3}}`), t0))
+	mustIs(t, s.ReportProgress(ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: 1}, 10, "", time.Time{}, t0), store.ErrStale)
 }
 
 func testExtendAndRelease(t *testing.T, s store.Store) {
@@ -284,7 +284,7 @@ func testTransitionUnits(t *testing.T, s store.Store) {
 			if u.Epoch != running.Epoch+1 || u.WorkerID != 0 || u.LeaseExpires != nil {
 				t.Fatalf("paused running unit %+v", u)
 			}
-			mustIs(t, s.ReportProgress(ctx, running.ID, running.Epoch, 0, 1, "", time.Time{}, t0), store.ErrStale)
+			mustIs(t, s.ReportProgress(ctx, store.ReportRef{UnitID: running.ID, Epoch: running.Epoch, WorkerID: 0}, 1, "", time.Time{}, t0), store.ErrStale)
 		}
 		if i == 2 {
 			u, err := s.GetUnit(ctx, running.ID)

@@ -1,0 +1,76 @@
+package sqlutil
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"taskcenter/internal/store"
+)
+
+func (b *Base) PutRecord(ctx context.Context, r store.Record, now time.Time) (store.Record, error) {
+	var out store.Record
+	var err error
+	if r.ID == 0 {
+		out, err = scanRecord(b.w.QueryRow(ctx, `INSERT INTO records (account_id, kind, key, parent_id, data,
+			created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING `+recordCols,
+			r.AccountID, r.Kind, r.Key, r.ParentID, JSON(r.Data), MS(now)))
+	} else {
+		out, err = scanRecord(b.w.QueryRow(ctx, `UPDATE records SET account_id = $2, kind = $3, key = $4,
+			parent_id = $5, data = $6, updated_at = $7 WHERE id = $1 RETURNING `+recordCols,
+			r.ID, r.AccountID, r.Kind, r.Key, r.ParentID, JSON(r.Data), MS(now)))
+	}
+	return out, wrap(b.conflict(err), "put %s record %q", r.Kind, r.Key)
+}
+
+func (b *Base) GetRecord(ctx context.Context, id int64) (store.Record, error) {
+	r, err := scanRecord(b.r.QueryRow(ctx, `SELECT `+recordCols+` FROM records WHERE id = $1`, id))
+	return r, wrap(err, "get record %d", id)
+}
+
+func (b *Base) GetRecordByKey(ctx context.Context, accountID int64, kind, key string) (store.Record, error) {
+	r, err := scanRecord(b.r.QueryRow(ctx, `SELECT `+recordCols+` FROM records
+		WHERE account_id = $1 AND kind = $2 AND key = $3 ORDER BY id LIMIT 1`, accountID, kind, key))
+	return r, wrap(err, "get %s record %q", kind, key)
+}
+
+// ListRecords orders by id. ParentID filters unless -1 (0 selects top-level records).
+func (b *Base) ListRecords(ctx context.Context, f store.RecordFilter) ([]store.Record, int, error) {
+	var a Args
+	var w []string
+	if len(f.AccountIDs) > 0 {
+		w = append(w, b.D.InInt64s(&a, "account_id", f.AccountIDs, false))
+	}
+	if f.Kind != "" {
+		w = append(w, "kind = "+a.Add(f.Kind))
+	}
+	if f.ParentID != -1 {
+		w = append(w, "parent_id = "+a.Add(f.ParentID))
+	}
+	if f.KeyPrefix != "" {
+		w = append(w, fmt.Sprintf("SUBSTR(key, 1, %d) = %s", len([]rune(f.KeyPrefix)), a.Add(f.KeyPrefix)))
+	}
+	where := ""
+	if len(w) > 0 {
+		where = " WHERE " + strings.Join(w, " AND ")
+	}
+	var total int
+	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM records`+where, a.Vals...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count records: %w", err)
+	}
+	page := limitOffset(&a, f.Limit, f.Offset)
+	rs, err := all(scanRecord)(b.r.Query(ctx, `SELECT `+recordCols+` FROM records`+where+` ORDER BY id`+page, a.Vals...))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list records: %w", err)
+	}
+	return rs, total, nil
+}
+
+func (b *Base) DeleteRecord(ctx context.Context, id int64) error {
+	n, err := b.w.Exec(ctx, `DELETE FROM records WHERE id = $1`, id)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	return wrap(err, "delete record %d", id)
+}
