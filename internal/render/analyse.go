@@ -294,6 +294,9 @@ func tailText(s string, n int) string {
 // in ANALYSE (50) for ever. It can go once no database holds such a mark.
 const recLegacyAnalysis = "render.analysis"
 
+// legacyAnalysesService names the leader's service that runs adoptLegacyAnalyses.
+const legacyAnalysesService = "render.legacy-analyses"
+
 // adoptLegacyAnalyses turns the legacy marks whose deadline passed into analysis units.
 func (a *API) adoptLegacyAnalyses(ctx context.Context) error {
 	recs, _, err := a.st.ListRecords(ctx, store.RecordFilter{Kind: recLegacyAnalysis, ParentID: -1, Limit: 100})

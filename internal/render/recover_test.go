@@ -196,6 +196,9 @@ func TestLegacyAnalysisAdopted(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer api2.Close()
+		if err := e.eng.RunService(e.ctx, legacyAnalysesService); err != nil {
+			t.Fatal(err)
+		}
 		if ti := e.waitStatus(e.cl, freed, 10*time.Second, StatusWaiting); ti.TotalFrames != 3 {
 			t.Fatalf("adopted analysis: %+v", ti)
 		}

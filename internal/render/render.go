@@ -68,8 +68,8 @@ type Config struct {
 	ImageURLTTL time.Duration
 	// Now is the clock image URLs are signed and checked against; the engine's when nil.
 	Now func() time.Time
-	// RecoverEvery is how often analyses an older server left marked are looked for (also once at
-	// start); 30 s when zero.
+	// RecoverEvery is how often the leader looks for analyses an older server left marked; 30 s
+	// when zero.
 	RecoverEvery time.Duration
 }
 
@@ -82,8 +82,6 @@ type API struct {
 	keys  *auth.Keyring
 	log   *slog.Logger
 
-	// bg tracks the recovery loop, so that Close can wait for it.
-	bg sync.WaitGroup
 	// analysis runs the scene analyses (analyse.go) in this process.
 	analysis *engine.InProcessWorker
 	// stitchMu serialises stitching, so two finishers do not stitch the same frame twice.
@@ -163,8 +161,12 @@ func New(cfg Config) (*API, error) {
 		cancel()
 		return nil, fmt.Errorf("render: start scene analysis: %w", err)
 	}
-	a.bg.Add(1)
-	go a.recoverLoop()
+	// One replica, the leader, adopts what older servers left; a second facade on one engine (tests)
+	// finds the service registered already.
+	if err := a.eng.RegisterService(engine.NewService(legacyAnalysesService, cfg.RecoverEvery,
+		func(ctx context.Context, _ time.Time) error { return a.adoptLegacyAnalyses(ctx) })); err != nil {
+		a.log.Debug("legacy analyses service", "err", err)
+	}
 	return a, nil
 }
 
@@ -173,14 +175,12 @@ func New(cfg Config) (*API, error) {
 const closeTimeout = 30 * time.Second
 
 // Close stops the analyses running here (the engine hands them to another server, or to the next
-// one to start) and the background loop, and waits for them.
+// one to start) and waits for them.
 func (a *API) Close() error {
 	a.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
-	err := a.analysis.Stop(ctx)
-	a.bg.Wait()
-	return err
+	return a.analysis.Stop(ctx)
 }
 
 // call is one authenticated request.
