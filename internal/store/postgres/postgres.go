@@ -2,7 +2,7 @@
 // PostgreSQL schema (migrations/, applied with goose at Open under an advisory lock, so several server
 // processes may start at once), the PostgreSQL side of the SQL dialect (arrays, unnest batches,
 // SKIP LOCKED row locks), and NOTIFY/LISTEN; the queries themselves are shared with the SQLite driver
-// in sqlutil.
+// in sqlstore.
 package postgres
 
 import (
@@ -24,7 +24,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/sqlutil"
+	"taskcenter/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -32,7 +32,7 @@ var migrations embed.FS
 
 // Store is the PostgreSQL store. A Store from InTx is bound to that transaction.
 type Store struct {
-	*sqlutil.Base
+	*sqlstore.Base
 	pool  *pgxpool.Pool
 	owner bool // Close closes the pool (false on a transaction-bound Store)
 }
@@ -91,7 +91,7 @@ func OpenSchema(ctx context.Context, url, schema string) (*Store, error) {
 func New(pool *pgxpool.Pool) *Store {
 	s := &Store{pool: pool, owner: true}
 	q := querier{pool}
-	s.Base = sqlutil.NewBase(dialect{}, q, q, func(ctx context.Context) (sqlutil.Tx, error) {
+	s.Base = sqlstore.NewBase(dialect{}, q, q, func(ctx context.Context) (sqlstore.Tx, error) {
 		tx, err := pool.Begin(ctx)
 		if err != nil {
 			return nil, err
@@ -137,7 +137,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // InTx runs fn in one transaction; inside a transaction it joins that one.
 func (s *Store) InTx(ctx context.Context, fn func(tx store.Store) error) error {
-	return s.Base.RunTx(ctx, func(b *sqlutil.Base) error {
+	return s.Base.RunTx(ctx, func(b *sqlstore.Base) error {
 		if b == s.Base {
 			return fn(s)
 		}
@@ -204,15 +204,15 @@ type pgxConn interface {
 type querier struct{ c pgxConn }
 
 func (q querier) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	if err := sqlutil.CheckText(args); err != nil {
+	if err := sqlstore.CheckText(args); err != nil {
 		return 0, err
 	}
 	tag, err := q.c.Exec(ctx, sql, args...)
 	return tag.RowsAffected(), err
 }
 
-func (q querier) Query(ctx context.Context, sql string, args ...any) (sqlutil.Rows, error) {
-	if err := sqlutil.CheckText(args); err != nil {
+func (q querier) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	if err := sqlstore.CheckText(args); err != nil {
 		return nil, err
 	}
 	rows, err := q.c.Query(ctx, sql, args...)
@@ -222,9 +222,9 @@ func (q querier) Query(ctx context.Context, sql string, args ...any) (sqlutil.Ro
 	return rows, nil
 }
 
-func (q querier) QueryRow(ctx context.Context, sql string, args ...any) sqlutil.Row {
-	if err := sqlutil.CheckText(args); err != nil {
-		return sqlutil.ErrRow{Err: err}
+func (q querier) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
+	if err := sqlstore.CheckText(args); err != nil {
+		return sqlstore.ErrRow{Err: err}
 	}
 	return q.c.QueryRow(ctx, sql, args...)
 }
@@ -237,33 +237,33 @@ type txQuerier struct {
 func (t txQuerier) Commit(ctx context.Context) error   { return t.tx.Commit(ctx) }
 func (t txQuerier) Rollback(ctx context.Context) error { return t.tx.Rollback(ctx) }
 
-// dialect is PostgreSQL's side of sqlutil.Dialect: lists are array parameters, batches unnest arrays.
+// dialect is PostgreSQL's side of sqlstore.Dialect: lists are array parameters, batches unnest arrays.
 type dialect struct{}
 
 func (dialect) Name() string { return "postgres" }
 
-func (dialect) InInt64s(a *sqlutil.Args, col string, vals []int64, not bool) string {
+func (dialect) InInt64s(a *sqlstore.Args, col string, vals []int64, not bool) string {
 	if not {
 		return col + " <> ALL(" + a.Add(vals) + ")"
 	}
 	return col + " = ANY(" + a.Add(vals) + ")"
 }
 
-func (dialect) InStrings(a *sqlutil.Args, col string, vals []string) string {
+func (dialect) InStrings(a *sqlstore.Args, col string, vals []string) string {
 	return col + " = ANY(" + a.Add(vals) + ")"
 }
 
-func (dialect) Batch(a *sqlutil.Args, alias string, cols []sqlutil.BatchCol, n int, val func(r, c int) any) string {
+func (dialect) Batch(a *sqlstore.Args, alias string, cols []sqlstore.BatchCol, n int, val func(r, c int) any) string {
 	arrays := make([]string, len(cols))
 	names := make([]string, len(cols))
 	for c, col := range cols {
 		names[c] = col.Name
 		switch col.Type {
-		case sqlutil.Int:
+		case sqlstore.Int:
 			arrays[c] = "CAST(" + a.Add(column[int64](n, c, val)) + " AS BIGINT[])"
-		case sqlutil.Float:
+		case sqlstore.Float:
 			arrays[c] = "CAST(" + a.Add(column[float64](n, c, val)) + " AS DOUBLE PRECISION[])"
-		case sqlutil.Bool:
+		case sqlstore.Bool:
 			arrays[c] = "CAST(" + a.Add(column[bool](n, c, val)) + " AS BOOLEAN[])"
 		default:
 			arrays[c] = "CAST(" + a.Add(column[string](n, c, val)) + " AS TEXT[])"
@@ -288,7 +288,7 @@ func column[T any](n, c int, val func(r, c int) any) []*T {
 // (migration 00004): a counter row would be locked by every transaction creating the account's jobs
 // until it ends, serialising them, and deadlocking transactions that create jobs for several
 // accounts in different orders.
-func (d dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
+func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) string {
 	where := d.InInt64s(a, "account_id", accounts, false) + ` AND kind = ` + a.Add(kind)
 	return `SELECT (COALESCE((SELECT SUM(n) FROM job_tallies WHERE ` + where + `), 0) +
 		COALESCE((SELECT SUM(n) FROM job_tally_changes WHERE ` + where + `), 0))::bigint`

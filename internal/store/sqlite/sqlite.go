@@ -1,6 +1,6 @@
 // Package sqlite is the single-process store.Store driver on an SQLite file (modernc.org/sqlite, no
 // cgo). It owns the SQLite schema (migrations/, applied with goose at Open) and the SQLite side of
-// the SQL dialect; the queries themselves are shared with the PostgreSQL driver in sqlutil.
+// the SQL dialect; the queries themselves are shared with the PostgreSQL driver in sqlstore.
 //
 // One process owns the file: writes go through a single connection (SQLite has one writer anyway,
 // and a Go-side queue beats busy-waiting on the file lock), transactions start with BEGIN IMMEDIATE so
@@ -24,7 +24,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/sqlutil"
+	"taskcenter/internal/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -32,10 +32,10 @@ var migrations embed.FS
 
 // Store is the SQLite store. A Store from InTx is bound to that transaction.
 type Store struct {
-	*sqlutil.Base
+	*sqlstore.Base
 	writer, reader *sql.DB // nil on a transaction-bound Store
 	// Prepared statements: the pure-Go driver would parse each statement's text on every call.
-	readStmts, writeStmts *sqlutil.StmtCache
+	readStmts, writeStmts *sqlstore.StmtCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -68,9 +68,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 	s := &Store{writer: writer, reader: reader,
-		readStmts: sqlutil.NewStmtCache(reader, stmtCacheSize), writeStmts: sqlutil.NewStmtCache(writer, stmtCacheSize)}
-	s.Base = sqlutil.NewBase(dialect{}, sqlutil.StdQuerier{C: reader, Cache: s.readStmts}, sqlutil.StdQuerier{C: writer, Cache: s.writeStmts},
-		func(ctx context.Context) (sqlutil.Tx, error) {
+		readStmts: sqlstore.NewStmtCache(reader, stmtCacheSize), writeStmts: sqlstore.NewStmtCache(writer, stmtCacheSize)}
+	s.Base = sqlstore.NewBase(dialect{}, sqlstore.StdQuerier{C: reader, Cache: s.readStmts}, sqlstore.StdQuerier{C: writer, Cache: s.writeStmts},
+		func(ctx context.Context) (sqlstore.Tx, error) {
 			tx, err := writer.BeginTx(ctx, nil)
 			if err != nil {
 				return nil, err
@@ -104,7 +104,7 @@ func (s *Store) Close() error {
 // InTx runs fn in one BEGIN IMMEDIATE transaction on the writer; everything the Store handed to fn
 // does, reads included, goes through it. Inside a transaction it joins that one.
 func (s *Store) InTx(ctx context.Context, fn func(tx store.Store) error) error {
-	return s.Base.RunTx(ctx, func(b *sqlutil.Base) error {
+	return s.Base.RunTx(ctx, func(b *sqlstore.Base) error {
 		if b == s.Base {
 			return fn(s)
 		}
@@ -121,13 +121,13 @@ func (s *Store) Listen(ctx context.Context, _ string, _ func(payload string)) er
 	return nil
 }
 
-// dialect is SQLite's side of sqlutil.Dialect. Lists and batches travel as one JSON text parameter,
+// dialect is SQLite's side of sqlstore.Dialect. Lists and batches travel as one JSON text parameter,
 // unpacked with json_each, so a statement's text does not depend on how many values it carries.
 type dialect struct{}
 
 func (dialect) Name() string { return "sqlite" }
 
-func in(a *sqlutil.Args, col string, vals any, not bool) string {
+func in(a *sqlstore.Args, col string, vals any, not bool) string {
 	b, _ := json.Marshal(vals) // int64s and strings always marshal
 	op := " IN "
 	if not {
@@ -136,15 +136,15 @@ func in(a *sqlutil.Args, col string, vals any, not bool) string {
 	return col + op + "(SELECT value FROM json_each(" + a.Add(string(b)) + "))"
 }
 
-func (dialect) InInt64s(a *sqlutil.Args, col string, vals []int64, not bool) string {
+func (dialect) InInt64s(a *sqlstore.Args, col string, vals []int64, not bool) string {
 	return in(a, col, vals, not)
 }
 
-func (dialect) InStrings(a *sqlutil.Args, col string, vals []string) string {
+func (dialect) InStrings(a *sqlstore.Args, col string, vals []string) string {
 	return in(a, col, vals, false)
 }
 
-func (dialect) Batch(a *sqlutil.Args, alias string, cols []sqlutil.BatchCol, n int, val func(r, c int) any) string {
+func (dialect) Batch(a *sqlstore.Args, alias string, cols []sqlstore.BatchCol, n int, val func(r, c int) any) string {
 	rows := make([][]any, n)
 	for r := range rows {
 		row := make([]any, len(cols))
@@ -165,7 +165,7 @@ func (dialect) Batch(a *sqlutil.Args, alias string, cols []sqlutil.BatchCol, n i
 
 // JobTally reads the counter rows, which triggers keep: with one writer at a time they cost no
 // waiting (migration 00004).
-func (d dialect) JobTally(a *sqlutil.Args, accounts []int64, kind string) string {
+func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) string {
 	return `SELECT COALESCE(SUM(n), 0) FROM job_tallies WHERE ` + d.InInt64s(a, "account_id", accounts, false) +
 		` AND kind = ` + a.Add(kind)
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"taskcenter/internal/store"
-	"taskcenter/internal/store/sqlutil"
+	"taskcenter/internal/store/sqlstore"
 )
 
 // testQueueDepthBounded: with more ready units than QueueDepthCap, the depth of that capability
@@ -15,7 +15,7 @@ func testQueueDepthBounded(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	big := job(t, s, store.Job{}, mkUnits(1, "big"))
 	job(t, s, store.Job{}, mkUnits(3, "small"))
-	w, ok := s.(interface{ Writer() sqlutil.Querier })
+	w, ok := s.(interface{ Writer() sqlstore.Querier })
 	if !ok {
 		t.Fatalf("%T has no Writer to seed units through", s)
 	}

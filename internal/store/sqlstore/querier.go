@@ -1,11 +1,11 @@
-// Package sqlutil is the SQL both store drivers share: the queries that read the same in SQLite and
+// Package sqlstore is the SQL both store drivers share: the queries that read the same in SQLite and
 // PostgreSQL, row scanning, and value conversion. A driver supplies a Dialect for the few places where
 // the SQL differs (list parameters, batch row sources, row locks, JSON merge, unique-violation errors)
 // and a Querier over its connection; Base then implements almost all of store.Store on top of them.
 //
 // Queries use $N placeholders, which both pgx and modernc.org/sqlite bind by number. Times travel as
 // int64 unix milliseconds, JSON as text.
-package sqlutil
+package sqlstore
 
 import (
 	"context"
