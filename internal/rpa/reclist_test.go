@@ -57,15 +57,15 @@ func TestRecordListsPageInSQL(t *testing.T) {
 				must(t, e.admin.SendForm(ctx, "POST", "/oapi/v1/orgDef/addOrg", toForm(o), nil))
 			}
 			orgCodes := []string{"-001-js-", "-001-js-nj-", "-001-zj-", "-001-"}
-			type row struct{ name, org string }
-			users := []row{{"admin", "-001-"}}
+			type row struct{ name, org, owner string }
+			users := []row{{"admin", "-001-", ""}}
 			for i := range 14 {
 				n := fmt.Sprintf("User%02d", i)
 				if i%2 == 1 {
 					n = strings.ToLower(n)
 				}
 				org := orgCodes[i%len(orgCodes)]
-				users = append(users, row{n, org})
+				users = append(users, row{n, org, ""})
 				must(t, e.admin.SendForm(ctx, "POST", "/oapi/v1/user", url.Values{"userName": {n}, "roleId": {devRole},
 					"orgCode": {org}, "userPassword": {"pass-" + n}}, nil))
 			}
@@ -76,16 +76,33 @@ func TestRecordListsPageInSQL(t *testing.T) {
 					n = fmt.Sprintf("q-%d", i)
 				}
 				org := orgCodes[i%len(orgCodes)]
-				queues = append(queues, row{n, org})
+				queues = append(queues, row{n, org, ""})
 				must(t, e.admin.Send(ctx, "POST", "/oapi/v1/queue", map[string]any{
 					"queueName": n, "queueMaxItems": 10, "failTryTimes": 1, "orgCode": org,
 				}, nil))
 			}
 			var roleRows []row
 			for _, r := range roles.Items {
-				roleRows = append(roleRows, row{r["roleName"].(string), ""})
+				roleRows = append(roleRows, row{r["roleName"].(string), "", ""})
 			}
 			js := e.login("User00", "pass-User00") // of -001-js-: sees -001-js- and -001-js-nj-
+			var found Page[map[string]any]
+			must(t, e.admin.Get(ctx, "/oapi/v1/user", url.Values{"userName": {"User00"}}, &found))
+			jsID, adminID := toString(found.Items[0]["id"]), idString(e.adminID)
+			// Shared files take their uploader's department and list newest first.
+			var files []row
+			for i := range 7 {
+				c, org, owner := e.admin, "-001-", adminID
+				if i%3 == 1 {
+					c, org, owner = js, "-001-js-", jsID
+				}
+				n := fmt.Sprintf("f%d-%s.txt", i, []string{"a", "B", "b"}[i%3])
+				if i == 5 {
+					owner = jsID // the admin shares one as the js user
+				}
+				must(t, c.Upload(ctx, "/oapi/v1/share/file", url.Values{"userId": {owner}}, "uploadFile", n, []byte(n), nil))
+				files = append([]row{{n, org, owner}}, files...)
+			}
 
 			// want cuts the page the Go filters of before cut out of rows.
 			want := func(rows []row, callerOrg, name string, fold bool, q url.Values) Page[string] {
@@ -95,7 +112,8 @@ func TestRecordListsPageInSQL(t *testing.T) {
 					if fold {
 						n, s = strings.ToLower(n), strings.ToLower(s)
 					}
-					if (r.org == "" || inScope(callerOrg, r.org)) && strings.Contains(n, s) {
+					if (r.org == "" || inScope(callerOrg, r.org)) && strings.Contains(n, s) &&
+						(q.Get("userId") == "" || q.Get("userId") == r.owner) {
 						kept = append(kept, r.name)
 					}
 				}
@@ -112,17 +130,22 @@ func TestRecordListsPageInSQL(t *testing.T) {
 				callerOrg string
 				fold      bool
 				q         url.Values
+				unpaged   bool // a filter the store cannot apply: the page is cut in memory
 			}{
-				{"users", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{}},
-				{"users, page 2", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{"page": {"2"}, "size": {"4"}}},
-				{"users by name, any case", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{"userName": {"USER0"}, "page": {"2"}, "size": {"3"}}},
-				{"users of a department", js, "/oapi/v1/user", recUser, "userName", users, "-001-js-", true, url.Values{"size": {"3"}}},
-				{"users of a department by name", js, "/oapi/v1/user", recUser, "userName", users, "-001-js-", true, url.Values{"userName": {"r1"}}},
-				{"users, past the end", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{"page": {"9"}}},
-				{"queues", e.admin, "/oapi/v1/queue", recQueue, "queueName", queues, "-001-", false, url.Values{"size": {"4"}, "page": {"2"}}},
-				{"queues by name, case sensitive", e.admin, "/oapi/v1/queue", recQueue, "queueName", queues, "-001-", false, url.Values{"queueName": {"Q-"}}},
-				{"queues of a department", js, "/oapi/v1/queue", recQueue, "queueName", queues, "-001-js-", false, url.Values{}},
-				{"roles by name", e.admin, "/oapi/v1/role/list", recRole, "roleName", roleRows, "", false, url.Values{"roleName": {"员"}, "size": {"1"}, "page": {"2"}}},
+				{"users", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{}, false},
+				{"users, page 2", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{"page": {"2"}, "size": {"4"}}, false},
+				{"users by name, any case", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{"userName": {"USER0"}, "page": {"2"}, "size": {"3"}}, false},
+				{"users of a department", js, "/oapi/v1/user", recUser, "userName", users, "-001-js-", true, url.Values{"size": {"3"}}, false},
+				{"users of a department by name", js, "/oapi/v1/user", recUser, "userName", users, "-001-js-", true, url.Values{"userName": {"r1"}}, false},
+				{"users, past the end", e.admin, "/oapi/v1/user", recUser, "userName", users, "-001-", true, url.Values{"page": {"9"}}, false},
+				{"queues", e.admin, "/oapi/v1/queue", recQueue, "queueName", queues, "-001-", false, url.Values{"size": {"4"}, "page": {"2"}}, false},
+				{"queues by name, case sensitive", e.admin, "/oapi/v1/queue", recQueue, "queueName", queues, "-001-", false, url.Values{"queueName": {"Q-"}}, false},
+				{"queues of a department", js, "/oapi/v1/queue", recQueue, "queueName", queues, "-001-js-", false, url.Values{}, false},
+				{"files, newest first", e.admin, "/oapi/v1/share/file", recFile, "fileName", files, "-001-", false, url.Values{"size": {"3"}, "page": {"2"}}, false},
+				{"files by name, case sensitive", e.admin, "/oapi/v1/share/file", recFile, "fileName", files, "-001-", false, url.Values{"fileName": {"b"}}, false},
+				{"files of a department", js, "/oapi/v1/share/file", recFile, "fileName", files, "-001-js-", false, url.Values{}, false},
+				{"files by uploader", e.admin, "/oapi/v1/share/file", recFile, "fileName", files, "-001-", false, url.Values{"userId": {jsID}, "size": {"1"}, "page": {"2"}}, true},
+				{"roles by name", e.admin, "/oapi/v1/role/list", recRole, "roleName", roleRows, "", false, url.Values{"roleName": {"员"}, "size": {"1"}, "page": {"2"}}, false},
 			}
 			st.take()
 			for _, tc := range tests {
@@ -138,6 +161,9 @@ func TestRecordListsPageInSQL(t *testing.T) {
 						t.Errorf("total %d items %v, want %d %v", got.Total, names, w.Total, w.Items)
 					}
 					_, lim := paging(tc.q)
+					if tc.unpaged {
+						lim = 0
+					}
 					n := 0
 					for _, f := range st.take() {
 						if f.Kind != tc.kind {
