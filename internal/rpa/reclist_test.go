@@ -104,6 +104,21 @@ func TestRecordListsPageInSQL(t *testing.T) {
 				files = append([]row{{n, org, owner}}, files...)
 			}
 
+			// Process versions take their process's department and list newest first.
+			var versions []row
+			for i, p := range []struct {
+				c         *Client
+				org, code string
+				ver       string
+			}{
+				{e.admin, "-001-", "inv", "1.0.0"}, {js, "-001-js-", "jsp", "1.1.0"}, {e.admin, "-001-", "inv", "1.0.1"},
+				{js, "-001-js-", "jsp", "1.1.1"}, {e.admin, "-001-", "pay", "2.0.0"},
+			} {
+				pkg := ipkg(t, Manifest{ProcCode: p.code, ProcName: p.code, Version: p.ver, Entry: "sh main.sh"})
+				must(t, p.c.Upload(ctx, "/oapi/v1/process/publish", url.Values{"verExplain": {fmt.Sprint(i)}}, "file", p.code+".ipkg", pkg, nil))
+				versions = append([]row{{p.ver, p.org, ""}}, versions...)
+			}
+
 			// want cuts the page the Go filters of before cut out of rows.
 			want := func(rows []row, callerOrg, name string, fold bool, q url.Values) Page[string] {
 				var kept []string
@@ -145,6 +160,8 @@ func TestRecordListsPageInSQL(t *testing.T) {
 				{"files by name, case sensitive", e.admin, "/oapi/v1/share/file", recFile, "fileName", files, "-001-", false, url.Values{"fileName": {"b"}}, false},
 				{"files of a department", js, "/oapi/v1/share/file", recFile, "fileName", files, "-001-js-", false, url.Values{}, false},
 				{"files by uploader", e.admin, "/oapi/v1/share/file", recFile, "fileName", files, "-001-", false, url.Values{"userId": {jsID}, "size": {"1"}, "page": {"2"}}, true},
+				{"versions, newest first", e.admin, "/oapi/v1/process/version", recVersion, "procVer", versions, "-001-", false, url.Values{"size": {"2"}, "page": {"2"}}, false},
+				{"versions of a department", js, "/oapi/v1/process/version", recVersion, "procVer", versions, "-001-js-", false, url.Values{}, false},
 				{"roles by name", e.admin, "/oapi/v1/role/list", recRole, "roleName", roleRows, "", false, url.Values{"roleName": {"员"}, "size": {"1"}, "page": {"2"}}, false},
 			}
 			st.take()
