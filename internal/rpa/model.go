@@ -100,7 +100,7 @@ type loginDoc struct {
 }
 
 // rec pairs a record with its decoded document. Lists that filter by department and name alone
-// (users, roles, queues) filter and page in SQL on the record's scope and name (facade.Indexed);
+// (users, roles, queues, shared files, process versions) filter and page in SQL on the record's scope and name (facade.Indexed);
 // the others still load every record of their kind and filter and page in memory.
 type rec[T any] = facade.Doc[T]
 
