@@ -72,13 +72,43 @@ func ListDocs[T any](ctx context.Context, st Records, account int64, kind string
 	return out, nil
 }
 
-// PutDoc encodes doc into r and writes it (ID 0 inserts), returning the stored record.
+// ListDocsPage loads one page of the records f selects (in id order) and the count of all of them.
+func ListDocsPage[T any](ctx context.Context, st Records, f store.RecordFilter) ([]Doc[T], int, error) {
+	rs, total, err := st.ListRecords(ctx, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", f.Kind, err)
+	}
+	out := make([]Doc[T], 0, len(rs))
+	for _, r := range rs {
+		d, err := DecodeDoc[T](r)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, d)
+	}
+	return out, total, nil
+}
+
+// Indexed is a document whose lists filter by a scope and a name: PutDoc keeps them in the record's
+// indexed columns (store.Record.Scope and Name) so that the lists filter and page in SQL.
+type Indexed interface {
+	// RecordScope is the path a list matches by prefix (an RPA department code, for one).
+	RecordScope() string
+	// RecordName is the name in the form a list matches substrings of (folded if matched so).
+	RecordName() string
+}
+
+// PutDoc encodes doc into r and writes it (ID 0 inserts), returning the stored record. An Indexed
+// doc sets the record's Scope and Name.
 func PutDoc(ctx context.Context, st Records, r store.Record, doc any, now time.Time) (store.Record, error) {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("encode %s: %w", r.Kind, err)
 	}
 	r.Data = b
+	if ix, ok := doc.(Indexed); ok {
+		r.Scope, r.Name = ix.RecordScope(), ix.RecordName()
+	}
 	out, err := st.PutRecord(ctx, r, now)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("write %s %q: %w", r.Kind, r.Key, err)

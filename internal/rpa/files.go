@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -18,6 +17,10 @@ import (
 )
 
 const maxFileName = 200
+
+// A shared file is listed within the caller's department and matched by name as written.
+func (d fileDoc) RecordScope() string { return d.OrgCode }
+func (d fileDoc) RecordName() string  { return d.FileName }
 
 type fileDoc struct {
 	FileName string `json:"fileName"`
@@ -75,24 +78,34 @@ func (a *API) fileList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs, err := facade.ListDocs[fileDoc](ctx, a.st, c.caller.accountID, recFile, -1)
+	f := scopeFilter(c.caller.accountID, recFile, c.caller.org())
+	f.NameContains, f.Desc = name, true
+	if userID == 0 {
+		f.Offset, f.Limit = off, lim
+	}
+	fs, total, err := facade.ListDocsPage[fileDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(fs, func(i, j int) bool { return fs[i].ID > fs[j].ID })
-	var items []map[string]any
-	for _, f := range fs {
-		if !inScope(c.caller.org(), f.Doc.OrgCode) || (userID != 0 && f.Doc.UserID != userID) ||
-			(name != "" && !strings.Contains(f.Doc.FileName, name)) {
-			continue
+	if userID != 0 { // the uploader is not a column: this filter pages in memory
+		kept := fs[:0]
+		for _, f := range fs {
+			if f.Doc.UserID == userID {
+				kept = append(kept, f)
+			}
 		}
+		pg := facade.Paginate(kept, off, lim)
+		fs, total = pg.Items, pg.Total
+	}
+	items := []map[string]any{}
+	for _, f := range fs {
 		items = append(items, map[string]any{
 			"fileId": idString(f.ID), "fileName": f.Doc.FileName, "fileSize": humanSize(f.Doc.Size), "fileBytes": f.Doc.Size,
 			"fileAllPath": "/share/" + f.Doc.FileName, "fileDesc": f.Doc.FileDesc, "fileTag": f.Doc.Tags,
 			"createTime": a.date(f.CreatedAt), "modifyTime": a.date(f.UpdatedAt), "userId": f.Doc.UserID, "sha256": f.Doc.Hash,
 		})
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }
 
 // fileUpload serves POST /oapi/v1/share/file (multipart: uploadFile, isOverwrite, fileTag, userId).

@@ -68,12 +68,20 @@ type userDoc struct {
 	LastLoginTime   int64  `json:"lastLoginTime,omitempty"`
 }
 
+// A user is listed within the caller's department and matched by name case-insensitively.
+func (d userDoc) RecordScope() string { return d.OrgCode }
+func (d userDoc) RecordName() string  { return strings.ToLower(d.UserName) }
+
 type roleDoc struct {
 	RoleName    string   `json:"roleName"`
 	Description string   `json:"description,omitempty"`
 	Perms       []string `json:"perms"`
 	Admin       bool     `json:"admin,omitempty"`
 }
+
+// A role has no department; its list matches names as written.
+func (d roleDoc) RecordScope() string { return "" }
+func (d roleDoc) RecordName() string  { return d.RoleName }
 
 type orgDoc struct {
 	CurCode     string `json:"curCode"`
@@ -91,8 +99,9 @@ type loginDoc struct {
 	UserID int64 `json:"userId"`
 }
 
-// rec pairs a record with its decoded document. Facade objects are few per tenant (users,
-// departments, assets), so lists load every record of a kind and filter and page in memory.
+// rec pairs a record with its decoded document. Lists that filter by department and name alone
+// (users, roles, queues, shared files, process versions) filter and page in SQL on the record's scope and name (facade.Indexed);
+// the others still load every record of their kind and filter and page in memory.
 type rec[T any] = facade.Doc[T]
 
 // put encodes doc into r and writes it (ID 0 inserts), returning the stored record.
@@ -105,6 +114,12 @@ func (a *API) put(ctx context.Context, r store.Record, doc any) (store.Record, e
 
 // idString renders an id the way the document shows ids inside strings.
 func idString(id int64) string { return strconv.FormatInt(id, 10) }
+
+// scopeFilter is the store filter selecting what inScope lets a caller of department callerOrg see.
+func scopeFilter(account int64, kind, callerOrg string) store.RecordFilter {
+	return store.RecordFilter{AccountIDs: []int64{account}, Kind: kind, ParentID: -1,
+		ScopePrefix: callerOrg, OrUnscoped: orgDepth(callerOrg) <= 1}
+}
 
 // inScope reports whether an object of department objOrg is visible to a caller of department
 // callerOrg: objects of the caller's department and the departments below it. An object without a

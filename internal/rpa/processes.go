@@ -58,6 +58,10 @@ type processDoc struct {
 	PublishTime    int64  `json:"publishTime"`
 }
 
+// A version is listed within the caller's department; its list matches no name.
+func (d versionDoc) RecordScope() string { return d.OrgCode }
+func (d versionDoc) RecordName() string  { return "" }
+
 type versionDoc struct {
 	ProcCode      string `json:"procCode"`
 	ProcName      string `json:"procName"`
@@ -377,7 +381,9 @@ func (a *API) versionList(ctx context.Context, c *call) (any, error) {
 		}
 		parent = pid
 	}
-	vs, err := facade.ListDocs[versionDoc](ctx, a.st, c.caller.accountID, recVersion, parent)
+	f := scopeFilter(c.caller.accountID, recVersion, c.caller.org())
+	f.ParentID, f.Desc, f.Offset, f.Limit = parent, true, off, lim
+	vs, total, err := facade.ListDocsPage[versionDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
@@ -386,13 +392,9 @@ func (a *API) versionList(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	owners := map[int64]string{}
-	sort.Slice(vs, func(i, j int) bool { return vs[i].ID > vs[j].ID })
-	var items []map[string]any
+	items := []map[string]any{}
 	for _, v := range vs {
 		d := v.Doc
-		if !inScope(c.caller.org(), d.OrgCode) {
-			continue
-		}
 		if _, ok := owners[d.OwnerUserID]; !ok {
 			if u, err := facade.GetDoc[userDoc](ctx, a.st, c.caller.accountID, recUser, d.OwnerUserID); err == nil {
 				owners[d.OwnerUserID] = u.Doc.UserName
@@ -409,7 +411,7 @@ func (a *API) versionList(ctx context.Context, c *call) (any, error) {
 			"sha256": d.Hash, "entry": d.Entry,
 		})
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }
 
 // versionStatus serves PUT /oapi/v1/process/version {id, workStatus} (extension): move a version

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +40,10 @@ type queueDoc struct {
 }
 
 // itemSpec is a queue item's unit spec.
+// A queue is listed within the caller's department and matched by name as written.
+func (d queueDoc) RecordScope() string { return d.OrgCode }
+func (d queueDoc) RecordName() string  { return d.QueueName }
+
 type itemSpec struct {
 	Keys []itemKey `json:"keys,omitempty"`
 }
@@ -166,7 +169,9 @@ func (a *API) queueList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	qs, err := facade.ListDocs[queueDoc](ctx, a.st, c.caller.accountID, recQueue, -1)
+	f := scopeFilter(c.caller.accountID, recQueue, c.caller.org())
+	f.NameContains, f.Offset, f.Limit = name, off, lim
+	qs, total, err := facade.ListDocsPage[queueDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
@@ -174,12 +179,8 @@ func (a *API) queueList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(qs, func(i, j int) bool { return qs[i].ID < qs[j].ID })
-	var items []map[string]any
+	items := []map[string]any{}
 	for _, q := range qs {
-		if !inScope(c.caller.org(), q.Doc.OrgCode) || (name != "" && !strings.Contains(q.Doc.QueueName, name)) {
-			continue
-		}
 		alias := any("动态分配") // "dynamically assigned": no robot bound
 		if q.Doc.RobotNo != "" {
 			alias = q.Doc.RobotNo
@@ -193,7 +194,7 @@ func (a *API) queueList(ctx context.Context, c *call) (any, error) {
 			"timeOut": q.Doc.TimeOut,
 		})
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }
 
 func nilIfZero(n int64) any {

@@ -279,7 +279,9 @@ func (a *API) userList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	us, err := facade.ListDocs[userDoc](ctx, a.st, c.caller.accountID, recUser, -1)
+	f := scopeFilter(c.caller.accountID, recUser, c.caller.org())
+	f.NameContains, f.Offset, f.Limit = strings.ToLower(name), off, lim
+	us, total, err := facade.ListDocsPage[userDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
@@ -291,14 +293,11 @@ func (a *API) userList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var items []map[string]any
+	items := []map[string]any{}
 	for _, u := range us {
-		if !inScope(c.caller.org(), u.Doc.OrgCode) || (name != "" && !strings.Contains(strings.ToLower(u.Doc.UserName), strings.ToLower(name))) {
-			continue
-		}
 		items = append(items, a.userItem(u, roles, orgs))
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }
 
 // userFields reads the fields shared by create and update.
@@ -521,20 +520,17 @@ func (a *API) roleList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := facade.ListDocs[roleDoc](ctx, a.st, c.caller.accountID, recRole, -1)
+	rs, total, err := facade.ListDocsPage[roleDoc](ctx, a.st, store.RecordFilter{AccountIDs: []int64{c.caller.accountID},
+		Kind: recRole, ParentID: -1, NameContains: name, Offset: off, Limit: lim})
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
-	var items []map[string]any
+	items := []map[string]any{}
 	for _, r := range rs {
-		if name != "" && !strings.Contains(r.Doc.RoleName, name) {
-			continue
-		}
 		items = append(items, map[string]any{
 			"id": r.ID, "roleName": r.Doc.RoleName, "description": nilIfEmpty(r.Doc.Description),
 			"createTime": ms(r.CreatedAt), "modifyTime": ms(r.UpdatedAt),
 		})
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }

@@ -256,6 +256,10 @@ type Record struct {
 	Key       string // unique within (account, kind) when not empty
 	ParentID  int64
 	Data      json.RawMessage
+	// Scope and Name are indexed copies of what the document's lists filter by (a department path,
+	// a name in the form it is matched), set by the writer from the document: see RecordFilter.
+	Scope     string
+	Name      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

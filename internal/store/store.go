@@ -387,8 +387,16 @@ type RecordFilter struct {
 	Kind       string
 	ParentID   int64 // -1: any
 	KeyPrefix  string
-	Limit      int
-	Offset     int
+	// ScopePrefix, when set, keeps the records whose Scope starts with it (literally and case
+	// sensitively: a subtree of a path), and with OrUnscoped also those whose Scope is empty.
+	ScopePrefix string
+	OrUnscoped  bool
+	// NameContains, when set, keeps the records whose Name contains it, literally and case
+	// sensitively (a writer wanting case-insensitive matching stores Name folded and folds this).
+	NameContains string
+	Desc         bool // highest id first
+	Limit        int
+	Offset       int
 }
 
 // Records persists small dialect documents.

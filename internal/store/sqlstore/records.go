@@ -14,12 +14,12 @@ func (b *Base) PutRecord(ctx context.Context, r store.Record, now time.Time) (st
 	var err error
 	if r.ID == 0 {
 		out, err = scanRecord(b.w.QueryRow(ctx, `INSERT INTO records (account_id, kind, key, parent_id, data,
-			created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING `+recordCols,
-			r.AccountID, r.Kind, r.Key, r.ParentID, JSON(r.Data), MS(now)))
+			scope, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING `+recordCols,
+			r.AccountID, r.Kind, r.Key, r.ParentID, JSON(r.Data), r.Scope, r.Name, MS(now)))
 	} else {
 		out, err = scanRecord(b.w.QueryRow(ctx, `UPDATE records SET account_id = $2, kind = $3, key = $4,
-			parent_id = $5, data = $6, updated_at = $7 WHERE id = $1 RETURNING `+recordCols,
-			r.ID, r.AccountID, r.Kind, r.Key, r.ParentID, JSON(r.Data), MS(now)))
+			parent_id = $5, data = $6, scope = $7, name = $8, updated_at = $9 WHERE id = $1 RETURNING `+recordCols,
+			r.ID, r.AccountID, r.Kind, r.Key, r.ParentID, JSON(r.Data), r.Scope, r.Name, MS(now)))
 	}
 	return out, wrap(b.conflict(err), "put %s record %q", r.Kind, r.Key)
 }
@@ -35,7 +35,7 @@ func (b *Base) GetRecordByKey(ctx context.Context, accountID int64, kind, key st
 	return r, wrap(err, "get %s record %q", kind, key)
 }
 
-// ListRecords orders by id. ParentID filters unless -1 (0 selects top-level records).
+// ListRecords orders by id (descending with Desc). ParentID filters unless -1 (0 selects top-level records).
 func (b *Base) ListRecords(ctx context.Context, f store.RecordFilter) ([]store.Record, int, error) {
 	var a Args
 	var w []string
@@ -51,6 +51,18 @@ func (b *Base) ListRecords(ctx context.Context, f store.RecordFilter) ([]store.R
 	if f.KeyPrefix != "" {
 		w = append(w, fmt.Sprintf("SUBSTR(key, 1, %d) = %s", len([]rune(f.KeyPrefix)), a.Add(f.KeyPrefix)))
 	}
+	// SUBSTR and REPLACE compare exactly in both drivers, where LIKE folds ASCII case in SQLite only;
+	// neither takes wildcards, so nothing in the text needs escaping.
+	if f.ScopePrefix != "" {
+		c := fmt.Sprintf("SUBSTR(scope, 1, %d) = %s", len([]rune(f.ScopePrefix)), a.Add(f.ScopePrefix))
+		if f.OrUnscoped {
+			c = "(scope = '' OR " + c + ")"
+		}
+		w = append(w, c)
+	}
+	if f.NameContains != "" { // the name changes when the text is cut out of it iff it holds the text
+		w = append(w, fmt.Sprintf("REPLACE(name, %s, '') <> name", a.Add(f.NameContains)))
+	}
 	where := ""
 	if len(w) > 0 {
 		where = " WHERE " + strings.Join(w, " AND ")
@@ -59,8 +71,12 @@ func (b *Base) ListRecords(ctx context.Context, f store.RecordFilter) ([]store.R
 	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM records`+where, a.Vals...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count records: %w", err)
 	}
+	order := " ORDER BY id"
+	if f.Desc {
+		order += " DESC"
+	}
 	page := limitOffset(&a, f.Limit, f.Offset)
-	rs, err := all(scanRecord)(b.r.Query(ctx, `SELECT `+recordCols+` FROM records`+where+` ORDER BY id`+page, a.Vals...))
+	rs, err := all(scanRecord)(b.r.Query(ctx, `SELECT `+recordCols+` FROM records`+where+order+page, a.Vals...))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list records: %w", err)
 	}

@@ -17,7 +17,7 @@ const (
 	unitCols       = "id, job_id, account_id, idx, name, status, priority, capability, tag, attempts, max_attempts, worker_id, epoch, lease_expires, avoid_worker, avoid_until, run_after, deadline, progress, spec, result, outputs, error, log, cost_milli, created_at, updated_at, started_at, finished_at"
 	workerCols     = "id, account_id, name, kind, capabilities, tags, info, status, last_heartbeat, created_at, licence, licence_expires, incarnation"
 	scheduleCols   = "id, account_id, name, cron, timezone, enabled, template, start_at, end_at, next_run, last_run, created_at, updated_at"
-	recordCols     = "id, account_id, kind, key, parent_id, data, created_at, updated_at"
+	recordCols     = "id, account_id, kind, key, parent_id, data, scope, name, created_at, updated_at"
 	eventCols      = "id, at, account_id, job_id, unit_id, worker_id, type, data"
 )
 
@@ -177,7 +177,7 @@ func scanRecord(r Row) (store.Record, error) {
 	var rec store.Record
 	var data sql.NullString
 	var created, updated int64
-	err := r.Scan(&rec.ID, &rec.AccountID, &rec.Kind, &rec.Key, &rec.ParentID, &data, &created, &updated)
+	err := r.Scan(&rec.ID, &rec.AccountID, &rec.Kind, &rec.Key, &rec.ParentID, &data, &rec.Scope, &rec.Name, &created, &updated)
 	if err != nil {
 		return rec, notFound(err)
 	}

@@ -74,3 +74,38 @@ func CheckSeededBlobRefs(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// RecordIndexSeed returns RPA records as they were before the records table had scope and name
+// columns, in SQL either schema takes.
+func RecordIndexSeed() string {
+	return `INSERT INTO records (account_id, kind, key, parent_id, data, created_at, updated_at) VALUES
+	(1, 'rpa.user', 'Ann', 0, '{"userName":"Ann","orgCode":"-010-025-"}', 0, 0),
+	(1, 'rpa.queue', 'Inbox', 0, '{"queueName":"Inbox","orgCode":"-010-"}', 0, 0),
+	(1, 'rpa.role', 'Dev', 0, '{"roleName":"Dev"}', 0, 0),
+	(1, 'rpa.org', '-010-', 0, '{"orgCode":"-010-","curName":"HQ"}', 0, 0),
+	(1, 'rpa.file', 'a.txt', 0, '{"fileName":"a.txt","orgCode":"-010-","userId":3}', 0, 0),
+	(1, 'rpa.version', 'p|1.0', 0, '{"procName":"P","orgCode":"-020-"}', 0, 0),
+	(1, 'render.label', 'x', 0, NULL, 0, 0)`
+}
+
+// CheckSeededRecordIndex checks the scope and name the migration derived from RecordIndexSeed's
+// documents: those the RPA lists filter by, and nothing for other kinds.
+func CheckSeededRecordIndex(t *testing.T, s store.Store) {
+	t.Helper()
+	rs, _, err := s.ListRecords(context.Background(), store.RecordFilter{ParentID: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"rpa.user": {"-010-025-", "ann"}, "rpa.queue": {"-010-", "Inbox"}, "rpa.role": {"", "Dev"},
+		"rpa.org": {"", ""}, "rpa.file": {"-010-", "a.txt"}, "rpa.version": {"-020-", ""}, "render.label": {"", ""},
+	}
+	if len(rs) != len(want) {
+		t.Fatalf("%d records, want %d", len(rs), len(want))
+	}
+	for _, r := range rs {
+		if got := [2]string{r.Scope, r.Name}; got != want[r.Kind] {
+			t.Errorf("%s: scope and name %q, want %q", r.Kind, got, want[r.Kind])
+		}
+	}
+}

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Workers", testWorkers},
 		{"Schedules", testSchedules},
 		{"Records", testRecords},
+		{"RecordScopeName", testRecordScopeName},
 		{"Events", testEvents},
 		{"Leadership", testLeadership},
 		{"InTx", testInTx},

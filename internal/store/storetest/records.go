@@ -1,0 +1,88 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"taskcenter/internal/store"
+)
+
+// testRecordScopeName checks the filters on a record's Scope and Name: a literal, case-sensitive
+// prefix (a subtree of a path, with or without the unscoped records) and a literal, case-sensitive
+// substring, LIKE's wildcards and escape included, paged in id order with the whole count.
+func testRecordScopeName(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var ids []int64
+	for _, r := range []store.Record{
+		{Scope: "-010-", Name: "alpha"},       // 0
+		{Scope: "-010-025-", Name: "beta"},    // 1
+		{Scope: "-010-025-001-", Name: "Gam"}, // 2
+		{Scope: "-011-", Name: "gamma"},       // 3
+		{Scope: "", Name: "a%b_c\\d"},         // 4
+		{Scope: "-0x0-", Name: "axb c"},       // 5: what "_" and "%" would match unescaped
+		{Scope: "-A-", Name: "ALPHA"},         // 6
+		{Scope: "-a-b-", Name: ""},            // 7
+	} {
+		r.AccountID, r.Kind = 1, "rpa.user"
+		out, err := s.PutRecord(ctx, r, t0)
+		must(t, err)
+		if out.Scope != r.Scope || out.Name != r.Name {
+			t.Fatalf("put returned scope %q name %q, want %q %q", out.Scope, out.Name, r.Scope, r.Name)
+		}
+		ids = append(ids, out.ID)
+	}
+	// Other accounts and kinds never show.
+	for _, r := range []store.Record{{AccountID: 2, Kind: "rpa.user"}, {AccountID: 1, Kind: "rpa.queue"}} {
+		r.Scope, r.Name = "-010-", "alpha"
+		_, err := s.PutRecord(ctx, r, t0)
+		must(t, err)
+	}
+	// An update rewrites both.
+	upd, err := s.GetRecord(ctx, ids[7])
+	must(t, err)
+	upd.Scope, upd.Name = "-a-", "delta"
+	_, err = s.PutRecord(ctx, upd, at(1))
+	must(t, err)
+
+	cases := []struct {
+		name  string
+		f     store.RecordFilter
+		want  []int // indexes into ids, in order
+		total int
+	}{
+		{"no filter", store.RecordFilter{}, []int{0, 1, 2, 3, 4, 5, 6, 7}, 8},
+		{"subtree", store.RecordFilter{ScopePrefix: "-010-"}, []int{0, 1, 2}, 3},
+		{"subtree with the unscoped", store.RecordFilter{ScopePrefix: "-010-", OrUnscoped: true}, []int{0, 1, 2, 4}, 4},
+		{"deeper subtree", store.RecordFilter{ScopePrefix: "-010-025-"}, []int{1, 2}, 2},
+		{"prefix underscore is literal", store.RecordFilter{ScopePrefix: "-0_0-"}, nil, 0},
+		{"prefix percent is literal", store.RecordFilter{ScopePrefix: "-%"}, nil, 0},
+		{"prefix is case sensitive", store.RecordFilter{ScopePrefix: "-a-"}, []int{7}, 1},
+		{"prefix is case sensitive, upper", store.RecordFilter{ScopePrefix: "-A-"}, []int{6}, 1},
+		{"contains", store.RecordFilter{NameContains: "lph"}, []int{0}, 1},
+		{"contains is case sensitive", store.RecordFilter{NameContains: "LPH"}, []int{6}, 1},
+		{"contains", store.RecordFilter{NameContains: "am"}, []int{2, 3}, 2},
+		{"contains percent is literal", store.RecordFilter{NameContains: "%"}, []int{4}, 1},
+		{"contains underscore is literal", store.RecordFilter{NameContains: "b_c"}, []int{4}, 1},
+		{"contains backslash is literal", store.RecordFilter{NameContains: `c\d`}, []int{4}, 1},
+		{"both", store.RecordFilter{ScopePrefix: "-010-", NameContains: "a"}, []int{0, 1, 2}, 3},
+		{"page", store.RecordFilter{ScopePrefix: "-010-", OrUnscoped: true, Limit: 2, Offset: 1}, []int{1, 2}, 4},
+		{"newest first", store.RecordFilter{ScopePrefix: "-010-", Desc: true, Limit: 2}, []int{2, 1}, 3},
+		{"page past the end", store.RecordFilter{ScopePrefix: "-010-", Limit: 2, Offset: 5}, nil, 3},
+	}
+	for _, tc := range cases {
+		tc.f.AccountIDs, tc.f.Kind, tc.f.ParentID = []int64{1}, "rpa.user", -1
+		rs, total, err := s.ListRecords(ctx, tc.f)
+		must(t, err)
+		var got, want []int64
+		for _, r := range rs {
+			got = append(got, r.ID)
+		}
+		for _, i := range tc.want {
+			want = append(want, ids[i])
+		}
+		if !slices.Equal(got, want) || total != tc.total {
+			t.Errorf("%s: ids %v total %d; want %v %d", tc.name, got, total, want, tc.total)
+		}
+	}
+}
