@@ -87,7 +87,7 @@ func (e *Engine) registerWorker(ctx context.Context, w store.Worker, held ...sto
 	now := e.now()
 	reg, err := e.store.RegisterWorker(ctx, w, now)
 	if err != nil {
-		return store.Worker{}, fmt.Errorf("register worker %q: %w", w.Name, err)
+		return store.Worker{}, err // the store's error names the worker already
 	}
 	w = reg
 	e.record(ctx, store.Event{At: now, WorkerID: w.ID, Type: "worker.registered",
