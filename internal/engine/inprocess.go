@@ -380,27 +380,6 @@ func (e *Engine) unitsMoved(jobID int64) {
 	}
 }
 
-// SubmitWith creates a job as Submit does and runs also with the job in the same transaction, so that
-// the job exists if and only if what also writes does: a facade records that work is under way (a
-// task's state) together with the unit that does it.
-func (e *Engine) SubmitWith(ctx context.Context, s JobSpec, also func(tx Tx, j store.Job) error) (store.Job, error) {
-	var j store.Job
-	err := e.store.InTx(ctx, func(tx store.Store) error {
-		var err error
-		if j, err = e.submit(ctx, tx, s); err != nil {
-			return err
-		}
-		return also(Tx{e: e, tx: tx}, j)
-	})
-	if err != nil {
-		return store.Job{}, err
-	}
-	// submit woke the leases before the commit; the ones on other connections may have looked too
-	// early.
-	e.notify(ctx)
-	return j, nil
-}
-
 // checkWorker refuses a worker from outside the process that claims in-process work.
 func checkWorker(w store.Worker) error {
 	if w.Kind == WorkerKindInProcess {

@@ -98,6 +98,9 @@ func (t Tx) UpdateJob(ctx context.Context, jobID int64, c JobChange) (store.Job,
 // Records writes the facade's own documents in the transaction.
 func (t Tx) Records() store.Records { return t.tx }
 
+// BlobRefs records read rights that must land with the job (blobs its units name).
+func (t Tx) BlobRefs() store.BlobRefs { return t.tx }
+
 // DeleteUnits removes units of a job (a queue's items; none given: every unit) whatever their state;
 // a holder's later report of one is refused. It records a units.deleted event and wakes waiting
 // workers, since a deleted running unit frees a place under the job's concurrency limit.

@@ -260,13 +260,16 @@ func (s *API) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
 			}
 		}
 	}
-	// Granted before the job exists, so that no unit of it can be leased without its inputs; a grant
-	// left by a submission that then fails gives the account only what the admin meant to give it.
-	if err := s.grantNamedBlobs(r.Context(), c, spec.AccountID, spec); err != nil {
+	hashes, err := namedBlobs(c, spec.AccountID, spec)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	j, err := s.cfg.Engine.Submit(r.Context(), spec)
+	// Granted in the job's transaction: no unit of it is leased without its inputs, and a submission
+	// that fails grants nothing.
+	j, err := s.cfg.Engine.SubmitWith(r.Context(), spec, func(tx engine.Tx, _ store.Job) error {
+		return grantBlobs(r.Context(), tx.BlobRefs(), spec.AccountID, hashes, s.cfg.Engine.Now())
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -814,7 +817,13 @@ func (s *API) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c cal
 		facade.JSONError(w, http.StatusNotFound, "account not found")
 		return
 	}
-	if err := s.grantNamedBlobs(r.Context(), c, req.Job.AccountID, req.Job); err != nil {
+	// A schedule has no transaction to share: granted first, a failed creation leaves the grant,
+	// which gives the account only what the admin meant it to have.
+	hashes, err := namedBlobs(c, req.Job.AccountID, req.Job)
+	if err == nil {
+		err = grantBlobs(r.Context(), s.cfg.Store, req.Job.AccountID, hashes, s.cfg.Engine.Now())
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -885,17 +894,17 @@ func (s *API) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller) {
 	facade.ServeBlob(w, r, s.cfg.Blobs, s.log, hash)
 }
 
-// grantNamedBlobs gives accountID the blobs that v (a job spec or schedule template an admin submits
-// for another account) names, so that the account's workers may fetch them and the account read
-// them. A tenant submitting for itself gains nothing: it can only name what it may read already, and
-// naming a blob grants no read right.
-func (s *API) grantNamedBlobs(ctx context.Context, c caller, accountID int64, v any) error {
+// namedBlobs lists the blobs that v (a job spec or schedule template an admin submits for another
+// account) names, which that account is then granted, so that its workers may fetch them and it may
+// read them. A tenant submitting for itself gains nothing: it can only name what it may read already,
+// and naming a blob grants no read right.
+func namedBlobs(c caller, accountID int64, v any) ([]string, error) {
 	if accountID == c.account.ID || !c.admin() {
-		return nil
+		return nil, nil
 	}
 	doc, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode job spec: %w", err)
+		return nil, fmt.Errorf("encode job spec: %w", err)
 	}
 	var hashes []string
 	dec := json.NewDecoder(bytes.NewReader(doc))
@@ -908,7 +917,20 @@ func (s *API) grantNamedBlobs(ctx context.Context, c caller, accountID int64, v 
 			hashes = append(hashes, h)
 		}
 	}
-	if err := s.cfg.Store.AddBlobRefs(ctx, accountID, hashes, s.cfg.Engine.Now()); err != nil {
+	return hashes, nil
+}
+
+// blobGranter records read rights: the store, or the job's transaction.
+type blobGranter interface {
+	AddBlobRefs(ctx context.Context, accountID int64, hashes []string, now time.Time) error
+}
+
+// grantBlobs gives accountID the read rights namedBlobs found.
+func grantBlobs(ctx context.Context, refs blobGranter, accountID int64, hashes []string, now time.Time) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	if err := refs.AddBlobRefs(ctx, accountID, hashes, now); err != nil {
 		return fmt.Errorf("grant the job's blobs to account %d: %w", accountID, err)
 	}
 	return nil
