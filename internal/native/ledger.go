@@ -39,14 +39,8 @@ func (s *API) handleLedger(w http.ResponseWriter, r *http.Request, c caller) {
 		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
-	limit, err := queryInt(r, "limit", 100, 1, 1000)
-	if err != nil {
-		facade.JSONError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
-	if err != nil {
-		facade.JSONError(w, http.StatusBadRequest, err.Error())
+	limit, offset, ok := paging(w, r, 100, 1000)
+	if !ok {
 		return
 	}
 	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {

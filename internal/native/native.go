@@ -182,6 +182,20 @@ func (s *API) handleWhoami(w http.ResponseWriter, r *http.Request, c caller) {
 	facade.JSON(w, http.StatusOK, accountView(c.account))
 }
 
+// paging reads a list's limit (default def, at most maxLimit) and offset, answering 400 itself when
+// either is out of range.
+func paging(w http.ResponseWriter, r *http.Request, def, maxLimit int) (limit, offset int, ok bool) {
+	limit, err := queryInt(r, "limit", def, 1, maxLimit)
+	if err == nil {
+		offset, err = queryInt(r, "offset", 0, 0, 1<<30)
+	}
+	if err != nil {
+		facade.JSONError(w, http.StatusBadRequest, err.Error())
+		return 0, 0, false
+	}
+	return limit, offset, true
+}
+
 func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
@@ -196,14 +210,8 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 
 func (s *API) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
-	limit, err := queryInt(r, "limit", 50, 1, 1000)
-	if err != nil {
-		facade.JSONError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
-	if err != nil {
-		facade.JSONError(w, http.StatusBadRequest, err.Error())
+	limit, offset, ok := paging(w, r, 50, 1000)
+	if !ok {
 		return
 	}
 	f := store.JobFilter{Kind: q.Get("kind"), Search: q.Get("search"), Limit: limit, Offset: offset, ParentID: -1}
@@ -397,14 +405,8 @@ func (s *API) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) 
 	if !ok {
 		return
 	}
-	limit, err := queryInt(r, "limit", 100, 1, 10000)
-	if err != nil {
-		facade.JSONError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
-	if err != nil {
-		facade.JSONError(w, http.StatusBadRequest, err.Error())
+	limit, offset, ok := paging(w, r, 100, 10000)
+	if !ok {
 		return
 	}
 	f := store.UnitFilter{JobID: j.ID, Limit: limit, Offset: offset}
