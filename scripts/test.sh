@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs taskcenter's whole test suite on a fresh machine: installs what is missing (Blender and ffmpeg from
-# Debian, staticcheck through the Go module proxy), starts PostgreSQL when nothing listens on
+# Runs taskcenter's whole test suite on a fresh machine: installs what is missing (Blender, ffmpeg, a CJK
+# font and Chromium from Debian, staticcheck through the Go module proxy), starts PostgreSQL when nothing listens on
 # 127.0.0.1:5432, checks formatting and vet/staticcheck, then runs every test on both store drivers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,9 @@ as_root() {
 missing=()
 command -v blender >/dev/null 2>&1 || missing+=(blender)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+# Recording subtitles draw Chinese text; the console's tests drive a real browser.
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   as_root apt-get update -qq
