@@ -24,6 +24,9 @@ const (
 	PathOutput = "/agent/v1/output"
 	// PathBlob is followed by /{hash}: an input the unit's spec names (scene file, package).
 	PathBlob = "/agent/v1/blob"
+	// PathUnitSpec is followed by /{unitID}?epoch=N (GET): the current spec of a unit the caller holds,
+	// for units whose spec changes while they run (recorder captures).
+	PathUnitSpec = "/agent/v1/unit"
 )
 
 // MaxBodyBytes bounds every JSON request body of the protocol.
@@ -117,6 +120,13 @@ type Unit struct {
 	LeaseSeconds int `json:"lease_seconds"`
 	// TimeoutSeconds is the unit's run time limit, 0 for none.
 	TimeoutSeconds int `json:"timeout_seconds"`
+}
+
+// UnitSpecResponse is the current spec of a held unit and the outputs it already has (a recorder that
+// takes over a capture continues after the segments stored before).
+type UnitSpecResponse struct {
+	Spec    json.RawMessage   `json:"spec"`
+	Outputs map[string]Output `json:"outputs"`
 }
 
 // LeaseResponse carries the leased units; empty when the wait ran out.

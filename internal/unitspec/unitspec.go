@@ -1,4 +1,4 @@
-// Package unitspec holds the specs and results of the agents' executor units (blender, shell, rpa):
+// Package unitspec holds the specs and results of the agents' executor units (blender, shell, rpa, recorder):
 // what a facade writes into a unit and what the executor reads from it, and what the executor
 // reports back and the facade reads. They are wire types, defined once here so that a facade and
 // the executor cannot drift apart; the executors (internal/agent/executor) and the facades (render,
