@@ -394,9 +394,24 @@ type RecordFilter struct {
 	// NameContains, when set, keeps the records whose Name contains it, literally and case
 	// sensitively (a writer wanting case-insensitive matching stores Name folded and folds this).
 	NameContains string
-	Desc         bool // highest id first
-	Limit        int
-	Offset       int
+	// Fields keeps the records whose document has every field matching (string and integer fields of
+	// the JSON object at the top level; an integer compares as its decimal text).
+	Fields []FieldMatch
+	// AnyField, when set, keeps the records matching at least one of these.
+	AnyField []FieldMatch
+	// CreatedFrom and CreatedTo, when set, bound the creation time (inclusive).
+	CreatedFrom, CreatedTo time.Time
+	Desc                   bool // highest id first
+	Limit                  int
+	Offset                 int
+}
+
+// FieldMatch matches a top-level field of a record's JSON document against a set of texts: the field
+// is one of Values (or, with Not, none of them; a missing field is the empty text).
+type FieldMatch struct {
+	Field  string
+	Values []string
+	Not    bool
 }
 
 // Records persists small dialect documents.

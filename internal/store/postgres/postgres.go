@@ -320,6 +320,10 @@ func (dialect) MergeJSON(old, patch string) string {
 		" AS TEXT) AS JSONB) AS TEXT)"
 }
 
+func (dialect) JSONText(col, field string) string {
+	return "COALESCE(CAST(" + col + " AS JSONB) ->> CAST(" + field + " AS TEXT), '')"
+}
+
 func (dialect) IsUnique(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"

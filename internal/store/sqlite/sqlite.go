@@ -185,6 +185,10 @@ func (dialect) MergeJSON(old, patch string) string {
 	return "json_patch(COALESCE(" + old + ", '{}'), " + patch + ")"
 }
 
+func (dialect) JSONText(col, field string) string {
+	return "COALESCE(CAST(json_extract(" + col + ", '$.' || " + field + ") AS TEXT), '')"
+}
+
 func (dialect) IsUnique(err error) bool {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {

@@ -59,6 +59,9 @@ type Dialect interface {
 	LockSkipLocked() string
 	// MergeJSON renders old merged with patch (both JSON object text; top-level keys of patch win).
 	MergeJSON(old, patch string) string
+	// JSONText renders the text of the top-level field named by the placeholder field of the JSON
+	// object text col: a string as itself, an integer as its decimal digits, missing as ''.
+	JSONText(col, field string) string
 	// IsUnique reports whether err is a unique-constraint violation.
 	IsUnique(err error) bool
 	// JobTally renders a statement reading, as one BIGINT, the kept count of the live top-level jobs

@@ -63,6 +63,22 @@ func (b *Base) ListRecords(ctx context.Context, f store.RecordFilter) ([]store.R
 	if f.NameContains != "" { // the name changes when the text is cut out of it iff it holds the text
 		w = append(w, fmt.Sprintf("REPLACE(name, %s, '') <> name", a.Add(f.NameContains)))
 	}
+	for _, m := range f.Fields {
+		w = append(w, b.fieldMatch(&a, m))
+	}
+	if len(f.AnyField) > 0 {
+		ors := make([]string, len(f.AnyField))
+		for i, m := range f.AnyField {
+			ors[i] = b.fieldMatch(&a, m)
+		}
+		w = append(w, "("+strings.Join(ors, " OR ")+")")
+	}
+	if !f.CreatedFrom.IsZero() {
+		w = append(w, "created_at >= "+a.Add(f.CreatedFrom.UnixMilli()))
+	}
+	if !f.CreatedTo.IsZero() {
+		w = append(w, "created_at <= "+a.Add(f.CreatedTo.UnixMilli()))
+	}
 	where := ""
 	if len(w) > 0 {
 		where = " WHERE " + strings.Join(w, " AND ")
@@ -81,6 +97,22 @@ func (b *Base) ListRecords(ctx context.Context, f store.RecordFilter) ([]store.R
 		return nil, 0, fmt.Errorf("list records: %w", err)
 	}
 	return rs, total, nil
+}
+
+// fieldMatch renders m as a condition on the document's field; an empty Values matches nothing (or,
+// with Not, everything).
+func (b *Base) fieldMatch(a *Args, m store.FieldMatch) string {
+	if len(m.Values) == 0 {
+		if m.Not {
+			return "1 = 1"
+		}
+		return "1 = 0"
+	}
+	c := b.D.InStrings(a, b.D.JSONText("data", a.Add(m.Field)), m.Values)
+	if m.Not {
+		c = "NOT (" + c + ")"
+	}
+	return c
 }
 
 func (b *Base) DeleteRecord(ctx context.Context, id int64) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"taskcenter/internal/store"
 )
@@ -72,6 +73,58 @@ func testRecordScopeName(t *testing.T, s store.Store) {
 	}
 	for _, tc := range cases {
 		tc.f.AccountIDs, tc.f.Kind, tc.f.ParentID = []int64{1}, "rpa.user", -1
+		rs, total, err := s.ListRecords(ctx, tc.f)
+		must(t, err)
+		var got, want []int64
+		for _, r := range rs {
+			got = append(got, r.ID)
+		}
+		for _, i := range tc.want {
+			want = append(want, ids[i])
+		}
+		if !slices.Equal(got, want) || total != tc.total {
+			t.Errorf("%s: ids %v total %d; want %v %d", tc.name, got, total, want, tc.total)
+		}
+	}
+}
+
+// testRecordFields checks the filters on a record's document fields (strings and integers, one of
+// several values, negated, any of several) and on its creation time, alike on both drivers.
+func testRecordFields(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var ids []int64
+	for i, doc := range []string{
+		`{"action":"read","assetId":12,"robotNo":"bot1"}`, // 0
+		`{"action":"edit","assetId":12,"robotNo":"bot2"}`, // 1
+		`{"action":"read","assetId":7,"assetName":"12"}`,  // 2
+		`{"action":"create","assetId":120}`,               // 3
+		`{"action":"read","flag":true,"note":"o'brien"}`,  // 4
+	} {
+		r, err := s.PutRecord(ctx, store.Record{AccountID: 1, Kind: "rpa.vlog", Data: []byte(doc)}, at(time.Duration(i)*time.Minute))
+		must(t, err)
+		ids = append(ids, r.ID)
+	}
+	cases := []struct {
+		name  string
+		f     store.RecordFilter
+		want  []int
+		total int
+	}{
+		{"a string", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action", Values: []string{"read"}}}}, []int{0, 2, 4}, 3},
+		{"one of", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action", Values: []string{"edit", "create"}}}}, []int{1, 3}, 2},
+		{"an integer as text", store.RecordFilter{Fields: []store.FieldMatch{{Field: "assetId", Values: []string{"12"}}}}, []int{0, 1}, 2},
+		{"both fields", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action", Values: []string{"read"}}, {Field: "robotNo", Values: []string{"bot1"}}}}, []int{0}, 1},
+		{"missing is empty", store.RecordFilter{Fields: []store.FieldMatch{{Field: "robotNo", Values: []string{""}}}}, []int{2, 3, 4}, 3},
+		{"not", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action", Values: []string{"read"}, Not: true}}}, []int{1, 3}, 2},
+		{"quote in a value", store.RecordFilter{Fields: []store.FieldMatch{{Field: "note", Values: []string{"o'brien"}}}}, []int{4}, 1},
+		{"no values matches nothing", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action"}}}, nil, 0},
+		{"name or id", store.RecordFilter{AnyField: []store.FieldMatch{{Field: "assetName", Values: []string{"12"}}, {Field: "assetId", Values: []string{"12"}}}}, []int{0, 1, 2}, 3},
+		{"created from", store.RecordFilter{CreatedFrom: at(3 * time.Minute)}, []int{3, 4}, 2},
+		{"created to", store.RecordFilter{CreatedTo: at(1 * time.Minute)}, []int{0, 1}, 2},
+		{"created within, newest first", store.RecordFilter{CreatedFrom: at(1 * time.Minute), CreatedTo: at(3 * time.Minute), Desc: true, Limit: 2}, []int{3, 2}, 3},
+	}
+	for _, tc := range cases {
+		tc.f.AccountIDs, tc.f.Kind, tc.f.ParentID = []int64{1}, "rpa.vlog", -1
 		rs, total, err := s.ListRecords(ctx, tc.f)
 		must(t, err)
 		var got, want []int64

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Schedules", testSchedules},
 		{"Records", testRecords},
 		{"RecordScopeName", testRecordScopeName},
+		{"RecordFields", testRecordFields},
 		{"Events", testEvents},
 		{"Leadership", testLeadership},
 		{"InTx", testInTx},
