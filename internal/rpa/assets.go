@@ -32,6 +32,14 @@ type assetDoc struct {
 	OrgCode      string `json:"orgCode"`
 }
 
+// An asset is listed within the caller's department and matched by its name.
+func (d assetDoc) RecordScope() string { return d.OrgCode }
+func (d assetDoc) RecordName() string  { return d.AssetName }
+
+// A log line is listed within the caller's department, by its asset's name or row id.
+func (d vlogDoc) RecordScope() string { return d.OrgCode }
+func (d vlogDoc) RecordName() string  { return d.AssetName }
+
 // vlogDoc is one access to an asset value.
 type vlogDoc struct {
 	AssetID   int64  `json:"assetId"`
@@ -90,11 +98,13 @@ func (a *API) openValue(account int64, d assetDoc) (string, error) {
 
 // vlog records an access; a failure to log is logged and does not fail the request.
 func (a *API) vlog(ctx context.Context, c *caller, r rec[assetDoc], action string) {
-	v := vlogDoc{AssetID: r.ID, AssetName: r.Doc.AssetName, Action: action, User: c.userName(), OrgCode: r.Doc.OrgCode, At: a.now().UnixMilli()}
+	now := a.now()
+	v := vlogDoc{AssetID: r.ID, AssetName: r.Doc.AssetName, Action: action, User: c.userName(), OrgCode: r.Doc.OrgCode, At: now.UnixMilli()}
 	if c.job != nil {
 		v.RobotNo, v.ProcCode, v.JobNo = c.job.Robot, c.job.ProcCode, idString(c.job.JobID)
 	}
-	if _, err := a.put(ctx, store.Record{AccountID: c.accountID, Kind: recVlog, ParentID: r.ID}, v); err != nil {
+	// Written with its own time, which the log's time filter reads as the record's creation time.
+	if _, err := facade.PutDoc(ctx, a.st, store.Record{AccountID: c.accountID, Kind: recVlog, ParentID: r.ID}, v, now); err != nil {
 		a.log.Warn("record asset access", "asset", r.ID, "err", err)
 	}
 }
@@ -222,6 +232,39 @@ func (a *API) assetRows(ctx context.Context, c *caller, name string) ([]rec[asse
 	return out, nil
 }
 
+// assetPage is one page of the assets the caller sees whose name contains name. A user's page is
+// selected in SQL. A robot running a job sees the global values and its own, its own hiding the
+// global one of the same name; that set is one row per asset name at most, so it is cut in memory.
+func (a *API) assetPage(ctx context.Context, c *caller, name string, off, lim int) (facade.Page[rec[assetDoc]], error) {
+	if c.job == nil {
+		f := scopeFilter(c.accountID, recAsset, c.org())
+		f.NameContains, f.Offset, f.Limit = name, off, lim
+		rows, total, err := facade.ListDocsPage[assetDoc](ctx, a.st, f)
+		return facade.Page[rec[assetDoc]]{Total: total, Items: rows}, err
+	}
+	f := scopeFilter(c.accountID, recAsset, c.org())
+	f.NameContains = name
+	f.Fields = []store.FieldMatch{{Field: "robotNo", Values: []string{robotAll, c.job.Robot}}}
+	rows, _, err := facade.ListDocsPage[assetDoc](ctx, a.st, f)
+	if err != nil {
+		return facade.Page[rec[assetDoc]]{}, err
+	}
+	own := map[string]bool{}
+	for _, r := range rows {
+		if r.Doc.RobotNo != robotAll {
+			own[r.Doc.AssetName] = true
+		}
+	}
+	kept := rows[:0]
+	for _, r := range rows {
+		if r.Doc.RobotNo == robotAll && own[r.Doc.AssetName] {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return facade.Paginate(kept, off, lim), nil
+}
+
 // assetList serves POST (and GET) /oapi/v1/asset/list. Password values are masked unless the caller
 // is a robot running a job, which gets them in clear; every value handed out is logged as a read.
 // For a robot, a name with a robot-specific value hides the global value of that name.
@@ -234,33 +277,10 @@ func (a *API) assetList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := a.assetRows(ctx, c.caller, "")
+	pg, err := a.assetPage(ctx, c.caller, name, off, lim)
 	if err != nil {
 		return nil, err
 	}
-	if c.caller.job != nil {
-		own := map[string]bool{}
-		for _, r := range rows {
-			if r.Doc.RobotNo != robotAll {
-				own[r.Doc.AssetName] = true
-			}
-		}
-		kept := rows[:0]
-		for _, r := range rows {
-			if r.Doc.RobotNo == robotAll && own[r.Doc.AssetName] {
-				continue
-			}
-			kept = append(kept, r)
-		}
-		rows = kept
-	}
-	var matched []rec[assetDoc]
-	for _, r := range rows {
-		if name == "" || strings.Contains(r.Doc.AssetName, name) {
-			matched = append(matched, r)
-		}
-	}
-	pg := facade.Paginate(matched, off, lim)
 	aliases := a.robotAliases(ctx, c.caller.accountID)
 	items := make([]map[string]any, 0, len(pg.Items))
 	for _, r := range pg.Items {
@@ -429,26 +449,29 @@ func (a *API) assetVlog(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	// Rows of deleted assets keep their log: select by the logged name or row id, not by live rows.
-	logs, err := facade.ListDocs[vlogDoc](ctx, a.st, c.caller.accountID, recVlog, -1)
+	// A log line is written when it happens, so its record's creation time is its time.
+	f := scopeFilter(c.caller.accountID, recVlog, c.caller.org())
+	f.Desc, f.Offset, f.Limit, f.CreatedFrom, f.CreatedTo = true, off, lim, from, to
+	f.AnyField = []store.FieldMatch{{Field: "assetName", Values: []string{idText}}}
+	if rowID, err := mustID(idText); err == nil {
+		f.AnyField = append(f.AnyField, store.FieldMatch{Field: "assetId", Values: []string{idString(rowID)}})
+	}
+	for _, m := range []struct{ field, value string }{{"action", action}, {"procCode", proc}, {"robotNo", robot}} {
+		if m.value != "" {
+			f.Fields = append(f.Fields, store.FieldMatch{Field: m.field, Values: []string{m.value}})
+		}
+	}
+	logs, total, err := facade.ListDocsPage[vlogDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
-	rowID, _ := mustID(idText)
-	var items []map[string]any
-	for i := len(logs) - 1; i >= 0; i-- { // newest first
-		v := logs[i].Doc
-		if !inScope(c.caller.org(), v.OrgCode) || (v.AssetName != idText && (rowID == 0 || v.AssetID != rowID)) {
-			continue
-		}
-		at := time.UnixMilli(v.At)
-		if (action != "" && v.Action != action) || (proc != "" && v.ProcCode != proc) || (robot != "" && v.RobotNo != robot) ||
-			(!from.IsZero() && at.Before(from)) || (!to.IsZero() && at.After(to)) {
-			continue
-		}
+	items := make([]map[string]any, 0, len(logs))
+	for _, l := range logs {
+		v := l.Doc
 		items = append(items, map[string]any{
 			"vlogRobotNo": v.RobotNo, "vlogProcess": v.ProcCode, "vlogAction": v.Action, "vlogJobNo": v.JobNo,
-			"vlogCreateTime": a.date(at), "vlogUser": v.User, "assetId": v.AssetID, "assetName": v.AssetName,
+			"vlogCreateTime": a.date(time.UnixMilli(v.At)), "vlogUser": v.User, "assetId": v.AssetID, "assetName": v.AssetName,
 		})
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }

@@ -58,6 +58,10 @@ type processDoc struct {
 	PublishTime    int64  `json:"publishTime"`
 }
 
+// A process is listed within the caller's department and matched by its name.
+func (d processDoc) RecordScope() string { return d.OrgCode }
+func (d processDoc) RecordName() string  { return d.ProcName }
+
 // A version is listed within the caller's department; its list matches no name.
 func (d versionDoc) RecordScope() string { return d.OrgCode }
 func (d versionDoc) RecordName() string  { return "" }
@@ -281,10 +285,10 @@ func (a *API) processItem(p rec[processDoc], orgs map[string]rec[orgDoc]) map[st
 
 // processList serves GET /oapi/v1/process.
 func (a *API) processList(ctx context.Context, c *call) (any, error) {
-	var f [4]string
+	var q [4]string // procName, deveUserName, ownUserName, orgCode
 	for i, n := range []string{"procName", "deveUserName", "ownUserName", "orgCode"} {
 		var err error
-		if f[i], err = c.p.Text(n, false, 200); err != nil {
+		if q[i], err = c.p.Text(n, false, 200); err != nil {
 			return nil, err
 		}
 	}
@@ -292,7 +296,23 @@ func (a *API) processList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := facade.ListDocs[processDoc](ctx, a.st, c.caller.accountID, recProcess, -1)
+	f := scopeFilter(c.caller.accountID, recProcess, c.caller.org())
+	if q[3] != "" { // a department filter narrows the caller's own subtree
+		switch {
+		case strings.HasPrefix(q[3], f.ScopePrefix):
+			f.ScopePrefix, f.OrUnscoped = q[3], false
+		case !strings.HasPrefix(f.ScopePrefix, q[3]):
+			return facade.Page[map[string]any]{Items: []map[string]any{}}, nil
+		}
+	}
+	f.NameContains, f.Desc, f.Offset, f.Limit = q[0], true, off, lim
+	f.Fields = []store.FieldMatch{{Field: "workStatus", Values: []string{wsDeleted}, Not: true}}
+	for i, field := range []string{1: "developerUser", 2: "ownerUser"} {
+		if field != "" && q[i] != "" {
+			f.Fields = append(f.Fields, store.FieldMatch{Field: field, Values: []string{q[i]}})
+		}
+	}
+	ps, total, err := facade.ListDocsPage[processDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
@@ -300,18 +320,11 @@ func (a *API) processList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].ID > ps[j].ID })
-	var items []map[string]any
+	items := make([]map[string]any, 0, len(ps))
 	for _, p := range ps {
-		d := p.Doc
-		if !inScope(c.caller.org(), d.OrgCode) || d.WorkStatus == wsDeleted ||
-			(f[0] != "" && !strings.Contains(d.ProcName, f[0])) || (f[1] != "" && d.DeveloperUser != f[1]) ||
-			(f[2] != "" && d.OwnerUser != f[2]) || (f[3] != "" && !strings.HasPrefix(d.OrgCode, f[3])) {
-			continue
-		}
 		items = append(items, a.processItem(p, orgs))
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }
 
 func (a *API) processByID(ctx context.Context, c *caller, id int64) (rec[processDoc], error) {

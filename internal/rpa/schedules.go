@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,10 @@ import (
 	"taskcenter/internal/store"
 	"taskcenter/internal/unitspec"
 )
+
+// A schedule is listed within the caller's department.
+func (d scheduleDoc) RecordScope() string { return d.OrgCode }
+func (d scheduleDoc) RecordName() string  { return d.SchName }
 
 type scheduleDoc struct {
 	ScheduleID     int64  `json:"scheduleId"`
@@ -451,7 +454,10 @@ func (a *API) scheduleList(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := facade.ListDocs[scheduleDoc](ctx, a.st, c.caller.accountID, recSchedule, -1)
+	// A schedule's record is written with it, so the newest record is the newest schedule.
+	f := scopeFilter(c.caller.accountID, recSchedule, c.caller.org())
+	f.Desc, f.Offset, f.Limit = true, off, lim
+	rs, total, err := facade.ListDocsPage[scheduleDoc](ctx, a.st, f)
 	if err != nil {
 		return nil, err
 	}
@@ -460,16 +466,15 @@ func (a *API) scheduleList(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	aliases := a.robotAliases(ctx, c.caller.accountID)
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Doc.ScheduleID > rs[j].Doc.ScheduleID })
-	var items []map[string]any
+	items := make([]map[string]any, 0, len(rs))
 	for _, r := range rs {
 		d := r.Doc
-		if !inScope(c.caller.org(), d.OrgCode) {
-			continue
-		}
 		s, err := a.st.GetSchedule(ctx, d.ScheduleID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // its delete stopped between the schedule and its record; deleting again clears it
+		}
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("read schedule %d: %w", d.ScheduleID, err)
 		}
 		status := 1
 		if s.Enabled {
@@ -507,7 +512,7 @@ func (a *API) scheduleList(ctx context.Context, c *call) (any, error) {
 			"developerUser": d.OwnerUser,
 		})
 	}
-	return facade.Paginate(items, off, lim), nil
+	return facade.Page[map[string]any]{Total: total, Items: items}, nil
 }
 
 // jobLogin serves GET /oapi/v1/token?jobTicket=&unitId=&epoch= (extension): a robot running an

@@ -85,6 +85,10 @@ func RecordIndexSeed() string {
 	(1, 'rpa.org', '-010-', 0, '{"orgCode":"-010-","curName":"HQ"}', 0, 0),
 	(1, 'rpa.file', 'a.txt', 0, '{"fileName":"a.txt","orgCode":"-010-","userId":3}', 0, 0),
 	(1, 'rpa.version', 'p|1.0', 0, '{"procName":"P","orgCode":"-020-"}', 0, 0),
+	(1, 'rpa.process', 'p', 0, '{"procName":"Pay","orgCode":"-020-"}', 0, 0),
+	(1, 'rpa.schedule', '9', 0, '{"schName":"Nightly","orgCode":"-010-"}', 0, 0),
+	(1, 'rpa.asset', 'pw|all', 0, '{"assetName":"pw","orgCode":"-030-"}', 0, 0),
+	(1, 'rpa.vlog', '', 3, '{"assetName":"pw","orgCode":"-030-","assetId":3}', 0, 0),
 	(1, 'render.label', 'x', 0, NULL, 0, 0)`
 }
 
@@ -99,6 +103,8 @@ func CheckSeededRecordIndex(t *testing.T, s store.Store) {
 	want := map[string][2]string{
 		"rpa.user": {"-010-025-", "ann"}, "rpa.queue": {"-010-", "Inbox"}, "rpa.role": {"", "Dev"},
 		"rpa.org": {"", ""}, "rpa.file": {"-010-", "a.txt"}, "rpa.version": {"-020-", ""}, "render.label": {"", ""},
+		"rpa.process": {"-020-", "Pay"}, "rpa.schedule": {"-010-", "Nightly"}, "rpa.asset": {"-030-", "pw"},
+		"rpa.vlog": {"-030-", "pw"},
 	}
 	if len(rs) != len(want) {
 		t.Fatalf("%d records, want %d", len(rs), len(want))
