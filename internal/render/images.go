@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"taskcenter/internal/blob"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/imaging"
 	"taskcenter/internal/store"
 	"taskcenter/internal/unitspec"
@@ -224,9 +225,9 @@ func (a *API) stitch(ctx context.Context, j store.Job, blocks []store.Unit, fram
 		return nil, err
 	}
 	s := stitched{Image: imgRef.Hash, Thumb: thRef.Hash, Width: cs.Width, Height: cs.Height}
-	rec.AccountID, rec.Kind, rec.Key, rec.ParentID, rec.Data = j.AccountID, recFrame, key, j.ID, mustJSON(s)
-	if _, err := a.st.PutRecord(ctx, rec, a.eng.Now()); err != nil {
-		return nil, fmt.Errorf("save stitched frame: %w", err)
+	rec.AccountID, rec.Kind, rec.Key, rec.ParentID = j.AccountID, recFrame, key, j.ID
+	if _, err := facade.PutDoc(ctx, a.st, rec, s, a.eng.Now()); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }

@@ -2,13 +2,13 @@ package render
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -27,8 +27,8 @@ func (a *API) putLabel(ctx context.Context, accountID int64, name, status string
 	if name == "" || len(name) > 200 {
 		return invalid("label name must be 1 to 200 characters")
 	}
-	_, err := a.st.PutRecord(ctx, store.Record{AccountID: accountID, Kind: recLabel, Key: name,
-		Data: mustJSON(labelData{Name: name, Status: status})}, a.eng.Now())
+	_, err := facade.PutDoc(ctx, a.st, store.Record{AccountID: accountID, Kind: recLabel, Key: name},
+		labelData{Name: name, Status: status}, a.eng.Now())
 	if errors.Is(err, store.ErrConflict) {
 		return nil // adding an existing label is a no-op: clients add before every submit
 	}
@@ -39,7 +39,7 @@ func (a *API) putLabel(ctx context.Context, accountID int64, name, status string
 }
 
 func (a *API) dropLabel(ctx context.Context, accountID int64, name string) error {
-	rec, err := a.st.GetRecordByKey(ctx, accountID, recLabel, strings.TrimSpace(name))
+	rec, err := facade.GetDocByKey[labelData](ctx, a.st, accountID, recLabel, strings.TrimSpace(name))
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("label", name)
 	}
@@ -73,9 +73,9 @@ func (a *API) deleteLabel(ctx context.Context, c *call) (any, error) {
 }
 
 func (a *API) getLabelList(ctx context.Context, c *call) (any, error) {
-	recs, _, err := a.st.ListRecords(ctx, store.RecordFilter{AccountIDs: []int64{c.account.ID}, Kind: recLabel, ParentID: -1})
+	recs, err := facade.ListDocs[labelData](ctx, a.st, c.account.ID, recLabel, -1)
 	if err != nil {
-		return nil, fmt.Errorf("list labels: %w", err)
+		return nil, err
 	}
 	list := make([]map[string]any, 0, len(recs))
 	for _, r := range recs {
@@ -169,8 +169,8 @@ func (a *API) deleteTaskLabel(ctx context.Context, c *call) (any, error) {
 		return nil, err
 	}
 	for _, id := range ids {
-		rec, err := a.st.GetRecord(ctx, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.AccountID != c.account.ID || rec.Kind != recLabel)) {
+		_, err := facade.GetDoc[labelData](ctx, a.st, c.account.ID, recLabel, id)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, notFound("label", id)
 		}
 		if err != nil {
@@ -267,19 +267,15 @@ func pluginOf(sw Software, id int) (PluginVersion, bool) {
 	return PluginVersion{}, false
 }
 
-func (a *API) envRecord(ctx context.Context, accountID int64, name string) (store.Record, renderEnv, error) {
-	rec, err := a.st.GetRecordByKey(ctx, accountID, recEnv, name)
+func (a *API) envRecord(ctx context.Context, accountID int64, name string) (facade.Doc[renderEnv], error) {
+	d, err := facade.GetDocByKey[renderEnv](ctx, a.st, accountID, recEnv, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return rec, renderEnv{}, notFound("render environment", name)
+		return d, notFound("render environment", name)
 	}
 	if err != nil {
-		return rec, renderEnv{}, fmt.Errorf("load render environment: %w", err)
+		return d, fmt.Errorf("load render environment: %w", err)
 	}
-	var e renderEnv
-	if err := json.Unmarshal(rec.Data, &e); err != nil {
-		return rec, e, fmt.Errorf("decode render environment: %w", err)
-	}
-	return rec, e, nil
+	return d, nil
 }
 
 func (a *API) addRenderEnv(ctx context.Context, c *call) (any, error) {
@@ -287,7 +283,7 @@ func (a *API) addRenderEnv(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = a.st.PutRecord(ctx, store.Record{AccountID: c.account.ID, Kind: recEnv, Key: e.EditName, Data: mustJSON(e)}, a.eng.Now())
+	_, err = facade.PutDoc(ctx, a.st, store.Record{AccountID: c.account.ID, Kind: recEnv, Key: e.EditName}, e, a.eng.Now())
 	if errors.Is(err, store.ErrConflict) {
 		return nil, invalid("a render environment named %q exists; use updateRenderEnv", e.EditName)
 	}
@@ -302,14 +298,13 @@ func (a *API) updateRenderEnv(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, old, err := a.envRecord(ctx, c.account.ID, e.EditName)
+	old, err := a.envRecord(ctx, c.account.ID, e.EditName)
 	if err != nil {
 		return nil, err
 	}
-	e.IsDefault = old.IsDefault
-	rec.Data = mustJSON(e)
-	if _, err := a.st.PutRecord(ctx, rec, a.eng.Now()); err != nil {
-		return nil, fmt.Errorf("save render environment: %w", err)
+	e.IsDefault = old.Doc.IsDefault
+	if _, err := facade.PutDoc(ctx, a.st, old.Record, e, a.eng.Now()); err != nil {
+		return nil, err
 	}
 	return nil, nil
 }
@@ -319,7 +314,7 @@ func (a *API) deleteRenderEnv(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := a.envRecord(ctx, c.account.ID, name)
+	rec, err := a.envRecord(ctx, c.account.ID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -334,30 +329,27 @@ func (a *API) setDefaultRenderEnv(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	target, e, err := a.envRecord(ctx, c.account.ID, name)
+	target, err := a.envRecord(ctx, c.account.ID, name)
 	if err != nil {
 		return nil, err
 	}
-	recs, _, err := a.st.ListRecords(ctx, store.RecordFilter{AccountIDs: []int64{c.account.ID}, Kind: recEnv, ParentID: -1})
+	envs, err := facade.ListDocs[renderEnv](ctx, a.st, c.account.ID, recEnv, -1)
 	if err != nil {
-		return nil, fmt.Errorf("list render environments: %w", err)
+		return nil, err
 	}
 	// One default per software: the others of the same cgId lose it.
-	for _, r := range recs {
-		var o renderEnv
-		if json.Unmarshal(r.Data, &o) != nil || r.ID == target.ID || o.CgID != e.CgID || o.IsDefault == 0 {
+	for _, o := range envs {
+		if o.ID == target.ID || o.Doc.CgID != target.Doc.CgID || o.Doc.IsDefault == 0 {
 			continue
 		}
-		o.IsDefault = 0
-		r.Data = mustJSON(o)
-		if _, err := a.st.PutRecord(ctx, r, a.eng.Now()); err != nil {
-			return nil, fmt.Errorf("save render environment: %w", err)
+		o.Doc.IsDefault = 0
+		if _, err := facade.PutDoc(ctx, a.st, o.Record, o.Doc, a.eng.Now()); err != nil {
+			return nil, err
 		}
 	}
-	e.IsDefault = 1
-	target.Data = mustJSON(e)
-	if _, err := a.st.PutRecord(ctx, target, a.eng.Now()); err != nil {
-		return nil, fmt.Errorf("save render environment: %w", err)
+	target.Doc.IsDefault = 1
+	if _, err := facade.PutDoc(ctx, a.st, target.Record, target.Doc, a.eng.Now()); err != nil {
+		return nil, err
 	}
 	return nil, nil
 }
@@ -367,20 +359,17 @@ func (a *API) getRenderEnv(ctx context.Context, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs, _, err := a.st.ListRecords(ctx, store.RecordFilter{AccountIDs: []int64{c.account.ID}, Kind: recEnv, ParentID: -1})
+	envs, err := facade.ListDocs[renderEnv](ctx, a.st, c.account.ID, recEnv, -1)
 	if err != nil {
-		return nil, fmt.Errorf("list render environments: %w", err)
+		return nil, err
 	}
 	cat, err := a.catalog(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := []map[string]any{}
-	for _, r := range recs {
-		var e renderEnv
-		if err := json.Unmarshal(r.Data, &e); err != nil {
-			return nil, fmt.Errorf("decode render environment: %w", err)
-		}
+	for _, d := range envs {
+		e := d.Doc
 		if cg != 0 && int64(e.CgID) != cg {
 			continue
 		}

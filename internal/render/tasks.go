@@ -15,6 +15,7 @@ import (
 	gojson "github.com/goccy/go-json"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -588,8 +589,8 @@ func (a *API) taskJSONProject(ctx context.Context, accountID int64, ti map[strin
 	if err != nil {
 		return "", invalid("task.json project_id must be an integer, got %q", id)
 	}
-	rec, err := a.st.GetRecord(ctx, n)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.AccountID != accountID || rec.Kind != recLabel)) {
+	rec, err := facade.GetDoc[labelData](ctx, a.st, accountID, recLabel, n)
+	if errors.Is(err, store.ErrNotFound) {
 		return "", notFound("label (task.json project_id)", n)
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/httplimit"
 	"taskcenter/internal/store"
 )
@@ -221,16 +222,14 @@ func (a *API) putFile(ctx context.Context, accountID int64, p string, f fileRef)
 	if err := a.st.AddBlobRefs(ctx, accountID, []string{f.Hash}, a.eng.Now()); err != nil {
 		return fmt.Errorf("record file %s: %w", p, err)
 	}
-	rec := store.Record{AccountID: accountID, Kind: recFile, Key: p, Data: mustJSON(f)}
+	rec := store.Record{AccountID: accountID, Kind: recFile, Key: p}
 	if old, err := a.st.GetRecordByKey(ctx, accountID, recFile, p); err == nil {
 		rec.ID = old.ID
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("load file %s: %w", p, err)
 	}
-	if _, err := a.st.PutRecord(ctx, rec, a.eng.Now()); err != nil {
-		return fmt.Errorf("save file %s: %w", p, err)
-	}
-	return nil
+	_, err := facade.PutDoc(ctx, a.st, rec, f, a.eng.Now())
+	return err
 }
 
 // parseContentRange reads "bytes start-end/total".
@@ -322,9 +321,8 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 	}
 	up.Chunks = append(up.Chunks, chunkState{Offset: start, Size: size, Hash: ref.Hash})
 	if up.offset() < total {
-		rec.Data = mustJSON(up)
-		if _, err := a.st.PutRecord(ctx, rec, a.eng.Now()); err != nil {
-			return fmt.Errorf("save upload %s: %w", p, err)
+		if _, err := facade.PutDoc(ctx, a.st, rec, up, a.eng.Now()); err != nil {
+			return err
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"path": p, "offset": up.offset(), "size": total, "complete": false})
 		return nil
@@ -443,16 +441,13 @@ func (a *API) handleList(w http.ResponseWriter, r *http.Request, acct store.Acco
 			return err
 		}
 	}
-	recs, _, err := a.st.ListRecords(r.Context(), store.RecordFilter{AccountIDs: []int64{acct.ID}, Kind: recFile, ParentID: -1, KeyPrefix: prefix, Limit: 10000})
+	recs, _, err := facade.ListDocsPage[fileRef](r.Context(), a.st, store.RecordFilter{AccountIDs: []int64{acct.ID}, Kind: recFile, ParentID: -1, KeyPrefix: prefix, Limit: 10000})
 	if err != nil {
-		return fmt.Errorf("list files: %w", err)
+		return err
 	}
 	files := make([]map[string]any, 0, len(recs))
 	for _, rec := range recs {
-		var f fileRef
-		if json.Unmarshal(rec.Data, &f) == nil {
-			files = append(files, map[string]any{"path": rec.Key, "size": f.Size, "hash": f.Hash})
-		}
+		files = append(files, map[string]any{"path": rec.Key, "size": rec.Doc.Size, "hash": rec.Doc.Hash})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"files": files})
 	return nil
