@@ -99,9 +99,9 @@ type loginDoc struct {
 	UserID int64 `json:"userId"`
 }
 
-// rec pairs a record with its decoded document. Lists that filter by department and name alone
-// (users, roles, queues, shared files, process versions) filter and page in SQL on the record's scope and name (facade.Indexed);
-// the others still load every record of their kind and filter and page in memory.
+// rec pairs a record with its decoded document. Lists filter and page in SQL on the record's scope
+// and name (facade.Indexed) and its document's fields, but for departments (a tree walk) and robots
+// (workers joined with their documents); see docs/architecture.md.
 type rec[T any] = facade.Doc[T]
 
 // put encodes doc into r and writes it (ID 0 inserts), returning the stored record.
