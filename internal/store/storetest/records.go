@@ -46,12 +46,7 @@ func testRecordScopeName(t *testing.T, s store.Store) {
 	_, err = s.PutRecord(ctx, upd, at(1))
 	must(t, err)
 
-	cases := []struct {
-		name  string
-		f     store.RecordFilter
-		want  []int // indexes into ids, in order
-		total int
-	}{
+	cases := []recordListCase{
 		{"no filter", store.RecordFilter{}, []int{0, 1, 2, 3, 4, 5, 6, 7}, 8},
 		{"subtree", store.RecordFilter{ScopePrefix: "-010-"}, []int{0, 1, 2}, 3},
 		{"subtree with the unscoped", store.RecordFilter{ScopePrefix: "-010-", OrUnscoped: true}, []int{0, 1, 2, 4}, 4},
@@ -71,21 +66,7 @@ func testRecordScopeName(t *testing.T, s store.Store) {
 		{"newest first", store.RecordFilter{ScopePrefix: "-010-", Desc: true, Limit: 2}, []int{2, 1}, 3},
 		{"page past the end", store.RecordFilter{ScopePrefix: "-010-", Limit: 2, Offset: 5}, nil, 3},
 	}
-	for _, tc := range cases {
-		tc.f.AccountIDs, tc.f.Kind, tc.f.ParentID = []int64{1}, "rpa.user", -1
-		rs, total, err := s.ListRecords(ctx, tc.f)
-		must(t, err)
-		var got, want []int64
-		for _, r := range rs {
-			got = append(got, r.ID)
-		}
-		for _, i := range tc.want {
-			want = append(want, ids[i])
-		}
-		if !slices.Equal(got, want) || total != tc.total {
-			t.Errorf("%s: ids %v total %d; want %v %d", tc.name, got, total, want, tc.total)
-		}
-	}
+	checkRecordLists(t, s, "rpa.user", ids, cases)
 }
 
 // testRecordFields checks the filters on a record's document fields (strings and integers, one of
@@ -104,12 +85,7 @@ func testRecordFields(t *testing.T, s store.Store) {
 		must(t, err)
 		ids = append(ids, r.ID)
 	}
-	cases := []struct {
-		name  string
-		f     store.RecordFilter
-		want  []int
-		total int
-	}{
+	cases := []recordListCase{
 		{"a string", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action", Values: []string{"read"}}}}, []int{0, 2, 4}, 3},
 		{"one of", store.RecordFilter{Fields: []store.FieldMatch{{Field: "action", Values: []string{"edit", "create"}}}}, []int{1, 3}, 2},
 		{"an integer as text", store.RecordFilter{Fields: []store.FieldMatch{{Field: "assetId", Values: []string{"12"}}}}, []int{0, 1}, 2},
@@ -123,9 +99,23 @@ func testRecordFields(t *testing.T, s store.Store) {
 		{"created to", store.RecordFilter{CreatedTo: at(1 * time.Minute)}, []int{0, 1}, 2},
 		{"created within, newest first", store.RecordFilter{CreatedFrom: at(1 * time.Minute), CreatedTo: at(3 * time.Minute), Desc: true, Limit: 2}, []int{3, 2}, 3},
 	}
+	checkRecordLists(t, s, "rpa.vlog", ids, cases)
+}
+
+// recordListCase is one list of account 1's records of a kind: the filter, the records it must return
+// (indexes into the ids the test created, in order) and its whole count.
+type recordListCase struct {
+	name  string
+	f     store.RecordFilter
+	want  []int
+	total int
+}
+
+func checkRecordLists(t *testing.T, s store.Store, kind string, ids []int64, cases []recordListCase) {
+	t.Helper()
 	for _, tc := range cases {
-		tc.f.AccountIDs, tc.f.Kind, tc.f.ParentID = []int64{1}, "rpa.vlog", -1
-		rs, total, err := s.ListRecords(ctx, tc.f)
+		tc.f.AccountIDs, tc.f.Kind, tc.f.ParentID = []int64{1}, kind, -1
+		rs, total, err := s.ListRecords(context.Background(), tc.f)
 		must(t, err)
 		var got, want []int64
 		for _, r := range rs {
