@@ -365,6 +365,9 @@ type Workers interface {
 	// MarkOffline marks workers whose last heartbeat is before cutoff offline and returns their ids.
 	MarkOffline(ctx context.Context, cutoff time.Time) ([]int64, error)
 	DeleteWorker(ctx context.Context, id int64) error
+	// DeleteGoneWorkers deletes the workers of kind that are offline, last heartbeat before cutoff and
+	// hold no unit, returning how many went.
+	DeleteGoneWorkers(ctx context.Context, kind string, cutoff time.Time) (int, error)
 }
 
 // Schedules persists cron schedules.

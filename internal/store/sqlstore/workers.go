@@ -88,3 +88,9 @@ func (b *Base) DeleteWorker(ctx context.Context, id int64) error {
 	}
 	return wrap(err, "delete worker %d", id)
 }
+
+func (b *Base) DeleteGoneWorkers(ctx context.Context, kind string, cutoff time.Time) (int, error) {
+	n, err := b.w.Exec(ctx, `DELETE FROM workers WHERE kind = $1 AND status = 'offline' AND last_heartbeat < $2
+		AND NOT EXISTS (SELECT 1 FROM units u WHERE u.worker_id = workers.id AND u.status = 'running')`, kind, MS(cutoff))
+	return int(n), wrap(err, "delete gone %s workers", kind)
+}
