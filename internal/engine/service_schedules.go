@@ -51,6 +51,7 @@ func (e *Engine) fireSchedules(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if job.ID != 0 {
+			e.notify(ctx)
 			e.log.Info("schedule fired", "schedule", s.ID, "job", job.ID)
 		}
 	}

@@ -9,9 +9,18 @@ import (
 
 // Submit creates a job and its units and wakes waiting workers.
 func (e *Engine) Submit(ctx context.Context, s JobSpec) (store.Job, error) {
-	return e.submit(ctx, e.store, s)
+	j, err := e.submit(ctx, e.store, s)
+	if err != nil {
+		return store.Job{}, err
+	}
+	e.notify(ctx)
+	return j, nil
 }
 
+// submit creates the job through st, which may be a transaction. It does not wake anyone: a
+// notification taken from the pool while st holds a connection can wait for ever once every
+// connection is held so, and a wake-up before the commit finds nothing to lease. Callers notify
+// after their commit.
 func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.Job, error) {
 	open := e.hooks(s.Kind).Open
 	if err := s.validate(open); err != nil {
@@ -33,7 +42,6 @@ func (e *Engine) submit(ctx context.Context, st store.Store, s JobSpec) (store.J
 	if err := st.AppendEvents(ctx, []store.Event{ev}); err != nil {
 		return store.Job{}, fmt.Errorf("record job %d created: %w", j.ID, err)
 	}
-	e.notify(ctx)
 	return j, nil
 }
 
@@ -68,8 +76,6 @@ func (e *Engine) SubmitWith(ctx context.Context, s JobSpec, also func(tx Tx, j s
 	if err != nil {
 		return store.Job{}, err
 	}
-	// submit woke the leases before the commit; the ones on other connections may have looked too
-	// early.
 	e.notify(ctx)
 	return j, nil
 }

@@ -314,6 +314,8 @@ func (dialect) UnflushedCommit() string {
 // LockSkipLocked takes the weaker NO KEY UPDATE lock: nothing updates keys.
 func (dialect) LockSkipLocked() string { return " FOR NO KEY UPDATE SKIP LOCKED" }
 
+func (dialect) LockShared() string { return " FOR SHARE" }
+
 // MergeJSON is jsonb concatenation: top-level keys of patch replace old's.
 func (dialect) MergeJSON(old, patch string) string {
 	return "CAST(COALESCE(CAST(" + old + " AS JSONB), CAST('{}' AS JSONB)) || CAST(CAST(" + patch +

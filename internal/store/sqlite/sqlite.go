@@ -179,6 +179,8 @@ func (dialect) UnflushedCommit() string { return "" }
 // LockSkipLocked is empty: the writer holds the database lock for the whole transaction.
 func (dialect) LockSkipLocked() string { return "" }
 
+func (dialect) LockShared() string { return "" }
+
 // MergeJSON uses json_patch (RFC 7396): top-level keys of patch replace old's, nested objects merge
 // and a null value removes the key.
 func (dialect) MergeJSON(old, patch string) string {

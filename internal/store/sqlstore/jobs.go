@@ -141,8 +141,10 @@ func (b *Base) CreateJob(ctx context.Context, j store.Job, units []store.Unit, n
 	err := b.tx(ctx, func(q Querier) error {
 		status, unitStatus := store.JobQueued, store.UnitQueued
 		if j.WaitFor != 0 {
+			// Locked until the commit: a finish of the awaited job waits for this job to exist, so its
+			// release of the waiters sees it (else a job created as it finishes would wait forever).
 			var awaited string
-			if err := q.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, j.WaitFor).Scan(&awaited); err != nil {
+			if err := q.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`+b.D.LockShared(), j.WaitFor).Scan(&awaited); err != nil {
 				return fmt.Errorf("awaited job %d: %w", j.WaitFor, notFound(err))
 			}
 			if !store.JobStatus(awaited).Terminal() {

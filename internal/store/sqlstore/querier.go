@@ -57,6 +57,9 @@ type Dialect interface {
 	// LockSkipLocked is appended to a single-table SELECT to lock its rows, skipping rows other
 	// transactions hold ("" where the whole database is locked by the writer anyway).
 	LockSkipLocked() string
+	// LockShared is appended to a single-table SELECT to keep its rows from changing until the
+	// transaction ends ("" where the whole database is locked by the writer anyway).
+	LockShared() string
 	// MergeJSON renders old merged with patch (both JSON object text; top-level keys of patch win).
 	MergeJSON(old, patch string) string
 	// JSONText renders the text of the top-level field named by the placeholder field of the JSON
