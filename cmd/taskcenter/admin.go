@@ -34,6 +34,7 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   tokens create ACCOUNT_ID --kind admin|agent
   keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
                               RPA administrator accessKey/secretKey)
+  recording token APP_ID SECRET [--ttl 1h] [--nonce N]   (a cloud recording token, minted locally)
   jobs list [--status S,S] [--kind K] [--search Q]
   jobs get ID | units ID | events ID | blocklist ID
   jobs submit FILE            (a JSON job spec; - reads standard input)
@@ -298,6 +299,8 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, fmt.Errorf("read schedule: %w", err)
 		}
 		return c.do(ctx, "POST", "/api/v1/schedules", json.RawMessage(b))
+	case "recording token":
+		return recordingToken(a[2:])
 	case "settings get":
 		return c.do(ctx, "GET", "/api/v1/settings/"+url.PathEscape(arg(2)), nil)
 	case "settings set":
