@@ -50,4 +50,6 @@ var codes = &facade.Codes{
 	},
 }
 
-func errf(code int, detail string, args ...any) *facade.Error { return codes.New(code, detail, args...) }
+func errf(code int, detail string, args ...any) *facade.Error {
+	return codes.New(code, detail, args...)
+}

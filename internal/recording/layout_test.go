@@ -11,9 +11,15 @@ func groupOf(users ...groupUser) groupDoc { return groupDoc{Users: users} }
 
 func user(id string, ms ...media) groupUser { return groupUser{UserID: id, Media: ms} }
 
-func cam(id string) media    { return media{MediaID: id + "-cam", MediaType: unitspec.MediaCamera, URL: "rtmp://h/" + id + "cam"} }
-func screen(id string) media { return media{MediaID: id + "-scr", MediaType: unitspec.MediaScreen, URL: "rtmp://h/" + id + "scr"} }
-func mic(id string) media    { return media{MediaID: id + "-mic", MediaType: unitspec.MediaAudio, URL: "rtmp://h/" + id + "mic"} }
+func cam(id string) media {
+	return media{MediaID: id + "-cam", MediaType: unitspec.MediaCamera, URL: "rtmp://h/" + id + "cam"}
+}
+func screen(id string) media {
+	return media{MediaID: id + "-scr", MediaType: unitspec.MediaScreen, URL: "rtmp://h/" + id + "scr"}
+}
+func mic(id string) media {
+	return media{MediaID: id + "-mic", MediaType: unitspec.MediaAudio, URL: "rtmp://h/" + id + "mic"}
+}
 
 func cells(p layoutPlan) string {
 	s := ""
