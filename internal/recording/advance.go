@@ -169,7 +169,7 @@ func (a *API) afterCapture(ctx context.Context, ap app, recordID string) error {
 	r.Doc.State = stateFinalizing
 	spec, _ := json.Marshal(unitspec.Recording{Mode: unitspec.ModeFinalize, RecordID: r.id(), Version: 1,
 		Canvas:   unitspec.Canvas{Width: r.Doc.Width, Height: r.Doc.Height, FrameRate: r.Doc.FrameRate},
-		FileType: r.Doc.FileType, Segments: segs, SliceSeconds: r.Doc.FileDuration * a.cfg.MinuteSeconds, FileName: r.Doc.FileName})
+		FileType: r.Doc.FileType, Segments: segs, SliceSeconds: max(1, int(time.Duration(r.Doc.FileDuration)*a.cfg.Minute/time.Second)), FileName: r.Doc.FileName})
 	doc, _ := json.Marshal(r.Doc)
 	return a.eng.Change(ctx, func(tx engine.Tx) error {
 		if _, err := tx.UpdateJob(ctx, r.Job.ID, engine.JobChange{Spec: doc}); err != nil {

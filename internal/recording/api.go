@@ -44,9 +44,9 @@ type Config struct {
 	PublicURL string
 	// Now is the clock of tokens, timeouts and URLs; the engine's when nil.
 	Now func() time.Time
-	// MinuteSeconds is how long a minute of file_duration lasts: 60 but in tests, so that slicing
-	// can be tested in seconds. Clients never see it.
-	MinuteSeconds int
+	// Minute is how long a minute of file_duration lasts: a minute but in tests, so that slicing can
+	// be tested in seconds. Clients never see it.
+	Minute time.Duration
 	// SegmentSeconds is the length of the segments a capture uploads (what a dying recorder may lose).
 	SegmentSeconds int
 	// StallMillis is how long a source may deliver nothing before its cell shows a placeholder.
@@ -67,8 +67,8 @@ func (c Config) withDefaults() Config {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	if c.MinuteSeconds <= 0 {
-		c.MinuteSeconds = 60
+	if c.Minute <= 0 {
+		c.Minute = time.Minute
 	}
 	if c.SegmentSeconds <= 0 {
 		c.SegmentSeconds = 10

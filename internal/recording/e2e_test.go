@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +40,22 @@ func rtmpSource(t testing.TB, colour string, freq int) string {
 	must(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return url
+}
+
+// hlsSource is ffmpeg writing a live HLS playlist of a colour and a tone into a directory served
+// on loopback: unlike an RTMP listener it serves any number of pulls, so a recorder may reconnect.
+func hlsSource(t testing.TB, colour string, freq int) string {
+	t.Helper()
+	dir := t.TempDir()
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "color=c="+colour+":s=320x180:r=15",
+		"-f", "lavfi", "-i", "sine=frequency="+strconv.Itoa(freq)+":sample_rate=48000",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac",
+		"-f", "hls", "-hls_time", "1", "-hls_list_size", "4", "-hls_flags", "delete_segments", filepath.Join(dir, "live.m3u8"))
+	must(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return srv.URL + "/live.m3u8"
 }
 
 // runRecorder runs a real recorder agent (the agent loop with the recorder executor) until the test

@@ -55,7 +55,13 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
 	})
 }
 
-func newEnv(t testing.TB, st store.Store) *env {
+// sqliteEnv is an env on SQLite alone: for the real-time recordings, whose store side the tests on
+// both drivers already cover, so that the package's tests stay fast.
+func sqliteEnv(t *testing.T, opts ...func(*recording.Config)) *env {
+	return newEnv(t, drivers.All()[0].Open(t), opts...)
+}
+
+func newEnv(t testing.TB, st store.Store, opts ...func(*recording.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -70,8 +76,12 @@ func newEnv(t testing.TB, st store.Store) *env {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	api, err := recording.New(recording.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: log,
-		PublicURL: srv.URL, MinuteSeconds: 1, SegmentSeconds: 1})
+	cfg := recording.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: log,
+		PublicURL: srv.URL, Minute: time.Second, SegmentSeconds: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	api, err := recording.New(cfg)
 	must(t, err)
 	t.Cleanup(func() { _ = api.Close() })
 	srv.Config.Handler = server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keys, Log: log,
