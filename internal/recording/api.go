@@ -61,6 +61,9 @@ type Config struct {
 	CommandBurst      int
 	// MaxAttempts is how many recorders a capture may be handed to before it fails.
 	MaxAttempts int
+	// PingEvery is how often idle long connections are pinged; one whose peer does not answer within
+	// PingEvery is closed (a client that vanished without closing).
+	PingEvery time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -91,6 +94,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 20
 	}
+	if c.PingEvery <= 0 {
+		c.PingEvery = 30 * time.Second
+	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
 }
@@ -104,6 +110,8 @@ type API struct {
 	apps  *facade.Cache[string, app]
 	locks keyedLocks
 	conns connSet
+	done  chan struct{} // closed by Close: ends the pinger
+	once  sync.Once
 }
 
 // New builds the facade and registers its job kind and its leader service with the engine.
@@ -115,6 +123,8 @@ func New(cfg Config) (*API, error) {
 	a := &API{cfg: cfg, eng: cfg.Engine, st: cfg.Store, log: cfg.Log, apps: facade.NewCache[string, app](10_000, 5*time.Second)}
 	a.locks.m = map[string]*keyedLock{}
 	a.conns.m = map[*session]struct{}{}
+	a.done = make(chan struct{})
+	go a.pingIdle()
 	a.eng.RegisterKind(Kind, engine.KindHooks{JobFinished: a.jobFinished})
 	if err := a.eng.RegisterService(engine.NewService(ServiceAdvance, time.Second, a.Advance)); err != nil {
 		return nil, fmt.Errorf("register %s: %w", ServiceAdvance, err)
@@ -143,6 +153,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 
 // Close ends the open long connections (recordings go on).
 func (a *API) Close() error {
+	a.once.Do(func() { close(a.done) })
 	a.conns.closeAll()
 	return nil
 }

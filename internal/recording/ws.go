@@ -40,6 +40,39 @@ func (c *connSet) remove(s *session) {
 	c.mu.Unlock()
 }
 
+func (c *connSet) snapshot() []*session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*session, 0, len(c.m))
+	for s := range c.m {
+		out = append(out, s)
+	}
+	return out
+}
+
+// pingIdle pings every open connection each PingEvery and closes those whose peer does not answer,
+// so that a client that vanished without closing does not hold a connection for ever.
+func (a *API) pingIdle() {
+	t := time.NewTicker(a.cfg.PingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+		}
+		for _, s := range a.conns.snapshot() {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), a.cfg.PingEvery)
+				defer cancel()
+				if err := s.conn.Ping(ctx); err != nil {
+					_ = s.conn.CloseNow()
+				}
+			}()
+		}
+	}
+}
+
 func (c *connSet) closeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
