@@ -47,6 +47,7 @@ type env struct {
 	appID      string
 	secret     string
 	agentToken string
+	adminToken string
 }
 
 func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
@@ -91,7 +92,7 @@ func newEnv(t testing.TB, st store.Store, opts ...func(*recording.Config)) *env 
 	key, err := api.IssueKey(ctx, acct.ID, "")
 	must(t, err)
 	return &env{t: t, st: st, eng: eng, api: api, srv: srv, clk: clk, account: acct.ID,
-		appID: key["app_id"], secret: key["secret"], agentToken: creds.AgentToken}
+		appID: key["app_id"], secret: key["secret"], agentToken: creds.AgentToken, adminToken: creds.AdminToken}
 }
 
 func must(t testing.TB, err error) {
