@@ -75,6 +75,27 @@ func TestBadInput(t *testing.T) {
 		}
 		// Another connection is unaffected.
 		ok(t, e.login().do(map[string]any{"id": recording.CmdQuery}))
+
+		// A urlencoded storage call is read like a form-data one.
+		resp, err := e.srv.Client().Post(e.srv.URL+recording.PathVolume, "application/x-www-form-urlencoded",
+			strings.NewReader("business=RE&app_id="+e.appID+"&token="+e.token()))
+		must(t, err)
+		var vol map[string]any
+		must(t, json.NewDecoder(resp.Body).Decode(&vol))
+		resp.Body.Close()
+		if code(vol) != 0 || vol["message"] != "OK" || vol["data"].(map[string]any)["useVolume"].(float64) != 0 {
+			t.Fatalf("urlencoded volume: %v", vol)
+		}
+
+		// The storage calls refuse what login refuses.
+		for _, tc := range []struct {
+			token string
+			code  int
+		}{{forged, recording.CodeAuth}, {expired, recording.CodeTokenExpired}, {"", recording.CodeMissing}} {
+			if r := e.formToken(recording.PathVolume, tc.token, nil); code(r) != tc.code || r["data"] != nil {
+				t.Fatalf("volume with token %q: %v, want %d", tc.token, r, tc.code)
+			}
+		}
 	})
 }
 

@@ -177,11 +177,17 @@ func ok(t testing.TB, r map[string]any) map[string]any {
 // form posts a storage (or registry) call as multipart/form-data and decodes the envelope.
 func (e *env) form(path string, fields map[string]string) map[string]any {
 	e.t.Helper()
+	return e.formToken(path, e.token(), fields)
+}
+
+// formToken is form with a token of the test's choosing.
+func (e *env) formToken(path, token string, fields map[string]string) map[string]any {
+	e.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	_ = mw.WriteField("business", "RE")
 	_ = mw.WriteField("app_id", e.appID)
-	_ = mw.WriteField("token", e.token())
+	_ = mw.WriteField("token", token)
 	for k, v := range fields {
 		_ = mw.WriteField(k, v)
 	}
