@@ -58,7 +58,7 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
 
 // sqliteEnv is an env on SQLite alone: for the real-time recordings, whose store side the tests on
 // both drivers already cover, so that the package's tests stay fast.
-func sqliteEnv(t *testing.T, opts ...func(*recording.Config)) *env {
+func sqliteEnv(t testing.TB, opts ...func(*recording.Config)) *env {
 	return newEnv(t, drivers.All()[0].Open(t), opts...)
 }
 
