@@ -13,7 +13,7 @@ import (
 // connection, over loopback, server in the same process (SQLite). The load program bench/recws
 // measures the same against a separate server process, with 1,000 connections held.
 func BenchmarkCommandRoundTrip(b *testing.B) {
-	e := sqliteEnv(b, func(c *recording.Config) { c.CommandsPerSecond, c.CommandBurst = 1e9, 1 << 30 })
+	e := sqliteEnv(b, func(c *recording.Config) { c.CommandsPerSecond, c.CommandBurst = 1e9, 1<<30 })
 	c := e.login()
 	ok(b, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g"}))
 	frame := []byte(`{"business":"RE","id":4104,"page_size":1,"seq":"b"}`)
