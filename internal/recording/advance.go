@@ -19,21 +19,38 @@ import (
 // recording stops, a recording that failed leaves no job running.
 const ServiceAdvance = "recording.advance"
 
+// ServiceFold is the leader service that folds finished recordings whose fold (jobFinished, run by
+// the process that finished the job) was lost with that process.
+const ServiceFold = "recording.fold"
+
 // Advance runs the service once.
 func (a *API) Advance(ctx context.Context, now time.Time) error {
-	// Succeeded jobs of the last week are listed too: their fold (jobFinished) may have been lost
-	// with the process that finished them.
-	week := now.AddDate(0, 0, -7)
 	js, _, err := a.st.ListJobs(ctx, store.JobFilter{Kind: Kind,
 		Statuses: []store.JobStatus{store.JobQueued, store.JobRunning, store.JobPaused, store.JobWaiting}})
 	if err != nil {
 		return fmt.Errorf("list live recordings: %w", err)
 	}
-	done, _, err := a.st.ListJobs(ctx, store.JobFilter{Kind: Kind, CreatedFrom: &week, Statuses: []store.JobStatus{store.JobSucceeded}})
+	return a.advanceAll(ctx, js, now)
+}
+
+// Fold runs ServiceFold once: the recordings of the last week that finished and are not yet folded
+// and charged.
+func (a *API) Fold(ctx context.Context, now time.Time) error {
+	week := now.AddDate(0, 0, -7)
+	js, _, err := a.st.ListJobs(ctx, store.JobFilter{Kind: Kind, CreatedFrom: &week, Statuses: []store.JobStatus{store.JobSucceeded}})
 	if err != nil {
 		return fmt.Errorf("list finished recordings: %w", err)
 	}
-	js = append(js, done...)
+	var todo []store.Job
+	for _, j := range js {
+		if r, err := decodeRecording(j); err == nil && !(r.Doc.State == stateDone && r.Doc.Charged) && r.Doc.State != stateFailed {
+			todo = append(todo, j)
+		}
+	}
+	return a.advanceAll(ctx, todo, now)
+}
+
+func (a *API) advanceAll(ctx context.Context, js []store.Job, now time.Time) error {
 	var errs []error
 	for _, j := range js {
 		if err := a.advance(ctx, j, now); err != nil {

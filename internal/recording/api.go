@@ -126,8 +126,11 @@ func New(cfg Config) (*API, error) {
 	a.done = make(chan struct{})
 	go a.pingIdle()
 	a.eng.RegisterKind(Kind, engine.KindHooks{JobFinished: a.jobFinished})
-	if err := a.eng.RegisterService(engine.NewService(ServiceAdvance, time.Second, a.Advance)); err != nil {
-		return nil, fmt.Errorf("register %s: %w", ServiceAdvance, err)
+	for _, svc := range []engine.Service{engine.NewService(ServiceAdvance, time.Second, a.Advance),
+		engine.NewService(ServiceFold, time.Minute, a.Fold)} {
+		if err := a.eng.RegisterService(svc); err != nil {
+			return nil, fmt.Errorf("register %s: %w", svc.Name(), err)
+		}
 	}
 	return a, nil
 }
