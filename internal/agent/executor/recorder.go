@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"taskcenter/internal/agent"
@@ -47,8 +49,39 @@ type Recorder struct {
 	// defaults 250ms and 2s.
 	ReconnectMin, ReconnectMax time.Duration
 
+	// Preset and CRF are x264's settings for captures; defaults DefaultPreset and DefaultCRF.
+	Preset string
+	CRF    int
+
 	fontOnce sync.Once
 	fonts    *fontCache
+	// CPU time (ns, user+system) of the ffmpeg processes that ended, by role.
+	cpuSources, cpuEncoders, cpuOther atomic.Int64
+}
+
+// CPUTimes are the user+system CPU times of the ffmpeg processes a recorder ran that have ended:
+// the honest measure of its cost on a shared machine.
+type CPUTimes struct {
+	Sources, Encoders, Other time.Duration
+}
+
+// Total is the sum of the roles.
+func (c CPUTimes) Total() time.Duration { return c.Sources + c.Encoders + c.Other }
+
+// CPUTime reports the CPU time of the recorder's ended processes.
+func (r *Recorder) CPUTime() CPUTimes {
+	return CPUTimes{
+		Sources:  time.Duration(r.cpuSources.Load()),
+		Encoders: time.Duration(r.cpuEncoders.Load()),
+		Other:    time.Duration(r.cpuOther.Load()),
+	}
+}
+
+// account adds an ended process's CPU time to a role's counter.
+func account(to *atomic.Int64, cmd *exec.Cmd) {
+	if st := cmd.ProcessState; st != nil {
+		to.Add(int64(st.UserTime() + st.SystemTime()))
+	}
 }
 
 func (r *Recorder) ffmpeg() string  { return cmp(r.FFmpeg, "ffmpeg") }
@@ -603,4 +636,39 @@ func (c *capture) inherit(ctx context.Context, outputs map[string]agentapi.Outpu
 	if len(c.segments) > 0 {
 		c.logf("taking over after %d stored segments; this recorder's start at segment %d", len(c.segments), c.nextIndex)
 	}
+}
+
+// Measured costs, in cores, of the parts of a capture (see the recorder's performance notes): the
+// encoder and the compositor of a 1280x720 30 fps canvas, and one 640x360 30 fps source.
+const (
+	costEncode720p30  = 0.27
+	costCompose720p30 = 0.09
+	costVideoSource   = 0.035
+	costAudioSource   = 0.01
+	costFinalize      = 0.05
+)
+
+// RecorderCost is the admission cost of a recorder unit in CPU cores (agent.Config.Cost): a capture
+// costs its encoder and compositor, scaled by its canvas's pixel rate, plus each source it pulls; a
+// finalize is a stream copy. A spec that does not decode costs the least: it fails at once.
+func RecorderCost(u agentapi.Unit) float64 {
+	var s unitspec.Recording
+	if json.Unmarshal(u.Spec, &s) != nil || s.Mode != unitspec.ModeCapture {
+		return costFinalize
+	}
+	if s.FileType == unitspec.FileMP3 {
+		return costFinalize + costAudioSource*float64(len(s.Audio))
+	}
+	scale := float64(s.Canvas.Width*s.Canvas.Height*max(1, s.Canvas.FrameRate)) / (1280 * 720 * 30)
+	video := map[string]bool{}
+	for _, c := range s.Cells {
+		video[c.Source] = true
+	}
+	audioOnly := 0
+	for _, a := range s.Audio {
+		if !video[a] {
+			audioOnly++
+		}
+	}
+	return (costEncode720p30+costCompose720p30)*scale + costVideoSource*float64(len(video)) + costAudioSource*float64(audioOnly)
 }

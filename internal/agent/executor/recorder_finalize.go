@@ -131,7 +131,9 @@ func (r *Recorder) finalize(ctx context.Context, env agent.Env, spec unitspec.Re
 	cmd := command(ctx, 5*time.Second, r.ffmpeg(), args...)
 	w := &logWriter{env: env}
 	cmd.Stdout, cmd.Stderr = w, w
-	if err := run(cmd, env); err != nil {
+	err := run(cmd, env)
+	account(&r.cpuOther, cmd)
+	if err != nil {
 		if ctx.Err() != nil {
 			return agent.Result{}, context.Cause(ctx)
 		}

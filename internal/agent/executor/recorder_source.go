@@ -231,7 +231,8 @@ func (g *ingest) runOnce(ctx context.Context) error {
 	}
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "verbose"}
 	args = append(args, in...)
-	args = append(args, "-i", input)
+	// One decoding thread: a source is small and frame threads cost more than they save here.
+	args = append(args, "-threads", "1", "-i", input)
 	var audioR, audioW *os.File
 	if video {
 		vf := cropFilter(g.want.W, g.want.H, g.want.CropMode, g.want.Pad) + ",setsar=1,fps=" + strconv.Itoa(g.fps) + ",format=yuv420p"
@@ -342,6 +343,7 @@ wait:
 		}
 	}
 	readers.Wait()
+	account(&g.cfg.cpuSources, cmd)
 	if exit != nil && len(tail) > 0 {
 		exit = fmt.Errorf("%w: %s", exit, strings.Join(tail, " | "))
 	}

@@ -293,10 +293,10 @@ func near(a, b rgb, tol int) bool {
 }
 
 var (
-	red    = rgb{255, 0, 0}
-	blue   = rgb{0, 0, 255}
-	green  = rgb{0, 128, 0} // ffmpeg's "green" is #008000
-	grey   = rgb{0x40, 0x40, 0x40}
+	red   = rgb{255, 0, 0}
+	blue  = rgb{0, 0, 255}
+	green = rgb{0, 128, 0} // ffmpeg's "green" is #008000
+	grey  = rgb{0x40, 0x40, 0x40}
 )
 
 func probeFile(t testing.TB, r *Recorder, path string) mediaInfo {
@@ -761,3 +761,38 @@ func rational(s string) float64 {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestRecorderCost(t *testing.T) {
+	four := unitspec.Recording{Mode: unitspec.ModeCapture, Canvas: unitspec.Canvas{Width: 1280, Height: 720, FrameRate: 30}}
+	for i := range 4 {
+		id := strconv.Itoa(i)
+		four.Cells = append(four.Cells, unitspec.Cell{Source: id})
+		four.Audio = append(four.Audio, id)
+	}
+	small := four
+	small.Canvas = unitspec.Canvas{Width: 640, Height: 360, FrameRate: 15}
+	mp3 := four
+	mp3.FileType = unitspec.FileMP3
+	fin := unitspec.Recording{Mode: unitspec.ModeFinalize}
+	cost := func(s unitspec.Recording) float64 {
+		raw, _ := json.Marshal(s)
+		return RecorderCost(agentapi.Unit{Spec: raw})
+	}
+	for _, c := range []struct {
+		name     string
+		spec     unitspec.Recording
+		min, max float64
+	}{
+		{"four sources into 720p30", four, 0.45, 0.55},
+		{"a smaller canvas costs less", small, 0.15, 0.25},
+		{"mp3", mp3, 0.05, 0.15},
+		{"finalize", fin, 0.01, 0.1},
+	} {
+		if got := cost(c.spec); got < c.min || got > c.max {
+			t.Errorf("%s: cost %.3f, want %.2f..%.2f", c.name, got, c.min, c.max)
+		}
+	}
+	if got := RecorderCost(agentapi.Unit{Spec: json.RawMessage(`{"mode":`)}); got != costFinalize {
+		t.Errorf("undecodable spec costs %.3f", got)
+	}
+}
