@@ -86,7 +86,7 @@ func (r *Recorder) startEncoder(ctx context.Context, env agent.Env, spec *unitsp
 			"-thread_queue_size", "64", "-f", "s16le", "-ar", rate, "-ac", ch, "-i", "pipe:3",
 			"-map", "0:v", "-map", "1:a",
 			"-c:v", "libx264", "-preset", cmp(r.Preset, DefaultPreset), "-crf", strconv.Itoa(cmp(r.CRF, DefaultCRF)), "-pix_fmt", "yuv420p",
-			"-g", strconv.Itoa(gopSeconds*c.FrameRate), "-threads", encodeThread,
+			"-g", strconv.Itoa(gopSeconds*c.FrameRate), "-bf", "0", "-threads", encodeThread,
 			"-c:a", "aac", "-b:a", aacBitrate,
 			"-metadata", created, "-f", "mp4", path)
 	}

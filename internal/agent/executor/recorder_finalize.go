@@ -29,6 +29,7 @@ type probeStream struct {
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
 	AvgFrameRate string `json:"avg_frame_rate"`
+	FrameRate    string `json:"r_frame_rate"`
 	SampleRate   string `json:"sample_rate"`
 	Channels     int    `json:"channels"`
 }
