@@ -220,10 +220,12 @@ type capture struct {
 	subs    []*subtitleLayer
 	ingests map[string]*ingest
 	retired []*ingest // stopped, their processes exiting; counted in the flow
-	wants   map[string]sourceWant
-	pool    *framePool
-	mix     []int32
-	pcm     []byte
+	// handover holds a source's previous ingest while its new one (a new cell size) starts.
+	handover map[string]*ingest
+	wants    map[string]sourceWant
+	pool     *framePool
+	mix      []int32
+	scratch  []int32
 
 	enc       *segmentEncoder
 	nextIndex int
@@ -265,7 +267,7 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 	}
 	c := &capture{
 		r: r, env: env, ctx: ctx, fps: spec.Canvas.FrameRate,
-		ingests: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
+		ingests: map[string]*ingest{}, handover: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
 		uploads: make(chan *segmentEncoder, 64), uploaded: make(chan struct{}),
 	}
 	c.pool = newFramePool(spec.Canvas.Width*spec.Canvas.Height*3/2, 2*c.fps)
@@ -419,11 +421,19 @@ func (c *capture) apply(s unitspec.Recording, first bool) {
 		wants[id] = w
 	}
 	for id, g := range c.ingests {
-		if w, ok := wants[id]; !ok || w != c.wants[id] {
-			g.cancel() // not awaited here: the composition must not wait for a process to exit
-			c.retired = append(c.retired, g)
-			delete(c.ingests, id)
+		w, ok := wants[id]
+		if ok && w == c.wants[id] {
+			continue
 		}
+		delete(c.ingests, id)
+		if ok && w.URL == g.want.URL && g.want.W > 0 && w.W > 0 {
+			// Same source at a new size: make before break. The old process stays on, its frames
+			// scaled into the new box, until the new one delivers.
+			c.retire(c.handover[id])
+			c.handover[id] = g
+			continue
+		}
+		c.retire(g)
 	}
 	for id, w := range wants {
 		if c.ingests[id] == nil {
@@ -440,12 +450,22 @@ func (c *capture) tick(t time.Time) error {
 	n, fps := c.frameN, int64(c.fps)
 	samples := int((n+1)*audioRate/fps-n*audioRate/fps) * audioChannels
 	if cap(c.mix) < samples {
-		c.mix, c.pcm = make([]int32, samples), make([]byte, 2*samples)
+		c.mix = make([]int32, samples)
 	}
 	mix := c.mix[:samples]
 	clear(mix)
 	for _, id := range c.spec.Audio {
-		if g := c.ingests[id]; g != nil {
+		g := c.ingests[id]
+		if old := c.handover[id]; old != nil && old.want.Audio {
+			// The old ingest is heard until the new one takes over; the new one's audio is
+			// dropped meanwhile so that it starts in time.
+			if g != nil {
+				c.scratch = append(c.scratch[:0], mix...)
+				g.takeAudio(c.scratch)
+			}
+			g = old
+		}
+		if g != nil {
 			g.takeAudio(mix) // summed: no input is attenuated by the number of inputs
 		}
 	}
@@ -495,11 +515,24 @@ func (c *capture) compose(t time.Time) []byte {
 	for i, cell := range c.cells {
 		g := c.ingests[cell.Source]
 		var pic []byte
-		if g != nil && g.want.W == cell.W && g.want.H == cell.H && g.want.CropMode == cell.CropMode {
+		if g != nil {
 			pic = g.latest(fresh)
 		}
-		if pic != nil {
+		if old := c.handover[cell.Source]; old != nil {
+			if pic != nil {
+				c.retire(old) // the new size is live
+				delete(c.handover, cell.Source)
+			} else if pic = old.latest(fresh); pic != nil {
+				g = old
+			}
+		}
+		switch {
+		case pic == nil:
+		case g.want.W == cell.W && g.want.H == cell.H:
 			f.blit(pic, cell.W, cell.H, cell.X, cell.Y)
+		default:
+			// A second cell of the same source, or the old size during a handover.
+			f.blitScaled(pic, g.want.W, g.want.H, cell.X, cell.Y, cell.W, cell.H)
 		}
 		if shown, seen := c.showing[i]; (pic != nil) != shown || !seen {
 			c.showing[i] = pic != nil
@@ -558,7 +591,7 @@ func (c *capture) uploader() {
 func (c *capture) abort() {
 	c.rotate()
 	close(c.uploads)
-	for _, g := range c.ingests {
+	for _, g := range c.all() {
 		g.cancel()
 	}
 	for _, g := range c.all() {
@@ -567,10 +600,21 @@ func (c *capture) abort() {
 	<-c.uploaded
 }
 
+// retire stops an ingest without waiting for its process to exit: the composition must not wait.
+func (c *capture) retire(g *ingest) {
+	if g != nil {
+		g.cancel()
+		c.retired = append(c.retired, g)
+	}
+}
+
 // all lists the running and the retired ingests.
 func (c *capture) all() []*ingest {
 	all := append([]*ingest{}, c.retired...)
 	for _, g := range c.ingests {
+		all = append(all, g)
+	}
+	for _, g := range c.handover {
 		all = append(all, g)
 	}
 	return all
@@ -583,7 +627,7 @@ func (c *capture) stop() (agent.Result, error) {
 	c.rotate()
 	close(c.uploads)
 	var flow int64
-	for _, g := range c.ingests {
+	for _, g := range c.all() {
 		g.cancel()
 	}
 	for _, g := range c.all() {

@@ -801,3 +801,128 @@ func TestRecorderCost(t *testing.T) {
 		t.Errorf("undecodable spec costs %.3f", got)
 	}
 }
+
+// TestRecorderLayoutChangesLive swaps two cells, then gives one source the whole canvas, while
+// recording: each layout shows from the frame after it was read, and the source whose box grew
+// is shown throughout (its old process is kept until the new size runs).
+func TestRecorderLayoutChangesLive(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	r := &Recorder{}
+	a, b := hlsSource(t, "red", 440), hlsSource(t, "blue", 660)
+	left, right, whole := unitspec.Cell{W: 160, H: 180}, unitspec.Cell{X: 160, W: 160, H: 180}, unitspec.Cell{W: 320, H: 180}
+	at := func(c unitspec.Cell, src string) unitspec.Cell { c.Source = src; return c }
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 320, Height: 180, FrameRate: 15},
+		SegmentSeconds: 1, StallMillis: 1500,
+		Sources:        []unitspec.Source{{ID: "a", URL: a.url}, {ID: "b", URL: b.url}},
+		Cells:          []unitspec.Cell{at(left, "a"), at(right, "b")},
+		Audio:          []string{"a", "b"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 2)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	env.change(func(s *unitspec.Recording) { s.Cells = []unitspec.Cell{at(right, "a"), at(left, "b")} })
+	swapped := rec.waitLog(t, regexp.MustCompile(`spec version 2 applied at ([\d.]+)s`), 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2)
+	env.change(func(s *unitspec.Recording) { s.Cells = []unitspec.Cell{at(whole, "a")} })
+	grown := rec.waitLog(t, regexp.MustCompile(`spec version 3 applied at ([\d.]+)s`), 1)
+	rec.waitLog(t, regexp.MustCompile(`source a: receiving`), 2) // the new size runs
+	rec.waitUploads(t, env.uploadCount("segment.")+2)
+	env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	if strings.Contains(env.Log(), "placeholder") {
+		t.Errorf("a layout change showed a placeholder:\n%s", env.Log())
+	}
+
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	swapAt, _ := strconv.ParseFloat(swapped[0][1], 64)
+	growAt, _ := strconv.ParseFloat(grown[0][1], 64)
+	end := probeFile(t, r, paths[0]).Duration
+	for _, c := range []struct {
+		what        string
+		at          float64
+		left, right rgb
+	}{
+		{"first layout", swapAt - 0.4, red, blue},
+		{"swapped", swapAt + 0.4, blue, red},
+		{"swapped, later", growAt - 0.4, blue, red},
+		{"grown", growAt + 0.2, red, red},
+		{"grown, at the end", end - 0.3, red, red},
+	} {
+		frame := frameRGB(t, paths[0], c.at, 320, 180)
+		if l, r := pixel(frame, 320, 80, 90), pixel(frame, 320, 240, 90); !near(l, c.left, 40) || !near(r, c.right, 40) {
+			t.Errorf("%s (%.3fs): left %v right %v, want %v and %v", c.what, c.at, l, r, c.left, c.right)
+		}
+	}
+}
+
+// TestRecorderBadSourcesDoNotHarmTheRecording pulls, beside a good source, one that serves garbage
+// and one that accepts the connection and then says nothing: their cells show placeholders, their
+// processes are restarted by the read and stale timeouts, and the recording keeps real time.
+func TestRecorderBadSourcesDoNotHarmTheRecording(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=orange:s=160x120:r=15",
+		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+		"-pix_fmt", "yuv420p", "-c:a", "aac", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64<<10)
+		for i := range b {
+			b[i] = byte(i * 7919)
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(garbage.Close)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop); silent.Close(); held.Wait() })
+	held.Go(func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held.Go(func() { <-stop; conn.Close() }) // accept, then never answer
+		}
+	})
+	r := &Recorder{FileRoot: dir, ReadTimeout: time.Second, StaleTimeout: 2 * time.Second}
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 480, Height: 120, FrameRate: 15},
+		SegmentSeconds: 1, StallMillis: 500,
+		Sources: []unitspec.Source{{ID: "good", URL: clip}, {ID: "garbage", URL: garbage.URL + "/live.flv"},
+			{ID: "silent", URL: "rtmp://" + silent.Addr().String() + "/live/x"}},
+		Cells: []unitspec.Cell{{Source: "good", W: 160, H: 120}, {Source: "garbage", X: 160, W: 160, H: 120},
+			{Source: "silent", X: 320, W: 160, H: 120}},
+		Audio: []string{"good", "garbage", "silent"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	start := time.Now()
+	rec.waitLog(t, regexp.MustCompile(`source garbage: input ended`), 2)
+	rec.waitLog(t, regexp.MustCompile(`source silent: input ended`), 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	stopped := env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stopped).Sub(start).Milliseconds())); d > 500 {
+		t.Errorf("media %d ms, recorded %s", res.MediaMillis, env.servedAt(stopped).Sub(start))
+	}
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	frame := frameRGB(t, paths[0], probeFile(t, r, paths[0]).Duration-0.3, 480, 120)
+	for i, want := range []rgb{{255, 165, 0}, grey, grey} {
+		if got := pixel(frame, 480, 80+160*i, 60); !near(got, want, 40) {
+			t.Errorf("cell %d: %v, want %v", i, got, want)
+		}
+	}
+}
