@@ -513,30 +513,29 @@ func (c *capture) compose(t time.Time) []byte {
 	f := &frameBuf{w: c.base.w, h: c.base.h, pix: buf}
 	fresh := time.Now().Add(-time.Duration(c.spec.StallMillis) * time.Millisecond)
 	for i, cell := range c.cells {
-		g := c.ingests[cell.Source]
-		var pic []byte
-		if g != nil {
-			pic = g.latest(fresh)
-		}
-		if old := c.handover[cell.Source]; old != nil {
-			if pic != nil {
-				c.retire(old) // the new size is live
-				delete(c.handover, cell.Source)
-			} else if pic = old.latest(fresh); pic != nil {
-				g = old
+		draw := func(pic []byte, w, h int) {
+			if w == cell.W && h == cell.H {
+				f.blit(pic, w, h, cell.X, cell.Y)
+			} else {
+				// A second cell of the same source, or the old size during a handover.
+				f.blitScaled(pic, w, h, cell.X, cell.Y, cell.W, cell.H)
 			}
 		}
-		switch {
-		case pic == nil:
-		case g.want.W == cell.W && g.want.H == cell.H:
-			f.blit(pic, cell.W, cell.H, cell.X, cell.Y)
-		default:
-			// A second cell of the same source, or the old size during a handover.
-			f.blitScaled(pic, g.want.W, g.want.H, cell.X, cell.Y, cell.W, cell.H)
+		shows := false
+		if g := c.ingests[cell.Source]; g != nil {
+			shows = g.drawLatest(fresh, draw)
 		}
-		if shown, seen := c.showing[i]; (pic != nil) != shown || !seen {
-			c.showing[i] = pic != nil
-			if pic != nil {
+		if old := c.handover[cell.Source]; old != nil {
+			if shows {
+				c.retire(old) // the new size is live
+				delete(c.handover, cell.Source)
+			} else {
+				shows = old.drawLatest(fresh, draw)
+			}
+		}
+		if shown, seen := c.showing[i]; shows != shown || !seen {
+			c.showing[i] = shows
+			if shows {
 				c.logf("cell %d shows source %s from %.3fs", i, cell.Source, c.mediaSeconds())
 			} else if seen {
 				c.logf("cell %d shows a placeholder for source %s from %.3fs", i, cell.Source, c.mediaSeconds())

@@ -108,15 +108,16 @@ func (g *ingest) start(ctx context.Context) {
 	go g.supervise(ctx)
 }
 
-// latest returns the latest frame if it is newer than stale, else nil. The slice must not be
-// modified or kept past the next call.
-func (g *ingest) latest(fresh time.Time) []byte {
+// drawLatest calls draw with the latest frame if it arrived after fresh, and reports whether it
+// did. draw runs under the ingest's lock (the reader reuses the buffer) and must be quick.
+func (g *ingest) drawLatest(fresh time.Time, draw func(pic []byte, w, h int)) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.frame == nil || g.frameAt.Before(fresh) {
-		return nil
+		return false
 	}
-	return g.frame
+	draw(g.frame, g.want.W, g.want.H)
+	return true
 }
 
 // takeAudio adds the next n interleaved samples of the source into mix, saturating; missing samples

@@ -816,9 +816,9 @@ func TestRecorderLayoutChangesLive(t *testing.T) {
 		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
 		Canvas:         unitspec.Canvas{Width: 320, Height: 180, FrameRate: 15},
 		SegmentSeconds: 1, StallMillis: 1500,
-		Sources:        []unitspec.Source{{ID: "a", URL: a.url}, {ID: "b", URL: b.url}},
-		Cells:          []unitspec.Cell{at(left, "a"), at(right, "b")},
-		Audio:          []string{"a", "b"},
+		Sources: []unitspec.Source{{ID: "a", URL: a.url}, {ID: "b", URL: b.url}},
+		Cells:   []unitspec.Cell{at(left, "a"), at(right, "b")},
+		Audio:   []string{"a", "b"},
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
