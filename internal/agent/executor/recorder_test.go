@@ -99,6 +99,14 @@ func httpSource(t testing.TB, color string, freq int) *testSource {
 	return startSource(t, url, append(args, "-f", "mpegts", "-listen", "1", url))
 }
 
+// srtSource serves an MPEG-TS stream as an SRT listener; the recorder calls it.
+func srtSource(t testing.TB, color string, freq int) *testSource {
+	port := freePort(t) // a free TCP port number is most likely a free UDP one too
+	args := append(lavfiInputs(color, freq), liveEncode...)
+	args = append(args, "-f", "mpegts", fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port))
+	return startSource(t, fmt.Sprintf("srt://127.0.0.1:%d", port), args)
+}
+
 // hlsSource writes a live HLS playlist into a temporary directory served by the test.
 func hlsSource(t testing.TB, color string, freq int) *testSource {
 	dir := t.TempDir()
@@ -516,7 +524,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	}
 }
 
-// TestRecorderMP3 records the tones of two sources (HTTP and a file) into mp3 and slices it.
+// TestRecorderMP3 records the tones of three sources (HTTP, SRT and a file) into mp3 and slices it.
 func TestRecorderMP3(t *testing.T) {
 	requireFFmpeg(t)
 	t.Parallel() // real-time recordings: mostly waiting
@@ -527,18 +535,18 @@ func TestRecorderMP3(t *testing.T) {
 		t.Fatalf("make file source: %v %s", err, out)
 	}
 	r := &Recorder{FileRoot: dir}
-	src := httpSource(t, "yellow", 800)
+	src, srt := httpSource(t, "yellow", 800), srtSource(t, "white", 1000)
 	spec := unitspec.Recording{
 		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP3,
 		Canvas:         unitspec.Canvas{Width: 320, Height: 240, FrameRate: 10},
 		SegmentSeconds: 1,
-		Sources:        []unitspec.Source{{ID: "h", URL: src.url}, {ID: "f", URL: file}},
-		Audio:          []string{"h", "f"},
+		Sources:        []unitspec.Source{{ID: "h", URL: src.url}, {ID: "f", URL: file}, {ID: "s", URL: srt.url}},
+		Audio:          []string{"h", "f", "s"},
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	start := time.Now()
-	rec.waitLog(t, receivingLog, 2)
+	rec.waitLog(t, receivingLog, 3)
 	rec.waitUploads(t, env.uploadCount("segment.")+2)
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
