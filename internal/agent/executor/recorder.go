@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"taskcenter/internal/agent"
@@ -47,8 +49,39 @@ type Recorder struct {
 	// defaults 250ms and 2s.
 	ReconnectMin, ReconnectMax time.Duration
 
+	// Preset and CRF are x264's settings for captures; defaults DefaultPreset and DefaultCRF.
+	Preset string
+	CRF    int
+
 	fontOnce sync.Once
 	fonts    *fontCache
+	// CPU time (ns, user+system) of the ffmpeg processes that ended, by role.
+	cpuSources, cpuEncoders, cpuOther atomic.Int64
+}
+
+// CPUTimes are the user+system CPU times of the ffmpeg processes a recorder ran that have ended:
+// the honest measure of its cost on a shared machine.
+type CPUTimes struct {
+	Sources, Encoders, Other time.Duration
+}
+
+// Total is the sum of the roles.
+func (c CPUTimes) Total() time.Duration { return c.Sources + c.Encoders + c.Other }
+
+// CPUTime reports the CPU time of the recorder's ended processes.
+func (r *Recorder) CPUTime() CPUTimes {
+	return CPUTimes{
+		Sources:  time.Duration(r.cpuSources.Load()),
+		Encoders: time.Duration(r.cpuEncoders.Load()),
+		Other:    time.Duration(r.cpuOther.Load()),
+	}
+}
+
+// account adds an ended process's CPU time to a role's counter.
+func account(to *atomic.Int64, cmd *exec.Cmd) {
+	if st := cmd.ProcessState; st != nil {
+		to.Add(int64(st.UserTime() + st.SystemTime()))
+	}
 }
 
 func (r *Recorder) ffmpeg() string  { return cmp(r.FFmpeg, "ffmpeg") }
@@ -187,10 +220,12 @@ type capture struct {
 	subs    []*subtitleLayer
 	ingests map[string]*ingest
 	retired []*ingest // stopped, their processes exiting; counted in the flow
-	wants   map[string]sourceWant
-	pool    *framePool
-	mix     []int32
-	pcm     []byte
+	// handover holds a source's previous ingest while its new one (a new cell size) starts.
+	handover map[string]*ingest
+	wants    map[string]sourceWant
+	pool     *framePool
+	mix      []int32
+	scratch  []int32
 
 	enc       *segmentEncoder
 	nextIndex int
@@ -232,7 +267,7 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 	}
 	c := &capture{
 		r: r, env: env, ctx: ctx, fps: spec.Canvas.FrameRate,
-		ingests: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
+		ingests: map[string]*ingest{}, handover: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
 		uploads: make(chan *segmentEncoder, 64), uploaded: make(chan struct{}),
 	}
 	c.pool = newFramePool(spec.Canvas.Width*spec.Canvas.Height*3/2, 2*c.fps)
@@ -386,11 +421,19 @@ func (c *capture) apply(s unitspec.Recording, first bool) {
 		wants[id] = w
 	}
 	for id, g := range c.ingests {
-		if w, ok := wants[id]; !ok || w != c.wants[id] {
-			g.cancel() // not awaited here: the composition must not wait for a process to exit
-			c.retired = append(c.retired, g)
-			delete(c.ingests, id)
+		w, ok := wants[id]
+		if ok && w == c.wants[id] {
+			continue
 		}
+		delete(c.ingests, id)
+		if ok && w.URL == g.want.URL && g.want.W > 0 && w.W > 0 {
+			// Same source at a new size: make before break. The old process stays on, its frames
+			// scaled into the new box, until the new one delivers.
+			c.retire(c.handover[id])
+			c.handover[id] = g
+			continue
+		}
+		c.retire(g)
 	}
 	for id, w := range wants {
 		if c.ingests[id] == nil {
@@ -407,12 +450,22 @@ func (c *capture) tick(t time.Time) error {
 	n, fps := c.frameN, int64(c.fps)
 	samples := int((n+1)*audioRate/fps-n*audioRate/fps) * audioChannels
 	if cap(c.mix) < samples {
-		c.mix, c.pcm = make([]int32, samples), make([]byte, 2*samples)
+		c.mix = make([]int32, samples)
 	}
 	mix := c.mix[:samples]
 	clear(mix)
 	for _, id := range c.spec.Audio {
-		if g := c.ingests[id]; g != nil {
+		g := c.ingests[id]
+		if old := c.handover[id]; old != nil && old.want.Audio {
+			// The old ingest is heard until the new one takes over; the new one's audio is
+			// dropped meanwhile so that it starts in time.
+			if g != nil {
+				c.scratch = append(c.scratch[:0], mix...)
+				g.takeAudio(c.scratch)
+			}
+			g = old
+		}
+		if g != nil {
 			g.takeAudio(mix) // summed: no input is attenuated by the number of inputs
 		}
 	}
@@ -460,17 +513,29 @@ func (c *capture) compose(t time.Time) []byte {
 	f := &frameBuf{w: c.base.w, h: c.base.h, pix: buf}
 	fresh := time.Now().Add(-time.Duration(c.spec.StallMillis) * time.Millisecond)
 	for i, cell := range c.cells {
-		g := c.ingests[cell.Source]
-		var pic []byte
-		if g != nil && g.want.W == cell.W && g.want.H == cell.H && g.want.CropMode == cell.CropMode {
-			pic = g.latest(fresh)
+		draw := func(pic []byte, w, h int) {
+			if w == cell.W && h == cell.H {
+				f.blit(pic, w, h, cell.X, cell.Y)
+			} else {
+				// A second cell of the same source, or the old size during a handover.
+				f.blitScaled(pic, w, h, cell.X, cell.Y, cell.W, cell.H)
+			}
 		}
-		if pic != nil {
-			f.blit(pic, cell.W, cell.H, cell.X, cell.Y)
+		shows := false
+		if g := c.ingests[cell.Source]; g != nil {
+			shows = g.drawLatest(fresh, draw)
 		}
-		if shown, seen := c.showing[i]; (pic != nil) != shown || !seen {
-			c.showing[i] = pic != nil
-			if pic != nil {
+		if old := c.handover[cell.Source]; old != nil {
+			if shows {
+				c.retire(old) // the new size is live
+				delete(c.handover, cell.Source)
+			} else {
+				shows = old.drawLatest(fresh, draw)
+			}
+		}
+		if shown, seen := c.showing[i]; shows != shown || !seen {
+			c.showing[i] = shows
+			if shows {
 				c.logf("cell %d shows source %s from %.3fs", i, cell.Source, c.mediaSeconds())
 			} else if seen {
 				c.logf("cell %d shows a placeholder for source %s from %.3fs", i, cell.Source, c.mediaSeconds())
@@ -525,7 +590,7 @@ func (c *capture) uploader() {
 func (c *capture) abort() {
 	c.rotate()
 	close(c.uploads)
-	for _, g := range c.ingests {
+	for _, g := range c.all() {
 		g.cancel()
 	}
 	for _, g := range c.all() {
@@ -534,10 +599,21 @@ func (c *capture) abort() {
 	<-c.uploaded
 }
 
+// retire stops an ingest without waiting for its process to exit: the composition must not wait.
+func (c *capture) retire(g *ingest) {
+	if g != nil {
+		g.cancel()
+		c.retired = append(c.retired, g)
+	}
+}
+
 // all lists the running and the retired ingests.
 func (c *capture) all() []*ingest {
 	all := append([]*ingest{}, c.retired...)
 	for _, g := range c.ingests {
+		all = append(all, g)
+	}
+	for _, g := range c.handover {
 		all = append(all, g)
 	}
 	return all
@@ -550,7 +626,7 @@ func (c *capture) stop() (agent.Result, error) {
 	c.rotate()
 	close(c.uploads)
 	var flow int64
-	for _, g := range c.ingests {
+	for _, g := range c.all() {
 		g.cancel()
 	}
 	for _, g := range c.all() {
@@ -603,4 +679,39 @@ func (c *capture) inherit(ctx context.Context, outputs map[string]agentapi.Outpu
 	if len(c.segments) > 0 {
 		c.logf("taking over after %d stored segments; this recorder's start at segment %d", len(c.segments), c.nextIndex)
 	}
+}
+
+// Measured costs, in cores, of the parts of a capture (see the recorder's performance notes): the
+// encoder and the compositor of a 1280x720 30 fps canvas, and one 640x360 30 fps source.
+const (
+	costEncode720p30  = 0.27
+	costCompose720p30 = 0.09
+	costVideoSource   = 0.035
+	costAudioSource   = 0.01
+	costFinalize      = 0.05
+)
+
+// RecorderCost is the admission cost of a recorder unit in CPU cores (agent.Config.Cost): a capture
+// costs its encoder and compositor, scaled by its canvas's pixel rate, plus each source it pulls; a
+// finalize is a stream copy. A spec that does not decode costs the least: it fails at once.
+func RecorderCost(u agentapi.Unit) float64 {
+	var s unitspec.Recording
+	if json.Unmarshal(u.Spec, &s) != nil || s.Mode != unitspec.ModeCapture {
+		return costFinalize
+	}
+	if s.FileType == unitspec.FileMP3 {
+		return costFinalize + costAudioSource*float64(len(s.Audio))
+	}
+	scale := float64(s.Canvas.Width*s.Canvas.Height*max(1, s.Canvas.FrameRate)) / (1280 * 720 * 30)
+	video := map[string]bool{}
+	for _, c := range s.Cells {
+		video[c.Source] = true
+	}
+	audioOnly := 0
+	for _, a := range s.Audio {
+		if !video[a] {
+			audioOnly++
+		}
+	}
+	return (costEncode720p30+costCompose720p30)*scale + costVideoSource*float64(len(video)) + costAudioSource*float64(audioOnly)
 }

@@ -125,6 +125,32 @@ func (f *frameBuf) blit(src []byte, w, h, x, y int) {
 	}
 }
 
+// blitScaled draws a sw x sh yuv420p picture into the w x h box at (x, y), by nearest neighbour:
+// only for the moments a source is shown at a size its process does not make (a second cell of
+// it, or the old size while a new one starts), so speed matters more than quality.
+func (f *frameBuf) blitScaled(src []byte, sw, sh, x, y, w, h int) {
+	dst := image.Rect(x, y, x+w, y+h).Intersect(image.Rect(0, 0, f.w, f.h))
+	if dst.Empty() || len(src) < sw*sh*3/2 || sw < 2 || sh < 2 {
+		return
+	}
+	fy, fu, fv := f.planes()
+	sy, su, sv := src[:sw*sh], src[sw*sh:sw*sh+sw*sh/4], src[sw*sh+sw*sh/4:]
+	for row := dst.Min.Y; row < dst.Max.Y; row++ {
+		srow := (row - y) * sh / h
+		for col := dst.Min.X; col < dst.Max.X; col++ {
+			fy[row*f.w+col] = sy[srow*sw+(col-x)*sw/w]
+		}
+	}
+	cw, scw, csh, ch, cwb := f.w/2, sw/2, sh/2, h/2, w/2
+	for row := dst.Min.Y / 2; row < dst.Max.Y/2; row++ {
+		srow := (row - y/2) * csh / ch
+		for col := dst.Min.X / 2; col < dst.Max.X/2; col++ {
+			si := srow*scw + (col-x/2)*scw/cwb
+			fu[row*cw+col], fv[row*cw+col] = su[si], sv[si]
+		}
+	}
+}
+
 // blend draws colour c through the alpha mask m at (x, y) with opacity (0..1).
 func (f *frameBuf) blend(m *image.Alpha, x, y int, c yuv, opacity float64) {
 	if m == nil || opacity <= 0 {

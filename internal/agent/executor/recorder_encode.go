@@ -19,23 +19,24 @@ import (
 // 1280x720 30 fps composition of four sources stays near a third of a core (see the status notes);
 // a 2-second GOP keeps the slices cut on keyframes within 2 s of their nominal length.
 const (
-	x264Preset   = "veryfast"
-	x264CRF      = "23"
-	aacBitrate   = "128k"
-	mp3Bitrate   = "128k"
-	gopSeconds   = 2
-	encodeThread = "2"
+	DefaultPreset = "veryfast"
+	DefaultCRF    = 23
+	aacBitrate    = "128k"
+	mp3Bitrate    = "128k"
+	gopSeconds    = 2
+	encodeThread  = "1"
 )
 
 // segmentEncoder is the ffmpeg process encoding one segment from raw frames and samples fed
 // through pipes. Each segment is a complete file of its own, finished (moov written) before it is
 // uploaded, so a recorder that dies loses only the segment it was writing.
 type segmentEncoder struct {
-	index  int
-	path   string
-	start  time.Time // wall clock of the first frame
-	frames int64
-	audio  bool // mp3: audio only, fed through stdin
+	recorder *Recorder
+	index    int
+	path     string
+	start    time.Time // wall clock of the first frame
+	frames   int64
+	audio    bool // mp3: audio only, fed through stdin
 
 	proc   *proc
 	video  chan []byte // frames to write; nil for mp3
@@ -62,7 +63,7 @@ func (t *tailBuffer) String() string { return strings.Join(t.lines, " | ") }
 
 // startEncoder starts the encoder of segment index at path.
 func (r *Recorder) startEncoder(ctx context.Context, env agent.Env, spec *unitspec.Recording, index int, path string, start time.Time, pool *framePool) (*segmentEncoder, error) {
-	e := &segmentEncoder{index: index, path: path, start: start, tail: &tailBuffer{}}
+	e := &segmentEncoder{recorder: r, index: index, path: path, start: start, tail: &tailBuffer{}}
 	rate, ch := strconv.Itoa(audioRate), strconv.Itoa(audioChannels)
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "warning", "-y"}
 	created := "creation_time=" + start.UTC().Format("2006-01-02T15:04:05.000000Z")
@@ -84,8 +85,8 @@ func (r *Recorder) startEncoder(ctx context.Context, env agent.Env, spec *unitsp
 			"-s", fmt.Sprintf("%dx%d", c.Width, c.Height), "-framerate", fps, "-i", "pipe:0",
 			"-thread_queue_size", "64", "-f", "s16le", "-ar", rate, "-ac", ch, "-i", "pipe:3",
 			"-map", "0:v", "-map", "1:a",
-			"-c:v", "libx264", "-preset", x264Preset, "-crf", x264CRF, "-pix_fmt", "yuv420p",
-			"-g", strconv.Itoa(gopSeconds*c.FrameRate), "-threads", encodeThread,
+			"-c:v", "libx264", "-preset", cmp(r.Preset, DefaultPreset), "-crf", strconv.Itoa(cmp(r.CRF, DefaultCRF)), "-pix_fmt", "yuv420p",
+			"-g", strconv.Itoa(gopSeconds*c.FrameRate), "-bf", "0", "-threads", encodeThread,
 			"-c:a", "aac", "-b:a", aacBitrate,
 			"-metadata", created, "-f", "mp4", path)
 	}
@@ -158,6 +159,7 @@ func (e *segmentEncoder) finish() error {
 		}
 	}
 	err := <-e.proc.done
+	account(&e.recorder.cpuEncoders, e.proc.cmd)
 	if err != nil {
 		return fmt.Errorf("encoder of segment %d: %w: %s", e.index, err, e.tail)
 	}

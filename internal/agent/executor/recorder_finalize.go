@@ -29,6 +29,7 @@ type probeStream struct {
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
 	AvgFrameRate string `json:"avg_frame_rate"`
+	FrameRate    string `json:"r_frame_rate"`
 	SampleRate   string `json:"sample_rate"`
 	Channels     int    `json:"channels"`
 }
@@ -131,7 +132,9 @@ func (r *Recorder) finalize(ctx context.Context, env agent.Env, spec unitspec.Re
 	cmd := command(ctx, 5*time.Second, r.ffmpeg(), args...)
 	w := &logWriter{env: env}
 	cmd.Stdout, cmd.Stderr = w, w
-	if err := run(cmd, env); err != nil {
+	err := run(cmd, env)
+	account(&r.cpuOther, cmd)
+	if err != nil {
 		if ctx.Err() != nil {
 			return agent.Result{}, context.Cause(ctx)
 		}

@@ -108,15 +108,16 @@ func (g *ingest) start(ctx context.Context) {
 	go g.supervise(ctx)
 }
 
-// latest returns the latest frame if it is newer than stale, else nil. The slice must not be
-// modified or kept past the next call.
-func (g *ingest) latest(fresh time.Time) []byte {
+// drawLatest calls draw with the latest frame if it arrived after fresh, and reports whether it
+// did. draw runs under the ingest's lock (the reader reuses the buffer) and must be quick.
+func (g *ingest) drawLatest(fresh time.Time, draw func(pic []byte, w, h int)) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.frame == nil || g.frameAt.Before(fresh) {
-		return nil
+		return false
 	}
-	return g.frame
+	draw(g.frame, g.want.W, g.want.H)
+	return true
 }
 
 // takeAudio adds the next n interleaved samples of the source into mix, saturating; missing samples
@@ -231,7 +232,8 @@ func (g *ingest) runOnce(ctx context.Context) error {
 	}
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "verbose"}
 	args = append(args, in...)
-	args = append(args, "-i", input)
+	// One decoding thread: a source is small and frame threads cost more than they save here.
+	args = append(args, "-threads", "1", "-i", input)
 	var audioR, audioW *os.File
 	if video {
 		vf := cropFilter(g.want.W, g.want.H, g.want.CropMode, g.want.Pad) + ",setsar=1,fps=" + strconv.Itoa(g.fps) + ",format=yuv420p"
@@ -342,6 +344,7 @@ wait:
 		}
 	}
 	readers.Wait()
+	account(&g.cfg.cpuSources, cmd)
 	if exit != nil && len(tail) > 0 {
 		exit = fmt.Errorf("%w: %s", exit, strings.Join(tail, " | "))
 	}

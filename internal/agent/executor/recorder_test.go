@@ -99,6 +99,14 @@ func httpSource(t testing.TB, color string, freq int) *testSource {
 	return startSource(t, url, append(args, "-f", "mpegts", "-listen", "1", url))
 }
 
+// srtSource serves an MPEG-TS stream as an SRT listener; the recorder calls it.
+func srtSource(t testing.TB, color string, freq int) *testSource {
+	port := freePort(t) // a free TCP port number is most likely a free UDP one too
+	args := append(lavfiInputs(color, freq), liveEncode...)
+	args = append(args, "-f", "mpegts", fmt.Sprintf("srt://127.0.0.1:%d?mode=listener", port))
+	return startSource(t, fmt.Sprintf("srt://127.0.0.1:%d", port), args)
+}
+
 // hlsSource writes a live HLS playlist into a temporary directory served by the test.
 func hlsSource(t testing.TB, color string, freq int) *testSource {
 	dir := t.TempDir()
@@ -293,10 +301,10 @@ func near(a, b rgb, tol int) bool {
 }
 
 var (
-	red    = rgb{255, 0, 0}
-	blue   = rgb{0, 0, 255}
-	green  = rgb{0, 128, 0} // ffmpeg's "green" is #008000
-	grey   = rgb{0x40, 0x40, 0x40}
+	red   = rgb{255, 0, 0}
+	blue  = rgb{0, 0, 255}
+	green = rgb{0, 128, 0} // ffmpeg's "green" is #008000
+	grey  = rgb{0x40, 0x40, 0x40}
 )
 
 func probeFile(t testing.TB, r *Recorder, path string) mediaInfo {
@@ -330,6 +338,7 @@ var (
 // segments into slices and checks them with ffprobe and by their pixels.
 func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
 	r := &Recorder{}
 	left := rtmpSource(t, "red", 440)
 	right := hlsSource(t, "blue", 660)
@@ -380,12 +389,23 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	}
 
 	paths, fin := finalizeUploads(t, r, env, res, unitspec.FileMP4, 3)
+	if d := os.Getenv("KEEP"); d != "" {
+		env.mu.Lock()
+		for name, b := range env.uploads {
+			_ = os.WriteFile(filepath.Join(d, name), b, 0o644)
+		}
+		env.mu.Unlock()
+		for _, p := range paths {
+			b, _ := os.ReadFile(p)
+			_ = os.WriteFile(filepath.Join(d, filepath.Base(p)), b, 0o644)
+		}
+	}
 	var total float64
 	for i, p := range paths {
 		info := probeFile(t, r, p)
 		total += info.Duration
 		v, a := streamOf(info, "video"), streamOf(info, "audio")
-		if v == nil || v.Width != 640 || v.Height != 480 || math.Abs(rational(v.AvgFrameRate)-15) > 0.05 || v.CodecName != "h264" {
+		if v == nil || v.Width != 640 || v.Height != 480 || v.FrameRate != "15/1" || v.CodecName != "h264" {
 			t.Errorf("slice %d video: %+v", i+1, v)
 		}
 		if a == nil || a.CodecName != "aac" || a.SampleRate != "48000" || a.Channels != 2 {
@@ -456,6 +476,7 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 // and the recording goes on; the source comes back on the same address and is shown again.
 func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
 	r := &Recorder{}
 	src := rtmpSource(t, "green", 500)
 	spec := unitspec.Recording{
@@ -503,9 +524,10 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	}
 }
 
-// TestRecorderMP3 records the tones of two sources (HTTP and a file) into mp3 and slices it.
+// TestRecorderMP3 records the tones of three sources (HTTP, SRT and a file) into mp3 and slices it.
 func TestRecorderMP3(t *testing.T) {
 	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tone.mp4")
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000",
@@ -513,18 +535,18 @@ func TestRecorderMP3(t *testing.T) {
 		t.Fatalf("make file source: %v %s", err, out)
 	}
 	r := &Recorder{FileRoot: dir}
-	src := httpSource(t, "yellow", 800)
+	src, srt := httpSource(t, "yellow", 800), srtSource(t, "white", 1000)
 	spec := unitspec.Recording{
 		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP3,
 		Canvas:         unitspec.Canvas{Width: 320, Height: 240, FrameRate: 10},
 		SegmentSeconds: 1,
-		Sources:        []unitspec.Source{{ID: "h", URL: src.url}, {ID: "f", URL: file}},
-		Audio:          []string{"h", "f"},
+		Sources:        []unitspec.Source{{ID: "h", URL: src.url}, {ID: "f", URL: file}, {ID: "s", URL: srt.url}},
+		Audio:          []string{"h", "f", "s"},
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	start := time.Now()
-	rec.waitLog(t, receivingLog, 2)
+	rec.waitLog(t, receivingLog, 3)
 	rec.waitUploads(t, env.uploadCount("segment.")+2)
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
@@ -552,6 +574,7 @@ func TestRecorderMP3(t *testing.T) {
 // are numbered after them and the result lists all.
 func TestRecorderTakeover(t *testing.T) {
 	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
 	dir := t.TempDir()
 	file := filepath.Join(dir, "clip.mp4")
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=yellow:s=160x120:r=10",
@@ -750,14 +773,164 @@ func TestCanvasDrawing(t *testing.T) {
 	}
 }
 
-func rational(s string) float64 {
-	num, den, ok := strings.Cut(s, "/")
-	n, _ := strconv.ParseFloat(num, 64)
-	d, _ := strconv.ParseFloat(den, 64)
-	if !ok || d == 0 {
-		return 0
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestRecorderCost(t *testing.T) {
+	four := unitspec.Recording{Mode: unitspec.ModeCapture, Canvas: unitspec.Canvas{Width: 1280, Height: 720, FrameRate: 30}}
+	for i := range 4 {
+		id := strconv.Itoa(i)
+		four.Cells = append(four.Cells, unitspec.Cell{Source: id})
+		four.Audio = append(four.Audio, id)
 	}
-	return n / d
+	small := four
+	small.Canvas = unitspec.Canvas{Width: 640, Height: 360, FrameRate: 15}
+	mp3 := four
+	mp3.FileType = unitspec.FileMP3
+	fin := unitspec.Recording{Mode: unitspec.ModeFinalize}
+	cost := func(s unitspec.Recording) float64 {
+		raw, _ := json.Marshal(s)
+		return RecorderCost(agentapi.Unit{Spec: raw})
+	}
+	for _, c := range []struct {
+		name     string
+		spec     unitspec.Recording
+		min, max float64
+	}{
+		{"four sources into 720p30", four, 0.45, 0.55},
+		{"a smaller canvas costs less", small, 0.15, 0.25},
+		{"mp3", mp3, 0.05, 0.15},
+		{"finalize", fin, 0.01, 0.1},
+	} {
+		if got := cost(c.spec); got < c.min || got > c.max {
+			t.Errorf("%s: cost %.3f, want %.2f..%.2f", c.name, got, c.min, c.max)
+		}
+	}
+	if got := RecorderCost(agentapi.Unit{Spec: json.RawMessage(`{"mode":`)}); got != costFinalize {
+		t.Errorf("undecodable spec costs %.3f", got)
+	}
 }
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
+// TestRecorderLayoutChangesLive swaps two cells, then gives one source the whole canvas, while
+// recording: each layout shows from the frame after it was read, and the source whose box grew
+// is shown throughout (its old process is kept until the new size runs).
+func TestRecorderLayoutChangesLive(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	r := &Recorder{}
+	a, b := hlsSource(t, "red", 440), hlsSource(t, "blue", 660)
+	left, right, whole := unitspec.Cell{W: 160, H: 180}, unitspec.Cell{X: 160, W: 160, H: 180}, unitspec.Cell{W: 320, H: 180}
+	at := func(c unitspec.Cell, src string) unitspec.Cell { c.Source = src; return c }
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 320, Height: 180, FrameRate: 15},
+		SegmentSeconds: 1, StallMillis: 1500,
+		Sources: []unitspec.Source{{ID: "a", URL: a.url}, {ID: "b", URL: b.url}},
+		Cells:   []unitspec.Cell{at(left, "a"), at(right, "b")},
+		Audio:   []string{"a", "b"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 2)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	env.change(func(s *unitspec.Recording) { s.Cells = []unitspec.Cell{at(right, "a"), at(left, "b")} })
+	swapped := rec.waitLog(t, regexp.MustCompile(`spec version 2 applied at ([\d.]+)s`), 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2)
+	env.change(func(s *unitspec.Recording) { s.Cells = []unitspec.Cell{at(whole, "a")} })
+	grown := rec.waitLog(t, regexp.MustCompile(`spec version 3 applied at ([\d.]+)s`), 1)
+	rec.waitLog(t, regexp.MustCompile(`source a: receiving`), 2) // the new size runs
+	rec.waitUploads(t, env.uploadCount("segment.")+2)
+	env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	if strings.Contains(env.Log(), "placeholder") {
+		t.Errorf("a layout change showed a placeholder:\n%s", env.Log())
+	}
+
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	swapAt, _ := strconv.ParseFloat(swapped[0][1], 64)
+	growAt, _ := strconv.ParseFloat(grown[0][1], 64)
+	end := probeFile(t, r, paths[0]).Duration
+	for _, c := range []struct {
+		what        string
+		at          float64
+		left, right rgb
+	}{
+		{"first layout", swapAt - 0.4, red, blue},
+		{"swapped", swapAt + 0.4, blue, red},
+		{"swapped, later", growAt - 0.4, blue, red},
+		{"grown", growAt + 0.2, red, red},
+		{"grown, at the end", end - 0.3, red, red},
+	} {
+		frame := frameRGB(t, paths[0], c.at, 320, 180)
+		if l, r := pixel(frame, 320, 80, 90), pixel(frame, 320, 240, 90); !near(l, c.left, 40) || !near(r, c.right, 40) {
+			t.Errorf("%s (%.3fs): left %v right %v, want %v and %v", c.what, c.at, l, r, c.left, c.right)
+		}
+	}
+}
+
+// TestRecorderBadSourcesDoNotHarmTheRecording pulls, beside a good source, one that serves garbage
+// and one that accepts the connection and then says nothing: their cells show placeholders, their
+// processes are restarted by the read and stale timeouts, and the recording keeps real time.
+func TestRecorderBadSourcesDoNotHarmTheRecording(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=orange:s=160x120:r=15",
+		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+		"-pix_fmt", "yuv420p", "-c:a", "aac", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 64<<10)
+		for i := range b {
+			b[i] = byte(i * 7919)
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(garbage.Close)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop); silent.Close(); held.Wait() })
+	held.Go(func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held.Go(func() { <-stop; conn.Close() }) // accept, then never answer
+		}
+	})
+	r := &Recorder{FileRoot: dir, ReadTimeout: time.Second, StaleTimeout: 2 * time.Second}
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 480, Height: 120, FrameRate: 15},
+		SegmentSeconds: 1, StallMillis: 500,
+		Sources: []unitspec.Source{{ID: "good", URL: clip}, {ID: "garbage", URL: garbage.URL + "/live.flv"},
+			{ID: "silent", URL: "rtmp://" + silent.Addr().String() + "/live/x"}},
+		Cells: []unitspec.Cell{{Source: "good", W: 160, H: 120}, {Source: "garbage", X: 160, W: 160, H: 120},
+			{Source: "silent", X: 320, W: 160, H: 120}},
+		Audio: []string{"good", "garbage", "silent"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	start := time.Now()
+	rec.waitLog(t, regexp.MustCompile(`source garbage: input ended`), 2)
+	rec.waitLog(t, regexp.MustCompile(`source silent: input ended`), 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	stopped := env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stopped).Sub(start).Milliseconds())); d > 500 {
+		t.Errorf("media %d ms, recorded %s", res.MediaMillis, env.servedAt(stopped).Sub(start))
+	}
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	frame := frameRGB(t, paths[0], probeFile(t, r, paths[0]).Duration-0.3, 480, 120)
+	for i, want := range []rgb{{255, 165, 0}, grey, grey} {
+		if got := pixel(frame, 480, 80+160*i, 60); !near(got, want, 40) {
+			t.Errorf("cell %d: %v, want %v", i, got, want)
+		}
+	}
+}
