@@ -138,7 +138,10 @@ func ignoreBadState(err error) error {
 // of them when it completed, those that reached the store when it failed (what was recorded is
 // kept). A capture that stored nothing fails the recording.
 func (a *API) afterCapture(ctx context.Context, ap app, recordID string) error {
-	unlock := a.locks.lock("r:" + recordID)
+	unlock, err := a.lock(ctx, "r:"+recordID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	r, err := a.getRecording(ctx, ap, recordID)
 	if err != nil || r.Doc.State != stateStopping && r.Doc.State != stateRecording {
@@ -207,7 +210,10 @@ func ignoreNotFound(err error) error {
 
 // afterFinalize folds the finalize's slices into the recording (status 6), or its failure (-1).
 func (a *API) afterFinalize(ctx context.Context, ap app, recordID string) error {
-	unlock := a.locks.lock("r:" + recordID)
+	unlock, err := a.lock(ctx, "r:"+recordID)
+	if err != nil {
+		return err
+	}
 	r, err := a.getRecording(ctx, ap, recordID)
 	if err != nil || r.Doc.State != stateFinalizing {
 		unlock()
@@ -246,7 +252,10 @@ func (a *API) afterFinalize(ctx context.Context, ap app, recordID string) error 
 // charge bills a completed recording's minutes to its account, once (engine.ChargeOnce keyed by the
 // recording).
 func (a *API) charge(ctx context.Context, ap app, recordID string) error {
-	unlock := a.locks.lock("r:" + recordID)
+	unlock, err := a.lock(ctx, "r:"+recordID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	r, err := a.getRecording(ctx, ap, recordID)
 	if err != nil || r.Doc.State != stateDone || r.Doc.Charged {

@@ -104,7 +104,10 @@ func (a *API) initRecording(ctx context.Context, ap app, ip initParams) (recordi
 // capture's spec from the document and the group's registry, releasing the capture when recording
 // starts: a manual recording at its first layout, an auto one once its group has media.
 func (a *API) refresh(ctx context.Context, ap app, recordID string, mutate func(r *recording, now int64) error) error {
-	unlock := a.locks.lock("r:" + recordID)
+	unlock, err := a.lock(ctx, "r:"+recordID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	r, err := a.getRecording(ctx, ap, recordID)
 	if err != nil {

@@ -179,7 +179,10 @@ func (a *API) loadGroup(ctx context.Context, accountID int64, appID, groupID str
 
 // changeMedia applies a registry change and lets the group's recordings follow it.
 func (a *API) changeMedia(ctx context.Context, ap app, c mediaChange) error {
-	unlock := a.locks.lock("g:" + groupKey(ap.ID, c.GroupID))
+	unlock, err := a.lock(ctx, "g:"+groupKey(ap.ID, c.GroupID))
+	if err != nil {
+		return err
+	}
 	d, err := a.loadGroup(ctx, ap.AccountID, ap.ID, c.GroupID)
 	if err != nil {
 		unlock()
