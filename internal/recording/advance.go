@@ -52,8 +52,9 @@ func (a *API) Fold(ctx context.Context, now time.Time) error {
 
 func (a *API) advanceAll(ctx context.Context, js []store.Job, now time.Time) error {
 	var errs []error
+	run := &advanceRun{settings: map[int64]Settings{}, used: map[string]int64{}}
 	for _, j := range js {
-		if err := a.advance(ctx, j, now); err != nil {
+		if err := a.advance(ctx, j, now, run); err != nil {
 			errs = append(errs, fmt.Errorf("recording %d: %w", j.ID, err))
 		}
 	}
@@ -62,12 +63,47 @@ func (a *API) advanceAll(ctx context.Context, js []store.Job, now time.Time) err
 
 // jobFinished folds a finished recording at once rather than at the next run of the service.
 func (a *API) jobFinished(ctx context.Context, j store.Job) {
-	if err := a.advance(ctx, j, a.now()); err != nil {
+	if err := a.advance(ctx, j, a.now(), nil); err != nil {
 		a.log.Warn("fold finished recording", "job", j.ID, "err", err)
 	}
 }
 
-func (a *API) advance(ctx context.Context, j store.Job, now time.Time) error {
+// advanceRun remembers, for one run over many recordings, what they share: their accounts' settings
+// and their apps' used storage, each read once.
+type advanceRun struct {
+	settings map[int64]Settings
+	used     map[string]int64
+}
+
+func (r *advanceRun) settingsOf(ctx context.Context, a *API, accountID int64) (Settings, error) {
+	if r == nil {
+		return a.settings(ctx, accountID)
+	}
+	if s, ok := r.settings[accountID]; ok {
+		return s, nil
+	}
+	s, err := a.settings(ctx, accountID)
+	if err == nil {
+		r.settings[accountID] = s
+	}
+	return s, err
+}
+
+func (r *advanceRun) usedOf(ctx context.Context, a *API, ap app) (int64, error) {
+	if r == nil {
+		return a.usedBytes(ctx, ap)
+	}
+	if n, ok := r.used[ap.ID]; ok {
+		return n, nil
+	}
+	n, err := a.usedBytes(ctx, ap)
+	if err == nil {
+		r.used[ap.ID] = n
+	}
+	return n, err
+}
+
+func (a *API) advance(ctx context.Context, j store.Job, now time.Time, run *advanceRun) error {
 	r, err := decodeRecording(j)
 	if err != nil {
 		return err
@@ -77,7 +113,7 @@ func (a *API) advance(ctx context.Context, j store.Job, now time.Time) error {
 	case stateInit:
 		return nil
 	case stateRecording:
-		return a.watch(ctx, ap, r, now)
+		return a.watch(ctx, ap, r, now, run)
 	case stateStopping:
 		return a.afterCapture(ctx, ap, r.id())
 	case stateFinalizing:
@@ -96,7 +132,7 @@ func (a *API) advance(ctx context.Context, j store.Job, now time.Time) error {
 
 // watch stops a recording whose sources have all been gone for its timeout with no command since,
 // or whose app's storage is full, and finalizes one whose capture failed for good.
-func (a *API) watch(ctx context.Context, ap app, r recording, now time.Time) error {
+func (a *API) watch(ctx context.Context, ap app, r recording, now time.Time, run *advanceRun) error {
 	capture, _, err := a.unitsOf(ctx, r.Job.ID)
 	if err != nil {
 		return err
@@ -109,12 +145,12 @@ func (a *API) watch(ctx context.Context, ap app, r recording, now time.Time) err
 		_, err := a.stop(ctx, ap, r.id(), "timeout: no source delivered for "+strconv.Itoa(r.Doc.Timeout)+" s and no command came")
 		return ignoreBadState(err)
 	}
-	set, err := a.settings(ctx, ap.AccountID)
+	set, err := run.settingsOf(ctx, a, ap.AccountID)
 	if err != nil {
 		return err
 	}
 	if q := set.quotaOf(ap.ID); q > 0 {
-		used, err := a.usedBytes(ctx, ap)
+		used, err := run.usedOf(ctx, a, ap)
 		if err != nil {
 			return err
 		}

@@ -282,3 +282,32 @@ func TestStopBeforeStart(t *testing.T) {
 		}
 	})
 }
+
+// TestQuotaStopsRecording: a running recording whose segments fill the app's storage quota stops by
+// itself, and query says why.
+func TestQuotaStopsRecording(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		c := e.login()
+		e.publish("g", "a", "cam", unitspec.MediaCamera, "rtmp://127.0.0.1/live/a")
+		id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g"}))["record_id"].(string)
+		ok(t, c.do(map[string]any{"id": recording.CmdLayout, "record_id": id, "video_list": []any{map[string]any{"user_id": "a"}}}))
+		rec := e.recorder("r")
+		u := rec.lease()
+		rec.upload(u, unitspec.SegmentOutput(0), []byte("twenty bytes of data"))
+		must(t, e.api.Advance(ctx, e.clk.Now()))
+		if st, _ := c.status(id); st != recording.StatusRecording {
+			t.Fatalf("stopped without a quota: %d", st)
+		}
+		_, err := e.api.PatchAccountSetting(ctx, e.account, json.RawMessage(`{"app_quota_bytes":{"`+e.appID+`":20}}`))
+		must(t, err)
+		must(t, e.api.Advance(ctx, e.clk.Now()))
+		st, item := c.status(id)
+		if st != recording.StatusQueued || item["reason"] != "storage quota used up" {
+			t.Fatalf("after the quota filled: %d %v", st, item)
+		}
+		if spec, _ := rec.spec(u); !spec.Stopped {
+			t.Fatal("the recorder was not told to stop")
+		}
+	})
+}
