@@ -207,12 +207,16 @@ func checkCapture(s *unitspec.Recording) error {
 
 // capture is the state of one running capture unit.
 type capture struct {
-	r      *Recorder
-	env    agent.Env
-	ctx    context.Context
-	spec   unitspec.Recording // the spec applied
-	fps    int
-	frameN int64 // frames of the clock since the start, recorded or not
+	r   *Recorder
+	env agent.Env
+	ctx context.Context // the unit's
+	// work carries the encoders and uploads: they outlive ctx by up to flushTimeout, so that the
+	// segment in progress is stored when the unit is stopped from outside (see abort).
+	work     context.Context
+	stopWork context.CancelFunc
+	spec     unitspec.Recording // the spec applied
+	fps      int
+	frameN   int64 // frames of the clock since the start, recorded or not
 
 	base    *frameBuf // background and placeholders: what a frame is before the sources
 	cells   []unitspec.Cell
@@ -270,6 +274,8 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 		ingests: map[string]*ingest{}, handover: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
 		uploads: make(chan *segmentEncoder, 64), uploaded: make(chan struct{}),
 	}
+	c.work, c.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+	defer c.stopWork()
 	c.pool = newFramePool(spec.Canvas.Width*spec.Canvas.Height*3/2, 2*c.fps)
 	c.inherit(ctx, outputs)
 	go c.uploader()
@@ -474,7 +480,7 @@ func (c *capture) tick(t time.Time) error {
 	}
 	if c.enc == nil {
 		path := filepath.Join(c.env.Dir(), fmt.Sprintf("segment-%06d.%s", c.nextIndex, c.ext()))
-		enc, err := c.r.startEncoder(c.ctx, c.env, &c.spec, c.nextIndex, path, t, c.pool)
+		enc, err := c.r.startEncoder(c.work, c.env, &c.spec, c.nextIndex, path, t, c.pool)
 		if err != nil {
 			return err
 		}
@@ -571,7 +577,7 @@ func (c *capture) uploader() {
 		err := e.finish()
 		if err == nil {
 			var out agentapi.OutputResponse
-			if out, err = c.env.Upload(c.ctx, unitspec.SegmentOutput(e.index), e.path); err == nil {
+			if out, err = c.env.Upload(c.work, unitspec.SegmentOutput(e.index), e.path); err == nil {
 				seg := unitspec.Segment{Hash: out.Hash, Index: e.index, Start: e.start.UnixMilli(), Millis: e.frames * 1000 / int64(c.fps)}
 				c.mu.Lock()
 				c.segments = append(c.segments, seg)
@@ -586,17 +592,29 @@ func (c *capture) uploader() {
 	}
 }
 
-// abort ends a capture whose unit is no longer ours (or failed): nothing more is uploaded.
+// flushTimeout bounds how long a capture whose unit context ended spends storing the segment it
+// was writing.
+const flushTimeout = 15 * time.Second
+
+// abort ends a capture whose unit context ended (the agent shuts down, the lease was lost, the
+// server cancelled the unit) or that failed. The segment in progress is still finished and offered
+// to the server, within flushTimeout: after a graceful shutdown it is kept, and the next holder
+// goes on after it; for a lease that is gone the server refuses it (409) at once.
 func (c *capture) abort() {
 	c.rotate()
 	close(c.uploads)
 	for _, g := range c.all() {
 		g.cancel()
 	}
+	select {
+	case <-c.uploaded:
+	case <-time.After(flushTimeout):
+		c.stopWork()
+		<-c.uploaded
+	}
 	for _, g := range c.all() {
 		<-g.done
 	}
-	<-c.uploaded
 }
 
 // retire stops an ingest without waiting for its process to exit: the composition must not wait.

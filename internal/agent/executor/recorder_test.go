@@ -126,6 +126,13 @@ type specEnv struct {
 	spec    unitspec.Recording
 	outputs map[string]agentapi.Output
 	served  map[int64]time.Time
+	polls   int
+}
+
+func (e *specEnv) pollCount() int {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	return e.polls
 }
 
 func newSpecEnv(t testing.TB, spec unitspec.Recording) *specEnv {
@@ -135,6 +142,7 @@ func newSpecEnv(t testing.TB, spec unitspec.Recording) *specEnv {
 func (e *specEnv) UnitSpec(ctx context.Context) (agentapi.UnitSpecResponse, error) {
 	e.smu.Lock()
 	defer e.smu.Unlock()
+	e.polls++
 	if _, ok := e.served[e.spec.Version]; !ok {
 		e.served[e.spec.Version] = time.Now()
 	}
@@ -173,16 +181,17 @@ var _ agent.SpecReader = (*specEnv)(nil)
 
 // recording runs a capture in the background.
 type recording struct {
-	env  *specEnv
-	done chan struct{}
-	res  agent.Result
-	err  error
+	env    *specEnv
+	cancel context.CancelFunc // the unit's context: the lease lost, the agent shutting down
+	done   chan struct{}
+	res    agent.Result
+	err    error
 }
 
 func startCapture(t testing.TB, r *Recorder, env *specEnv) *recording {
 	raw, _ := json.Marshal(env.spec)
-	rec := &recording{env: env, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recording{env: env, cancel: cancel, done: make(chan struct{})}
 	t.Cleanup(func() { cancel(); <-rec.done })
 	go func() {
 		defer close(rec.done)
@@ -932,5 +941,57 @@ func TestRecorderBadSourcesDoNotHarmTheRecording(t *testing.T) {
 		if got := pixel(frame, 480, 80+160*i, 60); !near(got, want, 40) {
 			t.Errorf("cell %d: %v, want %v", i, got, want)
 		}
+	}
+}
+
+// TestRecorderStoresTheSegmentInProgressWhenCancelled: when the unit's context ends (the agent
+// shuts down), the segment being written is finished and uploaded before Run returns, so the next
+// holder loses nothing of it.
+func TestRecorderStoresTheSegmentInProgressWhenCancelled(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=purple:s=160x120:r=10",
+		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+		"-pix_fmt", "yuv420p", "-c:a", "aac", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	r := &Recorder{FileRoot: dir}
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 160, Height: 120, FrameRate: 10},
+		SegmentSeconds: 60, // the whole recording is the segment in progress
+		Sources:        []unitspec.Source{{ID: "c", URL: clip}},
+		Cells:          []unitspec.Cell{{Source: "c", W: 160, H: 120}},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 1)
+	// The recorder reads its spec every 500 ms: three more reads is more than a second recorded.
+	polls := env.pollCount()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if env.pollCount() < polls+3 {
+			return fmt.Errorf("recording")
+		}
+		return nil
+	})
+	rec.cancel()
+	<-rec.done
+	if rec.err == nil {
+		t.Fatal("a cancelled capture reported success")
+	}
+	env.mu.Lock()
+	data := env.uploads[unitspec.SegmentOutput(0)]
+	env.mu.Unlock()
+	if len(data) == 0 {
+		t.Fatalf("the segment in progress was not stored; log:\n%s", env.Log())
+	}
+	p := filepath.Join(t.TempDir(), "seg.mp4")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d := probeFile(t, r, p).Duration; d < 1 || d > 30 {
+		t.Errorf("stored segment lasts %.3fs", d)
 	}
 }
