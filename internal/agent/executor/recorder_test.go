@@ -995,3 +995,39 @@ func TestRecorderStoresTheSegmentInProgressWhenCancelled(t *testing.T) {
 		t.Errorf("stored segment lasts %.3fs", d)
 	}
 }
+
+// TestRecorderSourceWithoutAudio: a source named in the audio list that has no audio (a screen
+// share) is still shown; its process is restarted without the audio it cannot give.
+func TestRecorderSourceWithoutAudio(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "screen.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=white:s=160x120:r=10",
+		"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	r := &Recorder{FileRoot: dir}
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 160, Height: 120, FrameRate: 10},
+		SegmentSeconds: 1,
+		Sources:        []unitspec.Source{{ID: "screen", MediaType: unitspec.MediaScreen, URL: clip}},
+		Cells:          []unitspec.Cell{{Source: "screen", W: 160, H: 120}},
+		Audio:          []string{"screen"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	info := probeFile(t, r, paths[0])
+	if streamOf(info, "audio") == nil {
+		t.Error("the mp4 has no audio track (silence is expected)")
+	}
+	if got := pixel(frameRGB(t, paths[0], info.Duration-0.3, 160, 120), 160, 80, 60); !near(got, rgb{255, 255, 255}, 30) {
+		t.Errorf("centre %v, want white", got)
+	}
+}
