@@ -306,8 +306,10 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 		case <-timer.C:
 		}
 		now := time.Now()
-		if lag := now.Sub(due(c.frameN)); lag > time.Second {
-			// Far behind (the machine stalled): skip the lost time rather than encode a burst of it.
+		// A late tick is caught up (the frames it missed repeat the sources' latest pictures), so a
+		// file lasts as long as the time it records. Far behind, the machine is overloaded: the lost
+		// time is skipped rather than encoded in a burst that would put it further behind.
+		if lag := now.Sub(due(c.frameN)); lag > maxCatchUp {
 			skip := int64(lag.Seconds() * float64(c.fps))
 			c.logf("the clock fell %s behind, %d frames not recorded", lag.Round(time.Millisecond), skip)
 			c.frameN += skip
@@ -322,6 +324,9 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 		timer.Reset(time.Until(due(c.frameN)))
 	}
 }
+
+// maxCatchUp is how late the compositor may fall before it skips time instead of catching up.
+const maxCatchUp = 3 * time.Second
 
 // pollSpecs reads the unit's spec every SpecPollMillis and hands on a newer version; when specs is
 // not taken yet, the newer one replaces it.
