@@ -24,7 +24,7 @@ import (
 // and uploads it segment by segment until its spec says stopped; a finalize joins the segments and
 // cuts them into the slices the client downloads.
 //
-// The pipeline of a capture (see the package notes in recorder_doc.go):
+// The pipeline of a capture:
 //
 //	source ─ ffmpeg (pull, read timeout, scale/crop to its cell, fps) ─ raw frames ┐
 //	source ─ ffmpeg ... ─ raw frames + s16le audio ───────────────────────────────┤
