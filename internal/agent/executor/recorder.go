@@ -369,8 +369,11 @@ func (c *capture) apply(s unitspec.Recording, first bool) {
 	// the others.
 	s.Canvas, s.FileType = c.spec.Canvas, c.spec.FileType
 	if err := checkCapture(&s); err != nil {
-		c.logf("spec version %d refused, keeping version %d: %v", s.Version, c.spec.Version, err)
-		return
+		// Pause, resume and stop are still obeyed: a bad layout must not keep a recording going.
+		c.logf("spec version %d refused, keeping the layout of version %d: %v", s.Version, c.spec.Version, err)
+		keep := c.spec
+		keep.Version, keep.Paused, keep.Stopped = s.Version, s.Paused, s.Stopped
+		s = keep
 	}
 	wasPaused := c.spec.Paused
 	c.spec = s

@@ -502,10 +502,14 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
 	src.kill()
 	gone := rec.waitLog(t, cellHolds, 1)
+	// A spec that does not validate changes nothing (the layout stays)...
+	env.change(func(s *unitspec.Recording) { s.Cells[0].CropMode = 9 })
+	rec.waitLog(t, regexp.MustCompile(`spec version 2 refused`), 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1) // the recording goes on without it
 	src.start()
 	back := rec.waitLog(t, cellShows, 2)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	// ... but its stop is obeyed.
 	env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 
