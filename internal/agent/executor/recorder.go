@@ -24,7 +24,7 @@ import (
 // and uploads it segment by segment until its spec says stopped; a finalize joins the segments and
 // cuts them into the slices the client downloads.
 //
-// The pipeline of a capture (see the package notes in recorder_doc.go):
+// The pipeline of a capture:
 //
 //	source ─ ffmpeg (pull, read timeout, scale/crop to its cell, fps) ─ raw frames ┐
 //	source ─ ffmpeg ... ─ raw frames + s16le audio ───────────────────────────────┤
@@ -207,12 +207,16 @@ func checkCapture(s *unitspec.Recording) error {
 
 // capture is the state of one running capture unit.
 type capture struct {
-	r      *Recorder
-	env    agent.Env
-	ctx    context.Context
-	spec   unitspec.Recording // the spec applied
-	fps    int
-	frameN int64 // frames of the clock since the start, recorded or not
+	r   *Recorder
+	env agent.Env
+	ctx context.Context // the unit's
+	// work carries the encoders and uploads: they outlive ctx by up to flushTimeout, so that the
+	// segment in progress is stored when the unit is stopped from outside (see abort).
+	work     context.Context
+	stopWork context.CancelFunc
+	spec     unitspec.Recording // the spec applied
+	fps      int
+	frameN   int64 // frames of the clock since the start, recorded or not
 
 	base    *frameBuf // background and placeholders: what a frame is before the sources
 	cells   []unitspec.Cell
@@ -270,6 +274,8 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 		ingests: map[string]*ingest{}, handover: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
 		uploads: make(chan *segmentEncoder, 64), uploaded: make(chan struct{}),
 	}
+	c.work, c.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+	defer c.stopWork()
 	c.pool = newFramePool(spec.Canvas.Width*spec.Canvas.Height*3/2, 2*c.fps)
 	c.inherit(ctx, outputs)
 	go c.uploader()
@@ -300,8 +306,10 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 		case <-timer.C:
 		}
 		now := time.Now()
-		if lag := now.Sub(due(c.frameN)); lag > time.Second {
-			// Far behind (the machine stalled): skip the lost time rather than encode a burst of it.
+		// A late tick is caught up (the frames it missed repeat the sources' latest pictures), so a
+		// file lasts as long as the time it records. Far behind, the machine is overloaded: the lost
+		// time is skipped rather than encoded in a burst that would put it further behind.
+		if lag := now.Sub(due(c.frameN)); lag > maxCatchUp {
 			skip := int64(lag.Seconds() * float64(c.fps))
 			c.logf("the clock fell %s behind, %d frames not recorded", lag.Round(time.Millisecond), skip)
 			c.frameN += skip
@@ -316,6 +324,9 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 		timer.Reset(time.Until(due(c.frameN)))
 	}
 }
+
+// maxCatchUp is how late the compositor may fall before it skips time instead of catching up.
+const maxCatchUp = 3 * time.Second
 
 // pollSpecs reads the unit's spec every SpecPollMillis and hands on a newer version; when specs is
 // not taken yet, the newer one replaces it.
@@ -358,8 +369,11 @@ func (c *capture) apply(s unitspec.Recording, first bool) {
 	// the others.
 	s.Canvas, s.FileType = c.spec.Canvas, c.spec.FileType
 	if err := checkCapture(&s); err != nil {
-		c.logf("spec version %d refused, keeping version %d: %v", s.Version, c.spec.Version, err)
-		return
+		// Pause, resume and stop are still obeyed: a bad layout must not keep a recording going.
+		c.logf("spec version %d refused, keeping the layout of version %d: %v", s.Version, c.spec.Version, err)
+		keep := c.spec
+		keep.Version, keep.Paused, keep.Stopped = s.Version, s.Paused, s.Stopped
+		s = keep
 	}
 	wasPaused := c.spec.Paused
 	c.spec = s
@@ -474,7 +488,7 @@ func (c *capture) tick(t time.Time) error {
 	}
 	if c.enc == nil {
 		path := filepath.Join(c.env.Dir(), fmt.Sprintf("segment-%06d.%s", c.nextIndex, c.ext()))
-		enc, err := c.r.startEncoder(c.ctx, c.env, &c.spec, c.nextIndex, path, t, c.pool)
+		enc, err := c.r.startEncoder(c.work, c.env, &c.spec, c.nextIndex, path, t, c.pool)
 		if err != nil {
 			return err
 		}
@@ -571,7 +585,7 @@ func (c *capture) uploader() {
 		err := e.finish()
 		if err == nil {
 			var out agentapi.OutputResponse
-			if out, err = c.env.Upload(c.ctx, unitspec.SegmentOutput(e.index), e.path); err == nil {
+			if out, err = c.env.Upload(c.work, unitspec.SegmentOutput(e.index), e.path); err == nil {
 				seg := unitspec.Segment{Hash: out.Hash, Index: e.index, Start: e.start.UnixMilli(), Millis: e.frames * 1000 / int64(c.fps)}
 				c.mu.Lock()
 				c.segments = append(c.segments, seg)
@@ -586,17 +600,29 @@ func (c *capture) uploader() {
 	}
 }
 
-// abort ends a capture whose unit is no longer ours (or failed): nothing more is uploaded.
+// flushTimeout bounds how long a capture whose unit context ended spends storing the segment it
+// was writing.
+const flushTimeout = 15 * time.Second
+
+// abort ends a capture whose unit context ended (the agent shuts down, the lease was lost, the
+// server cancelled the unit) or that failed. The segment in progress is still finished and offered
+// to the server, within flushTimeout: after a graceful shutdown it is kept, and the next holder
+// goes on after it; for a lease that is gone the server refuses it (409) at once.
 func (c *capture) abort() {
 	c.rotate()
 	close(c.uploads)
 	for _, g := range c.all() {
 		g.cancel()
 	}
+	select {
+	case <-c.uploaded:
+	case <-time.After(flushTimeout):
+		c.stopWork()
+		<-c.uploaded
+	}
 	for _, g := range c.all() {
 		<-g.done
 	}
-	<-c.uploaded
 }
 
 // retire stops an ingest without waiting for its process to exit: the composition must not wait.

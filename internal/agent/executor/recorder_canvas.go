@@ -32,7 +32,7 @@ func rgbToYUV(r, g, b uint8) yuv {
 	}
 }
 
-// rgb is kept for ffmpeg's colour syntax (fit mode's padding).
+// hex writes the colour in ffmpeg's 0xRRGGBB syntax (fit mode's padding).
 func (c yuv) hex() string {
 	// Invert the BT.601 limited-range conversion.
 	y, u, v := float64(c.Y)-16, float64(c.U)-128, float64(c.V)-128

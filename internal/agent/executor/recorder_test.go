@@ -126,6 +126,13 @@ type specEnv struct {
 	spec    unitspec.Recording
 	outputs map[string]agentapi.Output
 	served  map[int64]time.Time
+	polls   int
+}
+
+func (e *specEnv) pollCount() int {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	return e.polls
 }
 
 func newSpecEnv(t testing.TB, spec unitspec.Recording) *specEnv {
@@ -135,6 +142,7 @@ func newSpecEnv(t testing.TB, spec unitspec.Recording) *specEnv {
 func (e *specEnv) UnitSpec(ctx context.Context) (agentapi.UnitSpecResponse, error) {
 	e.smu.Lock()
 	defer e.smu.Unlock()
+	e.polls++
 	if _, ok := e.served[e.spec.Version]; !ok {
 		e.served[e.spec.Version] = time.Now()
 	}
@@ -173,16 +181,17 @@ var _ agent.SpecReader = (*specEnv)(nil)
 
 // recording runs a capture in the background.
 type recording struct {
-	env  *specEnv
-	done chan struct{}
-	res  agent.Result
-	err  error
+	env    *specEnv
+	cancel context.CancelFunc // the unit's context: the lease lost, the agent shutting down
+	done   chan struct{}
+	res    agent.Result
+	err    error
 }
 
 func startCapture(t testing.TB, r *Recorder, env *specEnv) *recording {
 	raw, _ := json.Marshal(env.spec)
-	rec := &recording{env: env, done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recording{env: env, cancel: cancel, done: make(chan struct{})}
 	t.Cleanup(func() { cancel(); <-rec.done })
 	go func() {
 		defer close(rec.done)
@@ -493,10 +502,14 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
 	src.kill()
 	gone := rec.waitLog(t, cellHolds, 1)
+	// A spec that does not validate changes nothing (the layout stays)...
+	env.change(func(s *unitspec.Recording) { s.Cells[0].CropMode = 9 })
+	rec.waitLog(t, regexp.MustCompile(`spec version 2 refused`), 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1) // the recording goes on without it
 	src.start()
 	back := rec.waitLog(t, cellShows, 2)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	// ... but its stop is obeyed.
 	env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 
@@ -932,5 +945,93 @@ func TestRecorderBadSourcesDoNotHarmTheRecording(t *testing.T) {
 		if got := pixel(frame, 480, 80+160*i, 60); !near(got, want, 40) {
 			t.Errorf("cell %d: %v, want %v", i, got, want)
 		}
+	}
+}
+
+// TestRecorderStoresTheSegmentInProgressWhenCancelled: when the unit's context ends (the agent
+// shuts down), the segment being written is finished and uploaded before Run returns, so the next
+// holder loses nothing of it.
+func TestRecorderStoresTheSegmentInProgressWhenCancelled(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=purple:s=160x120:r=10",
+		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+		"-pix_fmt", "yuv420p", "-c:a", "aac", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	r := &Recorder{FileRoot: dir}
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 160, Height: 120, FrameRate: 10},
+		SegmentSeconds: 60, // the whole recording is the segment in progress
+		Sources:        []unitspec.Source{{ID: "c", URL: clip}},
+		Cells:          []unitspec.Cell{{Source: "c", W: 160, H: 120}},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 1)
+	// The recorder reads its spec every 500 ms: three more reads is more than a second recorded.
+	polls := env.pollCount()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if env.pollCount() < polls+3 {
+			return fmt.Errorf("recording")
+		}
+		return nil
+	})
+	rec.cancel()
+	<-rec.done
+	if rec.err == nil {
+		t.Fatal("a cancelled capture reported success")
+	}
+	env.mu.Lock()
+	data := env.uploads[unitspec.SegmentOutput(0)]
+	env.mu.Unlock()
+	if len(data) == 0 {
+		t.Fatalf("the segment in progress was not stored; log:\n%s", env.Log())
+	}
+	p := filepath.Join(t.TempDir(), "seg.mp4")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d := probeFile(t, r, p).Duration; d < 1 || d > 30 {
+		t.Errorf("stored segment lasts %.3fs", d)
+	}
+}
+
+// TestRecorderSourceWithoutAudio: a source named in the audio list that has no audio (a screen
+// share) is still shown; its process is restarted without the audio it cannot give.
+func TestRecorderSourceWithoutAudio(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "screen.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=white:s=160x120:r=10",
+		"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	r := &Recorder{FileRoot: dir}
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 160, Height: 120, FrameRate: 10},
+		SegmentSeconds: 1,
+		Sources:        []unitspec.Source{{ID: "screen", MediaType: unitspec.MediaScreen, URL: clip}},
+		Cells:          []unitspec.Cell{{Source: "screen", W: 160, H: 120}},
+		Audio:          []string{"screen"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	info := probeFile(t, r, paths[0])
+	if streamOf(info, "audio") == nil {
+		t.Error("the mp4 has no audio track (silence is expected)")
+	}
+	if got := pixel(frameRGB(t, paths[0], info.Duration-0.3, 160, 120), 160, 80, 60); !near(got, rgb{255, 255, 255}, 30) {
+		t.Errorf("centre %v, want white", got)
 	}
 }
