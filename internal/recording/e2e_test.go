@@ -2,6 +2,7 @@ package recording_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -197,8 +198,11 @@ func TestEndToEndManual(t *testing.T) {
 		}
 		j, err := e.st.GetJob(context.Background(), mustInt(id))
 		must(t, err)
-		var media float64
-		fmt.Sscanf(string(j.Spec[strings.Index(string(j.Spec), `"media_millis":`)+15:]), "%f", &media)
+		var doc struct {
+			MediaMillis float64 `json:"media_millis"`
+		}
+		must(t, json.Unmarshal(j.Spec, &doc))
+		media := doc.MediaMillis
 		d := probeDuration(t, p)
 		if d*1000 < media-500 || d*1000 > media+500 {
 			t.Fatalf("file lasts %.2f s, recorded minus paused %.2f s", d, media/1000)

@@ -239,7 +239,7 @@ func (a *API) fileDownload(ctx context.Context, ap app, p facade.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, func(j store.Job) bool { return true })
+	rs, err := a.listRecordings(ctx, ap, nil)
 	if err != nil {
 		return nil, err
 	}
