@@ -311,3 +311,37 @@ func TestQuotaStopsRecording(t *testing.T) {
 		}
 	})
 }
+
+// TestManualLayoutFollowsTheRegistry: a manual layout may name media not yet published; the cell
+// joins the composition when the medium appears, leaves it when it is unpublished, and comes back
+// with a new URL when it is published again.
+func TestManualLayoutFollowsTheRegistry(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e *env) {
+		c := e.login()
+		id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g"}))["record_id"].(string)
+		ok(t, c.do(map[string]any{"id": recording.CmdLayout, "record_id": id,
+			"video_list": []any{map[string]any{"user_id": "late", "media_id": "cam", "w": 640, "h": 360}},
+			"audio_list": []any{map[string]any{"user_id": "late"}}}))
+		rec := e.recorder("r")
+		u := rec.lease()
+		steps := []struct {
+			do        func()
+			wantCells int
+			wantURL   string
+		}{
+			{func() {}, 0, ""},
+			{func() { e.publish("g", "late", "cam", unitspec.MediaCamera, "rtsp://127.0.0.1/late1") }, 1, "rtsp://127.0.0.1/late1"},
+			{func() {
+				ok(t, e.form(recording.PathMedia, map[string]string{"action": "unpublish", "group_id": "g", "user_id": "late", "media_id": "cam"}))
+			}, 0, ""},
+			{func() { e.publish("g", "late", "cam", unitspec.MediaCamera, "srt://127.0.0.1:9000") }, 1, "srt://127.0.0.1:9000"},
+		}
+		for i, s := range steps {
+			s.do()
+			spec, _ := rec.spec(u)
+			if len(spec.Cells) != s.wantCells || s.wantCells > 0 && (spec.Sources[0].URL != s.wantURL || len(spec.Audio) != 1) {
+				t.Fatalf("step %d: cells %+v sources %+v audio %v", i, spec.Cells, spec.Sources, spec.Audio)
+			}
+		}
+	})
+}
