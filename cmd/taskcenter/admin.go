@@ -306,8 +306,6 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, fmt.Errorf("read schedule: %w", err)
 		}
 		return c.do(ctx, "POST", "/api/v1/schedules", json.RawMessage(b))
-	case "recording token":
-		return recordingToken(a[2:])
 	case "settings get":
 		return c.do(ctx, "GET", "/api/v1/settings/"+url.PathEscape(arg(2)), nil)
 	case "settings set":
