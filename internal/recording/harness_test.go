@@ -340,14 +340,16 @@ func (r *recorder) finalize(u agentapi.Unit) unitspec.FinalizeResult {
 	return res
 }
 
-// needFFmpeg skips without ffmpeg, but fails under CI=true.
+// needFFmpeg skips without ffmpeg and ffprobe, but fails under CI=true.
 func needFFmpeg(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ffmpeg is required under CI")
+	for _, p := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI=true", p)
+			}
+			t.Skipf("%s not installed", p)
 		}
-		t.Skip("ffmpeg not installed")
 	}
 }
 
