@@ -32,8 +32,9 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   accounts limits ID [--units-per-job N] [--jobs-in-flight N]   (shows the account's limits, or sets
                               them; -1 goes back to the server's default)
   tokens create ACCOUNT_ID --kind admin|agent
-  keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
-                              RPA administrator accessKey/secretKey)
+  keys create ACCOUNT_ID --kind render|rpa|recording [--name USER]   (a dialect's credential: render
+                              accessId/accessKey, RPA administrator accessKey/secretKey, recording app_id/secret)
+  recording token APP_ID SECRET [--ttl 1h] [--nonce N]   (a cloud recording token, minted locally)
   jobs list [--status S,S] [--kind K] [--search Q]
   jobs get ID | units ID | events ID | blocklist ID
   jobs submit FILE            (a JSON job spec; - reads standard input)
@@ -61,6 +62,13 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 	token := fs.String("token", envOr("TASKCENTER_TOKEN", ""), "admin token")
 	dataDir := fs.String("data-dir", envOr("TASKCENTER_DATA_DIR", "taskcenter-data"), "server data directory to read credentials.json from")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if a := fs.Args(); len(a) >= 2 && a[0] == "recording" && a[1] == "token" { // minted offline: no server, no admin token
+		tok, err := recordingToken(a[2:])
+		if err == nil {
+			_, err = out.Write(tok)
+		}
 		return err
 	}
 	c := adminClient{base: *server, token: *token, http: &http.Client{Timeout: time.Minute}}
@@ -222,7 +230,7 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, err
 		}
 		fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
-		kind := fs.String("kind", "render", "render or rpa")
+		kind := fs.String("kind", "render", "render, rpa or recording")
 		name := fs.String("name", "", "user name (rpa; default admin)")
 		if err := fs.Parse(a[3:]); err != nil {
 			return nil, err

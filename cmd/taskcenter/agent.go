@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"os"
+	"runtime"
 	"strings"
 
 	"taskcenter/internal/agent"
 	"taskcenter/internal/agent/executor"
+	"taskcenter/internal/unitspec"
 )
 
 func agentCmd(ctx context.Context, args []string) error {
@@ -24,6 +26,8 @@ func agentCmd(ctx context.Context, args []string) error {
 	oapi := fs.String("oapi-url", envOr("TASKCENTER_OAPI_URL", ""), "robot/studio: base URL processes call the RPA OAPI at (default: -server)")
 	machine := fs.String("machine-code", "", "robot/studio: machine code to register with (default: the OS machine id)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuBudget := fs.Float64("cpu-budget", float64(runtime.NumCPU()), "recorder: CPU cores the recordings may cost in all (admission by cost)")
+	fileRoot := fs.String("file-root", "", "recorder: directory whose files may be recording sources (none when empty)")
 	fs.Parse(args)
 	if *tags != "" {
 		c.Tags = strings.Split(*tags, ",")
@@ -41,5 +45,20 @@ func agentCmd(ctx context.Context, args []string) error {
 			c.Info["machineCode"] = *machine
 		}
 	}
+	if c.Kind == "recorder" {
+		// A recorder takes recordings while their costs fit in its CPU budget, not by count.
+		c.Executors = map[string]agent.Executor{unitspec.CapRecorder: &executor.Recorder{FileRoot: *fileRoot}}
+		c.Cost, c.Capacity = executor.RecorderCost, *cpuBudget
+		if !flagSet(fs, "slots") {
+			c.Slots = 64
+		}
+	}
 	return agent.Run(ctx, c, newLogger(*logLevel))
+}
+
+// flagSet reports whether the command line set the flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -56,6 +57,16 @@ type Config struct {
 	ProgressInterval time.Duration
 	// LeaseWaitSeconds is the lease long-poll; default 30 (the protocol allows at most 60).
 	LeaseWaitSeconds int
+	// Cost, when set, admits units by cost rather than by count, the way LiveKit admits egress by
+	// CPU budget: a leased unit runs only if the costs of the running units plus its own fit in
+	// Capacity (a unit that fits nowhere still runs on an idle agent); one that does not fit is
+	// handed back, and the agent asks for work again only when a unit ends. Slots still caps the
+	// count, and the agent asks for one unit at a time while it has MinCost free.
+	Cost func(agentapi.Unit) float64
+	// Capacity is the budget of Cost; default the number of CPUs.
+	Capacity float64
+	// MinCost is the least a unit costs; default 0.1.
+	MinCost float64
 }
 
 func (c *Config) defaults() error {
@@ -96,6 +107,12 @@ func (c *Config) defaults() error {
 	if c.LeaseWaitSeconds <= 0 || c.LeaseWaitSeconds > 60 {
 		c.LeaseWaitSeconds = 30
 	}
+	if c.Capacity <= 0 {
+		c.Capacity = float64(runtime.NumCPU())
+	}
+	if c.MinCost <= 0 {
+		c.MinCost = 0.1
+	}
 	return nil
 }
 
@@ -133,11 +150,14 @@ type agent struct {
 	heartbeat    time.Duration
 	registeredAt time.Time
 	authFails    int
+	// full is set when a leased unit did not fit in the cost budget: no lease until a unit ends.
+	full bool
 }
 
 type unitRun struct {
 	unit   agentapi.Unit
 	cancel context.CancelCauseFunc
+	cost   float64
 }
 
 // Run runs the agent until ctx is cancelled, then stops the running executors, releases their units
@@ -216,6 +236,10 @@ func capabilities(executors map[string]Executor, software map[string]string, log
 	for name := range executors {
 		if _, isSoftware := probed[name]; isSoftware && software[name] == "" {
 			log.Warn("not advertising capability: software not found", "capability", name)
+			continue
+		}
+		if need := requiredSoftware()[name]; need != "" && software[need] == "" {
+			log.Warn("not advertising capability: software not found", "capability", name, "software", need)
 			continue
 		}
 		caps = append(caps, name)
@@ -309,7 +333,23 @@ func (a *agent) heartbeatInterval() time.Duration {
 func (a *agent) freeSlots() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.cfg.Slots - len(a.running)
+	free := a.cfg.Slots - len(a.running)
+	if a.cfg.Cost == nil || free <= 0 {
+		return free
+	}
+	if a.full || a.cfg.Capacity-a.usedCost() < a.cfg.MinCost {
+		return 0
+	}
+	return 1 // a unit's cost is known only once it is leased
+}
+
+// usedCost is the cost of the running units; a.mu is held.
+func (a *agent) usedCost() float64 {
+	var used float64
+	for _, run := range a.running {
+		used += run.cost
+	}
+	return used
 }
 
 // leaseLoop asks for work whenever a slot is free, until ctx is done.
@@ -358,8 +398,20 @@ func (a *agent) start(u agentapi.Unit) {
 		go a.releaseRefs(a.unitsBase, []agentapi.UnitRef{ref})
 		return
 	}
+	var cost float64
+	if a.cfg.Cost != nil {
+		cost = a.cfg.Cost(u)
+		if used := a.usedCost(); len(a.running) > 0 && used+cost > a.cfg.Capacity {
+			a.full = true
+			a.mu.Unlock()
+			a.log.Info("leased unit does not fit in the cost budget, releasing", "unit_id", u.UnitID,
+				"cost", cost, "used", used, "capacity", a.cfg.Capacity)
+			go a.releaseRefs(a.unitsBase, []agentapi.UnitRef{ref})
+			return
+		}
+	}
 	ctx, cancel := context.WithCancelCause(a.unitsBase)
-	a.running[u.UnitID] = &unitRun{unit: u, cancel: cancel}
+	a.running[u.UnitID] = &unitRun{unit: u, cancel: cancel, cost: cost}
 	a.mu.Unlock()
 	a.units.Go(func() { a.runUnit(ctx, cancel, u) })
 }
@@ -458,6 +510,7 @@ func marshalResult(r Result) (json.RawMessage, error) {
 func (a *agent) finish(unitID int64) {
 	a.mu.Lock()
 	delete(a.running, unitID)
+	a.full = false
 	a.mu.Unlock()
 	select {
 	case a.slotFree <- struct{}{}:

@@ -168,6 +168,22 @@ func (c *Client) Upload(ctx context.Context, ref agentapi.UnitRef, name string, 
 	return resp, nil
 }
 
+// UnitSpec reads the current spec of a unit the agent holds, and the outputs it already has.
+func (c *Client) UnitSpec(ctx context.Context, ref agentapi.UnitRef) (agentapi.UnitSpecResponse, error) {
+	var resp agentapi.UnitSpecResponse
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	u := c.base + agentapi.PathUnitSpec + "/" + strconv.FormatInt(ref.UnitID, 10) + "?epoch=" + strconv.FormatInt(ref.Epoch, 10)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return resp, fmt.Errorf("spec of unit %d: %w", ref.UnitID, err)
+	}
+	if err := c.send(req, c.Token(), &resp); err != nil {
+		return resp, fmt.Errorf("spec of unit %d: %w", ref.UnitID, err)
+	}
+	return resp, nil
+}
+
 // Blob streams the blob with the given hash into w and returns its size.
 func (c *Client) Blob(ctx context.Context, hash string, w io.Writer) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+agentapi.PathBlob+"/"+url.PathEscape(hash), nil)

@@ -22,6 +22,12 @@ func probedSoftware() map[string]string {
 	return map[string]string{"blender": "--version", "ffmpeg": "-version"}
 }
 
+// requiredSoftware names capabilities that need a probed program without being named after it:
+// a recorder is advertised only where ffmpeg runs.
+func requiredSoftware() map[string]string {
+	return map[string]string{"recorder": "ffmpeg"}
+}
+
 // detectSoftware runs each probe and returns the versions of the programs found.
 func detectSoftware(ctx context.Context) map[string]string {
 	found := map[string]string{}

@@ -232,6 +232,20 @@ func (e *unitEnv) upload(ctx context.Context, name, path string) (agentapi.Outpu
 	return e.a.client.Upload(ctx, e.ref, name, struct{ io.Reader }{f}, st.Size())
 }
 
+// UnitSpec implements SpecReader: a 409 means the unit was leased again, and stops it; a 401 is
+// answered by registering again, once.
+func (e *unitEnv) UnitSpec(ctx context.Context) (agentapi.UnitSpecResponse, error) {
+	start := time.Now()
+	resp, err := e.a.client.UnitSpec(ctx, e.ref)
+	switch {
+	case IsStale(err):
+		e.cancel(errStale)
+	case IsUnauthorized(err) && e.a.reauth(ctx, start):
+		resp, err = e.a.client.UnitSpec(ctx, e.ref)
+	}
+	return resp, err
+}
+
 func (e *unitEnv) Input(ctx context.Context, hash string) (string, error) {
 	return e.a.cache.get(ctx, hash)
 }

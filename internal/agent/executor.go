@@ -69,3 +69,10 @@ func failureOf(err error) (exitCode int, permanent bool) {
 	}
 	return 0, false
 }
+
+// SpecReader is what the agent's Env also offers: the current spec of the running unit and the
+// outputs it already has (agentapi.PathUnitSpec), for units whose spec changes while they run
+// (recorder captures). A 409 answer (the unit is no longer this agent's) also stops the unit.
+type SpecReader interface {
+	UnitSpec(ctx context.Context) (agentapi.UnitSpecResponse, error)
+}

@@ -46,13 +46,18 @@ type fakeServer struct {
 	onHeartbeat func(agentapi.HeartbeatRequest) []agentapi.UnitRef // units to cancel
 	onLease     func(call int) int
 	leaseCalls  int
+
+	// Live specs (GET unit spec), by unit id; specStatus, when set, answers instead.
+	specs      map[int64]json.RawMessage
+	specStatus int
+	registered []agentapi.RegisterRequest
 }
 
 func newFakeServer(t testing.TB) *fakeServer {
 	s := &fakeServer{
 		t: t, enroll: "enroll-secret",
 		leased: map[int64]agentapi.Unit{}, progress: map[int64][]agentapi.ProgressRequest{},
-		outputs: map[string][]byte{}, blobs: map[string][]byte{},
+		outputs: map[string][]byte{}, blobs: map[string][]byte{}, specs: map[int64]json.RawMessage{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+agentapi.PathRegister, s.register)
@@ -64,6 +69,7 @@ func newFakeServer(t testing.TB) *fakeServer {
 	mux.HandleFunc("POST "+agentapi.PathRelease, s.auth(s.release))
 	mux.HandleFunc("PUT "+agentapi.PathOutput+"/{unit}/{name}", s.auth(s.output))
 	mux.HandleFunc("GET "+agentapi.PathBlob+"/{hash}", s.auth(s.blob))
+	mux.HandleFunc("GET "+agentapi.PathUnitSpec+"/{unit}", s.auth(s.unitSpec))
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	return s
@@ -126,6 +132,7 @@ func (s *fakeServer) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.registered = append(s.registered, req)
 	s.registers++
 	s.token = fmt.Sprintf("worker-token-%d", s.registers)
 	resp := agentapi.RegisterResponse{WorkerID: 1, WorkerToken: s.token, HeartbeatSeconds: 1}
@@ -333,4 +340,38 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		return nil
 	})
+}
+
+// unitSpec answers the current spec of a leased unit and its outputs so far.
+func (s *fakeServer) unitSpec(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("unit"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad unit id")
+		return
+	}
+	epoch, _ := strconv.ParseInt(r.URL.Query().Get("epoch"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, leased := s.leased[id]
+	switch {
+	case s.specStatus != 0:
+		writeError(w, s.specStatus, "scripted")
+		return
+	case !leased || u.Epoch != epoch:
+		writeError(w, http.StatusConflict, "not your unit")
+		return
+	}
+	spec := s.specs[id]
+	if spec == nil {
+		spec = u.Spec
+	}
+	resp := agentapi.UnitSpecResponse{Spec: spec, Outputs: map[string]agentapi.Output{}}
+	prefix := strconv.FormatInt(id, 10) + "/"
+	for key, data := range s.outputs {
+		if name, ok := strings.CutPrefix(key, prefix); ok {
+			sum := sha256.Sum256(data)
+			resp.Outputs[name] = agentapi.Output{Hash: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }

@@ -107,7 +107,7 @@ func (nopExecutor) Run(ctx context.Context, u agentapi.Unit, env Env) (Result, e
 }
 
 func TestCapabilities(t *testing.T) {
-	exes := map[string]Executor{"shell": nopExecutor{}, "blender": nopExecutor{}, "ffmpeg": nopExecutor{}, "robot": nopExecutor{}}
+	exes := map[string]Executor{"shell": nopExecutor{}, "blender": nopExecutor{}, "ffmpeg": nopExecutor{}, "robot": nopExecutor{}, "recorder": nopExecutor{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tests := []struct {
 		software map[string]string
@@ -115,7 +115,8 @@ func TestCapabilities(t *testing.T) {
 	}{
 		{map[string]string{}, []string{"robot", "shell"}},
 		{map[string]string{"blender": "3.4.1"}, []string{"blender", "robot", "shell"}},
-		{map[string]string{"blender": "3.4.1", "ffmpeg": "5.1"}, []string{"blender", "ffmpeg", "robot", "shell"}},
+		{map[string]string{"blender": "3.4.1", "ffmpeg": "5.1"}, []string{"blender", "ffmpeg", "recorder", "robot", "shell"}},
+		{map[string]string{"ffmpeg": "5.1"}, []string{"ffmpeg", "recorder", "robot", "shell"}}, // a recorder needs ffmpeg
 	}
 	for _, tt := range tests {
 		if got := capabilities(exes, tt.software, log); !slices.Equal(got, tt.want) {

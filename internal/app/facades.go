@@ -8,6 +8,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/recording"
 	"taskcenter/internal/render"
 	"taskcenter/internal/rpa"
 	"taskcenter/internal/server"
@@ -36,5 +37,9 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpa facade: %w", err)
 	}
-	return []server.Facade{r, o}, nil
+	rec, err := recording.New(recording.Config{Engine: d.Engine, Store: d.Store, Blobs: d.Blobs, Keyring: d.Keyring, Log: d.Log, PublicURL: d.PublicURL})
+	if err != nil {
+		return nil, fmt.Errorf("recording facade: %w", err)
+	}
+	return []server.Facade{r, o, rec}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ func (s *Server) mountAgentProtocol() {
 	s.mux.HandleFunc("POST "+agentapi.PathRelease, s.withWorker(s.handleRelease))
 	s.mux.HandleFunc("PUT "+agentapi.PathOutput+"/{unit}/{name}", s.withWorker(s.handleOutput))
 	s.mux.HandleFunc("GET "+agentapi.PathBlob+"/{hash}", s.withWorker(s.handleBlob))
+	s.mux.HandleFunc("GET "+agentapi.PathUnitSpec+"/{unit}", s.withWorker(s.handleUnitSpec))
 }
 
 // decode reads a JSON request body into v with the protocol's limits, answering 400 or 413 itself.
@@ -373,4 +375,36 @@ func (s *Server) handleBlob(w http.ResponseWriter, r *http.Request, wk store.Wor
 		}
 	}
 	facade.ServeBlob(w, r, s.cfg.Blobs, s.log, hash)
+}
+
+// handleUnitSpec answers the current spec of a unit the caller holds with the given epoch, and the
+// outputs the unit has so far (those of an earlier holder included), so that a recorder applies a
+// changed layout and one that took over continues after what was stored.
+func (s *Server) handleUnitSpec(w http.ResponseWriter, r *http.Request, wk store.Worker) {
+	unitID, err1 := strconv.ParseInt(r.PathValue("unit"), 10, 64)
+	epoch, err2 := strconv.ParseInt(r.URL.Query().Get("epoch"), 10, 64)
+	if err1 != nil || err2 != nil || unitID <= 0 || epoch <= 0 {
+		writeError(w, http.StatusBadRequest, "want /agent/v1/unit/{unit id}?epoch=N")
+		return
+	}
+	u, err := s.cfg.Store.GetUnit(r.Context(), unitID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if u.Status != store.UnitRunning || u.Epoch != epoch || u.WorkerID != wk.ID {
+		s.fail(w, r, store.ErrStale)
+		return
+	}
+	resp := agentapi.UnitSpecResponse{Spec: u.Spec, Outputs: map[string]agentapi.Output{}}
+	if len(resp.Spec) == 0 {
+		resp.Spec = json.RawMessage("null")
+	}
+	if len(u.Outputs) > 0 {
+		if err := json.Unmarshal(u.Outputs, &resp.Outputs); err != nil {
+			s.fail(w, r, fmt.Errorf("read outputs of unit %d: %w", u.ID, err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
 }

@@ -1,6 +1,7 @@
-// Package executor owns the agent's executors: shell (run a program with substituted arguments) and
-// blender (render one frame, or one border block of a frame, headless). Each implements
-// agent.Executor and documents the unit spec it accepts.
+// Package executor owns the agent's executors: shell (run a program with substituted arguments),
+// blender (render one frame, or one border block of a frame, headless), rpa, and recorder (compose a
+// recording's live sources with ffmpeg into uploaded segments, and join them into slices). Each
+// implements agent.Executor and documents the unit spec it accepts.
 package executor
 
 import (

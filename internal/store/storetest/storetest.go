@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Text", testText},
 		{"Ledger", testLedger},
 		{"LedgerRefOnce", testLedgerRefOnce},
+		{"SetUnitSpec", testSetUnitSpec},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
