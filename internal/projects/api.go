@@ -121,6 +121,7 @@ type route struct {
 	write      bool // needs a token of scope write
 	paramCodes bool // the call's table has 1001 and 1002; otherwise a bad parameter is a 500
 	notFound   bool // the call's table has 404
+	noParams   bool // the call takes no parameters: its body is not read
 }
 
 // call is one authenticated call of the document.
@@ -140,8 +141,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 	s("GET /service/readExtendedProjectRoles/{project}", route{}, a.readRoles)
 	s("GET /service/readExtendedProjectUsers/{project}", route{}, a.readUsers)
 	s("POST /service/addExtendedProjectUsers", route{write: true}, a.addUsers)
-	s("GET /service/trigger/template/{id}", route{write: true, notFound: true}, a.trigger)
-	s("POST /service/trigger/template/{id}", route{write: true, notFound: true}, a.trigger)
+	s("GET /service/trigger/template/{id}", route{write: true, notFound: true, noParams: true}, a.trigger)
+	s("POST /service/trigger/template/{id}", route{write: true, notFound: true, noParams: true}, a.trigger)
 	a.mountNative(mux)
 	mux.HandleFunc("GET /published/{account}/{project}/{template}/{path...}", a.servePublished)
 }
@@ -160,7 +161,10 @@ func (a *API) serve(rt route, h handler) http.HandlerFunc {
 			write(w, r, log, rt, nil, "", err)
 			return
 		}
-		p, err := readParams(w, r)
+		p := facade.Params{JSON: map[string]any{}, Codes: codes}
+		if !rt.noParams {
+			p, err = readParams(w, r)
+		}
 		if err != nil {
 			write(w, r, log, rt, nil, "", err)
 			return
