@@ -58,6 +58,8 @@ type API struct {
 	// render submissions under way at once (Trigger).
 	triggerLocks [triggerLockCount]sync.Mutex
 	submitSlots  chan struct{}
+	// renderTurns serialise renders of one template in this process (render): a buffer of one.
+	renderTurns [triggerLockCount]chan struct{}
 }
 
 const (
@@ -96,6 +98,9 @@ func New(c Config) (*API, error) {
 		submitSlots: make(chan struct{}, concurrentSubmits)}
 	// A render is work done for a template the account already holds: it counts against no limit
 	// of jobs in flight.
+	for i := range a.renderTurns {
+		a.renderTurns[i] = make(chan struct{}, 1)
+	}
 	a.eng.RegisterKind(KindRender, engine.KindHooks{Internal: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := a.eng.StartInProcess(ctx, capabilityRender, c.RenderWorkers, a.render)

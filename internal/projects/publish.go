@@ -104,17 +104,6 @@ func (a *API) Trigger(ctx context.Context, account int64, id string) (int64, err
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return 0, err
 		}
-		// The new render waits for one that runs still, so that two renders of a template never
-		// publish at once.
-		var waitFor int64
-		running, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: []int64{account}, Kind: KindRender, Project: id,
-			Statuses: []store.JobStatus{store.JobQueued, store.JobWaiting, store.JobRunning, store.JobPaused}, Limit: 1})
-		if err != nil {
-			return 0, fmt.Errorf("look for renders of %s: %w", id, err)
-		}
-		if len(running) > 0 {
-			waitFor = running[0].ID
-		}
 		raw, _ := json.Marshal(spec)
 		select {
 		case a.submitSlots <- struct{}{}:
@@ -122,7 +111,7 @@ func (a *API) Trigger(ctx context.Context, account int64, id string) (int64, err
 			return 0, ctx.Err()
 		}
 		j, err := a.eng.SubmitWith(ctx, engine.JobSpec{
-			AccountID: account, Kind: KindRender, Name: "render " + id, Project: id, WaitFor: waitFor,
+			AccountID: account, Kind: KindRender, Name: "render " + id, Project: id,
 			MaxAttempts: 3, UnitTimeout: engine.Duration(10 * time.Minute), Spec: raw,
 			Units: []engine.UnitSpec{{Name: id, Capability: capabilityRender, Spec: raw}},
 		}, func(tx engine.Tx, j store.Job) error {
@@ -156,7 +145,16 @@ func (a *API) render(ctx context.Context, u store.Unit) (json.RawMessage, error)
 	if err := json.Unmarshal(u.Spec, &spec); err != nil {
 		return nil, fmt.Errorf("%w: render spec: %v", engine.ErrPermanent, err)
 	}
-	// From now on a trigger queues another render: this one may already have read the definitions.
+	// Renders of one template take turns in this process (replicas: the manifest's commit guard),
+	// and a trigger joins this render until it holds its turn: only then does it read the
+	// definitions, so that nothing triggered before is missed and at most one render waits.
+	turn := a.renderTurns[lockIndex(spec.AccountID, spec.Instance)]
+	select {
+	case turn <- struct{}{}:
+		defer func() { <-turn }()
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 	if d, err := facade.GetDocByKey[pending](ctx, a.st, spec.AccountID, kindPending, spec.Instance); err == nil && d.Doc.JobID == u.JobID {
 		if err := a.st.DeleteRecord(ctx, d.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("clear the pending render of %s: %w", spec.Instance, err)

@@ -1,0 +1,84 @@
+package projects
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// manyFiles is a template of n outputs; output i prints the config value named by i % groups, so
+// that changing one value changes n/groups outputs.
+func manyFiles(n, groups int) map[string]string {
+	files := make(map[string]string, n)
+	for i := range n {
+		files[fmt.Sprintf("pages/p%04d.txt", i)] = fmt.Sprintf("page %d of {{.Project.Name}}: {{index .Config \"v%d\"}}\n", i, i%groups)
+	}
+	return files
+}
+
+func manyConfig(groups int, changed int) map[string]any {
+	c := map[string]any{}
+	for g := range groups {
+		c[fmt.Sprintf("v%d", g)] = "value"
+	}
+	if changed >= 0 {
+		c[fmt.Sprintf("v%d", changed)] = "changed"
+	}
+	return c
+}
+
+// TestThousandOutputsTenChanged: of 1,000 outputs, a change touching 10 uploads exactly those 10.
+func TestThousandOutputsTenChanged(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		const n, groups = 1000, 100 // each config value feeds 10 outputs
+		e.native("PUT", "/api/v1/projects/template-projects/big-template", map[string]any{"template_center": true,
+			"templates": map[string]any{"pages": map[string]any{"files": manyFiles(n, groups), "config": manyConfig(groups, -1)}}}, 200)
+		e.kms.call(t, "POST", "/service/createExtendedProject", map[string]any{"from": "big-template", "id": "gx", "name": "Big"}).ok(t)
+		const id = "gx-big.pages"
+		e.kms.call(t, "GET", "/service/trigger/template/"+id, nil).ok(t)
+		if h := e.settled(id, 1); h[0].Uploaded != n || e.target.puts.Load() != n {
+			t.Fatalf("first publish %+v, puts %d", h[0], e.target.puts.Load())
+		}
+		e.native("PUT", "/api/v1/projects/template-projects/big-template/templates/pages",
+			map[string]any{"files": manyFiles(n, groups), "config": manyConfig(groups, 7)}, 200)
+		e.kms.call(t, "GET", "/service/trigger/template/"+id, nil).ok(t)
+		h := e.settled(id, 2)
+		if h[0].Uploaded != 10 || h[0].Unchanged != n-10 || e.target.puts.Load() != n+10 {
+			t.Fatalf("second publish %+v, puts %d", h[0], e.target.puts.Load()-n)
+		}
+		for _, p := range h[0].Changed {
+			var i int
+			if _, err := fmt.Sscanf(p, "pages/p%04d.txt", &i); err != nil || i%groups != 7 {
+				t.Fatalf("uploaded %s, which did not change", p)
+			}
+		}
+	})
+}
+
+// TestDeleteGuard: a publish that would delete more outputs than the guard allows publishes
+// nothing and says why; raising the guard lets it through.
+func TestDeleteGuard(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		doc := map[string]any{"template_center": true, "max_deletes": 2,
+			"templates": map[string]any{"pages": map[string]any{"files": manyFiles(10, 10), "config": manyConfig(10, -1)}}}
+		e.native("PUT", "/api/v1/projects/template-projects/big-template", doc, 200)
+		e.kms.call(t, "POST", "/service/createExtendedProject", map[string]any{"from": "big-template", "id": "gx", "name": "Big"}).ok(t)
+		const id = "gx-big.pages"
+		e.kms.call(t, "GET", "/service/trigger/template/"+id, nil).ok(t)
+		e.settled(id, 1)
+		doc["templates"] = map[string]any{"pages": map[string]any{"files": manyFiles(7, 10), "config": manyConfig(10, 0)}}
+		e.native("PUT", "/api/v1/projects/template-projects/big-template", doc, 200)
+		puts := e.target.puts.Load()
+		e.kms.call(t, "GET", "/service/trigger/template/"+id, nil).ok(t)
+		h := e.settled(id, 2)
+		if h[0].Status != "failed" || !strings.Contains(h[0].Error, "delete 3 outputs") || e.target.deletes.Load() != 0 || e.target.puts.Load() != puts {
+			t.Fatalf("guarded publish %+v", h[0])
+		}
+		doc["max_deletes"] = 3
+		e.native("PUT", "/api/v1/projects/template-projects/big-template", doc, 200)
+		e.kms.call(t, "GET", "/service/trigger/template/"+id, nil).ok(t)
+		if h := e.settled(id, 3); h[0].Status != "completed" || h[0].Deleted != 3 || h[0].Uploaded != 1 || e.target.deletes.Load() != 3 {
+			t.Fatalf("publish within the guard %+v", h[0])
+		}
+	})
+}
