@@ -100,7 +100,11 @@ func (a *API) Trigger(ctx context.Context, account int64, id string) (int64, err
 	defer lock.Unlock()
 	for range 10 {
 		if d, err := facade.GetDocByKey[pending](ctx, a.st, account, kindPending, id); err == nil {
-			return d.Doc.JobID, nil
+			live, err := a.pendingLive(ctx, d)
+			if err != nil || live {
+				return d.Doc.JobID, err
+			}
+			continue // its render was aborted or deleted before it started: queue another
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return 0, err
 		}
@@ -128,6 +132,22 @@ func (a *API) Trigger(ctx context.Context, account int64, id string) (int64, err
 		return j.ID, nil
 	}
 	return 0, errors.New("queue a render: the template's queue kept changing")
+}
+
+// pendingLive reports whether a pending render will still run; a stale mark (its job was aborted
+// or deleted before it started) is removed.
+func (a *API) pendingLive(ctx context.Context, d facade.Doc[pending]) (bool, error) {
+	j, err := a.st.GetJob(ctx, d.Doc.JobID)
+	if err == nil && !j.Status.Terminal() && !j.Deleted {
+		return true, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("read the pending render %d: %w", d.Doc.JobID, err)
+	}
+	if err := a.st.DeleteRecord(ctx, d.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("clear the stale pending render %d: %w", d.Doc.JobID, err)
+	}
+	return false, nil
 }
 
 // lockIndex picks the trigger lock of a template instance.

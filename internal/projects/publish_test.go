@@ -1,6 +1,7 @@
 package projects
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -79,6 +80,40 @@ func TestDeleteGuard(t *testing.T) {
 		e.kms.call(t, "GET", "/service/trigger/template/"+id, nil).ok(t)
 		if h := e.settled(id, 3); h[0].Status != "completed" || h[0].Deleted != 3 || h[0].Uploaded != 1 || e.target.deletes.Load() != 3 {
 			t.Fatalf("publish within the guard %+v", h[0])
+		}
+	})
+}
+
+// TestAbortedPendingRender: a trigger does not join a queued render that was aborted before it
+// started; it queues another, which runs.
+func TestAbortedPendingRender(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.native("PUT", "/api/v1/projects/template-projects/kgm-template", templateProjectDoc("", map[string]any{"motd": "m", "region": "eu", "slots": 1}, siteFiles()), 200)
+		e.kms.call(t, "POST", "/service/createExtendedProject", map[string]any{"from": "kgm-template", "id": "game1", "name": "Game"}).ok(t)
+		if err := e.api.worker.Stop(ctx); err != nil { // nothing renders until a new worker starts
+			t.Fatal(err)
+		}
+		first, err := e.api.Trigger(ctx, e.account, "game1-kgm.site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := e.api.Trigger(ctx, e.account, "game1-kgm.site"); err != nil || again != first {
+			t.Fatalf("second trigger: job %d, %v; want to join %d", again, err, first)
+		}
+		if err := e.eng.Abort(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		next, err := e.api.Trigger(ctx, e.account, "game1-kgm.site")
+		if err != nil || next == first {
+			t.Fatalf("trigger after the abort: job %d, %v", next, err)
+		}
+		if e.api.worker, err = e.eng.StartInProcess(ctx, capabilityRender, 1, e.api.render); err != nil {
+			t.Fatal(err)
+		}
+		h := e.settled("game1-kgm.site", 2)
+		if h[0].ID != next || h[0].Status != "completed" || h[1].Status != "cancelled" {
+			t.Fatalf("history %+v", h)
 		}
 	})
 }
