@@ -226,8 +226,8 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, err
 		}
 		fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
-		kind := fs.String("kind", "render", "render or rpa")
-		name := fs.String("name", "", "user name (rpa; default admin)")
+		kind := fs.String("kind", "render", "render, rpa or kms")
+		name := fs.String("name", "", "user name (rpa: default admin; kms: the x-kms-user)")
 		if err := fs.Parse(a[3:]); err != nil {
 			return nil, err
 		}
