@@ -58,6 +58,8 @@ type API struct {
 	// render submissions under way at once (Trigger).
 	triggerLocks [triggerLockCount]sync.Mutex
 	submitSlots  chan struct{}
+	// tokens caches verified service tokens (verify).
+	tokens *facade.Cache[string, heldToken]
 	// renderTurns serialise renders of one template in this process (render): a buffer of one.
 	renderTurns [triggerLockCount]chan struct{}
 }
@@ -95,7 +97,7 @@ func New(c Config) (*API, error) {
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	a := &API{cfg: c, eng: c.Engine, st: c.Store, target: c.Target, log: c.Log.With("facade", "projects"), now: c.Now, hooks: c.HTTPClient,
-		submitSlots: make(chan struct{}, concurrentSubmits)}
+		submitSlots: make(chan struct{}, concurrentSubmits), tokens: facade.NewCache[string, heldToken](tokenCacheSize, tokenCacheTTL)}
 	// A render is work done for a template the account already holds: it counts against no limit
 	// of jobs in flight.
 	for i := range a.renderTurns {

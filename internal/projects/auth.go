@@ -54,25 +54,46 @@ func (a *API) verify(ctx context.Context, user, token string) (serviceCaller, er
 	if !ok || id == "" || secret == "" || len(token) > 256 {
 		return serviceCaller{}, auth.ErrUnauthorized
 	}
-	cred, err := a.st.GetCredential(ctx, store.CredKMS, user+"/"+id)
-	if errors.Is(err, store.ErrNotFound) {
+	keyID := user + "/" + id
+	now := a.now()
+	held, ok := a.tokens.Get(keyID, now)
+	if !ok {
+		seq := a.tokens.Begin()
+		cred, err := a.st.GetCredential(ctx, store.CredKMS, keyID)
+		if errors.Is(err, store.ErrNotFound) {
+			return serviceCaller{}, auth.ErrUnauthorized
+		}
+		if err != nil {
+			return serviceCaller{}, fmt.Errorf("look up service token: %w", err)
+		}
+		acct, err := a.st.GetAccount(ctx, cred.AccountID)
+		if errors.Is(err, store.ErrNotFound) {
+			return serviceCaller{}, auth.ErrUnauthorized
+		}
+		if err != nil {
+			return serviceCaller{}, fmt.Errorf("load the token's account: %w", err)
+		}
+		held = heldToken{cred: cred, account: acct}
+		a.tokens.Add(keyID, acct.ID, seq, held, now)
+	}
+	// Expiry and revocation are checked on every call, against the cached row's times.
+	if !auth.Live(held.cred, now) || subtle.ConstantTimeCompare(held.cred.SecretHash, auth.HashToken(secret)) != 1 {
 		return serviceCaller{}, auth.ErrUnauthorized
 	}
-	if err != nil {
-		return serviceCaller{}, fmt.Errorf("look up service token: %w", err)
-	}
-	if !auth.Live(cred, a.now()) || subtle.ConstantTimeCompare(cred.SecretHash, auth.HashToken(secret)) != 1 {
-		return serviceCaller{}, auth.ErrUnauthorized
-	}
-	acct, err := a.st.GetAccount(ctx, cred.AccountID)
-	if errors.Is(err, store.ErrNotFound) {
-		return serviceCaller{}, auth.ErrUnauthorized
-	}
-	if err != nil {
-		return serviceCaller{}, fmt.Errorf("load the token's account: %w", err)
-	}
-	return serviceCaller{account: acct, user: user, scope: scopeOf(cred)}, nil
+	return serviceCaller{account: held.account, user: user, scope: scopeOf(held.cred)}, nil
 }
+
+// heldToken is a token's row and its account, cached by key id (API.tokens): a revocation on this
+// replica drops the account's entries at once, one on another replica shows within tokenCacheTTL.
+type heldToken struct {
+	cred    store.Credential
+	account store.Account
+}
+
+const (
+	tokenCacheSize = 4096
+	tokenCacheTTL  = 30 * time.Second
+)
 
 // issuedToken is a new token, shown once.
 type issuedToken struct {
@@ -161,7 +182,11 @@ func (a *API) revokeToken(ctx context.Context, accountID, id int64) error {
 	}
 	for _, c := range cs {
 		if c.ID == id && c.Kind == store.CredKMS {
-			return a.st.RevokeCredential(ctx, id, a.now())
+			if err := a.st.RevokeCredential(ctx, id, a.now()); err != nil {
+				return err
+			}
+			a.tokens.Drop(accountID)
+			return nil
 		}
 	}
 	return store.ErrNotFound

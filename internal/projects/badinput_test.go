@@ -211,6 +211,8 @@ func TestServiceTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Used once (and so cached) before it is revoked: the revocation must still show at once.
+		(&client{base: good.base, user: revoked.User, token: revoked.Token}).call(t, "GET", "/service/readExtendedProjectRoles/game1-kgm", nil).ok(t)
 		e.native("DELETE", fmt.Sprintf("/api/v1/projects/tokens/%d", revoked.ID), nil, 204)
 		reader, err := e.api.issueToken(ctx, e.account, "reader", scopeRead, 0)
 		if err != nil {
