@@ -1,6 +1,9 @@
 package projects
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -33,7 +36,9 @@ func TestEndToEnd(t *testing.T) {
 	forEachStoreAndBlob(t, func(t *testing.T, e *env) {
 		c := e.kms
 		config := map[string]any{"motd": "hello <world>", "region": "eu", "slots": 41}
-		e.native("PUT", "/api/v1/projects/template-projects/kgm-template", templateProjectDoc(e.hooks.srv.URL, config, siteFiles()), 200)
+		doc := templateProjectDoc(e.hooks.srv.URL, config, siteFiles())
+		doc["webhook_secret"] = "hook-secret"
+		e.native("PUT", "/api/v1/projects/template-projects/kgm-template", doc, 200)
 
 		// Two extended projects from the template project.
 		r := c.call(t, "POST", "/service/createExtendedProject", map[string]any{
@@ -191,6 +196,15 @@ func TestEndToEnd(t *testing.T) {
 		if !slices.Equal(kinds, wantKinds) {
 			t.Fatalf("webhook events %v, want %v", kinds, wantKinds)
 		}
+		e.hooks.mu.Lock()
+		for i, body := range e.hooks.bodies { // each event is signed with the template project's secret
+			mac := hmac.New(sha256.New, []byte("hook-secret"))
+			mac.Write(body)
+			if want := "sha256=" + hex.EncodeToString(mac.Sum(nil)); e.hooks.sigs[i] != want {
+				t.Errorf("event %d signed %q, want %q", i, e.hooks.sigs[i], want)
+			}
+		}
+		e.hooks.mu.Unlock()
 		last := e.hooks.all()[len(wantKinds)-1]
 		if last.Result == nil || last.Result.Uploaded != 4 || last.URL != base2 {
 			t.Fatalf("last webhook event %+v", last)

@@ -291,6 +291,8 @@ type webhookSink struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	events []webhookEvent
+	sigs   []string // each event's X-Taskcenter-Signature
+	bodies [][]byte
 	gate   chan struct{}
 	got    chan webhookEvent
 }
@@ -299,14 +301,17 @@ func newWebhookSink(t testing.TB) *webhookSink {
 	s := &webhookSink{gate: make(chan struct{}), got: make(chan webhookEvent, 1000)}
 	close(s.gate)
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
 		var ev webhookEvent
-		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+		if err := json.Unmarshal(body, &ev); err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
 		s.mu.Lock()
 		gate := s.gate
 		s.events = append(s.events, ev)
+		s.sigs = append(s.sigs, r.Header.Get("X-Taskcenter-Signature"))
+		s.bodies = append(s.bodies, body)
 		s.mu.Unlock()
 		s.got <- ev
 		<-gate

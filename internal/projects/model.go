@@ -55,6 +55,9 @@ type templateProject struct {
 	TemplateCenter bool `json:"template_center"`
 	// Webhook receives an event when a publish of one of its projects' templates completes.
 	Webhook string `json:"webhook,omitempty"`
+	// WebhookSecret, when set, signs each event: X-Taskcenter-Signature: sha256=<hex HMAC-SHA256 of
+	// the body keyed with it>, so that the receiver can tell the events are this server's.
+	WebhookSecret string `json:"webhook_secret,omitempty"`
 	// MaxDeletes is the guard: a publish that would delete more outputs than this publishes
 	// nothing. 0 means defaultMaxDeletes; -1 lets a publish delete any number.
 	MaxDeletes int                    `json:"max_deletes,omitempty"`
@@ -117,6 +120,9 @@ func (tp *templateProject) check() error {
 		if len(tp.Webhook) > maxWebhookChars || !(strings.HasPrefix(tp.Webhook, "http://") || strings.HasPrefix(tp.Webhook, "https://")) {
 			return fmt.Errorf("webhook must be an http or https URL")
 		}
+	}
+	if len(tp.WebhookSecret) > 256 || !facade.ValidText(tp.WebhookSecret) {
+		return fmt.Errorf("webhook_secret must be text of at most 256 bytes")
 	}
 	if tp.MaxDeletes < -1 {
 		return fmt.Errorf("max_deletes must be -1 (no guard), 0 (the default, %d) or more", defaultMaxDeletes)

@@ -3,6 +3,7 @@ package projects
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -431,6 +432,11 @@ func (a *API) notify(ctx context.Context, spec renderSpec, jobID int64, status s
 			return "not delivered: " + err.Error()
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if tp.WebhookSecret != "" {
+			mac := hmac.New(sha256.New, []byte(tp.WebhookSecret))
+			mac.Write(body)
+			req.Header.Set("X-Taskcenter-Signature", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		}
 		resp, err := a.hooks.Do(req)
 		if err != nil {
 			last = err.Error()
