@@ -33,13 +33,21 @@ func (c adminClient) projects(ctx context.Context, a []string) ([]byte, error) {
 	ttl := fs.Duration("ttl", 365*24*time.Hour, "token life; 0 never expires")
 	limit := fs.Int("limit", 20, "renders per page")
 	offset := fs.Int("offset", 0, "renders to skip")
-	// Positional arguments first, flags after them.
+	// Flags may come before, between or after the positional arguments.
 	var pos []string
-	for len(a) > 0 && (len(a[0]) == 0 || a[0][0] != '-') {
-		pos, a = append(pos, a[0]), a[1:]
-	}
-	if err := fs.Parse(a); err != nil {
-		return nil, err
+	for {
+		for len(a) > 0 && (len(a[0]) == 0 || a[0][0] != '-') {
+			pos, a = append(pos, a[0]), a[1:]
+		}
+		if len(a) == 0 {
+			break
+		}
+		if err := fs.Parse(a); err != nil {
+			return nil, err
+		}
+		if a = fs.Args(); len(a) == 0 {
+			break
+		}
 	}
 	arg := func(i int) string {
 		if i < len(pos) {
