@@ -20,6 +20,7 @@ const (
 	kindMember          = "projects.member"           // parent: the project; key: project \x1f user \x1f role
 	kindPending         = "projects.pending"          // key: template instance id; a render queued and not started
 	kindManifest        = "projects.manifest"         // key: template instance id; what the last publish left
+	kindManifestVersion = "projects.manifest-version" // key: <instance>#<version>; the commit guard across replicas
 )
 
 // Engine kind and capability of a render.
@@ -212,6 +213,8 @@ type manifest struct {
 	Files       map[string]manifestFile `json:"files"`
 	JobID       int64                   `json:"job_id"`
 	PublishedAt time.Time               `json:"published_at"`
+	// Version counts the publishes; each takes the unique mark <instance>#<version> as it commits.
+	Version int64 `json:"version"`
 }
 
 type manifestFile struct {

@@ -283,7 +283,7 @@ func (a *API) publish(ctx context.Context, spec renderSpec, jobID int64) (render
 		return renderResult{}, err
 	}
 	m := manifest{Files: next, JobID: jobID, PublishedAt: a.now()}
-	if err := a.commitManifest(ctx, spec, prevRec, m); err != nil {
+	if err := a.commitManifest(ctx, spec, prevRec, prev.Version, m); err != nil {
 		return renderResult{}, err
 	}
 	res.Uploaded, res.Deleted = len(changed), len(removed)
@@ -332,10 +332,28 @@ func (a *API) loadManifest(ctx context.Context, spec renderSpec) (store.Record, 
 	return d.Record, d.Doc, nil
 }
 
-// commitManifest writes the new manifest, guarded: if another publish committed since this one
-// read the manifest, this one fails (and is retried against the newer manifest).
-func (a *API) commitManifest(ctx context.Context, spec renderSpec, prev store.Record, m manifest) error {
+// commitManifest writes the new manifest, guarded: if another publish committed since this one read
+// the manifest, this one fails (and is retried against the newer manifest). The guard holds across
+// replicas on both drivers because each version takes a unique key (<instance>#<version>): of two
+// publishes from one version, the second to commit meets the first's key.
+func (a *API) commitManifest(ctx context.Context, spec renderSpec, prev store.Record, prevVersion int64, m manifest) error {
+	m.Version = prevVersion + 1
 	return a.st.InTx(ctx, func(tx store.Store) error {
+		_, err := tx.PutRecord(ctx, store.Record{AccountID: spec.AccountID, Kind: kindManifestVersion,
+			Key: versionKey(spec.Instance, m.Version), Data: []byte("{}")}, a.now())
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("commit the manifest of %s: another publish committed version %d first", spec.Instance, m.Version)
+		}
+		if err != nil {
+			return fmt.Errorf("commit the manifest of %s: %w", spec.Instance, err)
+		}
+		if old, err := tx.GetRecordByKey(ctx, spec.AccountID, kindManifestVersion, versionKey(spec.Instance, prevVersion)); err == nil {
+			if err := tx.DeleteRecord(ctx, old.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("drop the manifest version mark of %s: %w", spec.Instance, err)
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		cur, err := tx.GetRecordByKey(ctx, spec.AccountID, kindManifest, spec.Instance)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -350,6 +368,10 @@ func (a *API) commitManifest(ctx context.Context, spec renderSpec, prev store.Re
 		_, err = facade.PutDoc(ctx, tx, prev, m, a.now())
 		return err
 	})
+}
+
+func versionKey(instance string, version int64) string {
+	return instance + "#" + strconv.FormatInt(version, 10)
 }
 
 // forEach runs fn over items with the configured concurrency and returns the first error; the

@@ -117,3 +117,35 @@ func TestAbortedPendingRender(t *testing.T) {
 		}
 	})
 }
+
+// TestManifestCommitGuard: of two publishes that read the same manifest (two replicas rendering one
+// template at once), only the first commits; the second fails and leaves the first's manifest.
+func TestManifestCommitGuard(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		spec := renderSpec{AccountID: e.account, Instance: "p-kgm.site", Project: "p-kgm", Template: "site"}
+		rec, base, err := e.api.loadManifest(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := manifest{Files: map[string]manifestFile{"a": {Hash: "1", Size: 1}}}
+		second := manifest{Files: map[string]manifestFile{"b": {Hash: "2", Size: 1}}}
+		if err := e.api.commitManifest(ctx, spec, rec, base.Version, first); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.api.commitManifest(ctx, spec, rec, base.Version, second); err == nil {
+			t.Fatal("a publish from a stale manifest committed")
+		}
+		rec, got, err := e.api.loadManifest(ctx, spec)
+		if err != nil || got.Version != 1 || got.Files["a"].Hash != "1" || len(got.Files) != 1 {
+			t.Fatalf("manifest %+v, %v", got, err)
+		}
+		// The next publish, from the committed version, goes through and drops the old mark.
+		if err := e.api.commitManifest(ctx, spec, rec, got.Version, second); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.GetRecordByKey(ctx, e.account, kindManifestVersion, versionKey(spec.Instance, 1)); err == nil {
+			t.Fatal("the previous version's mark was kept")
+		}
+	})
+}
