@@ -32,8 +32,9 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   accounts limits ID [--units-per-job N] [--jobs-in-flight N]   (shows the account's limits, or sets
                               them; -1 goes back to the server's default)
   tokens create ACCOUNT_ID --kind admin|agent
-  keys create ACCOUNT_ID --kind render|rpa|recording [--name USER]   (a dialect's credential: render
-                              accessId/accessKey, RPA administrator accessKey/secretKey, recording app_id/secret)
+  keys create ACCOUNT_ID --kind render|rpa|recording|kms [--name USER]   (a dialect's credential: render
+                              accessId/accessKey, RPA administrator accessKey/secretKey, recording
+                              app_id/secret, project service x-kms-user token)
   recording token APP_ID SECRET [--ttl 1h] [--nonce N]   (a cloud recording token, minted locally)
   jobs list [--status S,S] [--kind K] [--search Q]
   jobs get ID | units ID | events ID | blocklist ID
@@ -42,6 +43,7 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   jobs priority ID N | limit ID N | unblock ID [--worker ID]
   workers list
   schedules list | create FILE | delete ID
+  projects help               (template projects, renders, service tokens of the project service)
   settings get NAME | set NAME FILE   (a document kept whole, e.g. render-catalog: the render software,
                               versions, plugins and analysis error codes; - reads standard input)
 
@@ -119,6 +121,9 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return "", fmt.Errorf("%s %s: want a numeric id, got %q", arg(0), arg(1), arg(i))
 		}
 		return arg(i), nil
+	}
+	if arg(0) == "projects" {
+		return c.projects(ctx, a[1:])
 	}
 	switch arg(0) + " " + arg(1) {
 	case "whoami ":
@@ -230,8 +235,8 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return nil, err
 		}
 		fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
-		kind := fs.String("kind", "render", "render, rpa or recording")
-		name := fs.String("name", "", "user name (rpa; default admin)")
+		kind := fs.String("kind", "render", "render, rpa, recording or kms")
+		name := fs.String("name", "", "user name (rpa: default admin; kms: the x-kms-user)")
 		if err := fs.Parse(a[3:]); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/projects"
 	"taskcenter/internal/recording"
 	"taskcenter/internal/render"
 	"taskcenter/internal/rpa"
@@ -41,5 +42,13 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recording facade: %w", err)
 	}
-	return []server.Facade{r, o, rec}, nil
+	target, ok := d.Blobs.(blob.Keyed)
+	if !ok {
+		return nil, fmt.Errorf("projects facade: the blob store %T keeps no keyed objects to publish to", d.Blobs)
+	}
+	pr, err := projects.New(projects.Config{Engine: d.Engine, Store: d.Store, Target: target, Log: d.Log, PublicURL: d.PublicURL})
+	if err != nil {
+		return nil, fmt.Errorf("projects facade: %w", err)
+	}
+	return []server.Facade{r, o, rec, pr}, nil
 }
