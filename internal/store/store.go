@@ -47,6 +47,7 @@ type Store interface {
 	Coordination
 	BlobRefs
 	Ledger
+	Tallies
 }
 
 // Accounts persists tenants and their money.
