@@ -19,7 +19,9 @@ import (
 	"taskcenter/internal/app"
 )
 
-const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-dir DIR] <command>
+const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-dir DIR] [-o table|json] <command>
+
+Answers print as tables (lists) or field/value lines (objects); -o json prints the API's JSON.
 
   whoami
   accounts list
@@ -34,7 +36,7 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   tokens create ACCOUNT_ID --kind admin|agent
   keys create ACCOUNT_ID --kind render|rpa [--name USER]   (a dialect's credential: render accessId/accessKey,
                               RPA administrator accessKey/secretKey)
-  jobs list [--status S,S] [--kind K] [--search Q]
+  jobs list [--status S,S] [--kind K] [--search Q] [--account ID] [--limit N] [--offset N]
   jobs get ID | units ID | events ID | blocklist ID
   jobs submit FILE            (a JSON job spec; - reads standard input)
   jobs pause|resume|abort|restart-failed|delete ID
@@ -60,6 +62,7 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 	server := fs.String("server", envOr("TASKCENTER_SERVER", ""), "server URL (default: the one in credentials.json, else http://127.0.0.1:8080)")
 	token := fs.String("token", envOr("TASKCENTER_TOKEN", ""), "admin token")
 	dataDir := fs.String("data-dir", envOr("TASKCENTER_DATA_DIR", "taskcenter-data"), "server data directory to read credentials.json from")
+	format := fs.String("o", "table", "output: table or json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,11 +93,7 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if len(res) > 0 {
-		var v any
-		if json.Unmarshal(res, &v) == nil {
-			res, _ = json.MarshalIndent(v, "", "  ")
-		}
-		fmt.Fprintln(out, string(res))
+		return printAnswer(out, res, *format)
 	}
 	return nil
 }
@@ -233,10 +232,16 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		status := fs.String("status", "", "statuses, comma-separated")
 		kind := fs.String("kind", "", "job kind")
 		search := fs.String("search", "", "text in name, alias or project")
+		account := fs.String("account", "", "account id")
+		limit := fs.String("limit", "50", "jobs per page")
+		offset := fs.String("offset", "0", "jobs to skip")
 		if err := fs.Parse(a[2:]); err != nil {
 			return nil, err
 		}
-		q := url.Values{"status": {*status}, "kind": {*kind}, "search": {*search}}
+		q := url.Values{"status": {*status}, "kind": {*kind}, "search": {*search}, "limit": {*limit}, "offset": {*offset}}
+		if *account != "" {
+			q.Set("account_id", *account)
+		}
 		return c.do(ctx, "GET", "/api/v1/jobs?"+q.Encode(), nil)
 	case "jobs get", "jobs units", "jobs events", "jobs blocklist":
 		job, err := id(2)

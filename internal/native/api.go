@@ -44,6 +44,13 @@ type AccountSetting interface {
 	PatchAccountSetting(ctx context.Context, accountID int64, doc json.RawMessage) (json.RawMessage, error)
 }
 
+// Sessions authenticates a request that carries no bearer token: the console's session cookie. It
+// answers the native token the session stands for, or an error wrapping auth.ErrUnauthorized (no
+// session, or a change without its CSRF proof).
+type Sessions interface {
+	SessionToken(r *http.Request) (string, error)
+}
+
 // Config is what the native API needs.
 type Config struct {
 	Engine *engine.Engine
@@ -62,6 +69,7 @@ type API struct {
 	issuers  map[string]KeyIssuer      // by KeyKind
 	settings map[string]Setting        // by SettingName
 	acctSets map[string]AccountSetting // by AccountSettingName
+	sessions Sessions                  // nil: bearer tokens only
 }
 
 // New builds the native API over the facades that issue keys or keep settings (any others are
@@ -80,6 +88,9 @@ func New(cfg Config, facades ...any) *API {
 		}
 		if as, ok := f.(AccountSetting); ok {
 			a.acctSets[as.AccountSettingName()] = as
+		}
+		if ss, ok := f.(Sessions); ok {
+			a.sessions = ss
 		}
 	}
 	return a
