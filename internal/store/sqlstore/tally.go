@@ -21,3 +21,10 @@ func (b *Base) TallyUnits(ctx context.Context, accountID int64) ([]store.UnitTal
 		GROUP BY j.kind, u.status ORDER BY j.kind, u.status`, a.Vals...))
 	return out, wrap(err, "tally units")
 }
+
+// LastEventID is the highest event id, 0 when there is none (store.LastEventIDer).
+func (b *Base) LastEventID(ctx context.Context) (int64, error) {
+	var id int64
+	err := b.r.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&id)
+	return id, wrap(err, "last event id")
+}
