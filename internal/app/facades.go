@@ -7,6 +7,7 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
+	"taskcenter/internal/console"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/render"
 	"taskcenter/internal/rpa"
@@ -36,5 +37,9 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpa facade: %w", err)
 	}
-	return []server.Facade{r, o}, nil
+	con, err := console.New(console.Config{Engine: d.Engine, Store: d.Store, Log: d.Log, Dialects: []string{r.KeyKind(), o.KeyKind()}})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return []server.Facade{r, o, con}, nil
 }
