@@ -56,7 +56,6 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.ID("signin")),
 			chromedp.WaitVisible(chromedp.ID("signout")),
 			chromedp.WaitVisible(chromedp.ID("workers-online")))
-		screenshot(t, b, "overview")
 
 		spec := `{"kind":"batch","name":"console demo","units":[{"capability":"inprocess:console-test"},{"capability":"inprocess:console-test"}]}`
 		var jobURL string
@@ -109,6 +108,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		if kept := get(t, b, "the marker", chromedp.Evaluate[int](`window.__noReload || 0`)); kept != 1 {
 			t.Fatal("the page was reloaded")
 		}
+
+		do(t, b, "the overview counts it", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#kinds [data-kind="batch"]`)))
+		screenshot(t, b, "overview")
+		do(t, b, "the RPA page", chromedp.Click(chromedp.CSS(`nav a[href="/rpa"]`)), chromedp.WaitVisible(chromedp.CSS(`.tabs a.active`)))
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,

@@ -37,6 +37,11 @@ export function h(tag, attrs, ...kids) {
   return el;
 }
 
+// put replaces el's children with kids, leaving out the null and false a condition gives.
+export function put(el, ...kids) {
+  el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 export class APIError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
@@ -121,7 +126,7 @@ function showLogin(message) {
   h('h1', {}, 'taskcenter'),
   h('p', { class: 'muted' }, 'Sign in with a native admin token (an account\'s admin token sees only that account).'),
   token, h('p', {}, h('button', { class: 'primary', type: 'submit', id: 'signin' }, 'Sign in')), msg);
-  document.getElementById('app').replaceChildren(form);
+  put(document.getElementById('app'), form);
   token.focus();
 }
 
@@ -139,7 +144,7 @@ function layout(current) {
   const nav = h('nav', {}, h('div', { class: 'brand' }, 'taskcenter', h('span', { id: 'live-dot', class: 'live', title: 'live updates' })), links,
     h('div', { class: 'who' }, `${session.account.name} (${session.account.role})`, h('br'),
       h('a', { href: '#', id: 'signout', onclick: (e) => { e.preventDefault(); signOut(); } }, 'Sign out')));
-  document.getElementById('app').replaceChildren(h('div', { class: 'layout' }, nav, main));
+  put(document.getElementById('app'), h('div', { class: 'layout' }, nav, main));
   return main;
 }
 
@@ -161,7 +166,7 @@ export async function route() {
     await page.render({ main, params, query: new URLSearchParams(location.search) });
   } catch (err) {
     if (err.status === 401) return;
-    main.replaceChildren(h('h1', {}, err.status === 404 ? 'Not found' : 'Error'), errorBox(err));
+    put(main, h('h1', {}, err.status === 404 ? 'Not found' : 'Error'), errorBox(err));
   }
 }
 

@@ -1,4 +1,4 @@
-import { h, api, live, badge, unitBar, fmtTime, money, debounce, errorBox, isAdmin, navigate } from '../app.js';
+import { h, put, api, live, badge, unitBar, fmtTime, money, debounce, errorBox, isAdmin, navigate } from '../app.js';
 
 const STATUSES = ['', 'waiting', 'queued', 'running', 'paused', 'succeeded', 'partial', 'failed', 'cancelled'];
 const PAGE = 50;
@@ -25,10 +25,10 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
     try {
       const res = await api('POST', '/api/v1/jobs/bulk', { ids: [...selected], action, ...extra });
       const bad = res.results.filter((r) => r.error);
-      msg.replaceChildren(bad.length ? errorBox(bad.map((r) => `#${r.id}: ${r.error}`).join('\n')) : h('span', { class: 'ok' }, `${action}: ${res.results.length} job(s)`));
+      put(msg, bad.length ? errorBox(bad.map((r) => `#${r.id}: ${r.error}`).join('\n')) : h('span', { class: 'ok' }, `${action}: ${res.results.length} job(s)`));
       selected.clear();
       load();
-    } catch (err) { msg.replaceChildren(errorBox(err)); }
+    } catch (err) { put(msg, errorBox(err)); }
   };
   const prio = h('input', { type: 'number', size: 4, placeholder: 'prio', style: { width: '70px' } });
   const actions = h('div', { class: 'toolbar', id: 'bulk' }, h('span', { class: 'muted' }, 'Selected:'),
@@ -41,11 +41,11 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
     q.set('limit', String(PAGE));
     if (!fixed.kind) history.replaceState({}, '', location.pathname + '?' + q.toString());
     let page;
-    try { page = await api('GET', '/api/v1/jobs?' + q.toString()); } catch (err) { table.replaceChildren(errorBox(err)); return; }
+    try { page = await api('GET', '/api/v1/jobs?' + q.toString()); } catch (err) { put(table, errorBox(err)); return; }
     const off = Number(f.offset) || 0;
     info.textContent = page.total ? `${off + 1}–${off + page.jobs.length} of ${page.total}` : 'no jobs';
     const all = h('input', { type: 'checkbox', onchange: (e) => { page.jobs.forEach((j) => (e.target.checked ? selected.add(j.id) : selected.delete(j.id))); load(); } });
-    table.replaceChildren(h('table', {},
+    put(table, h('table', {},
       h('tr', {}, h('th', {}, all), ['Job', 'Kind', 'Name', 'Status', 'Units', 'Priority', 'Account', 'Created'].map((t) => h('th', {}, t))),
       page.jobs.map((j) => h('tr', { 'data-job': j.id },
         h('td', {}, h('input', { type: 'checkbox', checked: selected.has(j.id), onchange: (e) => (e.target.checked ? selected.add(j.id) : selected.delete(j.id)) })),
@@ -58,7 +58,7 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
   }
 
   const submitBox = submit ? submitForm(load) : null;
-  el.replaceChildren(h('h1', {}, title), filters, actions, table, submitBox);
+  put(el, h('h1', {}, title), filters, actions, table, submitBox);
   await load();
   // Jobs created, controlled or finished anywhere show without a reload.
   const reload = debounce(load, 700);
@@ -72,9 +72,9 @@ function submitForm(after) {
     h('p', {}, h('button', { class: 'primary', id: 'submit-job', onclick: async () => {
       try {
         const j = await api('POST', '/api/v1/jobs', spec.value);
-        msg.replaceChildren(h('span', { class: 'ok' }, 'Submitted ', h('a', { href: '/jobs/' + j.id, 'data-nav': '', id: 'submitted-link' }, '#' + j.id)));
+        put(msg, h('span', { class: 'ok' }, 'Submitted ', h('a', { href: '/jobs/' + j.id, 'data-nav': '', id: 'submitted-link' }, '#' + j.id)));
         after();
-      } catch (err) { msg.replaceChildren(errorBox(err)); }
+      } catch (err) { put(msg, errorBox(err)); }
     } }, 'Submit')), msg);
 }
 
@@ -126,13 +126,13 @@ export const jobPage = {
         const r = await api('POST', `/api/v1/jobs/${id}/${action}`);
         job = { ...job, ...r.job, units: job.units };
         drawHead();
-        msg.replaceChildren(h('span', { class: 'ok' }, `${action}: done` + (r.units_changed ? ` (${r.units_changed} units)` : '')));
+        put(msg, h('span', { class: 'ok' }, `${action}: done` + (r.units_changed ? ` (${r.units_changed} units)` : '')));
         loadUnits();
-      } catch (err) { msg.replaceChildren(errorBox(err)); }
+      } catch (err) { put(msg, errorBox(err)); }
     };
     const prio = h('input', { type: 'number', value: job.priority, style: { width: '80px' } });
     function drawHead() {
-      head.replaceChildren(
+      put(head, 
         h('h1', {}, `Job #${job.id} `, badge(job.status), job.pause_reason ? h('small', { class: 'muted' }, ' ' + job.pause_reason) : null),
         h('table', { class: 'kv card' },
           [['kind', job.kind], ['name', job.name], ['account', job.account_id], ['project', job.project], ['priority', job.priority],
@@ -144,16 +144,16 @@ export const jobPage = {
           ['pause', 'resume', 'abort', 'restart-failed'].map((a) => h('button', { 'data-action': a, onclick: act(a) }, a)),
           h('button', { class: 'danger', 'data-action': 'delete', onclick: act('delete') }, 'delete'),
           prio, h('button', { onclick: async () => {
-            try { job = await api('PATCH', '/api/v1/jobs/' + id, { priority: Number(prio.value) }); drawHead(); } catch (err) { msg.replaceChildren(errorBox(err)); }
+            try { job = await api('PATCH', '/api/v1/jobs/' + id, { priority: Number(prio.value) }); drawHead(); } catch (err) { put(msg, errorBox(err)); }
           } }, 'set priority')), msg);
     }
     function drawCounts() {
       const u = job.units || {};
-      counts.replaceChildren(unitBar(u), h('div', {}, Object.entries(u).map(([s, n]) => h('span', { 'data-count': s }, badge(s), ` ${n}  `))));
+      put(counts, unitBar(u), h('div', {}, Object.entries(u).map(([s, n]) => h('span', { 'data-count': s }, badge(s), ` ${n}  `))));
     }
     const progress = {};
     function drawUnits() {
-      unitsEl.replaceChildren(h('table', {},
+      put(unitsEl, h('table', {},
         h('tr', {}, ['Unit', 'Name', 'Status', 'Worker', 'Attempts', 'Started', 'Finished', 'Progress', 'Outputs', 'Log'].map((t) => h('th', {}, t))),
         units.map((u) => h('tr', { 'data-unit': u.id },
           h('td', {}, '#' + u.id), h('td', {}, u.name || String(u.index)), h('td', {}, badge(u.status), u.error ? h('div', { class: 'err wrap' }, u.error) : null),
@@ -166,7 +166,7 @@ export const jobPage = {
       const r = await api('GET', `/api/v1/jobs/${id}/units?log=1&limit=1&offset=${u.index}`);
       const text = (r.units[0] && r.units[0].log) || '';
       const url = URL.createObjectURL(new Blob([text], { type: 'text/plain' }));
-      logEl.replaceChildren(h('h2', {}, `Log of unit #${u.id} (last 8 KB) `, h('a', { href: url, download: `unit-${u.id}.log` }, 'download')),
+      put(logEl, h('h2', {}, `Log of unit #${u.id} (last 8 KB) `, h('a', { href: url, download: `unit-${u.id}.log` }, 'download')),
         h('pre', { id: 'unit-log' }, text.slice(-8192) || '(empty)'));
     }
     async function loadUnits() {
@@ -176,32 +176,34 @@ export const jobPage = {
       let all = units;
       const kids = await api('GET', `/api/v1/jobs?parent_id=${id}&limit=200`);
       if (kids.jobs.length) {
-        children.replaceChildren(h('h2', {}, `Children (${kids.total})`), h('table', {}, kids.jobs.map((c) => h('tr', {},
+        put(children, h('h2', {}, `Children (${kids.total})`), h('table', {}, kids.jobs.map((c) => h('tr', {},
           h('td', {}, h('a', { href: '/jobs/' + c.id, 'data-nav': '' }, '#' + c.id)), h('td', {}, c.kind), h('td', {}, c.name || ''), h('td', {}, badge(c.status)), h('td', {}, unitBar(c.units)),
           h('td', {}, (c.units && (c.units.failed || c.units.timed_out)) ? h('button', { onclick: async () => { await api('POST', `/api/v1/jobs/${c.id}/restart-failed`); loadUnits(); } }, 'restart failed frames') : null)))));
         for (const c of kids.jobs) all = all.concat((await api('GET', `/api/v1/jobs/${c.id}/units?limit=1000`)).units);
       }
-      thumbs.replaceChildren(h('h2', {}, 'Frames'), thumbGrid(all));
+      put(thumbs, h('h2', {}, 'Frames'), thumbGrid(all));
     }
     async function loadSide() {
       const [ev, bl] = await Promise.all([api('GET', `/api/v1/jobs/${id}/events?limit=200`), api('GET', `/api/v1/jobs/${id}/blocklist`)]);
-      eventsEl.replaceChildren(h('h2', {}, 'Events'), h('table', { id: 'events' }, ev.events.slice(-50).reverse().map((e) => h('tr', {},
+      put(eventsEl, h('h2', {}, 'Events'), h('table', { id: 'events' }, ev.events.slice(-50).reverse().map((e) => h('tr', {},
         h('td', {}, fmtTime(e.at)), h('td', {}, e.type), h('td', { class: 'wrap' }, e.data ? JSON.stringify(e.data) : '')))));
-      blockEl.replaceChildren(h('h2', {}, 'Blocklist'), bl.blocklist.length ? h('div', {}, h('table', {}, bl.blocklist.map((b) => h('tr', {},
+      put(blockEl, h('h2', {}, 'Blocklist'), bl.blocklist.length ? h('div', {}, h('table', {}, bl.blocklist.map((b) => h('tr', {},
         h('td', {}, 'worker #' + b.worker_id), h('td', {}, `${b.failures} failures`), h('td', {}, b.blocked ? badge('failed') : '')))),
       h('button', { onclick: async () => { await api('DELETE', `/api/v1/jobs/${id}/blocklist`); loadSide(); } }, 'clear blocklist')) : h('p', { class: 'muted' }, 'Empty.'));
     }
     drawHead();
     drawCounts();
-    main.replaceChildren(head, counts, h('h2', {}, 'Units'), unitsEl, logEl, children, thumbs, h('div', { class: 'grid2' }, eventsEl, blockEl));
+    put(main, head, counts, h('h2', {}, 'Units'), unitsEl, logEl, children, thumbs, h('div', { class: 'grid2' }, eventsEl, blockEl));
     await Promise.all([loadUnits(), loadSide()]);
     const reloadUnits = debounce(loadUnits, 300);
     const reloadSide = debounce(loadSide, 500);
     live({ job: id }, {
-      job: (j) => {
+      job: async (j) => {
         const changed = JSON.stringify(j.units) !== JSON.stringify(job.units);
+        const moved = j.status !== job.status;
         job = { ...job, status: j.status, pause_reason: j.pause_reason, units: j.units };
         drawHead(); drawCounts();
+        if (moved) { job = { ...(await api('GET', '/api/v1/jobs/' + id)), units: j.units }; drawHead(); }
         for (const r of j.running) progress[r.id] = r.progress;
         if (changed) reloadUnits(); else drawUnits();
       },

@@ -1,4 +1,4 @@
-import { h, api, live, badge, fmtTime } from '../app.js';
+import { h, put, api, live, badge, fmtTime } from '../app.js';
 
 // The overview: units per kind and status, workers, ready units, throughput (units done per
 // interval since the page opened, from the live stream) and recent failures.
@@ -14,24 +14,24 @@ export default {
     const chart = h('div', { class: 'card' });
     const points = [];
     const draw = (ov) => {
-      kinds.replaceChildren(...Object.entries(ov.units || {}).map(([kind, c]) => h('div', { class: 'card', 'data-kind': kind },
+      put(kinds, ...Object.entries(ov.units || {}).map(([kind, c]) => h('div', { class: 'card', 'data-kind': kind },
         h('div', { class: 'muted' }, kind),
         h('div', { class: 'stat' }, String((c.queued || 0) + (c.running || 0)), h('small', { class: 'muted' }, ' to do')),
         ['queued', 'running', 'done', 'failed', 'paused'].filter((s) => c[s]).map((s) => h('div', {}, badge(s), ' ', String(c[s])))))
       );
-      if (!Object.keys(ov.units || {}).length) kinds.replaceChildren(h('p', { class: 'muted' }, 'No work yet.'));
+      if (!Object.keys(ov.units || {}).length) put(kinds, h('p', { class: 'muted' }, 'No work yet.'));
       const w = ov.workers || {};
-      workers.replaceChildren(h('h2', {}, 'Workers'),
+      put(workers, h('h2', {}, 'Workers'),
         h('div', { class: 'stat', id: 'workers-online' }, String((w.idle || 0) + (w.busy || 0)), h('small', { class: 'muted' }, ' online')),
         h('div', {}, ['idle', 'busy', 'offline'].map((s) => h('span', {}, badge(s), ` ${w[s] || 0}  `))),
         Object.keys(ov.ready || {}).length ? h('p', { class: 'muted' }, 'Ready: ' + Object.entries(ov.ready).map(([c, n]) => `${c} ${n}`).join(', ')) : null);
       const done = Object.values(ov.units || {}).reduce((a, c) => a + (c.done || 0), 0);
       points.push({ t: Date.now(), done });
       if (points.length > 60) points.shift();
-      chart.replaceChildren(h('h2', {}, 'Throughput (units done per update, live)'), sparkline(points));
+      put(chart, h('h2', {}, 'Throughput (units done per update, live)'), sparkline(points));
     };
     draw(o);
-    main.replaceChildren(h('h1', {}, 'Overview'), kinds, h('div', { class: 'grid2' }, workers, chart),
+    put(main, h('h1', {}, 'Overview'), kinds, h('div', { class: 'grid2' }, workers, chart),
       h('h2', {}, 'Recent failures'),
       failed.jobs.length ? h('table', {}, h('tr', {}, ['Job', 'Kind', 'Name', 'Status', 'Finished'].map((t) => h('th', {}, t))),
         failed.jobs.map((j) => h('tr', {}, h('td', {}, h('a', { href: '/jobs/' + j.id, 'data-nav': '' }, '#' + j.id)), h('td', {}, j.kind),

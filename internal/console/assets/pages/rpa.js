@@ -1,4 +1,4 @@
-import { h } from '../app.js';
+import { h, put } from '../app.js';
 import { jobList } from './jobs.js';
 import { workerTable } from './workers.js';
 import { scheduleEditor } from './schedules.js';
@@ -16,7 +16,7 @@ export default {
   async render({ main, params, query }) {
     const tab = TABS.find((t) => t[0] === params[0]) || TABS[0];
     const body = h('div', {});
-    main.replaceChildren(h('div', { class: 'tabs' }, TABS.map(([k, label]) => h('a', { href: '/rpa/' + k, 'data-nav': '', class: k === tab[0] ? 'active' : '' }, label))), body);
+    put(main, h('div', { class: 'tabs' }, TABS.map(([k, label]) => h('a', { href: '/rpa/' + k, 'data-nav': '', class: k === tab[0] ? 'active' : '' }, label))), body);
     await tab[2](body, query);
   },
 };

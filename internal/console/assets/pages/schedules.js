@@ -1,4 +1,4 @@
-import { h, api, badge, fmtTime, errorBox } from '../app.js';
+import { h, put, api, badge, fmtTime, errorBox } from '../app.js';
 
 // cronOf builds a Quartz cron (seconds first) from the helper's choice.
 function cronOf(kind, a, b) {
@@ -27,7 +27,7 @@ export async function scheduleEditor(el, { kind = '', title = 'Schedules' } = {}
   const form = h('div', {});
   async function load() {
     const r = await api('GET', '/api/v1/schedules?limit=1000' + (kind ? '&kind=' + encodeURIComponent(kind) : ''));
-    list.replaceChildren(r.schedules.length ? h('table', {},
+    put(list, r.schedules.length ? h('table', {},
       h('tr', {}, ['Schedule', 'Name', 'Cron', 'Time zone', 'Enabled', 'Next run', 'Last run', 'Account', ''].map((t) => h('th', {}, t))),
       r.schedules.map((s) => h('tr', { 'data-schedule': s.id }, h('td', {}, '#' + s.id), h('td', {}, s.name), h('td', {}, h('code', {}, s.cron)), h('td', {}, s.timezone || 'UTC'),
         h('td', {}, s.enabled ? badge('idle') : badge('paused')), h('td', { class: 'next-run' }, fmtTime(s.next_run)), h('td', {}, fmtTime(s.last_run)), h('td', {}, String(s.account_id)),
@@ -44,21 +44,21 @@ export async function scheduleEditor(el, { kind = '', title = 'Schedules' } = {}
     const enabled = h('input', { type: 'checkbox', id: 'sched-enabled', checked: s.enabled });
     const job = h('textarea', { id: 'sched-job' }, JSON.stringify(s.job, null, 2));
     const msg = h('div', { id: 'sched-msg' });
-    form.replaceChildren(h('div', { class: 'card', id: 'schedule-form' }, h('h2', {}, isNew ? 'New schedule' : `Edit schedule #${s.id}`),
+    put(form, h('div', { class: 'card', id: 'schedule-form' }, h('h2', {}, isNew ? 'New schedule' : `Edit schedule #${s.id}`),
       h('div', { class: 'toolbar' }, 'Name', name, 'Cron', cron, 'Time zone', tz, h('label', {}, enabled, ' enabled')), cronHelper(cron),
       h('div', { class: 'muted' }, 'Job template (JSON job spec)'), job,
       h('p', {}, h('button', { class: 'primary', id: 'sched-save', onclick: async () => {
         let tmpl;
-        try { tmpl = JSON.parse(job.value); } catch (err) { msg.replaceChildren(errorBox('job template: ' + err.message)); return; }
+        try { tmpl = JSON.parse(job.value); } catch (err) { put(msg, errorBox('job template: ' + err.message)); return; }
         const body = { name: name.value, cron: cron.value, timezone: tz.value, disabled: !enabled.checked, job: tmpl };
         try {
           const saved = isNew ? await api('POST', '/api/v1/schedules', body) : await api('PUT', '/api/v1/schedules/' + s.id, body);
-          msg.replaceChildren(h('span', { class: 'ok' }, `Saved; next run ${fmtTime(saved.next_run)}`));
+          put(msg, h('span', { class: 'ok' }, `Saved; next run ${fmtTime(saved.next_run)}`));
           load();
-        } catch (err) { msg.replaceChildren(errorBox(err)); }
-      } }, 'Save'), ' ', h('button', { onclick: () => form.replaceChildren() }, 'Close')), msg));
+        } catch (err) { put(msg, errorBox(err)); }
+      } }, 'Save'), ' ', h('button', { onclick: () => put(form) }, 'Close')), msg));
   }
-  el.replaceChildren(h('h1', {}, title), h('div', { class: 'toolbar' }, h('button', { id: 'sched-new', onclick: () => edit(null) }, 'New schedule')), form, list);
+  put(el, h('h1', {}, title), h('div', { class: 'toolbar' }, h('button', { id: 'sched-new', onclick: () => edit(null) }, 'New schedule')), form, list);
   await load();
 }
 

@@ -1,4 +1,4 @@
-import { h, api, live, badge, fmtTime, errorBox } from '../app.js';
+import { h, put, api, live, badge, fmtTime, errorBox } from '../app.js';
 
 // workerTable lists workers (of a kind, when given) and follows their status live.
 export async function workerTable(el, { kind = '', title = 'Workers' } = {}) {
@@ -7,7 +7,7 @@ export async function workerTable(el, { kind = '', title = 'Workers' } = {}) {
   let rows = new Map();
   const draw = () => {
     const ws = [...rows.values()].sort((a, b) => a.id - b.id);
-    table.replaceChildren(ws.length ? h('table', {},
+    put(table, ws.length ? h('table', {},
       h('tr', {}, ['Worker', 'Name', 'Kind', 'Status', 'Capabilities', 'Software', 'Last heartbeat', 'Licence', ''].map((t) => h('th', {}, t))),
       ws.map((w) => h('tr', { 'data-worker': w.id },
         h('td', {}, '#' + w.id), h('td', {}, w.name), h('td', {}, w.kind), h('td', {}, badge(w.status)),
@@ -16,14 +16,14 @@ export async function workerTable(el, { kind = '', title = 'Workers' } = {}) {
         h('td', {}, w.licence ? `${w.licence}${w.licence_expires ? ' until ' + fmtTime(w.licence_expires) : ''}` : '–'),
         h('td', {}, w.status === 'offline'
           ? h('button', { class: 'danger', onclick: async () => {
-            try { await api('DELETE', '/api/v1/workers/' + w.id); rows.delete(w.id); draw(); } catch (err) { msg.replaceChildren(errorBox(err)); }
+            try { await api('DELETE', '/api/v1/workers/' + w.id); rows.delete(w.id); draw(); } catch (err) { put(msg, errorBox(err)); }
           } }, 'remove')
           : h('span', { class: 'muted', title: 'stop its agent (SIGTERM) to drain: it finishes or hands back its units' }, 'online'))))) : h('p', { class: 'muted' }, 'No workers registered.'));
   };
   const kinds = kind ? kind.split(',') : [];
   const r = await api('GET', '/api/v1/workers?limit=1000' + (kinds.length === 1 ? '&kind=' + encodeURIComponent(kind) : ''));
   rows = new Map(r.workers.filter((w) => !kinds.length || kinds.includes(w.kind)).map((w) => [w.id, w]));
-  el.replaceChildren(h('h1', {}, title), msg, table);
+  put(el, h('h1', {}, title), msg, table);
   draw();
   live({}, {
     worker: (w) => { if (!kinds.length || kinds.includes(w.kind)) { rows.set(w.id, w); draw(); } },
