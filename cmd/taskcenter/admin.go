@@ -22,6 +22,7 @@ import (
 const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-dir DIR] [-o table|json] <command>
 
 Answers print as tables (lists) or field/value lines (objects); -o json prints the API's JSON.
+Settings documents (settings get, accounts settings) always print as JSON, ready to edit and set.
 
   whoami
   accounts list
@@ -93,6 +94,10 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if len(res) > 0 {
+		// A settings document is printed as JSON whatever -o says: it is read to be edited and set again.
+		if len(rest) > 1 && (rest[0] == "settings" && rest[1] == "get" || rest[0] == "accounts" && rest[1] == "settings") {
+			*format = "json"
+		}
 		return printAnswer(out, res, *format)
 	}
 	return nil
