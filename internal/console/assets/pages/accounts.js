@@ -33,6 +33,7 @@ async function accountDetail(el, a) {
   const tokens = h('div', { id: 'tokens' });
   const funds = h('div', {});
   const prices = h('div', {});
+  const limits = h('div', {});
   async function loadTokens() {
     const t = await api('GET', `/api/v1/accounts/${a.id}/tokens?limit=1000`);
     put(tokens, h('table', {}, h('tr', {}, ['Id', 'Kind', 'Key id', 'Label', 'Created', 'Expires', 'Revoked', ''].map((x) => h('th', {}, x))),
@@ -61,7 +62,7 @@ async function accountDetail(el, a) {
           try { const k = await api('POST', `/api/v1/accounts/${a.id}/keys`, { kind: keyKind.value, name: keyName.value }); showOnce(`New ${k.kind} key`, k.key); loadTokens(); }
           catch (err) { put(msg, errorBox(err)); }
         } }, 'Create key')), tokens),
-      h('div', { class: 'grid2' }, funds, prices)));
+      h('div', { class: 'grid2' }, funds, prices), limits));
   if (isAdmin()) {
     const bal = h('input', { type: 'number', step: '0.01', placeholder: 'balance +/-', id: 'funds-balance', size: 8 });
     const cou = h('input', { type: 'number', step: '0.01', placeholder: 'coupon +/-', size: 8 });
@@ -89,6 +90,17 @@ async function accountDetail(el, a) {
       } catch { /* the setting is not offered */ }
     }
   }
+  try {
+    const l = await api('GET', `/api/v1/accounts/${a.id}/limits`);
+    const upj = h('input', { type: 'number', value: l.units_per_job, size: 8, disabled: !isAdmin() });
+    const jif = h('input', { type: 'number', value: l.jobs_in_flight, size: 8, disabled: !isAdmin() });
+    const lm = h('span', {});
+    put(limits, h('div', { class: 'card' }, h('h2', {}, 'Limits'), h('div', { class: 'toolbar' }, 'units per job', upj, 'unfinished jobs', jif,
+      isAdmin() ? h('button', { onclick: async () => {
+        try { await api('PATCH', `/api/v1/accounts/${a.id}/limits`, { units_per_job: Number(upj.value), jobs_in_flight: Number(jif.value) }); put(lm, h('span', { class: 'ok' }, 'saved')); }
+        catch (err) { put(lm, errorBox(err)); }
+      } }, 'Save') : null), lm));
+  } catch (err) { put(limits, errorBox(err)); }
   await loadTokens();
 }
 

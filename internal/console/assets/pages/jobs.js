@@ -46,12 +46,12 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
     info.textContent = page.total ? `${off + 1}–${off + page.jobs.length} of ${page.total}` : 'no jobs';
     const all = h('input', { type: 'checkbox', onchange: (e) => { page.jobs.forEach((j) => (e.target.checked ? selected.add(j.id) : selected.delete(j.id))); load(); } });
     put(table, h('table', {},
-      h('tr', {}, h('th', {}, all), ['Job', 'Kind', 'Name', 'Status', 'Units', 'Priority', 'Account', 'Created'].map((t) => h('th', {}, t))),
+      h('tr', {}, h('th', {}, all), ['Job', 'Kind', 'Name', 'Status', 'Units', 'Priority', 'Cost', 'Account', 'Created'].map((t) => h('th', {}, t))),
       page.jobs.map((j) => h('tr', { 'data-job': j.id },
         h('td', {}, h('input', { type: 'checkbox', checked: selected.has(j.id), onchange: (e) => (e.target.checked ? selected.add(j.id) : selected.delete(j.id)) })),
         h('td', {}, h('a', { href: '/jobs/' + j.id, 'data-nav': '' }, '#' + j.id)), h('td', {}, j.kind), h('td', { class: 'wrap' }, j.name || j.alias || ''),
         h('td', {}, badge(j.status), j.pause_reason ? h('small', { class: 'muted' }, ' ' + j.pause_reason) : null),
-        h('td', {}, unitBar(j.units)), h('td', {}, String(j.priority)), h('td', {}, String(j.account_id)), h('td', {}, fmtTime(j.created_at))))),
+        h('td', {}, unitBar(j.units)), h('td', {}, String(j.priority)), h('td', {}, money(j.cost_milli)), h('td', {}, String(j.account_id)), h('td', {}, fmtTime(j.created_at))))),
     h('div', { class: 'toolbar' },
       h('button', { disabled: off === 0, onclick: () => { f.offset = String(Math.max(0, off - PAGE)); load(); } }, '‹ newer'),
       h('button', { disabled: off + PAGE >= page.total, onclick: () => { f.offset = String(off + PAGE); load(); } }, 'older ›')));
@@ -160,7 +160,10 @@ export const jobPage = {
           h('td', {}, u.worker_id ? '#' + u.worker_id : '–'), h('td', {}, String(u.attempts)), h('td', {}, fmtTime(u.started_at)), h('td', {}, fmtTime(u.finished_at)),
           h('td', {}, h('div', { class: 'bar' }, h('span', { class: u.status === 'running' ? 'run' : '', style: { width: (u.status === 'done' ? 100 : progress[u.id] ?? u.progress ?? 0) + '%' } }))),
           h('td', { class: 'wrap' }, outputsOf(u).map(([n, r]) => h('a', { href: blobURL(r.hash), target: '_blank', rel: 'noopener' }, n + ' '))),
-          h('td', {}, h('button', { onclick: () => showLog(u) }, 'tail'))))));
+          h('td', {}, h('button', { onclick: () => showLog(u) }, 'tail'),
+            ['failed', 'timed_out', 'cancelled'].includes(u.status) ? h('button', { 'data-retry': u.id, onclick: async () => {
+              try { await api('POST', `/api/v1/jobs/${id}/restart-units`, { unit_ids: [u.id] }); loadUnits(); } catch (err) { put(msg, errorBox(err)); }
+            } }, 'retry') : null)))));
     }
     async function showLog(u) {
       const r = await api('GET', `/api/v1/jobs/${id}/units?log=1&limit=1&offset=${u.index}`);
@@ -169,8 +172,10 @@ export const jobPage = {
       put(logEl, h('h2', {}, `Log of unit #${u.id} (last 8 KB) `, h('a', { href: url, download: `unit-${u.id}.log` }, 'download')),
         h('pre', { id: 'unit-log' }, text.slice(-8192) || '(empty)'));
     }
+    const unitStatus = h('select', { id: 'unit-status', onchange: () => loadUnits() },
+      ['', 'queued', 'running', 'paused', 'done', 'failed', 'timed_out', 'cancelled', 'blocked'].map((s) => h('option', { value: s }, s || 'every status')));
     async function loadUnits() {
-      const r = await api('GET', `/api/v1/jobs/${id}/units?limit=500`);
+      const r = await api('GET', `/api/v1/jobs/${id}/units?limit=500` + (unitStatus.value ? '&status=' + unitStatus.value : ''));
       units = r.units;
       drawUnits();
       let all = units;
@@ -193,7 +198,7 @@ export const jobPage = {
     }
     drawHead();
     drawCounts();
-    put(main, head, counts, h('h2', {}, 'Units'), unitsEl, logEl, children, thumbs, h('div', { class: 'grid2' }, eventsEl, blockEl));
+    put(main, head, counts, h('h2', {}, 'Units ', unitStatus), unitsEl, logEl, children, thumbs, h('div', { class: 'grid2' }, eventsEl, blockEl));
     await Promise.all([loadUnits(), loadSide()]);
     const reloadUnits = debounce(loadUnits, 300);
     const reloadSide = debounce(loadSide, 500);
