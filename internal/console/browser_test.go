@@ -118,7 +118,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		do(t, b, "the overview counts it", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#kinds [data-kind="batch"]`)))
 		screenshot(t, b, "overview")
-		do(t, b, "the RPA page", chromedp.Click(chromedp.CSS(`nav a[href="/rpa"]`)), chromedp.WaitVisible(chromedp.CSS(`.tabs a.active`)))
+		do(t, b, "the RPA page", chromedp.Click(chromedp.CSS(`nav a[href="/rpa"]`)), chromedp.WaitVisible(chromedp.CSS(`.tabs a.active`)),
+			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-missing="rpa.processes"]`)))
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,

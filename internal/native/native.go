@@ -64,6 +64,8 @@ func (s *API) Mount(mux *http.ServeMux) {
 	h("GET /api/v1/schedules/{id}", s.handleGetSchedule)
 	h("PUT /api/v1/schedules/{id}", s.handlePutSchedule)
 	h("DELETE /api/v1/schedules/{id}", s.handleDeleteSchedule)
+	h("GET /api/v1/collections", s.handleCollections)
+	h("GET /api/v1/collections/{name}", s.handleCollection)
 	h("POST /api/v1/blobs", s.handlePutBlob)
 	h("GET /api/v1/blobs/{hash}", s.handleGetBlob)
 }

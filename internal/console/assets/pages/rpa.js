@@ -2,12 +2,17 @@ import { h, put } from '../app.js';
 import { jobList } from './jobs.js';
 import { workerTable } from './workers.js';
 import { scheduleEditor } from './schedules.js';
+import { collectionTable } from './collections.js';
 
 const TABS = [
   ['robots', 'Robots and studios', (el) => workerTable(el, { kind: 'robot,studio', title: 'Robots and studios' })],
   ['jobs', 'Jobs', (el, query) => jobList(el, { fixed: { kind: 'rpa.job' }, query, title: 'RPA jobs' })],
   ['queues', 'Work queues', (el, query) => jobList(el, { fixed: { kind: 'rpa.queue' }, query, title: 'Work queues (a queue\'s page lists its items)' })],
   ['schedules', 'Schedules', (el) => scheduleEditor(el, { kind: 'rpa.job', title: 'RPA schedules' })],
+  // The RPA facade's own things, once it offers them as native collections (native.Collection).
+  ['processes', 'Processes', (el) => collectionTable(el, 'rpa.processes', { title: 'Processes and versions' })],
+  ['assets', 'Assets', (el) => collectionTable(el, 'rpa.assets', { title: 'Assets (values of password assets are never listed)' })],
+  ['files', 'Shared files', (el) => collectionTable(el, 'rpa.files', { title: 'Shared files' })],
 ];
 
 // RPA: robots, jobs, queues and schedules through the native API.
