@@ -344,6 +344,38 @@ func (s *API) handleRemoveWorker(w http.ResponseWriter, r *http.Request, c calle
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleWorkerUnits lists the units a worker holds now (running), of a worker the caller may see.
+func (s *API) handleWorkerUnits(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok {
+		facade.JSONError(w, http.StatusNotFound, "not found")
+		return
+	}
+	limit, offset, ok := paging(w, r, 100, 1000)
+	if !ok {
+		return
+	}
+	wk, err := s.cfg.Store.GetWorker(r.Context(), id)
+	if err == nil && (!c.admin() && wk.AccountID != c.account.ID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	units, total, err := s.cfg.Store.ListUnits(r.Context(), store.UnitFilter{WorkerID: id, Statuses: []store.UnitStatus{store.UnitRunning},
+		Limit: limit, Offset: offset})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]UnitView, len(units))
+	for i, u := range units {
+		out[i] = unitView(u)
+	}
+	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "units": out})
+}
+
 // handleListAccounts lists accounts: every one to an admin (filtered by parent_id and a name search),
 // to anyone else its own and its sub-accounts.
 func (s *API) handleListAccounts(w http.ResponseWriter, r *http.Request, c caller) {

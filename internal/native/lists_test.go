@@ -142,6 +142,7 @@ func TestConsoleEndpoints(t *testing.T) {
 			{"a bad limit", false, "GET", "/api/v1/workers?limit=0", nil, 400, nil, nil},
 			{"tenant sees its worker", true, "GET", "/api/v1/workers?status=idle", nil, 200, []string{`"total":1`, `"name":"node"`}, nil},
 			{"workers by status", false, "GET", "/api/v1/workers?status=offline", nil, 200, []string{`"total":0`}, nil},
+			{"another's worker's units", true, "GET", "/api/v1/workers/999999/units", nil, 404, nil, nil},
 			{"an online worker stays", true, "DELETE", fmt.Sprintf("/api/v1/workers/%d", wk.ID), nil, 409, nil, nil},
 			{"tenant lists accounts: itself", true, "GET", "/api/v1/accounts", nil, 200, []string{`"total":1`, `"name":"tenant"`}, []string{`"name":"admin"`}},
 			{"tokens without secrets", true, "GET", tokens, nil, 200, []string{`"kind":"admin"`, `"label":"tenant"`}, []string{"secret", "hash"}},
@@ -175,6 +176,15 @@ func TestConsoleEndpoints(t *testing.T) {
 					}
 				}
 			})
+		}
+		// The units a worker runs.
+		leased, err := f.eng.Lease(ctx, wk, 1, 0)
+		if err != nil || len(leased) != 1 {
+			t.Fatalf("lease: %v %v", leased, err)
+		}
+		if code, body := f.call(t, f.tenant, "GET", fmt.Sprintf("/api/v1/workers/%d/units", wk.ID), nil); code != 200 ||
+			!strings.Contains(body, fmt.Sprintf(`"total":1,"units":[{"id":%d,`, leased[0].ID)) {
+			t.Fatalf("the worker's units: %d %s", code, body)
 		}
 		// A worker gone offline is removed; a revoked token no longer works.
 		if _, err := f.st.MarkOffline(ctx, time.Now().Add(time.Hour)); err != nil {

@@ -44,6 +44,7 @@ func (s *API) Mount(mux *http.ServeMux) {
 	h("POST /api/v1/jobs/bulk", s.handleBulk)
 	h("GET /api/v1/workers", s.handleListWorkers)
 	h("DELETE /api/v1/workers/{id}", s.handleRemoveWorker)
+	h("GET /api/v1/workers/{id}/units", s.handleWorkerUnits)
 	h("GET /api/v1/overview", s.handleOverview)
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)
@@ -380,6 +381,12 @@ type UnitView struct {
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 }
 
+func unitView(u store.Unit) UnitView {
+	return UnitView{ID: u.ID, JobID: u.JobID, Index: u.Index, Name: u.Name, Status: u.Status, Capability: u.Capability,
+		Attempts: u.Attempts, WorkerID: u.WorkerID, Epoch: u.Epoch, Progress: u.Progress, Error: u.Error,
+		Result: u.Result, Outputs: u.Outputs, StartedAt: u.StartedAt, FinishedAt: u.FinishedAt}
+}
+
 func (s *API) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
@@ -403,9 +410,7 @@ func (s *API) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) 
 	withLog := r.URL.Query().Get("log") == "1"
 	out := make([]UnitView, len(units))
 	for i, u := range units {
-		out[i] = UnitView{ID: u.ID, JobID: u.JobID, Index: u.Index, Name: u.Name, Status: u.Status, Capability: u.Capability,
-			Attempts: u.Attempts, WorkerID: u.WorkerID, Epoch: u.Epoch, Progress: u.Progress, Error: u.Error,
-			Result: u.Result, Outputs: u.Outputs, StartedAt: u.StartedAt, FinishedAt: u.FinishedAt}
+		out[i] = unitView(u)
 		if withLog {
 			out[i].Log = u.Log
 		}

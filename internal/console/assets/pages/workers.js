@@ -8,12 +8,16 @@ export async function workerTable(el, { kind = '', title = 'Workers' } = {}) {
   const draw = () => {
     const ws = [...rows.values()].sort((a, b) => a.id - b.id);
     put(table, ws.length ? h('table', {},
-      h('tr', {}, ['Worker', 'Name', 'Kind', 'Status', 'Capabilities', 'Software', 'Last heartbeat', 'Licence', ''].map((t) => h('th', {}, t))),
+      h('tr', {}, ['Worker', 'Name', 'Kind', 'Status', 'Capabilities', 'Software', 'Last heartbeat', 'Licence', 'Current units', ''].map((t) => h('th', {}, t))),
       ws.map((w) => h('tr', { 'data-worker': w.id },
         h('td', {}, '#' + w.id), h('td', {}, w.name), h('td', {}, w.kind), h('td', {}, badge(w.status)),
         h('td', { class: 'wrap' }, (w.capabilities || []).join(', ') + ((w.tags || []).length ? ' · tags ' + w.tags.join(', ') : '')),
         h('td', { class: 'wrap' }, software(w.info)), h('td', {}, fmtTime(w.last_heartbeat)),
         h('td', {}, w.licence ? `${w.licence}${w.licence_expires ? ' until ' + fmtTime(w.licence_expires) : ''}` : '–'),
+        h('td', { class: 'wrap', 'data-units': w.id }, w.status === 'busy' ? h('button', { onclick: async (e) => {
+          const r = await api('GET', `/api/v1/workers/${w.id}/units?limit=50`);
+          put(e.target.parentElement, r.units.length ? r.units.map((u) => h('div', {}, h('a', { href: '/jobs/' + u.job_id, 'data-nav': '' }, `job #${u.job_id}`), ` unit #${u.id} ${Math.round(u.progress)}%`)) : 'none');
+        } }, 'show') : '–'),
         h('td', {}, w.status === 'offline'
           ? h('button', { class: 'danger', onclick: async () => {
             try { await api('DELETE', '/api/v1/workers/' + w.id); rows.delete(w.id); draw(); } catch (err) { put(msg, errorBox(err)); }
