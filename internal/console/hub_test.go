@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"taskcenter/internal/native"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/sqlite"
 )
@@ -70,7 +71,8 @@ func TestFollowerCostIsFlat(t *testing.T) {
 				subs[i].job = j.ID
 			}
 		}
-		f := follower{workers: map[int64]string{}, jobs: map[int64]string{}, overviews: map[int64]string{}, current: map[int64]jobLive{}}
+		f := follower{workers: map[int64]string{}, jobs: map[int64]string{}, overviews: map[int64]string{},
+			overviewSent: map[int64]native.Overview{}, current: map[int64]jobLive{}}
 		if err := h.step(ctx, &f, subs, true); err != nil {
 			t.Fatal(err)
 		}

@@ -126,6 +126,7 @@ type follower struct {
 	workers      map[int64]string
 	jobs         map[int64]string // watched jobs' last state sent
 	overviews    map[int64]string // each scope's last counts sent (without their time)
+	overviewSent map[int64]native.Overview
 	current      map[int64]jobLive
 	lastOverview time.Time
 }
@@ -141,7 +142,8 @@ func (h *hub) run() {
 		case <-ctx.Done():
 		}
 	}()
-	f := follower{workers: map[int64]string{}, jobs: map[int64]string{}, overviews: map[int64]string{}, current: map[int64]jobLive{}}
+	f := follower{workers: map[int64]string{}, jobs: map[int64]string{}, overviews: map[int64]string{},
+		overviewSent: map[int64]native.Overview{}, current: map[int64]jobLive{}}
 	var err error
 	if f.lastEvent, err = h.st.LastEventID(ctx); err != nil {
 		h.log.Warn("console live stream: find the history's end", "err", err)
@@ -247,6 +249,7 @@ func (h *hub) step(ctx context.Context, f *follower, subs []*subscriber, first b
 			}
 			f.overviews[scope] = string(b)
 			o.ComputedAt = now
+			f.overviewSent[scope] = o
 			send("overview", o, func(s *subscriber) bool { return s.overview && s.scope == scope && s.primed })
 		}
 	}
@@ -258,7 +261,7 @@ func (h *hub) step(ctx context.Context, f *follower, subs []*subscriber, first b
 			send("job", v, func(o *subscriber) bool { return o == s })
 		}
 		if s.overview {
-			send("overview", json.RawMessage(f.overviews[s.scope]), func(o *subscriber) bool { return o == s })
+			send("overview", f.overviewSent[s.scope], func(o *subscriber) bool { return o == s })
 		}
 		send("ready", struct{}{}, func(o *subscriber) bool { return o == s })
 		s.primed = true

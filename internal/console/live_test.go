@@ -92,7 +92,10 @@ func TestLiveStreamFollowsAJob(t *testing.T) {
 			}
 		}
 		expect(st, `job {"id":`, "ready")
-		expect(ov, "overview {", "ready")
+		if _, data := ov.next(t, "overview"); !strings.Contains(string(data), `"batch":{`) || strings.Contains(string(data), "0001-01-01") {
+			t.Fatalf("the first overview: %s", data)
+		}
+		expect(ov, "ready")
 		if err := s.eng.Pause(ctx, j.ID, engine.PauseUser); err != nil {
 			t.Fatal(err)
 		}
