@@ -376,6 +376,41 @@ func (s *API) handleWorkerUnits(w http.ResponseWriter, r *http.Request, c caller
 	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "units": out})
 }
 
+// handleSetLicence issues (licence set) or revokes (licence empty) a worker's licence: a robot of a
+// licensed kind leases nothing without one. Admins only; anyone else gets 404.
+func (s *API) handleSetLicence(w http.ResponseWriter, r *http.Request, c caller) {
+	id, ok := pathID(r)
+	if !ok || !c.admin() {
+		facade.JSONError(w, http.StatusNotFound, "not found")
+		return
+	}
+	var req struct {
+		Licence   string     `json:"licence"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if len(req.Licence) > 200 {
+		facade.JSONError(w, http.StatusBadRequest, "licence is longer than 200 bytes")
+		return
+	}
+	if _, err := s.cfg.Store.GetWorker(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.cfg.Engine.SetLicence(r.Context(), id, req.Licence, req.ExpiresAt); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wk, err := s.cfg.Store.GetWorker(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	facade.JSON(w, http.StatusOK, NewWorkerView(wk))
+}
+
 // handleListAccounts lists accounts: every one to an admin (filtered by parent_id and a name search),
 // to anyone else its own and its sub-accounts.
 func (s *API) handleListAccounts(w http.ResponseWriter, r *http.Request, c caller) {

@@ -45,6 +45,7 @@ func (s *API) Mount(mux *http.ServeMux) {
 	h("GET /api/v1/workers", s.handleListWorkers)
 	h("DELETE /api/v1/workers/{id}", s.handleRemoveWorker)
 	h("GET /api/v1/workers/{id}/units", s.handleWorkerUnits)
+	h("PUT /api/v1/workers/{id}/licence", s.handleSetLicence)
 	h("GET /api/v1/overview", s.handleOverview)
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)

@@ -1,4 +1,4 @@
-import { h, put, api, live, badge, fmtTime, errorBox } from '../app.js';
+import { h, put, api, live, badge, fmtTime, errorBox, isAdmin } from '../app.js';
 
 // workerTable lists workers (of a kind, when given) and follows their status live.
 export async function workerTable(el, { kind = '', title = 'Workers' } = {}) {
@@ -13,7 +13,16 @@ export async function workerTable(el, { kind = '', title = 'Workers' } = {}) {
         h('td', {}, '#' + w.id), h('td', {}, w.name), h('td', {}, w.kind), h('td', {}, badge(w.status)),
         h('td', { class: 'wrap' }, (w.capabilities || []).join(', ') + ((w.tags || []).length ? ' · tags ' + w.tags.join(', ') : '')),
         h('td', { class: 'wrap' }, software(w.info)), h('td', {}, fmtTime(w.last_heartbeat)),
-        h('td', {}, w.licence ? `${w.licence}${w.licence_expires ? ' until ' + fmtTime(w.licence_expires) : ''}` : '–'),
+        h('td', {}, w.licence ? `${w.licence}${w.licence_expires ? ' until ' + fmtTime(w.licence_expires) : ''} ` : '– ',
+          isAdmin() ? h('button', { 'data-licence': w.id, onclick: async () => {
+            const licence = prompt(`Licence for ${w.name} (empty revokes it)`, w.licence || '');
+            if (licence === null) return;
+            const until = licence ? prompt('Expires (YYYY-MM-DD, empty: never)', w.licence_expires ? w.licence_expires.slice(0, 10) : '') : '';
+            try {
+              const nw = await api('PUT', `/api/v1/workers/${w.id}/licence`, { licence, expires_at: until ? new Date(until + 'T00:00:00Z').toISOString() : null });
+              rows.set(nw.id, nw); draw();
+            } catch (err) { put(msg, errorBox(err)); }
+          } }, 'licence') : null),
         h('td', { class: 'wrap', 'data-units': w.id }, w.status === 'busy' ? h('button', { onclick: async (e) => {
           const r = await api('GET', `/api/v1/workers/${w.id}/units?limit=50`);
           put(e.target.parentElement, r.units.length ? r.units.map((u) => h('div', {}, h('a', { href: '/jobs/' + u.job_id, 'data-nav': '' }, `job #${u.job_id}`), ` unit #${u.id} ${Math.round(u.progress)}%`)) : 'none');
