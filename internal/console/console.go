@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -68,6 +69,8 @@ type Console struct {
 	// version names this build's assets in index.html so that a browser fetches new ones.
 	gz      map[string][]byte
 	version string
+	// mux is what Mount registered on: the fallback asks it which methods a path has.
+	mux *http.ServeMux
 }
 
 // New builds the console. Close stops its live stream's follower.
@@ -118,6 +121,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /console/session", c.handleSignOut)
 	mux.HandleFunc("GET /console/live", c.handleLive)
 	mux.HandleFunc("/", c.handleApp)
+	c.mux = mux
 }
 
 // handleAsset serves the app's files under /console/assets/<version>/: a new build's files have new
@@ -154,9 +158,13 @@ func (c *Console) handleAsset(w http.ResponseWriter, r *http.Request) {
 func (c *Console) handleApp(w http.ResponseWriter, r *http.Request) {
 	htmlWanted := strings.Contains(r.Header.Get("Accept"), "text/html")
 	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || !htmlWanted || strings.HasPrefix(r.URL.Path, "/api/") {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error":"not found"}` + "\n"))
+		// A route of another method keeps answering 405, as it did before this fallback took "/".
+		if allow := c.methodsOf(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			facade.JSONError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -209,4 +217,20 @@ func compressAssets(files fs.FS) (map[string][]byte, string, error) {
 		return nil, "", fmt.Errorf("read console assets: %w", err)
 	}
 	return out, hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// methodsOf lists the methods other routes serve r's path with.
+func (c *Console) methodsOf(r *http.Request) []string {
+	if c.mux == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := c.mux.Handler(probe); pattern != "" && pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -53,6 +53,7 @@ func TestAppIsServedToBrowsersOnly(t *testing.T) {
 		{"no Accept", "GET", "/whatever", "", 404, `"error"`},
 		{"an unknown API path", "GET", "/api/v1/nothing", "text/html", 404, `"error"`},
 		{"a change to a page path", "POST", "/jobs", "text/html", 404, `"error"`},
+		{"another method of a route", "PUT", "/api/v1/jobs", "", 405, `"method not allowed"`},
 		{"the API needs a session or token", "GET", "/api/v1/jobs", "text/html", 401, `"error"`},
 		{"the live stream needs a session", "GET", "/console/live", "", 401, `"error"`},
 	} {
