@@ -115,6 +115,16 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatal("the page was reloaded")
 		}
 
+		do(t, b, "a bulk priority change",
+			chromedp.Click(chromedp.CSS(`nav a[href="/jobs"]`)),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-job="%d"] input[type=checkbox]`, jobID))),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-job="%d"] input[type=checkbox]`, jobID))),
+			chromedp.SetValue(chromedp.CSS(`#bulk input[type=number]`), "5"),
+			chromedp.Click(chromedp.CSS(`#bulk button[data-bulk="priority"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#bulk .ok`)))
+		if j, err := s.st.GetJob(ctx, jobID); err != nil || j.Priority != 5 {
+			t.Fatalf("after the bulk change the priority is %d (%v)", j.Priority, err)
+		}
 		do(t, b, "the overview counts it", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#kinds [data-kind="batch"]`)))
 		screenshot(t, b, "overview")
