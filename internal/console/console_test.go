@@ -3,6 +3,7 @@ package console_test
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -146,6 +147,21 @@ func TestSessionGuardsChanges(t *testing.T) {
 		}
 		if code, body, _ := send(t, c, "GET", u+"/api/v1/jobs", nil, ""); code != 200 || !strings.Contains(body, `"total":2`) {
 			t.Fatalf("a read with the cookie: %d %s", code, body)
+		}
+
+		// An upload is served as a sandboxed document: an HTML blob opened from the console runs no
+		// script with the session.
+		code, body, _ := send(t, c, "POST", u+"/api/v1/blobs", map[string]string{"X-CSRF-Token": csrf, "Content-Type": "application/octet-stream"},
+			`<html><script>fetch('/console/session')</script></html>`)
+		var ref struct {
+			Hash string `json:"hash"`
+		}
+		if err := json.Unmarshal([]byte(body), &ref); code != http.StatusCreated || err != nil {
+			t.Fatalf("upload: %d %s", code, body)
+		}
+		if code, _, hdr := send(t, c, "GET", u+"/api/v1/blobs/"+ref.Hash, nil, ""); code != 200 ||
+			!strings.HasPrefix(hdr.Get("Content-Security-Policy"), "sandbox") || hdr.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("a blob is served with %d %v", code, hdr)
 		}
 
 		// A tenant's admin: its own jobs only, another account's job is not found.

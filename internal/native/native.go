@@ -767,6 +767,10 @@ func (s *API) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller) {
 			return
 		}
 	}
+	// A blob is anyone's upload served from the console's origin: a sandboxed document, so that an
+	// HTML file opened from a job's outputs runs no script with the reader's session.
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	facade.ServeBlob(w, r, s.cfg.Blobs, s.log, hash)
 }
 
