@@ -112,6 +112,10 @@ func (c *Console) Close() error {
 	return nil
 }
 
+// EndStreams ends the open live streams (and takes no new ones), so that a server shutting down does
+// not wait for them: `taskcenter serve` calls it when shutdown begins.
+func (c *Console) EndStreams() { c.live.close() }
+
 // Mount registers the console's routes: the app at / (every path a browser asks for as a page), its
 // files under /console/assets/, the session and the live stream under /console/.
 func (c *Console) Mount(mux *http.ServeMux) {
