@@ -2,8 +2,10 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,5 +92,66 @@ func TestFollowerCostIsFlat(t *testing.T) {
 	one, hundred := readsFor(3), readsFor(100)
 	if one != hundred || one == 0 {
 		t.Fatalf("a step reads the store %d times for 3 consoles and %d for 100", one, hundred)
+	}
+}
+
+// TestFollowerSendsWorkerChanges: a worker going offline reaches the admin's consoles and the
+// consoles of the worker's account, not another account's; a removed worker reaches the admin's.
+func TestFollowerSendsWorkerChanges(t *testing.T) {
+	ctx := context.Background()
+	st := sqlite.OpenTest(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	wk, err := st.RegisterWorker(ctx, store.Worker{AccountID: 7, Name: "robot-1", Kind: "robot", Capabilities: []string{"rpa"}}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(st, func() time.Time { return t0 }, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	admin, owner, other := &subscriber{ch: make(chan message, 16), gone: make(chan struct{})},
+		&subscriber{scope: 7, ch: make(chan message, 16), gone: make(chan struct{})},
+		&subscriber{scope: 8, ch: make(chan message, 16), gone: make(chan struct{})}
+	subs := []*subscriber{admin, owner, other}
+	f := follower{workers: map[int64]string{}, jobs: map[int64]string{}, overviews: map[int64]string{},
+		overviewSent: map[int64]native.Overview{}, current: map[int64]jobLive{}}
+	step := func() {
+		t.Helper()
+		if err := h.step(ctx, &f, subs, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain := func(s *subscriber) []string {
+		var out []string
+		for len(s.ch) > 0 {
+			m := <-s.ch
+			out = append(out, m.event+" "+string(m.data))
+		}
+		return out
+	}
+	step()
+	for _, s := range subs {
+		drain(s)
+	}
+	if _, err := st.MarkOffline(ctx, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	for _, tc := range []struct {
+		name string
+		sub  *subscriber
+		want bool
+	}{{"admin", admin, true}, {"owner", owner, true}, {"another account", other, false}} {
+		got := strings.Join(drain(tc.sub), "\n")
+		if has := strings.Contains(got, `worker {"id":`) && strings.Contains(got, `"status":"offline"`); has != tc.want {
+			t.Errorf("%s: offline worker sent %v, want %v: %s", tc.name, has, tc.want, got)
+		}
+	}
+	if err := st.DeleteWorker(ctx, wk.ID); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	if got := strings.Join(drain(admin), "\n"); !strings.Contains(got, fmt.Sprintf(`worker_removed {"id":%d}`, wk.ID)) {
+		t.Errorf("admin was not told of the removal: %s", got)
+	}
+	if got := drain(other); len(got) != 0 {
+		t.Errorf("another account heard %v", got)
 	}
 }
