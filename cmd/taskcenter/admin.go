@@ -19,7 +19,10 @@ import (
 	"taskcenter/internal/app"
 )
 
-const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-dir DIR] <command>
+const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-dir DIR] [-o table|json] <command>
+
+Answers print as tables (lists) or field/value lines (objects); -o json prints the API's JSON.
+Settings documents (settings get, accounts settings) always print as JSON, ready to edit and set.
 
   whoami
   accounts list
@@ -36,7 +39,7 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
                               accessId/accessKey, RPA administrator accessKey/secretKey, recording
                               app_id/secret, project service x-kms-user token)
   recording token APP_ID SECRET [--ttl 1h] [--nonce N]   (a cloud recording token, minted locally)
-  jobs list [--status S,S] [--kind K] [--search Q]
+  jobs list [--status S,S] [--kind K] [--search Q] [--account ID] [--limit N] [--offset N]
   jobs get ID | units ID | events ID | blocklist ID
   jobs submit FILE            (a JSON job spec; - reads standard input)
   jobs pause|resume|abort|restart-failed|delete ID
@@ -63,6 +66,7 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 	server := fs.String("server", envOr("TASKCENTER_SERVER", ""), "server URL (default: the one in credentials.json, else http://127.0.0.1:8080)")
 	token := fs.String("token", envOr("TASKCENTER_TOKEN", ""), "admin token")
 	dataDir := fs.String("data-dir", envOr("TASKCENTER_DATA_DIR", "taskcenter-data"), "server data directory to read credentials.json from")
+	format := fs.String("o", "table", "output: table or json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,11 +104,11 @@ func adminCmd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if len(res) > 0 {
-		var v any
-		if json.Unmarshal(res, &v) == nil {
-			res, _ = json.MarshalIndent(v, "", "  ")
+		// A settings document is printed as JSON whatever -o says: it is read to be edited and set again.
+		if len(rest) > 1 && (rest[0] == "settings" && rest[1] == "get" || rest[0] == "accounts" && rest[1] == "settings") {
+			*format = "json"
 		}
-		fmt.Fprintln(out, string(res))
+		return printAnswer(out, res, *format)
 	}
 	return nil
 }
@@ -246,10 +250,16 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		status := fs.String("status", "", "statuses, comma-separated")
 		kind := fs.String("kind", "", "job kind")
 		search := fs.String("search", "", "text in name, alias or project")
+		account := fs.String("account", "", "account id")
+		limit := fs.String("limit", "50", "jobs per page")
+		offset := fs.String("offset", "0", "jobs to skip")
 		if err := fs.Parse(a[2:]); err != nil {
 			return nil, err
 		}
-		q := url.Values{"status": {*status}, "kind": {*kind}, "search": {*search}}
+		q := url.Values{"status": {*status}, "kind": {*kind}, "search": {*search}, "limit": {*limit}, "offset": {*offset}}
+		if *account != "" {
+			q.Set("account_id", *account)
+		}
 		return c.do(ctx, "GET", "/api/v1/jobs?"+q.Encode(), nil)
 	case "jobs get", "jobs units", "jobs events", "jobs blocklist":
 		job, err := id(2)

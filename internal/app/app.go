@@ -198,6 +198,11 @@ func Run(ctx context.Context, o Options) error {
 	// connection while the handler runs), the second would cut long-polls and large downloads. Bodies
 	// are bounded per request instead (server.Config.BodyTimeout; uploads must keep data coming).
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	for _, f := range facades { // long-lived streams (the console's) end when shutdown begins, not at its timeout
+		if s, ok := f.(interface{ EndStreams() }); ok {
+			httpSrv.RegisterOnShutdown(s.EndStreams)
+		}
+	}
 
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engDone := make(chan error, 1)

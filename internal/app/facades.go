@@ -7,6 +7,7 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
+	"taskcenter/internal/console"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/projects"
 	"taskcenter/internal/recording"
@@ -50,5 +51,9 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projects facade: %w", err)
 	}
-	return []server.Facade{r, o, rec, pr}, nil
+	con, err := console.New(console.Config{Engine: d.Engine, Store: d.Store, Log: d.Log, Dialects: []string{r.KeyKind(), o.KeyKind(), rec.KeyKind(), pr.KeyKind()}})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return []server.Facade{r, o, rec, pr, con}, nil
 }

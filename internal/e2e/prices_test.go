@@ -27,7 +27,7 @@ func TestAdminSetsRenderPrices(t *testing.T) {
 			admin.mustDo(t, "POST", "/api/v1/accounts", map[string]any{"name": "studio"}, &acct)
 			id := strconv.FormatInt(acct.ID, 10)
 			cli := func(args ...string) ([]byte, error) {
-				base := []string{"admin", "--server", s.srv.URL, "--token", s.creds.AdminToken, "accounts"}
+				base := []string{"admin", "--server", s.srv.URL, "--token", s.creds.AdminToken, "-o", "json", "accounts"}
 				return exec.Command(bin, append(base, args...)...).CombinedOutput()
 			}
 

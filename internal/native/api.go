@@ -44,6 +44,13 @@ type AccountSetting interface {
 	PatchAccountSetting(ctx context.Context, accountID int64, doc json.RawMessage) (json.RawMessage, error)
 }
 
+// Sessions authenticates a request that carries no bearer token: the console's session cookie. It
+// answers the native token the session stands for, or an error wrapping auth.ErrUnauthorized (no
+// session, or a change without its CSRF proof).
+type Sessions interface {
+	SessionToken(r *http.Request) (string, error)
+}
+
 // Config is what the native API needs.
 type Config struct {
 	Engine *engine.Engine
@@ -57,20 +64,23 @@ type Config struct {
 
 // API serves the native API.
 type API struct {
-	cfg      Config
-	log      *slog.Logger
-	issuers  map[string]KeyIssuer      // by KeyKind
-	settings map[string]Setting        // by SettingName
-	acctSets map[string]AccountSetting // by AccountSettingName
+	cfg         Config
+	log         *slog.Logger
+	issuers     map[string]KeyIssuer      // by KeyKind
+	settings    map[string]Setting        // by SettingName
+	acctSets    map[string]AccountSetting // by AccountSettingName
+	sessions    Sessions                  // nil: bearer tokens only
+	collections map[string]Collection     // by CollectionName
 }
 
-// New builds the native API over the facades that issue keys or keep settings (any others are
-// ignored).
+// New builds the native API over the facades that issue keys, keep settings, offer collections or
+// authenticate console sessions (any others are ignored).
 func New(cfg Config, facades ...any) *API {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	a := &API{cfg: cfg, log: cfg.Log, issuers: map[string]KeyIssuer{}, settings: map[string]Setting{}, acctSets: map[string]AccountSetting{}}
+	a := &API{cfg: cfg, log: cfg.Log, issuers: map[string]KeyIssuer{}, settings: map[string]Setting{}, acctSets: map[string]AccountSetting{},
+		collections: map[string]Collection{}}
 	for _, f := range facades {
 		if ki, ok := f.(KeyIssuer); ok {
 			a.issuers[ki.KeyKind()] = ki
@@ -80,6 +90,12 @@ func New(cfg Config, facades ...any) *API {
 		}
 		if as, ok := f.(AccountSetting); ok {
 			a.acctSets[as.AccountSettingName()] = as
+		}
+		if col, ok := f.(Collection); ok {
+			a.collections[col.CollectionName()] = col
+		}
+		if ss, ok := f.(Sessions); ok {
+			a.sessions = ss
 		}
 	}
 	return a

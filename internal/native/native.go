@@ -41,14 +41,21 @@ func (s *API) Mount(mux *http.ServeMux) {
 	h("GET /api/v1/jobs/{id}/events", s.handleJobEvents)
 	h("GET /api/v1/jobs/{id}/blocklist", s.handleBlocklist)
 	h("DELETE /api/v1/jobs/{id}/blocklist", s.handleClearBlocklist)
+	h("POST /api/v1/jobs/bulk", s.handleBulk)
 	h("GET /api/v1/workers", s.handleListWorkers)
+	h("DELETE /api/v1/workers/{id}", s.handleRemoveWorker)
+	h("GET /api/v1/workers/{id}/units", s.handleWorkerUnits)
+	h("PUT /api/v1/workers/{id}/licence", s.handleSetLicence)
+	h("GET /api/v1/overview", s.handleOverview)
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)
 	h("POST /api/v1/accounts/{id}/funds", s.handleFunds)
 	h("GET /api/v1/accounts/{id}/ledger", s.handleLedger)
 	h("GET /api/v1/accounts/{id}/limits", s.handleGetLimits)
 	h("PATCH /api/v1/accounts/{id}/limits", s.handleSetLimits)
+	h("GET /api/v1/accounts/{id}/tokens", s.handleListTokens)
 	h("POST /api/v1/accounts/{id}/tokens", s.handleIssueToken)
+	h("DELETE /api/v1/accounts/{id}/tokens/{token}", s.handleRevokeToken)
 	h("POST /api/v1/accounts/{id}/keys", s.handleIssueKey)
 	h("GET /api/v1/accounts/{id}/settings/{name}", s.handleAccountSetting)
 	h("PATCH /api/v1/accounts/{id}/settings/{name}", s.handleAccountSetting)
@@ -56,7 +63,11 @@ func (s *API) Mount(mux *http.ServeMux) {
 	h("PUT /api/v1/settings/{name}", s.handlePutSetting)
 	h("GET /api/v1/schedules", s.handleListSchedules)
 	h("POST /api/v1/schedules", s.handleCreateSchedule)
+	h("GET /api/v1/schedules/{id}", s.handleGetSchedule)
+	h("PUT /api/v1/schedules/{id}", s.handlePutSchedule)
 	h("DELETE /api/v1/schedules/{id}", s.handleDeleteSchedule)
+	h("GET /api/v1/collections", s.handleCollections)
+	h("GET /api/v1/collections/{name}", s.handleCollection)
 	h("POST /api/v1/blobs", s.handlePutBlob)
 	h("GET /api/v1/blobs/{hash}", s.handleGetBlob)
 }
@@ -72,7 +83,15 @@ func (c caller) owns(accountID int64) bool { return c.admin() || accountID == c.
 
 func (s *API) withCaller(fn func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		cred, err := auth.VerifyToken(r.Context(), s.cfg.Store, store.CredAdmin, facade.Bearer(r), s.cfg.Engine.Now())
+		token := facade.Bearer(r)
+		var err error
+		if token == "" && s.sessions != nil {
+			token, err = s.sessions.SessionToken(r)
+		}
+		var cred store.Credential
+		if err == nil {
+			cred, err = auth.VerifyToken(r.Context(), s.cfg.Store, store.CredAdmin, token, s.cfg.Engine.Now())
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -206,43 +225,6 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("%s must be an integer between %d and %d", name, lo, hi)
 	}
 	return n, nil
-}
-
-func (s *API) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
-	q := r.URL.Query()
-	limit, offset, ok := paging(w, r, 50, 1000)
-	if !ok {
-		return
-	}
-	f := store.JobFilter{Kind: q.Get("kind"), Search: q.Get("search"), Limit: limit, Offset: offset, ParentID: -1}
-	if !c.admin() {
-		f.AccountIDs = []int64{c.account.ID}
-	}
-	for _, st := range strings.Split(q.Get("status"), ",") {
-		if st != "" {
-			f.Statuses = append(f.Statuses, store.JobStatus(st))
-		}
-	}
-	jobs, total, err := s.cfg.Store.ListJobs(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ids := make([]int64, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.ID
-	}
-	counts, err := s.cfg.Store.UnitCounts(r.Context(), ids)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]JobView, len(jobs))
-	for i, j := range jobs {
-		out[i] = jobView(j, counts[j.ID])
-		out[i].Spec = nil
-	}
-	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "jobs": out})
 }
 
 func (s *API) handleSubmit(w http.ResponseWriter, r *http.Request, c caller) {
@@ -400,6 +382,12 @@ type UnitView struct {
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 }
 
+func unitView(u store.Unit) UnitView {
+	return UnitView{ID: u.ID, JobID: u.JobID, Index: u.Index, Name: u.Name, Status: u.Status, Capability: u.Capability,
+		Attempts: u.Attempts, WorkerID: u.WorkerID, Epoch: u.Epoch, Progress: u.Progress, Error: u.Error,
+		Result: u.Result, Outputs: u.Outputs, StartedAt: u.StartedAt, FinishedAt: u.FinishedAt}
+}
+
 func (s *API) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) {
 	j, ok := s.job(w, r, c)
 	if !ok {
@@ -423,40 +411,12 @@ func (s *API) handleListUnits(w http.ResponseWriter, r *http.Request, c caller) 
 	withLog := r.URL.Query().Get("log") == "1"
 	out := make([]UnitView, len(units))
 	for i, u := range units {
-		out[i] = UnitView{ID: u.ID, JobID: u.JobID, Index: u.Index, Name: u.Name, Status: u.Status, Capability: u.Capability,
-			Attempts: u.Attempts, WorkerID: u.WorkerID, Epoch: u.Epoch, Progress: u.Progress, Error: u.Error,
-			Result: u.Result, Outputs: u.Outputs, StartedAt: u.StartedAt, FinishedAt: u.FinishedAt}
+		out[i] = unitView(u)
 		if withLog {
 			out[i].Log = u.Log
 		}
 	}
 	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "units": out})
-}
-
-func (s *API) handleJobEvents(w http.ResponseWriter, r *http.Request, c caller) {
-	j, ok := s.job(w, r, c)
-	if !ok {
-		return
-	}
-	evs, err := s.cfg.Store.ListEvents(r.Context(), store.EventFilter{JobID: j.ID, Limit: 1000})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	facade.JSON(w, http.StatusOK, map[string]any{"events": evs})
-}
-
-func (s *API) handleBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
-	j, ok := s.job(w, r, c)
-	if !ok {
-		return
-	}
-	bl, err := s.cfg.Engine.Blocklist(r.Context(), j.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	facade.JSON(w, http.StatusOK, map[string]any{"blocklist": bl})
 }
 
 func (s *API) handleClearBlocklist(w http.ResponseWriter, r *http.Request, c caller) {
@@ -476,21 +436,6 @@ func (s *API) handleClearBlocklist(w http.ResponseWriter, r *http.Request, c cal
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *API) handleListWorkers(w http.ResponseWriter, r *http.Request, c caller) {
-	ws, err := s.cfg.Store.ListWorkers(r.Context(), r.URL.Query().Get("kind"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := ws[:0]
-	for _, wk := range ws {
-		if c.admin() || wk.AccountID == c.account.ID {
-			out = append(out, wk)
-		}
-	}
-	facade.JSON(w, http.StatusOK, map[string]any{"workers": out})
-}
-
 // AccountView is an account as the native API shows it.
 type AccountView struct {
 	ID           int64           `json:"id"`
@@ -507,23 +452,6 @@ type AccountView struct {
 func accountView(a store.Account) AccountView {
 	return AccountView{ID: a.ID, ParentID: a.ParentID, Name: a.Name, Role: a.Role, BalanceMilli: a.BalanceMilli,
 		CouponMilli: a.CouponMilli, CreditMilli: a.CreditMilli, Quota: a.Quota, Settings: a.Settings}
-}
-
-func (s *API) handleListAccounts(w http.ResponseWriter, r *http.Request, c caller) {
-	if !c.admin() {
-		facade.JSON(w, http.StatusOK, map[string]any{"accounts": []AccountView{accountView(c.account)}})
-		return
-	}
-	as, err := s.cfg.Store.ListAccounts(r.Context(), -1)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]AccountView, len(as))
-	for i, a := range as {
-		out[i] = accountView(a)
-	}
-	facade.JSON(w, http.StatusOK, map[string]any{"accounts": out})
 }
 
 func (s *API) handleCreateAccount(w http.ResponseWriter, r *http.Request, c caller) {
@@ -786,60 +714,6 @@ func (s *API) handlePutSetting(w http.ResponseWriter, r *http.Request, c caller)
 	facade.JSON(w, http.StatusOK, doc)
 }
 
-func (s *API) handleListSchedules(w http.ResponseWriter, r *http.Request, c caller) {
-	acct := c.account.ID
-	if c.admin() {
-		acct = 0
-	}
-	ss, err := s.cfg.Store.ListSchedules(r.Context(), acct)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	facade.JSON(w, http.StatusOK, map[string]any{"schedules": ss})
-}
-
-func (s *API) handleCreateSchedule(w http.ResponseWriter, r *http.Request, c caller) {
-	var req struct {
-		Name     string         `json:"name"`
-		Cron     string         `json:"cron"`
-		Timezone string         `json:"timezone"`
-		Disabled bool           `json:"disabled"`
-		StartAt  *time.Time     `json:"start_at"`
-		EndAt    *time.Time     `json:"end_at"`
-		Job      engine.JobSpec `json:"job"`
-	}
-	if !s.readJSON(w, r, &req) {
-		return
-	}
-	if req.Job.AccountID == 0 {
-		req.Job.AccountID = c.account.ID
-	}
-	if !c.owns(req.Job.AccountID) {
-		facade.JSONError(w, http.StatusNotFound, "account not found")
-		return
-	}
-	// A schedule has no transaction to share: granted first, a failed creation leaves the grant,
-	// which gives the account only what the admin meant it to have.
-	hashes, err := namedBlobs(c, req.Job.AccountID, req.Job)
-	if err == nil {
-		err = grantBlobs(r.Context(), s.cfg.Store, req.Job.AccountID, hashes, s.cfg.Engine.Now())
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sc, err := s.cfg.Engine.CreateSchedule(r.Context(), engine.ScheduleSpec{
-		AccountID: req.Job.AccountID, Name: req.Name, Cron: req.Cron, Timezone: req.Timezone, Enabled: !req.Disabled,
-		StartAt: req.StartAt, EndAt: req.EndAt, Template: req.Job,
-	})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	facade.JSON(w, http.StatusCreated, sc)
-}
-
 func (s *API) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
 	if !ok {
@@ -893,6 +767,10 @@ func (s *API) handleGetBlob(w http.ResponseWriter, r *http.Request, c caller) {
 			return
 		}
 	}
+	// A blob is anyone's upload served from the console's origin: a sandboxed document, so that an
+	// HTML file opened from a job's outputs runs no script with the reader's session.
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	facade.ServeBlob(w, r, s.cfg.Blobs, s.log, hash)
 }
 

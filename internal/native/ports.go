@@ -23,7 +23,9 @@ type Store interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	GetSchedule(ctx context.Context, id int64) (store.Schedule, error)
 	ListSchedules(ctx context.Context, accountID int64) ([]store.Schedule, error)
-	ListWorkers(ctx context.Context, kind string) ([]store.Worker, error)
+	GetWorker(ctx context.Context, id int64) (store.Worker, error)
+	DeleteWorker(ctx context.Context, id int64) error
+	OverviewStore
 
 	AddBlobRefs(ctx context.Context, accountID int64, hashes []string, now time.Time) error
 	HasBlobRef(ctx context.Context, accountID int64, hash string) (bool, error)
@@ -33,4 +35,11 @@ type Store interface {
 type Accounts interface {
 	GetAccount(ctx context.Context, id int64) (store.Account, error)
 	CreateAccount(ctx context.Context, a store.Account) (store.Account, error)
+}
+
+// OverviewStore is what ComputeOverview reads.
+type OverviewStore interface {
+	TallyUnits(ctx context.Context, accountID int64) ([]store.UnitTally, error)
+	QueueDepth(ctx context.Context, now time.Time) (map[string]int, error)
+	ListWorkers(ctx context.Context, kind string) ([]store.Worker, error)
 }

@@ -48,6 +48,7 @@ type Store interface {
 	BlobRefs
 	Ledger
 	UnitSpecs
+	Tallies
 }
 
 // Accounts persists tenants and their money.

@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Ledger", testLedger},
 		{"LedgerRefOnce", testLedgerRefOnce},
 		{"SetUnitSpec", testSetUnitSpec},
+		{"TallyUnits", testTallyUnits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,215 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"taskcenter/internal/auth"
+	"taskcenter/internal/engine"
+	"taskcenter/internal/store"
+	"taskcenter/internal/store/storetest/drivers"
+)
+
+func decode(res *http.Response, v any) error { return json.NewDecoder(res.Body).Decode(v) }
+
+// gatedWorker runs the units of capability in the server's process, each until the test opens the
+// gate: what the console shows running, paused and finished is the engine's real state.
+func gatedWorker(t *testing.T, eng *engine.Engine, capability string) (open func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	w, err := eng.StartInProcess(context.Background(), capability, 4, func(ctx context.Context, u store.Unit) (json.RawMessage, error) {
+		select {
+		case <-gate:
+			return json.RawMessage(`{"ok":true}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	return func() { close(gate) }
+}
+
+// TestConsoleInBrowser drives the console in headless Chromium on each driver: sign in, submit a job
+// and watch it run, pause, resume and finish without a reload, edit a schedule with the cron helper,
+// make a dialect key whose secret shows once, sign out; and another account's admin finds the job
+// not found.
+func TestConsoleInBrowser(t *testing.T) {
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		s := startStack(t, open(t))
+		release := gatedWorker(t, s.eng, "inprocess:console-test")
+		b := browser(t)
+
+		// First load, as a figure (docs/performance.md), not an assertion: a fresh profile's visit to
+		// the sign-in page, then a signed-in reload of the overview with its data.
+		do(t, b, "first load", chromedp.Navigate(s.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("token")))
+		firstLoad := get(t, b, "first load time", chromedp.Evaluate[float64](`performance.now()`))
+		do(t, b, "sign in",
+			chromedp.WaitVisible(chromedp.ID("token")),
+			chromedp.SendKeys(chromedp.ID("token"), s.creds.AdminToken),
+			chromedp.Click(chromedp.ID("signin")),
+			chromedp.WaitVisible(chromedp.ID("signout")),
+			chromedp.WaitVisible(chromedp.ID("workers-online")))
+		do(t, b, "reload the overview", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("workers-online")))
+		t.Logf("first load: sign-in page shown after %.0f ms (fresh profile); overview with its data after %.0f ms (reload)",
+			firstLoad, get(t, b, "overview load time", chromedp.Evaluate[float64](`performance.now()`)))
+
+		spec := `{"kind":"batch","name":"console demo","units":[{"capability":"inprocess:console-test"},{"capability":"inprocess:console-test"}]}`
+		var jobURL string
+		do(t, b, "submit a job",
+			chromedp.Click(chromedp.CSS(`a[href="/jobs"]`)),
+			chromedp.WaitVisible(chromedp.ID("job-filters")),
+			chromedp.Click(chromedp.CSS("details.card summary")),
+			chromedp.SetValue(chromedp.ID("submit-spec"), spec),
+			chromedp.Click(chromedp.ID("submit-job")),
+			chromedp.WaitVisible(chromedp.ID("submitted-link")),
+			chromedp.WaitVisible(chromedp.CSS(`#jobs-table tr[data-job]`)))
+		jobURL = get(t, b, "the submitted job's link", chromedp.AttributeValue(chromedp.ID("submitted-link"), "href")).Value
+		screenshot(t, b, "jobs")
+		var jobID int64
+		if _, err := fmt.Sscanf(jobURL, "/jobs/%d", &jobID); err != nil {
+			t.Fatalf("submitted link %q", jobURL)
+		}
+
+		// The marker lives as long as the document: a reload would lose it.
+		do(t, b, "open the job and see it run",
+			chromedp.Click(chromedp.ID("submitted-link")),
+			chromedp.WaitVisible(chromedp.ID("job-actions")),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[int](`window.__noReload = 1`)(ctx, tg)
+				return err
+			}),
+			chromedp.WaitVisible(chromedp.CSS(`#job-counts [data-count="running"]`)))
+		screenshot(t, b, "job")
+
+		do(t, b, "pause", chromedp.Click(chromedp.CSS(`button[data-action="pause"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`h1 .badge[data-status="paused"]`)))
+		if j, err := s.st.GetJob(ctx, jobID); err != nil || j.Status != store.JobPaused {
+			t.Fatalf("after pause the job is %s (%v)", j.Status, err)
+		}
+		do(t, b, "resume", chromedp.Click(chromedp.CSS(`button[data-action="resume"]`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`h1 .badge[data-status="paused"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#job-counts [data-count="running"]`)))
+
+		release()
+		t.Cleanup(func() {
+			if t.Failed() {
+				j, _ := s.st.GetJob(ctx, jobID)
+				us, _, _ := s.st.ListUnits(ctx, store.UnitFilter{JobID: jobID})
+				t.Logf("job %d: %s; units %+v", jobID, j.Status, us)
+			}
+		})
+		do(t, b, "watch it finish without a reload",
+			chromedp.WaitVisible(chromedp.CSS(`h1 .badge[data-status="succeeded"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#job-counts [data-count="done"]`)))
+		if kept := get(t, b, "the marker", chromedp.Evaluate[int](`window.__noReload || 0`)); kept != 1 {
+			t.Fatal("the page was reloaded")
+		}
+
+		do(t, b, "a bulk priority change",
+			chromedp.Click(chromedp.CSS(`nav a[href="/jobs"]`)),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-job="%d"] input[type=checkbox]`, jobID))),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-job="%d"] input[type=checkbox]`, jobID))),
+			chromedp.SetValue(chromedp.CSS(`#bulk input[type=number]`), "5"),
+			chromedp.Click(chromedp.CSS(`#bulk button[data-bulk="priority"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#bulk .ok`)))
+		if j, err := s.st.GetJob(ctx, jobID); err != nil || j.Priority != 5 {
+			t.Fatalf("after the bulk change the priority is %d (%v)", j.Priority, err)
+		}
+		do(t, b, "the overview counts it", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#kinds [data-kind="batch"]`)))
+		screenshot(t, b, "overview")
+		do(t, b, "the RPA page", chromedp.Click(chromedp.CSS(`nav a[href="/rpa"]`)), chromedp.WaitVisible(chromedp.CSS(`.tabs a.active`)),
+			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-missing="rpa.processes"]`)))
+
+		// A schedule, edited with the cron helper.
+		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
+			Template: engine.JobSpec{AccountID: 1, Kind: "batch", Units: []engine.UnitSpec{{Capability: "shell"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, b, "edit a schedule",
+			chromedp.Click(chromedp.CSS(`a[href="/schedules"]`)),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-edit="%d"]`, sc.ID))),
+			chromedp.WaitVisible(chromedp.ID("schedule-form")),
+			chromedp.SetValue(chromedp.ID("sched-name"), "nightly report"),
+			chromedp.SetValue(chromedp.CSS(`#cron-helper select`), "daily"),
+			chromedp.SetValue(chromedp.ID("cron-a"), "03:30"),
+			chromedp.Click(chromedp.ID("cron-apply")),
+			chromedp.Click(chromedp.ID("sched-save")),
+			chromedp.WaitVisible(chromedp.CSS("#sched-msg .ok")))
+		screenshot(t, b, "schedules")
+		if got, err := s.st.GetSchedule(ctx, sc.ID); err != nil || got.Cron != "0 30 3 * * ?" || got.Name != "nightly report" {
+			t.Fatalf("schedule after the edit: %+v (%v)", got, err)
+		}
+
+		// A dialect key: its secret shows once, then nowhere.
+		var accessID, accessKey string
+		do(t, b, "create a key",
+			chromedp.Click(chromedp.CSS(`a[href="/accounts"]`)),
+			chromedp.WaitVisible(chromedp.ID("key-create")),
+			chromedp.SetValue(chromedp.ID("key-kind"), "render"),
+			chromedp.Click(chromedp.ID("key-create")),
+			chromedp.WaitVisible(chromedp.CSS(`[data-secret="accessKey"]`)))
+		accessID = get(t, b, "access id", chromedp.Text(chromedp.CSS(`[data-secret="accessId"]`)))
+		accessKey = get(t, b, "access key", chromedp.Text(chromedp.CSS(`[data-secret="accessKey"]`)))
+		screenshot(t, b, "accounts")
+		if _, err := s.st.GetCredential(ctx, store.CredRender, accessID); err != nil || len(accessKey) < 16 {
+			t.Fatalf("key %q/%q: %v", accessID, accessKey, err)
+		}
+		var html string
+		do(t, b, "the secret is gone after a reload",
+			chromedp.Click(chromedp.ID("secret-done")),
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS(`#tokens [data-token]`)))
+		html = get(t, b, "the page", chromedp.OuterHTML(chromedp.CSS("html")))
+		if !strings.Contains(html, accessID) || strings.Contains(html, accessKey) {
+			t.Fatalf("after a reload the key id shows: %v, the secret shows: %v", strings.Contains(html, accessID), strings.Contains(html, accessKey))
+		}
+
+		do(t, b, "workers page", chromedp.Click(chromedp.CSS(`a[href="/workers"]`)), chromedp.WaitVisible(chromedp.CSS("#workers-table table")))
+		screenshot(t, b, "workers")
+
+		do(t, b, "sign out",
+			chromedp.Click(chromedp.ID("signout")),
+			chromedp.WaitVisible(chromedp.ID("login")))
+		status := get(t, b, "the session ends", chromedp.Evaluate[int](`fetch('/console/session').then(r => r.status)`, chromedp.EvalAwaitPromise))
+		if status != http.StatusUnauthorized {
+			t.Fatalf("after sign-out the session answers %d", status)
+		}
+
+		// Another account's admin: the first account's job is not found, by page or by API.
+		other, err := s.st.CreateAccount(ctx, store.Account{Name: "other", Role: store.RoleUser, CreatedAt: s.eng.Now(), UpdatedAt: s.eng.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, _, err := auth.IssueToken(ctx, s.st, other.ID, store.CredAdmin, "other admin", s.eng.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var heading string
+		do(t, b, "a foreign job",
+			chromedp.SendKeys(chromedp.ID("token"), token),
+			chromedp.Click(chromedp.ID("signin")),
+			chromedp.WaitVisible(chromedp.ID("signout")),
+			chromedp.Navigate(s.srv.URL+jobURL),
+			chromedp.WaitVisible(chromedp.CSS("main h1")))
+		heading = get(t, b, "the heading", chromedp.Text(chromedp.CSS("main h1")))
+		if heading != "Not found" {
+			t.Fatalf("another account's job shows %q", heading)
+		}
+		status = get(t, b, "a foreign job's stream", chromedp.Evaluate[int](fmt.Sprintf(`fetch('/console/live?job=%d').then(r => r.status)`, jobID), chromedp.EvalAwaitPromise))
+		if status != http.StatusNotFound {
+			t.Fatalf("another account's job stream answers %d", status)
+		}
+	})
+}
