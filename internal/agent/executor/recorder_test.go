@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1033,5 +1034,59 @@ func TestRecorderSourceWithoutAudio(t *testing.T) {
 	}
 	if got := pixel(frameRGB(t, paths[0], info.Duration-0.3, 160, 120), 160, 80, 60); !near(got, rgb{255, 255, 255}, 30) {
 		t.Errorf("centre %v, want white", got)
+	}
+}
+
+// TestRecorderSourceStallsAndResumes freezes a live HLS source (SIGSTOP: its connection stays, its
+// playlist stops growing): its cell shows the placeholder after StallMillis, and the source again
+// once it is let go on (SIGCONT), without the recording stopping or waiting.
+func TestRecorderSourceStallsAndResumes(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	r := &Recorder{}
+	src := hlsSource(t, "blue", 440)
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 320, Height: 180, FrameRate: 15},
+		SegmentSeconds: 1, StallMillis: 500,
+		Sources: []unitspec.Source{{ID: "b", URL: src.url}},
+		Cells:   []unitspec.Cell{{Source: "b", W: 320, H: 180}},
+		Audio:   []string{"b"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	start := time.Now()
+	rec.waitLog(t, cellShows, 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	if err := src.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// HLS hides a stall for the segments the recorder had already fetched, then the placeholder.
+	stalled := rec.waitLog(t, cellHolds, 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // the recording goes on meanwhile
+	if err := src.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	back := rec.waitLog(t, cellShows, 2)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stop).Sub(start).Milliseconds())); d > 500 {
+		t.Errorf("media %d ms, recorded %s: the stall cost recording time", res.MediaMillis, env.servedAt(stop).Sub(start))
+	}
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	stallAt, _ := strconv.ParseFloat(stalled[0][2], 64)
+	backAt, _ := strconv.ParseFloat(back[1][2], 64)
+	for _, c := range []struct {
+		what string
+		at   float64
+		want rgb
+	}{
+		{"stalled", (stallAt + backAt) / 2, grey},
+		{"resumed", backAt + 0.3, blue},
+	} {
+		if got := pixel(frameRGB(t, paths[0], c.at, 320, 180), 320, 160, 90); !near(got, c.want, 40) {
+			t.Errorf("%s (%.3fs): %v, want %v", c.what, c.at, got, c.want)
+		}
 	}
 }
