@@ -509,7 +509,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	rec.waitUploads(t, env.uploadCount("segment.")+1) // the recording goes on without it
 	src.start()
 	back := rec.waitLog(t, cellShows, 2)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment after it came back
 	// ... but its stop is obeyed.
 	env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
@@ -1068,7 +1068,7 @@ func TestRecorderSourceStallsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := rec.waitLog(t, cellShows, 2)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment after it resumed
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stop).Sub(start).Milliseconds())); d > 500 {
