@@ -381,7 +381,7 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	resume := env.change(func(s *unitspec.Recording) { s.Paused = false })
 	rec.waitLog(t, resumedLog, 1)
 	after := env.uploadCount("segment.")
-	rec.waitUploads(t, after+1)
+	rec.waitUploads(t, after+2) // the segment closed by the pause, and one after the resume
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 
