@@ -49,12 +49,18 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// testSource is an ffmpeg publishing a solid colour and a tone on loopback.
+// testSource is an ffmpeg publishing a solid colour and a tone on loopback. It is run again each
+// time it exits, until killed: ffmpeg's listen modes serve one client per run, and a real media
+// server lets a recorder connect again.
 type testSource struct {
 	t    testing.TB
 	args []string
 	url  string
-	cmd  *exec.Cmd
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	stopped bool
+	done    chan struct{}
 }
 
 // lavfiInputs are a colour test pattern and a sine tone, paced in real time.
@@ -72,28 +78,74 @@ func startSource(t testing.TB, url string, args []string) *testSource {
 	return s
 }
 
+// start runs the source (again, after kill).
 func (s *testSource) start() {
-	s.cmd = exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error"}, s.args...)...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start source: %v", err)
+	s.mu.Lock()
+	s.stopped = false
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	go s.loop(s.done)
+}
+
+func (s *testSource) loop(done chan struct{}) {
+	defer close(done)
+	for {
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error"}, s.args...)...)
+		err := cmd.Start()
+		if err == nil {
+			s.cmd = cmd
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.t.Errorf("start source: %v", err)
+			return
+		}
+		_ = cmd.Wait()
+		select {
+		case <-time.After(100 * time.Millisecond): // a source that cannot start must not spin
+		case <-s.t.Context().Done():
+			return
+		}
 	}
 }
 
+// kill stops the source for good (until start).
 func (s *testSource) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+	s.mu.Lock()
+	s.stopped = true
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Kill()
+	}
+	if done != nil {
+		<-done
 	}
 }
 
-// rtmpSource serves a stream as an RTMP server (ffmpeg in listen mode), for one client.
+// signal sends sig to the running ffmpeg.
+func (s *testSource) signal(sig os.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return fmt.Errorf("source not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// rtmpSource serves a stream as an RTMP server (ffmpeg in listen mode).
 func rtmpSource(t testing.TB, color string, freq int) *testSource {
 	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", freePort(t), color)
 	args := append(lavfiInputs(color, freq), liveEncode...)
 	return startSource(t, url, append(args, "-f", "flv", "-listen", "1", url))
 }
 
-// httpSource serves an MPEG-TS stream over HTTP (ffmpeg in listen mode), for one client.
+// httpSource serves an MPEG-TS stream over HTTP (ffmpeg in listen mode).
 func httpSource(t testing.TB, color string, freq int) *testSource {
 	url := fmt.Sprintf("http://127.0.0.1:%d/%s.ts", freePort(t), color)
 	args := append(lavfiInputs(color, freq), liveEncode...)
@@ -1058,13 +1110,13 @@ func TestRecorderSourceStallsAndResumes(t *testing.T) {
 	start := time.Now()
 	rec.waitLog(t, cellShows, 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
-	if err := src.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := src.signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// HLS hides a stall for the segments the recorder had already fetched, then the placeholder.
 	stalled := rec.waitLog(t, cellHolds, 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+2) // the recording goes on meanwhile
-	if err := src.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := src.signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	back := rec.waitLog(t, cellShows, 2)
