@@ -276,7 +276,7 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 	}
 	c.work, c.stopWork = context.WithCancel(context.WithoutCancel(ctx))
 	defer c.stopWork()
-	c.pool = newFramePool(spec.Canvas.Width*spec.Canvas.Height*3/2, 2*c.fps)
+	c.pool = newFramePool(spec.Canvas.Width*spec.Canvas.Height*3/2, videoQueue(&spec)+2)
 	c.inherit(ctx, outputs)
 	go c.uploader()
 	c.spec = spec
@@ -326,7 +326,7 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 }
 
 // maxCatchUp is how late the compositor may fall before it skips time instead of catching up.
-const maxCatchUp = 3 * time.Second
+const maxCatchUp = 5 * time.Second
 
 // pollSpecs reads the unit's spec every SpecPollMillis and hands on a newer version; when specs is
 // not taken yet, the newer one replaces it.

@@ -422,7 +422,6 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, cellShows, 2)
 	base := env.uploadCount("segment.")
 	rec.waitUploads(t, base+1) // at least one whole segment with both sources
@@ -437,9 +436,10 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 
+	start := firstFrame(t, res)
 	recorded := env.servedAt(pause).Sub(start) + env.servedAt(stop).Sub(env.servedAt(resume))
 	if d := math.Abs(float64(res.MediaMillis) - float64(recorded.Milliseconds())); d > 500 {
-		t.Errorf("media %d ms, recorded minus paused %d ms", res.MediaMillis, recorded.Milliseconds())
+		t.Errorf("media %d ms, recorded minus paused %d ms; log:\n%s", res.MediaMillis, recorded.Milliseconds(), tailOf(env.Log()))
 	}
 	if res.FlowKB <= 0 {
 		t.Errorf("flow %d KB", res.FlowKB)
@@ -552,7 +552,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 1)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment showing it
 	src.kill()
 	gone := rec.waitLog(t, cellHolds, 1)
 	// A spec that does not validate changes nothing (the layout stays)...
@@ -611,11 +611,11 @@ func TestRecorderMP3(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, receivingLog, 3)
 	rec.waitUploads(t, env.uploadCount("segment.")+2)
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
+	start := firstFrame(t, res)
 	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stop).Sub(start).Milliseconds())); d > 500 {
 		t.Errorf("media %d ms, recorded %s", res.MediaMillis, env.servedAt(stop).Sub(start))
 	}
@@ -897,7 +897,7 @@ func TestRecorderLayoutChangesLive(t *testing.T) {
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 2)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment with both sources
 	env.change(func(s *unitspec.Recording) { s.Cells = []unitspec.Cell{at(right, "a"), at(left, "b")} })
 	swapped := rec.waitLog(t, regexp.MustCompile(`spec version 2 applied at ([\d.]+)s`), 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+2)
@@ -983,12 +983,12 @@ func TestRecorderBadSourcesDoNotHarmTheRecording(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, regexp.MustCompile(`source garbage: input ended`), 2)
 	rec.waitLog(t, regexp.MustCompile(`source silent: input ended`), 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
 	stopped := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
+	start := firstFrame(t, res)
 	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stopped).Sub(start).Milliseconds())); d > 500 {
 		t.Errorf("media %d ms, recorded %s", res.MediaMillis, env.servedAt(stopped).Sub(start))
 	}
@@ -1076,7 +1076,7 @@ func TestRecorderSourceWithoutAudio(t *testing.T) {
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 1)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment showing it
 	env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
@@ -1107,7 +1107,6 @@ func TestRecorderSourceStallsAndResumes(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, cellShows, 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
 	if err := src.signal(syscall.SIGSTOP); err != nil {
@@ -1123,6 +1122,7 @@ func TestRecorderSourceStallsAndResumes(t *testing.T) {
 	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment after it resumed
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
+	start := firstFrame(t, res)
 	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stop).Sub(start).Milliseconds())); d > 500 {
 		t.Errorf("media %d ms, recorded %s: the stall cost recording time", res.MediaMillis, env.servedAt(stop).Sub(start))
 	}
@@ -1141,4 +1141,14 @@ func TestRecorderSourceStallsAndResumes(t *testing.T) {
 			t.Errorf("%s (%.3fs): %v, want %v", c.what, c.at, got, c.want)
 		}
 	}
+}
+
+// firstFrame is the wall-clock time of the recording's first frame, from its first segment: the
+// recorder starts its clock once its sources and fonts are set up, a moment the test cannot see.
+func firstFrame(t testing.TB, res unitspec.CaptureResult) time.Time {
+	t.Helper()
+	if len(res.Segments) == 0 || res.Segments[0].Index != 0 || res.Segments[0].Start <= 0 {
+		t.Fatalf("no first segment: %+v", res.Segments)
+	}
+	return time.UnixMilli(res.Segments[0].Start)
 }
