@@ -214,6 +214,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	software := detectSoftware(ctx)
 	a.caps = capabilities(cfg.Executors, software, log)
 	a.info = buildInfo(ctx, cfg.ServerURL, software, cfg.Slots, cfg.Info)
+	if cfg.Cost != nil {
+		a.info = withCapacity(a.info, cfg.Capacity)
+	}
 	log.Info("agent starting", "server", cfg.ServerURL, "name", cfg.Name, "capabilities", a.caps,
 		"software", software, "slots", cfg.Slots, "pending_reports", len(reports))
 

@@ -119,3 +119,18 @@ func outboundIP(ctx context.Context, serverURL string) string {
 	}
 	return ""
 }
+
+// withCapacity adds the cost budget of an agent that admits units by cost (a recorder's CPU cores)
+// to its registration's host description.
+func withCapacity(info json.RawMessage, capacity float64) json.RawMessage {
+	merged := map[string]any{}
+	if json.Unmarshal(info, &merged) != nil {
+		return info
+	}
+	merged["capacity"] = capacity
+	data, err := json.Marshal(merged)
+	if err != nil {
+		return info
+	}
+	return data
+}

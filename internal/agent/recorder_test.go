@@ -83,9 +83,11 @@ func TestRecorderAgentCaptures(t *testing.T) {
 	s.with(func(s *fakeServer) {
 		var info struct {
 			Software map[string]string `json:"software"`
+			Capacity float64           `json:"capacity"`
 		}
 		_ = json.Unmarshal(s.registered[0].Info, &info)
-		if !slices.Contains(s.registered[0].Capabilities, unitspec.CapRecorder) || info.Software["ffmpeg"] == "" || s.registered[0].Kind != "recorder" {
+		if !slices.Contains(s.registered[0].Capabilities, unitspec.CapRecorder) || info.Software["ffmpeg"] == "" ||
+			s.registered[0].Kind != "recorder" || info.Capacity != 2 {
 			t.Errorf("registration %+v", s.registered[0])
 		}
 		var res unitspec.CaptureResult

@@ -114,17 +114,24 @@ func (r *Recorder) startEncoder(ctx context.Context, env agent.Env, spec *unitsp
 	e.writes = make(chan error, 2)
 	// Writers of their own per pipe: ffmpeg reads its inputs in threads of their own, and the
 	// composition must never wait on one pipe while ffmpeg waits on the other.
-	e.sound = make(chan []byte, 4*r.fpsOf(spec))
+	e.sound = make(chan []byte, 8*r.fpsOf(spec))
 	if e.audio {
 		e.nWrite = 1
 		go func() { e.writes <- drain(stdin, e.sound, nil) }()
 	} else {
-		e.video = make(chan []byte, r.fpsOf(spec))
+		e.video = make(chan []byte, videoQueue(spec))
 		e.nWrite = 2
 		go func() { e.writes <- drain(stdin, e.video, pool) }()
 		go func() { e.writes <- drain(audioW, e.sound, nil) }()
 	}
 	return e, nil
+}
+
+// videoQueue is how many frames may wait for the encoder: up to 4 s of them, within 64 MB, so that
+// an encoder starved of CPU for a moment (a busy machine) does not hold up the compositor's clock.
+func videoQueue(spec *unitspec.Recording) int {
+	frame := spec.Canvas.Width * spec.Canvas.Height * 3 / 2
+	return max(1, min(4*max(1, spec.Canvas.FrameRate), (64<<20)/max(1, frame)))
 }
 
 // drain writes what arrives on ch to w and closes w when ch is closed; after a write error it keeps

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,12 +49,18 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// testSource is an ffmpeg publishing a solid colour and a tone on loopback.
+// testSource is an ffmpeg publishing a solid colour and a tone on loopback. It is run again each
+// time it exits, until killed: ffmpeg's listen modes serve one client per run, and a real media
+// server lets a recorder connect again.
 type testSource struct {
 	t    testing.TB
 	args []string
 	url  string
-	cmd  *exec.Cmd
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	stopped bool
+	done    chan struct{}
 }
 
 // lavfiInputs are a colour test pattern and a sine tone, paced in real time.
@@ -71,28 +78,74 @@ func startSource(t testing.TB, url string, args []string) *testSource {
 	return s
 }
 
+// start runs the source (again, after kill).
 func (s *testSource) start() {
-	s.cmd = exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error"}, s.args...)...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start source: %v", err)
+	s.mu.Lock()
+	s.stopped = false
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	go s.loop(s.done)
+}
+
+func (s *testSource) loop(done chan struct{}) {
+	defer close(done)
+	for {
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error"}, s.args...)...)
+		err := cmd.Start()
+		if err == nil {
+			s.cmd = cmd
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.t.Errorf("start source: %v", err)
+			return
+		}
+		_ = cmd.Wait()
+		select {
+		case <-time.After(100 * time.Millisecond): // a source that cannot start must not spin
+		case <-s.t.Context().Done():
+			return
+		}
 	}
 }
 
+// kill stops the source for good (until start).
 func (s *testSource) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+	s.mu.Lock()
+	s.stopped = true
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Kill()
+	}
+	if done != nil {
+		<-done
 	}
 }
 
-// rtmpSource serves a stream as an RTMP server (ffmpeg in listen mode), for one client.
+// signal sends sig to the running ffmpeg.
+func (s *testSource) signal(sig os.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return fmt.Errorf("source not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// rtmpSource serves a stream as an RTMP server (ffmpeg in listen mode).
 func rtmpSource(t testing.TB, color string, freq int) *testSource {
 	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", freePort(t), color)
 	args := append(lavfiInputs(color, freq), liveEncode...)
 	return startSource(t, url, append(args, "-f", "flv", "-listen", "1", url))
 }
 
-// httpSource serves an MPEG-TS stream over HTTP (ffmpeg in listen mode), for one client.
+// httpSource serves an MPEG-TS stream over HTTP (ffmpeg in listen mode).
 func httpSource(t testing.TB, color string, freq int) *testSource {
 	url := fmt.Sprintf("http://127.0.0.1:%d/%s.ts", freePort(t), color)
 	args := append(lavfiInputs(color, freq), liveEncode...)
@@ -369,7 +422,6 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, cellShows, 2)
 	base := env.uploadCount("segment.")
 	rec.waitUploads(t, base+1) // at least one whole segment with both sources
@@ -380,13 +432,14 @@ func TestRecorderComposesPausesAndSlices(t *testing.T) {
 	resume := env.change(func(s *unitspec.Recording) { s.Paused = false })
 	rec.waitLog(t, resumedLog, 1)
 	after := env.uploadCount("segment.")
-	rec.waitUploads(t, after+1)
+	rec.waitUploads(t, after+2) // the segment closed by the pause, and one after the resume
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 
+	start := firstFrame(t, res)
 	recorded := env.servedAt(pause).Sub(start) + env.servedAt(stop).Sub(env.servedAt(resume))
 	if d := math.Abs(float64(res.MediaMillis) - float64(recorded.Milliseconds())); d > 500 {
-		t.Errorf("media %d ms, recorded minus paused %d ms", res.MediaMillis, recorded.Milliseconds())
+		t.Errorf("media %d ms, recorded minus paused %d ms; log:\n%s", res.MediaMillis, recorded.Milliseconds(), tailOf(env.Log()))
 	}
 	if res.FlowKB <= 0 {
 		t.Errorf("flow %d KB", res.FlowKB)
@@ -499,7 +552,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 1)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment showing it
 	src.kill()
 	gone := rec.waitLog(t, cellHolds, 1)
 	// A spec that does not validate changes nothing (the layout stays)...
@@ -508,7 +561,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	rec.waitUploads(t, env.uploadCount("segment.")+1) // the recording goes on without it
 	src.start()
 	back := rec.waitLog(t, cellShows, 2)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment after it came back
 	// ... but its stop is obeyed.
 	env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
@@ -558,11 +611,11 @@ func TestRecorderMP3(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, receivingLog, 3)
 	rec.waitUploads(t, env.uploadCount("segment.")+2)
 	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
+	start := firstFrame(t, res)
 	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stop).Sub(start).Milliseconds())); d > 500 {
 		t.Errorf("media %d ms, recorded %s", res.MediaMillis, env.servedAt(stop).Sub(start))
 	}
@@ -844,7 +897,7 @@ func TestRecorderLayoutChangesLive(t *testing.T) {
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 2)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment with both sources
 	env.change(func(s *unitspec.Recording) { s.Cells = []unitspec.Cell{at(right, "a"), at(left, "b")} })
 	swapped := rec.waitLog(t, regexp.MustCompile(`spec version 2 applied at ([\d.]+)s`), 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+2)
@@ -930,12 +983,12 @@ func TestRecorderBadSourcesDoNotHarmTheRecording(t *testing.T) {
 	}
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
-	start := time.Now()
 	rec.waitLog(t, regexp.MustCompile(`source garbage: input ended`), 2)
 	rec.waitLog(t, regexp.MustCompile(`source silent: input ended`), 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
 	stopped := env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
+	start := firstFrame(t, res)
 	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stopped).Sub(start).Milliseconds())); d > 500 {
 		t.Errorf("media %d ms, recorded %s", res.MediaMillis, env.servedAt(stopped).Sub(start))
 	}
@@ -1023,7 +1076,7 @@ func TestRecorderSourceWithoutAudio(t *testing.T) {
 	env := newSpecEnv(t, spec)
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 1)
-	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment showing it
 	env.change(func(s *unitspec.Recording) { s.Stopped = true })
 	res := rec.wait(t)
 	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
@@ -1034,4 +1087,68 @@ func TestRecorderSourceWithoutAudio(t *testing.T) {
 	if got := pixel(frameRGB(t, paths[0], info.Duration-0.3, 160, 120), 160, 80, 60); !near(got, rgb{255, 255, 255}, 30) {
 		t.Errorf("centre %v, want white", got)
 	}
+}
+
+// TestRecorderSourceStallsAndResumes freezes a live HLS source (SIGSTOP: its connection stays, its
+// playlist stops growing): its cell shows the placeholder after StallMillis, and the source again
+// once it is let go on (SIGCONT), without the recording stopping or waiting.
+func TestRecorderSourceStallsAndResumes(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel() // real-time recordings: mostly waiting
+	r := &Recorder{}
+	src := hlsSource(t, "blue", 440)
+	spec := unitspec.Recording{
+		Mode: unitspec.ModeCapture, Version: 1, FileType: unitspec.FileMP4,
+		Canvas:         unitspec.Canvas{Width: 320, Height: 180, FrameRate: 15},
+		SegmentSeconds: 1, StallMillis: 500,
+		Sources: []unitspec.Source{{ID: "b", URL: src.url}},
+		Cells:   []unitspec.Cell{{Source: "b", W: 320, H: 180}},
+		Audio:   []string{"b"},
+	}
+	env := newSpecEnv(t, spec)
+	rec := startCapture(t, r, env)
+	rec.waitLog(t, cellShows, 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+1)
+	if err := src.signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// HLS hides a stall for the segments the recorder had already fetched, then the placeholder.
+	stalled := rec.waitLog(t, cellHolds, 1)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // the recording goes on meanwhile
+	if err := src.signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	back := rec.waitLog(t, cellShows, 2)
+	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment after it resumed
+	stop := env.change(func(s *unitspec.Recording) { s.Stopped = true })
+	res := rec.wait(t)
+	start := firstFrame(t, res)
+	if d := math.Abs(float64(res.MediaMillis - env.servedAt(stop).Sub(start).Milliseconds())); d > 500 {
+		t.Errorf("media %d ms, recorded %s: the stall cost recording time", res.MediaMillis, env.servedAt(stop).Sub(start))
+	}
+	paths, _ := finalizeUploads(t, r, env, res, unitspec.FileMP4, 300)
+	stallAt, _ := strconv.ParseFloat(stalled[0][2], 64)
+	backAt, _ := strconv.ParseFloat(back[1][2], 64)
+	for _, c := range []struct {
+		what string
+		at   float64
+		want rgb
+	}{
+		{"stalled", (stallAt + backAt) / 2, grey},
+		{"resumed", backAt + 0.3, blue},
+	} {
+		if got := pixel(frameRGB(t, paths[0], c.at, 320, 180), 320, 160, 90); !near(got, c.want, 40) {
+			t.Errorf("%s (%.3fs): %v, want %v", c.what, c.at, got, c.want)
+		}
+	}
+}
+
+// firstFrame is the wall-clock time of the recording's first frame, from its first segment: the
+// recorder starts its clock once its sources and fonts are set up, a moment the test cannot see.
+func firstFrame(t testing.TB, res unitspec.CaptureResult) time.Time {
+	t.Helper()
+	if len(res.Segments) == 0 || res.Segments[0].Index != 0 || res.Segments[0].Start <= 0 {
+		t.Fatalf("no first segment: %+v", res.Segments)
+	}
+	return time.UnixMilli(res.Segments[0].Start)
 }
