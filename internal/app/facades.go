@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"taskcenter/internal/aitasks"
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
@@ -36,5 +37,9 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpa facade: %w", err)
 	}
-	return []server.Facade{r, o}, nil
+	ai, err := aitasks.New(aitasks.Config{Engine: d.Engine, Store: d.Store, Keyring: d.Keyring, Log: d.Log})
+	if err != nil {
+		return nil, fmt.Errorf("aitasks facade: %w", err)
+	}
+	return []server.Facade{r, o, ai}, nil
 }

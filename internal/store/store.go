@@ -47,6 +47,7 @@ type Store interface {
 	Coordination
 	BlobRefs
 	Ledger
+	AITasks
 }
 
 // Accounts persists tenants and their money.
