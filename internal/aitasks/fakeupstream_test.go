@@ -43,6 +43,7 @@ type fakeUpstream struct {
 	inFlight    map[string]int // fetches of a task under way
 	overlaps    int            // a task fetched by two callers at once
 	failAllNext bool           // the next fetch of any task answers FAILURE
+	closed      chan struct{}  // closed when the test ends: hanging answers return
 }
 
 type fakeTask struct {
@@ -53,7 +54,7 @@ type fakeTask struct {
 
 func newFakeUpstream(t testing.TB) *fakeUpstream {
 	f := &fakeUpstream{t: t, key: "upstream-secret", submitMode: modeOK, fetchMode: modeOK,
-		tasks: map[string]*fakeTask{}, inFlight: map[string]int{}}
+		tasks: map[string]*fakeTask{}, inFlight: map[string]int{}, closed: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /suno/submit/{action}", f.sunoSubmit)
 	mux.HandleFunc("POST /suno/fetch", f.sunoFetch)
@@ -62,6 +63,7 @@ func newFakeUpstream(t testing.TB) *fakeUpstream {
 	mux.HandleFunc("GET /v1/videos/{id}/content", f.videoContent)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.closed) }) // runs first
 	return f
 }
 
@@ -98,7 +100,11 @@ func (f *fakeUpstream) refuse(w http.ResponseWriter, r *http.Request, mode strin
 	case modeGarbage:
 		_, _ = io.WriteString(w, "<html>not json")
 	case modeHang:
-		<-r.Context().Done()
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client hanging up
+		select {
+		case <-r.Context().Done():
+		case <-f.closed:
+		}
 	default:
 		return false
 	}
