@@ -131,4 +131,3 @@ func (e *env) waitFetches(n int) {
 		return nil
 	})
 }
-
