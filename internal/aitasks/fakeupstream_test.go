@@ -281,3 +281,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// failAll makes every later fetch answer FAILURE.
+func (f *fakeUpstream) failAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failAllNext = true
+}

@@ -61,14 +61,42 @@ func testLog() *slog.Logger {
 
 var testKey = bytes.Repeat([]byte{7}, 32)
 
-// newEnv starts a server on st; tune changes the facade's configuration.
+// newEnv starts a server on st with a fresh tenant, channel and prices; tune changes the facade's
+// configuration.
 func newEnv(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := newReplica(t, st, tune)
+	tenant, err := st.CreateAccount(ctx, store.Account{Name: "tenant-" + auth.RandomHex(4), Role: store.RoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tenant = tenant.ID
+	e.up = newFakeUpstream(t)
+	e.ch = e.addChannel(e.up, aitasks.PlatformSuno, 0)
+	e.addChannel(e.up, aitasks.PlatformVideo, 0)
+	for _, p := range []store.AIPrice{
+		{TenantID: e.tenant, Platform: aitasks.PlatformSuno, Action: aitasks.ActionMusic, Quota: priceMusic},
+		{TenantID: e.tenant, Platform: aitasks.PlatformSuno, Action: aitasks.ActionLyrics, Quota: priceLyrics},
+		{TenantID: e.tenant, Platform: aitasks.PlatformVideo, Action: aitasks.ActionGenerate, Quota: priceVideo},
+	} {
+		if err := e.api.SetPrice(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// newReplica starts one server process on st: an engine with its leader services, the facade with
+// its workers, and its HTTP server.
+func newReplica(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := testutil.NewWallClock()
 	log := testLog()
-	eng := engine.New(st, engine.Config{Holder: "replica-" + auth.RandomHex(3), Now: clock.Now, SweepEvery: 20 * time.Millisecond, Heartbeat: 200 * time.Millisecond,
-		IdleRecheck: 20 * time.Millisecond, LeaseFor: 10 * time.Second, RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: 10 * time.Millisecond}, log, nil)
+	eng := engine.New(st, engine.Config{Holder: "replica-" + auth.RandomHex(3), Now: clock.Now, SweepEvery: 20 * time.Millisecond,
+		Heartbeat: 200 * time.Millisecond, IdleRecheck: 20 * time.Millisecond, LeaseFor: 10 * time.Second,
+		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: 10 * time.Millisecond}, log, nil)
 	keys, err := auth.NewKeyring(testKey)
 	if err != nil {
 		t.Fatal(err)
@@ -93,24 +121,7 @@ func newEnv(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 		cancel()
 		<-done
 	})
-	tenant, err := st.CreateAccount(ctx, store.Account{Name: "tenant-" + auth.RandomHex(4), Role: store.RoleUser})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, st: st, eng: eng, api: api, srv: srv, clock: clock, tenant: tenant.ID}
-	e.up = newFakeUpstream(t)
-	e.ch = e.addChannel(e.up, aitasks.PlatformSuno, 0)
-	e.addChannel(e.up, aitasks.PlatformVideo, 0)
-	for _, p := range []store.AIPrice{
-		{TenantID: e.tenant, Platform: aitasks.PlatformSuno, Action: aitasks.ActionMusic, Quota: priceMusic},
-		{TenantID: e.tenant, Platform: aitasks.PlatformSuno, Action: aitasks.ActionLyrics, Quota: priceLyrics},
-		{TenantID: e.tenant, Platform: aitasks.PlatformVideo, Action: aitasks.ActionGenerate, Quota: priceVideo},
-	} {
-		if err := api.SetPrice(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return e
+	return &env{t: t, st: st, eng: eng, api: api, srv: srv, clock: clock}
 }
 
 func (e *env) addChannel(up *fakeUpstream, platform string, priority int) store.AIChannel {
