@@ -95,7 +95,7 @@ func newReplica(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 	clock := testutil.NewWallClock()
 	log := testLog()
 	eng := engine.New(st, engine.Config{Holder: "replica-" + auth.RandomHex(3), Now: clock.Now, SweepEvery: 20 * time.Millisecond,
-		Heartbeat: 200 * time.Millisecond, IdleRecheck: 20 * time.Millisecond, LeaseFor: 10 * time.Second,
+		Heartbeat: 200 * time.Millisecond, IdleRecheck: 20 * time.Millisecond, LeaseFor: 2 * time.Second, LeaderTTL: time.Second,
 		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: 10 * time.Millisecond}, log, nil)
 	keys, err := auth.NewKeyring(testKey)
 	if err != nil {
