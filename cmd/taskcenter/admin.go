@@ -41,6 +41,7 @@ const adminUsage = `usage: taskcenter admin [--server URL] [--token T | --data-d
   jobs priority ID N | limit ID N | unblock ID [--worker ID]
   workers list
   schedules list | create FILE | delete ID
+  aitasks ...                 (the AI task center: users, keys, top-ups, channels, prices; admin aitasks help)
   settings get NAME | set NAME FILE   (a document kept whole, e.g. render-catalog: the render software,
                               versions, plugins and analysis error codes; - reads standard input)
 
@@ -111,6 +112,9 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 			return "", fmt.Errorf("%s %s: want a numeric id, got %q", arg(0), arg(1), arg(i))
 		}
 		return arg(i), nil
+	}
+	if arg(0) == "aitasks" {
+		return c.aitasks(ctx, a[1:])
 	}
 	switch arg(0) + " " + arg(1) {
 	case "whoami ":
