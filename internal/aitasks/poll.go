@@ -177,9 +177,38 @@ func (a *API) pollJobFinished(ctx context.Context, j store.Job) {
 	}
 }
 
+// freeStaleClaims frees the tasks of poll jobs that are gone or finished but still hold them (a
+// process that died between a batch's end and its bookkeeping); the engine's own rescuer takes care
+// of batches still running.
+func (a *API) freeStaleClaims(ctx context.Context, now time.Time) error {
+	jobs, err := a.st.StaleAIPollJobs(ctx, now.Add(-staleClaimAfter), 100)
+	if err != nil {
+		return err
+	}
+	for _, id := range jobs {
+		j, err := a.st.GetJob(ctx, id)
+		if err == nil && !j.Status.Terminal() {
+			continue
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if _, err := a.st.ReleaseAITasks(ctx, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// staleClaimAfter is how long past its due time a held task waits before its claim is checked.
+const staleClaimAfter = 10 * time.Minute
+
 // failOverdue fails and refunds, each once, the tasks past their time-out and the submits a crash cut
 // off (left NOT_START, their upstream never told of them or never answered).
 func (a *API) failOverdue(ctx context.Context, now time.Time) error {
+	if err := a.freeStaleClaims(ctx, now); err != nil {
+		return err
+	}
 	ts, err := a.st.OverdueAITasks(ctx, now, StatusNotStart, now.Add(-a.cfg.SubmitGrace), 1000)
 	if err != nil {
 		return err

@@ -59,6 +59,9 @@ type AITasks interface {
 	ClaimAITasks(ctx context.Context, ids []int64, jobID int64) error
 	// ReleaseAITasks frees what poll job jobID still holds, due again at next.
 	ReleaseAITasks(ctx context.Context, jobID int64, next time.Time) (int, error)
+	// StaleAIPollJobs lists the poll jobs that hold unfinished tasks due before before: a planner
+	// checks whether those jobs still exist.
+	StaleAIPollJobs(ctx context.Context, before time.Time, limit int) ([]int64, error)
 	// OverdueAITasks lists unfinished tasks whose deadline passed, or that stayed in status stuck since
 	// before stuckBefore (a submit that never reached its upstream).
 	OverdueAITasks(ctx context.Context, now time.Time, stuck string, stuckBefore time.Time, limit int) ([]AITask, error)

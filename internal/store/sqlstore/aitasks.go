@@ -438,3 +438,10 @@ func (b *Base) OverdueAITasks(ctx context.Context, now time.Time, stuck string, 
 	ts, err := all(scanAITask)(b.r.Query(ctx, `SELECT * FROM (`+q+` UNION `+q2+`) o ORDER BY id`+lim, a.Vals...))
 	return ts, wrap(err, "list overdue ai tasks")
 }
+
+func (b *Base) StaleAIPollJobs(ctx context.Context, before time.Time, limit int) ([]int64, error) {
+	var a Args
+	ids, err := all(scanInt64)(b.r.Query(ctx, `SELECT DISTINCT poll_job FROM ai_tasks WHERE poll_job <> 0 AND active = 1
+		AND next_poll_at < `+a.Add(MS(before))+` ORDER BY poll_job`+limitOffset(&a, limit, 0), a.Vals...))
+	return ids, wrap(err, "list stale ai poll jobs")
+}
