@@ -103,6 +103,7 @@ func (a *API) AddChannel(ctx context.Context, c store.AIChannel, key string) (st
 		return store.AIChannel{}, err
 	}
 	c.KeySealed, c.CreatedAt = sealed, a.now()
+	defer a.dropCaches(c.TenantID)
 	return a.st.CreateAIChannel(ctx, c)
 }
 
@@ -155,6 +156,7 @@ func (a *API) SetPrice(ctx context.Context, p store.AIPrice) error {
 	if p.Quota < 0 || p.Action == "" {
 		return fmt.Errorf("%w: a price needs an action and a quota of 0 or more", store.ErrInvalid)
 	}
+	defer a.dropCaches(p.TenantID)
 	return a.st.SetAIPrice(ctx, p)
 }
 
@@ -197,6 +199,9 @@ func (a *API) admin(w http.ResponseWriter, r *http.Request, fn func(r *http.Requ
 		}
 	}
 	out, err := fn(r, c.AccountID, body)
+	if r.Method != http.MethodGet {
+		a.dropCaches(c.AccountID)
+	}
 	if err != nil {
 		facade.Fail(w, r, a.log, err)
 		return

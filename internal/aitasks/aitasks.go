@@ -11,6 +11,7 @@ import (
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
 )
 
@@ -54,6 +55,13 @@ type Config struct {
 	NotifyAttempts int
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64
+	// TotalsTTL is how long a list's total is reused for the same filter (default 2 s): a list's
+	// pages are read fresh, its count of a million rows at most once per TTL.
+	TotalsTTL time.Duration
+	// CacheTTL is how long an API key, a price or a channel list read on the submit path is reused
+	// (default 1 s). Another replica's change of a key, price or channel shows here after it; the
+	// quota a key and a user have left is always checked in the database.
+	CacheTTL time.Duration
 	// Workers, when false, starts no in-process workers (an API-only replica, or a test that drives
 	// the workers itself); they start when true or when the field is left nil.
 	Workers *bool
@@ -74,6 +82,8 @@ func (c *Config) defaults() {
 	set(&c.PlanEvery, time.Second)
 	set(&c.TaskTimeout, 24*time.Hour)
 	set(&c.SubmitGrace, 2*time.Minute)
+	set(&c.TotalsTTL, 2*time.Second)
+	set(&c.CacheTTL, time.Second)
 	seti(&c.BatchSize, 100)
 	seti(&c.PollWorkers, 4)
 	if c.Retries < 0 {
@@ -106,6 +116,13 @@ type API struct {
 	log      *slog.Logger
 	adaptors map[string]adaptor
 	limiters *channelLimiters
+	// totals caches the total of a list's filter for TotalsTTL.
+	totals *facade.Cache[string, int]
+	// callers (API key hash -> caller), prices and channels spare the hot submit path its reads for
+	// CacheTTL; an admin write on this replica drops the tenant's entries at once.
+	callers  *facade.Cache[string, caller]
+	prices   *facade.Cache[priceKey, store.AIPrice]
+	channels *facade.Cache[channelKey, []store.AIChannel]
 
 	mu      sync.Mutex
 	workers []*engine.InProcessWorker
@@ -119,7 +136,9 @@ func New(c Config) (*API, error) {
 	}
 	c.defaults()
 	a := &API{cfg: c, eng: c.Engine, st: c.Store, keys: c.Keyring, log: c.Log.With("facade", "aitasks"),
-		limiters: newChannelLimiters(c.VideoRate)}
+		limiters: newChannelLimiters(c.VideoRate), totals: facade.NewCache[string, int](10_000, c.TotalsTTL),
+		callers: facade.NewCache[string, caller](10_000, c.CacheTTL), prices: facade.NewCache[priceKey, store.AIPrice](1000, c.CacheTTL),
+		channels: facade.NewCache[channelKey, []store.AIChannel](1000, c.CacheTTL)}
 	a.adaptors = map[string]adaptor{PlatformSuno: sunoAdaptor{}, PlatformVideo: videoAdaptor{limit: a.limiters}}
 	a.eng.RegisterKind(KindPoll, engine.KindHooks{Internal: true, JobFinished: a.pollJobFinished})
 	a.eng.RegisterKind(KindNotify, engine.KindHooks{Internal: true, JobFinished: a.notifyJobFinished})
@@ -190,3 +209,20 @@ func (a *API) Mount(mux *http.ServeMux) {
 }
 
 func (a *API) now() time.Time { return a.eng.Now() }
+
+type priceKey struct {
+	tenant                  int64
+	platform, action, model string
+}
+
+type channelKey struct {
+	tenant   int64
+	platform string
+}
+
+// dropCaches forgets what the caches hold of a tenant, after an admin write.
+func (a *API) dropCaches(tenant int64) {
+	a.callers.Drop(tenant)
+	a.prices.Drop(tenant)
+	a.channels.Drop(tenant)
+}

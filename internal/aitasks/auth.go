@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/facade"
@@ -77,18 +78,34 @@ func (a *API) keyOf(ctx context.Context, r *http.Request) (caller, error) {
 	if len(tok) <= len(keyPrefix) || len(tok) > 128 {
 		return caller{}, errUnauthorized
 	}
-	k, err := a.st.GetAIKeyByHash(ctx, hashKey(tok))
+	hash := hashKey(tok)
+	now := time.Now()
+	c, ok := a.callers.Get(hash, now)
+	if !ok {
+		seq := a.callers.Begin()
+		var err error
+		if c, err = a.lookupKey(ctx, hash); err != nil {
+			return caller{}, err
+		}
+		a.callers.Add(hash, c.user.TenantID, seq, c, now)
+	}
+	switch {
+	case !c.key.Enabled:
+		return caller{}, errKeyDisabled
+	case c.key.ExpiresAt != nil && !a.now().Before(*c.key.ExpiresAt):
+		return caller{}, errKeyExpired
+	}
+	return c, nil
+}
+
+// lookupKey reads the key of hash and its user.
+func (a *API) lookupKey(ctx context.Context, hash string) (caller, error) {
+	k, err := a.st.GetAIKeyByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return caller{}, errUnauthorized
 	}
 	if err != nil {
 		return caller{}, err
-	}
-	switch {
-	case !k.Enabled:
-		return caller{}, errKeyDisabled
-	case k.ExpiresAt != nil && !a.now().Before(*k.ExpiresAt):
-		return caller{}, errKeyExpired
 	}
 	u, err := a.st.GetAIUser(ctx, k.UserID)
 	if errors.Is(err, store.ErrNotFound) {

@@ -288,3 +288,12 @@ func (f *fakeUpstream) failAll() {
 	defer f.mu.Unlock()
 	f.failAllNext = true
 }
+
+// addStalled makes the upstream know tasks that never finish, by id.
+func (f *fakeUpstream) addStalled(ids []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		f.tasks[id] = &fakeTask{id: id, kind: "music", prompt: "stall"}
+	}
+}

@@ -102,7 +102,7 @@ func newReplica(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 		t.Fatal(err)
 	}
 	cfg := aitasks.Config{Engine: eng, Store: st, Keyring: keys, Log: log, PollInterval: 30 * time.Millisecond,
-		PlanEvery: 10 * time.Millisecond, HTTP: &http.Client{Timeout: 2 * time.Second}}
+		PlanEvery: 10 * time.Millisecond, TotalsTTL: 50 * time.Millisecond, HTTP: &http.Client{Timeout: 2 * time.Second}}
 	if tune != nil {
 		tune(&cfg)
 	}

@@ -2,9 +2,11 @@ package aitasks
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
@@ -92,11 +94,24 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, admin bool) {
 			return
 		}
 	}
+	// The total of a filter is counted at most once per totalsTTL: counting a million rows costs far
+	// more than reading a page of them.
+	countKey := fmt.Sprintf("%+v", store.AITaskFilter{TenantID: f.TenantID, UserID: f.UserID, ChannelID: f.ChannelID,
+		Platform: f.Platform, TaskID: f.TaskID, Status: f.Status, Action: f.Action, SubmitFrom: f.SubmitFrom, SubmitTo: f.SubmitTo})
+	now := time.Now()
+	cached, known := a.totals.Get(countKey, now)
+	f.NoTotal = known
+	seq := a.totals.Begin()
 	ts, total, err := a.st.ListAITasks(r.Context(), f)
 	if err != nil {
 		a.log.Error("list ai tasks", "err", err)
 		listFail(w, http.StatusInternalServerError, "获取任务列表失败")
 		return
+	}
+	if known {
+		total = cached
+	} else {
+		a.totals.Add(countKey, u.TenantID, seq, total, now)
 	}
 	items := make([]taskItem, len(ts))
 	for i, t := range ts {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"time"
 
 	"taskcenter/internal/auth"
 	"taskcenter/internal/engine"
@@ -89,7 +90,7 @@ type submitReq struct {
 // Quota is taken once, in the transaction that creates the task, however many channels are tried; a
 // submit that fails everywhere gives it back at once.
 func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask, error) {
-	price, err := a.st.GetAIPrice(ctx, c.user.TenantID, req.platform, req.action, req.model)
+	price, err := a.price(ctx, c.user.TenantID, req.platform, req.action, req.model)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.AITask{}, rerr(http.StatusBadRequest, "model_price_error",
 			fmt.Sprintf("no price is set for %s %s %s", req.platform, req.action, req.model))
@@ -178,6 +179,20 @@ func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask
 	return store.AITask{}, rerr(status, code, last.Msg)
 }
 
+// price reads what a task costs, through the cache.
+func (a *API) price(ctx context.Context, tenant int64, platform, action, model string) (store.AIPrice, error) {
+	k, now := priceKey{tenant, platform, action, model}, time.Now()
+	if p, ok := a.prices.Get(k, now); ok {
+		return p, nil
+	}
+	seq := a.prices.Begin()
+	p, err := a.st.GetAIPrice(ctx, tenant, platform, action, model)
+	if err == nil {
+		a.prices.Add(k, tenant, seq, p, now)
+	}
+	return p, err
+}
+
 var (
 	errUserQuota = rerr(http.StatusForbidden, "insufficient_user_quota", "user quota is not enough")
 	errKeyQuota  = rerr(http.StatusForbidden, "insufficient_token_quota", "the API key's quota is used up")
@@ -225,11 +240,17 @@ func (a *API) submitted(ctx context.Context, t store.AITask, channelID int64, up
 // pick orders the enabled channels of the platform that serve the model: highest priority first,
 // and within one priority by a weighted draw.
 func (a *API) pick(ctx context.Context, tenant int64, platform, model string) ([]store.AIChannel, error) {
-	all, err := a.st.ListAIChannels(ctx, tenant, platform)
-	if err != nil {
-		return nil, err
+	k, now := channelKey{tenant, platform}, time.Now()
+	all, ok := a.channels.Get(k, now)
+	if !ok {
+		seq := a.channels.Begin()
+		var err error
+		if all, err = a.st.ListAIChannels(ctx, tenant, platform); err != nil {
+			return nil, err
+		}
+		a.channels.Add(k, tenant, seq, all, now)
 	}
-	cs := slices.DeleteFunc(all, func(c store.AIChannel) bool {
+	cs := slices.DeleteFunc(slices.Clone(all), func(c store.AIChannel) bool {
 		return !c.Enabled || (len(c.Models) > 0 && !slices.Contains(c.Models, model))
 	})
 	// A weighted random order: each channel draws a key u^(1/w); the largest keys come first.
@@ -266,6 +287,7 @@ func (a *API) noteAuth(ctx context.Context, c store.AIChannel, ok bool) {
 		a.log.Warn("note channel auth", "channel", c.ID, "err", err)
 	}
 	if disabled {
+		a.channels.Drop(c.TenantID)
 		a.log.Warn("channel disabled after authentication failures", "channel", c.ID)
 	}
 }

@@ -192,4 +192,5 @@ type AITaskFilter struct {
 	Limit        int
 	Offset       int
 	WithUsername bool
+	NoTotal      bool // skip counting (the caller knows the total): ListAITasks returns -1
 }

@@ -335,9 +335,11 @@ func (b *Base) ListAITasks(ctx context.Context, f store.AITaskFilter) ([]store.A
 		w = append(w, "t.submit_time <= "+a.Add(f.SubmitTo))
 	}
 	where := " WHERE " + strings.Join(w, " AND ")
-	var total int
-	if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM ai_tasks t`+where, a.Vals...).Scan(&total); err != nil {
-		return nil, 0, wrap(err, "count ai tasks")
+	total := -1
+	if !f.NoTotal {
+		if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM ai_tasks t`+where, a.Vals...).Scan(&total); err != nil {
+			return nil, 0, wrap(err, "count ai tasks")
+		}
 	}
 	cols, from := qualify("t", aiTaskCols), " FROM ai_tasks t"
 	if f.WithUsername {
