@@ -44,7 +44,7 @@ func BenchmarkRelaySubmit(b *testing.B) {
 		var failed atomic.Int64
 		b.SetParallelism(4)
 		b.ResetTimer()
-		start := time.Now()
+		start, startCPU := time.Now(), cpuTime()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				req, _ := http.NewRequest("POST", e.srv.URL+"/suno/submit/lyrics", strings.NewReader(body))
@@ -62,6 +62,7 @@ func BenchmarkRelaySubmit(b *testing.B) {
 			}
 		})
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "submits/s")
+		b.ReportMetric(float64((cpuTime()-startCPU).Microseconds())/float64(b.N), "cpu-µs/submit")
 		if failed.Load() > 0 {
 			b.Fatalf("%d submits failed", failed.Load())
 		}

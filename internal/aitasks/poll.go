@@ -131,12 +131,16 @@ func (a *API) poll(ctx context.Context, u store.Unit) (json.RawMessage, error) {
 			}
 			continue
 		}
+		hasData := len(s.Data) > 0 && json.Valid(s.Data) && string(s.Data) != "null"
+		if s.Status == t.Status && (s.Progress == "" || s.Progress == t.Progress) && !hasData && t.PollFailures == 0 {
+			continue // nothing new: freed with the rest of the batch in one statement below
+		}
 		next := now.Add(a.cfg.PollInterval)
 		p := store.AITaskPatch{Status: &s.Status, NextPollAt: &next, PollJob: ptr(int64(0)), PollFailures: ptr(0)}
 		if s.Progress != "" {
 			p.Progress = &s.Progress
 		}
-		if len(s.Data) > 0 && json.Valid(s.Data) && string(s.Data) != "null" {
+		if hasData {
 			p.Data = s.Data
 		}
 		if _, err := a.st.UpdateAITask(ctx, t.ID, t.Status, p, now); err != nil {
