@@ -55,8 +55,8 @@ type Config struct {
 	NotifyAttempts int
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64
-	// TotalsTTL is how long a list's total is reused for the same filter (default 2 s): a list's
-	// pages are read fresh, its count of a million rows at most once per TTL.
+	// TotalsTTL is how long a list's total is reused for the same filter (default 2 s; longer for a
+	// total that is slow to count, see totals.go): a list's pages are always read fresh.
 	TotalsTTL time.Duration
 	// CacheTTL is how long an API key, a price or a channel list read on the submit path is reused
 	// (default 1 s). Another replica's change of a key, price or channel shows here after it; the
@@ -117,7 +117,7 @@ type API struct {
 	adaptors map[string]adaptor
 	limiters *channelLimiters
 	// totals caches the total of a list's filter for TotalsTTL.
-	totals *facade.Cache[string, int]
+	totals *totals
 	// callers (API key hash -> caller), prices and channels spare the hot submit path its reads for
 	// CacheTTL; an admin write on this replica drops the tenant's entries at once.
 	callers  *facade.Cache[string, caller]
@@ -136,7 +136,7 @@ func New(c Config) (*API, error) {
 	}
 	c.defaults()
 	a := &API{cfg: c, eng: c.Engine, st: c.Store, keys: c.Keyring, log: c.Log.With("facade", "aitasks"),
-		limiters: newChannelLimiters(c.VideoRate), totals: facade.NewCache[string, int](10_000, c.TotalsTTL),
+		limiters: newChannelLimiters(c.VideoRate), totals: newTotals(c.TotalsTTL, 10_000),
 		callers: facade.NewCache[string, caller](10_000, c.CacheTTL), prices: facade.NewCache[priceKey, store.AIPrice](1000, c.CacheTTL),
 		channels: facade.NewCache[channelKey, []store.AIChannel](1000, c.CacheTTL)}
 	a.adaptors = map[string]adaptor{PlatformSuno: sunoAdaptor{}, PlatformVideo: videoAdaptor{limit: a.limiters}}

@@ -94,24 +94,25 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, admin bool) {
 			return
 		}
 	}
-	// The total of a filter is counted at most once per totalsTTL: counting a million rows costs far
-	// more than reading a page of them.
+	// The total of a filter is counted now and then, not on every page (totals.go).
 	countKey := fmt.Sprintf("%+v", store.AITaskFilter{TenantID: f.TenantID, UserID: f.UserID, ChannelID: f.ChannelID,
 		Platform: f.Platform, TaskID: f.TaskID, Status: f.Status, Action: f.Action, SubmitFrom: f.SubmitFrom, SubmitTo: f.SubmitTo})
-	now := time.Now()
-	cached, known := a.totals.Get(countKey, now)
-	f.NoTotal = known
-	seq := a.totals.Begin()
+	start := time.Now()
+	cached, known, count := a.totals.get(countKey, start)
+	f.NoTotal = !count
 	ts, total, err := a.st.ListAITasks(r.Context(), f)
 	if err != nil {
+		if count && known {
+			a.totals.abandon(countKey)
+		}
 		a.log.Error("list ai tasks", "err", err)
 		listFail(w, http.StatusInternalServerError, "获取任务列表失败")
 		return
 	}
-	if known {
-		total = cached
+	if count {
+		a.totals.put(countKey, total, start, time.Since(start))
 	} else {
-		a.totals.Add(countKey, u.TenantID, seq, total, now)
+		total = cached
 	}
 	items := make([]taskItem, len(ts))
 	for i, t := range ts {

@@ -139,6 +139,9 @@ func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask
 		return store.AITask{}, err
 	}
 
+	// A client that hangs up now must not leave a task the upstream accepted without its record: the
+	// upstream calls run to their own timeout whatever the request does.
+	ctx = context.WithoutCancel(ctx)
 	var last *upstreamError
 	for i, ch := range channels {
 		if i > a.cfg.Retries {
@@ -164,7 +167,7 @@ func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask
 			break
 		}
 	}
-	if _, err := a.finish(context.WithoutCancel(ctx), t, StatusNotStart, state{Status: StatusFailure,
+	if _, err := a.finish(ctx, t, StatusNotStart, state{Status: StatusFailure,
 		FailReason: "submit failed: " + last.Error()}); err != nil {
 		return store.AITask{}, err
 	}
@@ -225,7 +228,7 @@ func asUpstream(err error) *upstreamError {
 func (a *API) submitted(ctx context.Context, t store.AITask, channelID int64, upstreamID string) (store.AITask, error) {
 	now := a.now()
 	status, next, start := StatusSubmitted, now.Add(a.cfg.PollInterval), now.Unix()
-	won, err := a.st.UpdateAITask(context.WithoutCancel(ctx), t.ID, StatusNotStart, store.AITaskPatch{Status: &status,
+	won, err := a.st.UpdateAITask(ctx, t.ID, StatusNotStart, store.AITaskPatch{Status: &status,
 		UpstreamID: &upstreamID, ChannelID: &channelID, NextPollAt: &next, StartTime: &start}, now)
 	if err != nil {
 		return store.AITask{}, err
@@ -281,7 +284,7 @@ func (a *API) noteAuth(ctx context.Context, c store.AIChannel, ok bool) {
 	if ok && c.AuthFailures == 0 {
 		return
 	}
-	disabled, err := a.st.NoteAIChannelAuth(context.WithoutCancel(ctx), c.ID, ok, a.cfg.DisableAfter,
+	disabled, err := a.st.NoteAIChannelAuth(ctx, c.ID, ok, a.cfg.DisableAfter,
 		fmt.Sprintf("disabled automatically after %d authentication failures in a row", a.cfg.DisableAfter), a.now())
 	if err != nil {
 		a.log.Warn("note channel auth", "channel", c.ID, "err", err)
