@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/facade"
 	"taskcenter/internal/store"
@@ -62,6 +63,14 @@ type Config struct {
 	// (default 1 s). Another replica's change of a key, price or channel shows here after it; the
 	// quota a key and a user have left is always checked in the database.
 	CacheTTL time.Duration
+	// Blobs, with MirrorResults, keeps copies of succeeded tasks' result files (mirror.go);
+	// PublicURL is the server's address the copies' links begin with.
+	Blobs         blob.Store
+	PublicURL     string
+	MirrorResults bool
+	// MirrorMaxBytes bounds one mirrored file (default 1 GiB); MirrorTimeout one download (10 min).
+	MirrorMaxBytes int64
+	MirrorTimeout  time.Duration
 	// Workers, when false, starts no in-process workers (an API-only replica, or a test that drives
 	// the workers itself); they start when true or when the field is left nil.
 	Workers *bool
@@ -84,6 +93,10 @@ func (c *Config) defaults() {
 	set(&c.SubmitGrace, 2*time.Minute)
 	set(&c.TotalsTTL, 2*time.Second)
 	set(&c.CacheTTL, time.Second)
+	set(&c.MirrorTimeout, 10*time.Minute)
+	if c.MirrorMaxBytes <= 0 {
+		c.MirrorMaxBytes = 1 << 30
+	}
 	seti(&c.BatchSize, 100)
 	seti(&c.PollWorkers, 4)
 	if c.Retries < 0 {
@@ -134,6 +147,9 @@ func New(c Config) (*API, error) {
 	if c.Engine == nil || c.Store == nil || c.Keyring == nil {
 		return nil, errors.New("aitasks: Engine, Store and Keyring are required")
 	}
+	if c.MirrorResults && c.Blobs == nil {
+		return nil, errors.New("aitasks: MirrorResults needs Blobs")
+	}
 	c.defaults()
 	a := &API{cfg: c, eng: c.Engine, st: c.Store, keys: c.Keyring, log: c.Log.With("facade", "aitasks"),
 		limiters: newChannelLimiters(c.VideoRate), totals: newTotals(c.TotalsTTL, 10_000),
@@ -142,6 +158,7 @@ func New(c Config) (*API, error) {
 	a.adaptors = map[string]adaptor{PlatformSuno: sunoAdaptor{}, PlatformVideo: videoAdaptor{limit: a.limiters}}
 	a.eng.RegisterKind(KindPoll, engine.KindHooks{Internal: true, JobFinished: a.pollJobFinished})
 	a.eng.RegisterKind(KindNotify, engine.KindHooks{Internal: true, JobFinished: a.notifyJobFinished})
+	a.eng.RegisterKind(KindMirror, engine.KindHooks{Internal: true, JobFinished: a.mirrorJobFinished})
 	for _, s := range []engine.Service{
 		engine.NewService("aitasks-plan-polls", c.PlanEvery, a.planPolls),
 		engine.NewService("aitasks-timeouts", c.PlanEvery, a.failOverdue),
@@ -172,6 +189,15 @@ func (a *API) StartWorkers(ctx context.Context) error {
 	a.mu.Lock()
 	a.workers = append(a.workers, poll, notify)
 	a.mu.Unlock()
+	if a.cfg.MirrorResults {
+		mirror, err := a.eng.StartInProcess(ctx, capabilityMirror, 2, a.mirror)
+		if err != nil {
+			return fmt.Errorf("aitasks: start mirror workers: %w", err)
+		}
+		a.mu.Lock()
+		a.workers = append(a.workers, mirror)
+		a.mu.Unlock()
+	}
 	return nil
 }
 
@@ -204,6 +230,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/videos", a.videoSubmit)
 	mux.HandleFunc("GET /v1/videos/{id}", a.videoGet)
 	mux.HandleFunc("GET /v1/videos/{id}/content", a.videoContent)
+
+	mux.HandleFunc("GET /aitasks/files/{hash}", a.serveFile)
 
 	a.mountAdmin(mux)
 }

@@ -61,6 +61,9 @@ func newFakeUpstream(t testing.TB) *fakeUpstream {
 	mux.HandleFunc("POST /v1/videos", f.videoSubmit)
 	mux.HandleFunc("GET /v1/videos/{id}", f.videoGet)
 	mux.HandleFunc("GET /v1/videos/{id}/content", f.videoContent)
+	mux.HandleFunc("GET /cdn/{file}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "FILE:"+r.PathValue("file")) // the provider's expiring result links
+	})
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	t.Cleanup(func() { close(f.closed) }) // runs first
@@ -170,8 +173,8 @@ func (f *fakeUpstream) advance(t *fakeTask) map[string]any {
 			out["data"] = map[string]any{"text": "[Verse]\nla la la", "title": "Song", "status": "complete"}
 		} else {
 			out["data"] = []map[string]any{
-				{"id": t.id + "-a", "audio_url": "https://cdn.example/" + t.id + "-a.mp3", "image_url": "https://cdn.example/a.jpg", "status": "complete"},
-				{"id": t.id + "-b", "audio_url": "https://cdn.example/" + t.id + "-b.mp3", "image_url": "https://cdn.example/b.jpg", "status": "complete"},
+				{"id": t.id + "-a", "audio_url": f.srv.URL + "/cdn/" + t.id + "-a.mp3", "image_url": f.srv.URL + "/cdn/a.jpg", "status": "complete"},
+				{"id": t.id + "-b", "audio_url": f.srv.URL + "/cdn/" + t.id + "-b.mp3", "image_url": f.srv.URL + "/cdn/b.jpg", "status": "complete"},
 			}
 		}
 	}

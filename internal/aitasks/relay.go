@@ -342,6 +342,11 @@ func (a *API) finish(ctx context.Context, t store.AITask, from string, s state) 
 				}
 			}
 		}
+		if s.Status == StatusSuccess && a.cfg.MirrorResults {
+			if _, err := tx.Submit(ctx, a.mirrorJob(t)); err != nil {
+				return fmt.Errorf("queue the mirror of task %s: %w", t.TaskID, err)
+			}
+		}
 		if t.NotifyHook != "" {
 			if _, err := tx.Submit(ctx, a.notifyJob(t)); err != nil {
 				return fmt.Errorf("queue the callback of task %s: %w", t.TaskID, err)

@@ -37,7 +37,8 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpa facade: %w", err)
 	}
-	ai, err := aitasks.New(aitasks.Config{Engine: d.Engine, Store: d.Store, Keyring: d.Keyring, Log: d.Log})
+	ai, err := aitasks.New(aitasks.Config{Engine: d.Engine, Store: d.Store, Keyring: d.Keyring, Log: d.Log,
+		Blobs: d.Blobs, PublicURL: d.PublicURL, MirrorResults: true})
 	if err != nil {
 		return nil, fmt.Errorf("aitasks facade: %w", err)
 	}
