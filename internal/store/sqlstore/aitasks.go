@@ -315,9 +315,14 @@ func (b *Base) ListAITasks(ctx context.Context, f store.AITaskFilter) ([]store.A
 		return nil, 0, fmt.Errorf("list ai tasks: %w: a tenant is required", store.ErrInvalid)
 	}
 	var a Args
-	w := []string{"t.tenant_id = " + a.Add(f.TenantID)}
-	if f.UserID != 0 {
-		w = append(w, "t.user_id = "+a.Add(f.UserID))
+	var w []string
+	if f.UserID == 0 {
+		w = append(w, "t.tenant_id = "+a.Add(f.TenantID))
+	} else {
+		// A user's list reads the user's index, newest first, and stops after a page; "+ 0" keeps
+		// the tenant check out of the planner's choice of index, where a (tenant_id, id) range
+		// intersected with the user's would sort every row of a big tenant.
+		w = append(w, "t.tenant_id + 0 = "+a.Add(f.TenantID), "t.user_id = "+a.Add(f.UserID))
 	}
 	if f.ChannelID != 0 {
 		w = append(w, "t.channel_id = "+a.Add(f.ChannelID))
