@@ -134,6 +134,7 @@ type API struct {
 	// callers (API key hash -> caller), prices and channels spare the hot submit path its reads for
 	// CacheTTL; an admin write on this replica drops the tenant's entries at once.
 	callers  *facade.Cache[string, caller]
+	users    *facade.Cache[string, store.AIUser] // personal access token hash -> user
 	prices   *facade.Cache[priceKey, store.AIPrice]
 	channels *facade.Cache[channelKey, []store.AIChannel]
 
@@ -153,7 +154,7 @@ func New(c Config) (*API, error) {
 	c.defaults()
 	a := &API{cfg: c, eng: c.Engine, st: c.Store, keys: c.Keyring, log: c.Log.With("facade", "aitasks"),
 		limiters: newChannelLimiters(c.VideoRate), totals: newTotals(c.TotalsTTL, 10_000),
-		callers: facade.NewCache[string, caller](10_000, c.CacheTTL), prices: facade.NewCache[priceKey, store.AIPrice](1000, c.CacheTTL),
+		callers: facade.NewCache[string, caller](10_000, c.CacheTTL), users: facade.NewCache[string, store.AIUser](10_000, c.CacheTTL), prices: facade.NewCache[priceKey, store.AIPrice](1000, c.CacheTTL),
 		channels: facade.NewCache[channelKey, []store.AIChannel](1000, c.CacheTTL)}
 	a.adaptors = map[string]adaptor{PlatformSuno: sunoAdaptor{}, PlatformVideo: videoAdaptor{limit: a.limiters}}
 	a.eng.RegisterKind(KindPoll, engine.KindHooks{Internal: true, JobFinished: a.pollJobFinished})
@@ -251,6 +252,7 @@ type channelKey struct {
 // dropCaches forgets what the caches hold of a tenant, after an admin write.
 func (a *API) dropCaches(tenant int64) {
 	a.callers.Drop(tenant)
+	a.users.Drop(tenant)
 	a.prices.Drop(tenant)
 	a.channels.Drop(tenant)
 }

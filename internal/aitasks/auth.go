@@ -49,6 +49,21 @@ func (a *API) userOf(ctx context.Context, r *http.Request) (store.AIUser, error)
 	if tok == "" {
 		return store.AIUser{}, errUnauthorized
 	}
+	// A token seen lately is not looked up again for CacheTTL (a revoked token is refused by every
+	// replica within it).
+	h, now := hashKey(tok), time.Now()
+	if u, ok := a.users.Get(h, now); ok {
+		return u, nil
+	}
+	seq := a.users.Begin()
+	u, err := a.verifyToken(ctx, tok)
+	if err == nil {
+		a.users.Add(h, u.TenantID, seq, u, now)
+	}
+	return u, err
+}
+
+func (a *API) verifyToken(ctx context.Context, tok string) (store.AIUser, error) {
 	c, err := auth.VerifyToken(ctx, a.st, CredToken, tok, a.now())
 	if errors.Is(err, auth.ErrUnauthorized) {
 		return store.AIUser{}, errUnauthorized

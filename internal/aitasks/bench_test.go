@@ -168,7 +168,7 @@ func BenchmarkListSelf1M(b *testing.B) {
 		var failed atomic.Int64
 		b.SetParallelism(4)
 		b.ResetTimer()
-		start := time.Now()
+		start, startCPU := time.Now(), cpuTime()
 		b.RunParallel(func(pb *testing.PB) {
 			var mine []time.Duration
 			for pb.Next() {
@@ -197,6 +197,7 @@ func BenchmarkListSelf1M(b *testing.B) {
 		}
 		slices.Sort(lat)
 		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+		b.ReportMetric(float64((cpuTime()-startCPU).Microseconds())/float64(b.N), "cpu-µs/req")
 		if len(lat) > 0 {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		}
