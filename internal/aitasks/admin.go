@@ -418,6 +418,9 @@ type channelView struct {
 }
 
 func viewChannel(c store.AIChannel) channelView {
+	if c.Models == nil {
+		c.Models = []string{}
+	}
 	return channelView{ID: c.ID, Platform: c.Platform, Name: c.Name, BaseURL: c.BaseURL, Models: c.Models, Weight: c.Weight,
 		Priority: c.Priority, Enabled: c.Enabled, AuthFailures: c.AuthFailures, StatusReason: c.StatusReason}
 }
