@@ -213,7 +213,7 @@ func (a *API) failOverdue(ctx context.Context, now time.Time) error {
 	if err := a.freeStaleClaims(ctx, now); err != nil {
 		return err
 	}
-	ts, err := a.st.OverdueAITasks(ctx, now, StatusNotStart, now.Add(-a.cfg.SubmitGrace), 1000)
+	ts, err := a.st.OverdueAITasks(ctx, now, now.Add(-a.cfg.SubmitGrace), 1000)
 	if err != nil {
 		return err
 	}

@@ -62,9 +62,9 @@ type AITasks interface {
 	// StaleAIPollJobs lists the poll jobs that hold unfinished tasks due before before: a planner
 	// checks whether those jobs still exist.
 	StaleAIPollJobs(ctx context.Context, before time.Time, limit int) ([]int64, error)
-	// OverdueAITasks lists unfinished tasks whose deadline passed, or that stayed in status stuck since
-	// before stuckBefore (a submit that never reached its upstream).
-	OverdueAITasks(ctx context.Context, now time.Time, stuck string, stuckBefore time.Time, limit int) ([]AITask, error)
+	// OverdueAITasks lists unfinished tasks whose deadline passed, or that stayed NOT_START since
+	// before stuckBefore (a submit that never reached its upstream), by id.
+	OverdueAITasks(ctx context.Context, now, stuckBefore time.Time, limit int) ([]AITask, error)
 }
 
 // AI task center roles.

@@ -1,9 +1,11 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -436,14 +438,36 @@ func (b *Base) ReleaseAITasks(ctx context.Context, jobID int64, next time.Time) 
 	return int(n), wrap(err, "release ai tasks of poll job %d", jobID)
 }
 
-func (b *Base) OverdueAITasks(ctx context.Context, now time.Time, stuck string, stuckBefore time.Time, limit int) ([]store.AITask, error) {
+func (b *Base) OverdueAITasks(ctx context.Context, now, stuckBefore time.Time, limit int) ([]store.AITask, error) {
+	// Two index ranges (ai_tasks_deadline, ai_tasks_not_started), their literals matching the partial
+	// indexes' conditions, merged here: a UNION would read every unfinished task.
 	var a Args
-	q := `SELECT ` + aiTaskCols + ` FROM ai_tasks WHERE active = 1 AND deadline <> 0 AND deadline <= ` + a.Add(MS(now))
-	q2 := `SELECT ` + aiTaskCols + ` FROM ai_tasks WHERE active = 1 AND status = ` + a.Add(stuck) +
-		` AND created_at <= ` + a.Add(MS(stuckBefore))
-	lim := limitOffset(&a, limit, 0)
-	ts, err := all(scanAITask)(b.r.Query(ctx, `SELECT * FROM (`+q+` UNION `+q2+`) o ORDER BY id`+lim, a.Vals...))
-	return ts, wrap(err, "list overdue ai tasks")
+	late, err := all(scanAITask)(b.r.Query(ctx, `SELECT `+aiTaskCols+` FROM ai_tasks WHERE active = 1 AND deadline <> 0
+		AND deadline <= `+a.Add(MS(now))+` ORDER BY deadline`+limitOffset(&a, limit, 0), a.Vals...))
+	if err != nil {
+		return nil, wrap(err, "list ai tasks past their deadline")
+	}
+	var a2 Args
+	stuck, err := all(scanAITask)(b.r.Query(ctx, `SELECT `+aiTaskCols+` FROM ai_tasks WHERE status = 'NOT_START'
+		AND created_at <= `+a2.Add(MS(stuckBefore))+` AND active = 1 ORDER BY created_at`+limitOffset(&a2, limit, 0), a2.Vals...))
+	if err != nil {
+		return nil, wrap(err, "list ai tasks stuck before their submit")
+	}
+	seen := make(map[int64]bool, len(late))
+	out := late
+	for _, t := range late {
+		seen[t.ID] = true
+	}
+	for _, t := range stuck {
+		if !seen[t.ID] {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(x, y store.AITask) int { return cmp.Compare(x.ID, y.ID) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 func (b *Base) StaleAIPollJobs(ctx context.Context, before time.Time, limit int) ([]int64, error) {

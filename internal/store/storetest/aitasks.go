@@ -192,7 +192,7 @@ func testAITasks(t *testing.T, s store.Store) {
 	_, err = s.CreateAITask(ctx, store.AITask{TenantID: tenant.ID, UserID: u.ID, TaskID: "late", Platform: "suno", Action: "MUSIC",
 		Status: "QUEUED", Active: true, Deadline: at(time.Minute), CreatedAt: at(0)})
 	must(t, err)
-	over, err := s.OverdueAITasks(ctx, at(2*time.Minute), "NOT_START", at(time.Second), 10)
+	over, err := s.OverdueAITasks(ctx, at(2*time.Minute), at(time.Second), 10)
 	must(t, err)
 	if len(over) != 2 {
 		t.Fatalf("overdue = %v", over)

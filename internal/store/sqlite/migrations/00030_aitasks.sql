@@ -92,6 +92,8 @@ CREATE INDEX ai_tasks_tenant_channel ON ai_tasks (tenant_id, channel_id, id);
 -- The poll planner's and the time-out sweep's work: unfinished tasks only.
 CREATE INDEX ai_tasks_due ON ai_tasks (next_poll_at) WHERE active = 1;
 CREATE INDEX ai_tasks_deadline ON ai_tasks (deadline) WHERE active = 1;
+-- Submits a crash cut off before the upstream answered.
+CREATE INDEX ai_tasks_not_started ON ai_tasks (created_at) WHERE status = 'NOT_START';
 CREATE INDEX ai_tasks_poll_job ON ai_tasks (poll_job) WHERE poll_job <> 0;
 
 -- +goose Down
