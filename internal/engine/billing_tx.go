@@ -14,10 +14,12 @@ import (
 // and its refund land together or not at all.
 
 // WithTx runs fn in one store transaction: everything fn writes through tx lands, or nothing does.
-// Workers are woken after the commit.
+// Workers are woken after the commit when fn submitted a job (only then: a wake-up makes every
+// waiting worker look for work).
 func (e *Engine) WithTx(ctx context.Context, fn func(tx Tx) error) error {
-	err := e.store.InTx(ctx, func(st store.Store) error { return fn(Tx{e: e, tx: st}) })
-	if err == nil {
+	var submitted bool
+	err := e.store.InTx(ctx, func(st store.Store) error { return fn(Tx{e: e, tx: st, submitted: &submitted}) })
+	if err == nil && submitted {
 		e.notify(ctx)
 	}
 	return err
@@ -63,7 +65,11 @@ func (t Tx) Refund(ctx context.Context, key string) (back Payment, refunded bool
 
 // Submit is Engine.Submit inside the transaction.
 func (t Tx) Submit(ctx context.Context, s JobSpec) (store.Job, error) {
-	return t.e.submit(ctx, t.tx, s)
+	j, err := t.e.submit(ctx, t.tx, s)
+	if err == nil && t.submitted != nil {
+		*t.submitted = true
+	}
+	return j, err
 }
 
 // AITasks writes the AI task center's rows in the transaction.
