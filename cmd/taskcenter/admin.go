@@ -47,6 +47,7 @@ Settings documents (settings get, accounts settings) always print as JSON, ready
   workers list
   schedules list | create FILE | delete ID
   projects help               (template projects, renders, service tokens of the project service)
+  aitasks ...                 (the AI task center: users, keys, top-ups, channels, prices; admin aitasks help)
   settings get NAME | set NAME FILE   (a document kept whole, e.g. render-catalog: the render software,
                               versions, plugins and analysis error codes; - reads standard input)
 
@@ -128,6 +129,9 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 	}
 	if arg(0) == "projects" {
 		return c.projects(ctx, a[1:])
+	}
+	if arg(0) == "aitasks" {
+		return c.aitasks(ctx, a[1:])
 	}
 	switch arg(0) + " " + arg(1) {
 	case "whoami ":

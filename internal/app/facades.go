@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"taskcenter/internal/aitasks"
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/console"
@@ -51,9 +52,14 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projects facade: %w", err)
 	}
+	ai, err := aitasks.New(aitasks.Config{Engine: d.Engine, Store: d.Store, Keyring: d.Keyring, Log: d.Log,
+		Blobs: d.Blobs, PublicURL: d.PublicURL, MirrorResults: true})
+	if err != nil {
+		return nil, fmt.Errorf("aitasks facade: %w", err)
+	}
 	con, err := console.New(console.Config{Engine: d.Engine, Store: d.Store, Log: d.Log, Dialects: []string{r.KeyKind(), o.KeyKind(), rec.KeyKind(), pr.KeyKind()}})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	return []server.Facade{r, o, rec, pr, con}, nil
+	return []server.Facade{r, o, rec, pr, ai, con}, nil
 }

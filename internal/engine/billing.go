@@ -262,18 +262,9 @@ func (e *Engine) chargeOnce(ctx context.Context, c Charge) (Payment, bool, error
 	now := e.now()
 	var p Payment
 	err := e.store.InTx(ctx, func(tx store.Store) error {
-		ps, err := debit(ctx, tx, c.AccountID, []int64{c.AmountMilli}, now)
-		if err != nil {
-			return err
-		}
-		p = ps[0]
-		if c.JobID != 0 {
-			if _, err := tx.PatchJob(ctx, c.JobID, store.JobPatch{AddCostMilli: c.AmountMilli, AddPaid: p.Split()}, now); err != nil {
-				return fmt.Errorf("add the charge to job %d: %w", c.JobID, err)
-			}
-		}
-		return tx.AppendLedger(ctx, []store.LedgerLine{{AccountID: c.AccountID, JobID: c.JobID, Kind: store.LedgerCharge,
-			Split: p.Split(), Ref: c.Key, Note: c.Note, CreatedAt: now}})
+		var err error
+		p, err = chargeIn(ctx, tx, c, now)
+		return err
 	})
 	if errors.Is(err, store.ErrConflict) { // charged by a concurrent call with the same key
 		l, lerr := e.store.LedgerByRef(ctx, c.Key)
@@ -291,6 +282,25 @@ func (e *Engine) chargeOnce(ctx context.Context, c Charge) (Payment, bool, error
 	return p, true, nil
 }
 
+// chargeIn is ChargeOnce's work inside transaction tx: ErrConflict when the key was charged before.
+func chargeIn(ctx context.Context, tx store.Store, c Charge, now time.Time) (Payment, error) {
+	ps, err := debit(ctx, tx, c.AccountID, []int64{c.AmountMilli}, now)
+	if err != nil {
+		return Payment{}, err
+	}
+	p := ps[0]
+	if c.JobID != 0 {
+		if _, err := tx.PatchJob(ctx, c.JobID, store.JobPatch{AddCostMilli: c.AmountMilli, AddPaid: p.Split()}, now); err != nil {
+			return Payment{}, fmt.Errorf("add the charge to job %d: %w", c.JobID, err)
+		}
+	}
+	if err := tx.AppendLedger(ctx, []store.LedgerLine{{AccountID: c.AccountID, JobID: c.JobID, Kind: store.LedgerCharge,
+		Split: p.Split(), Ref: c.Key, Note: c.Note, CreatedAt: now}}); err != nil {
+		return Payment{}, err
+	}
+	return p, nil
+}
+
 // refundRef is the ledger reference of the refund of the charge keyed key.
 func refundRef(key string) string { return "refund:" + key }
 
@@ -302,45 +312,10 @@ func (e *Engine) Refund(ctx context.Context, key string) (back Payment, refunded
 	if key == "" {
 		return Payment{}, false, invalid("a refund needs the charge's key")
 	}
-	now := e.now()
 	err = e.store.InTx(ctx, func(tx store.Store) error {
-		l, err := tx.LedgerByRef(ctx, key)
-		if errors.Is(err, store.ErrNotFound) {
-			return invalid("no charge %q to refund", key)
-		}
-		if err != nil {
-			return fmt.Errorf("look up charge %q: %w", key, err)
-		}
-		if l.Kind != store.LedgerCharge {
-			return invalid("%q is not a charge", key)
-		}
-		undo := l.Split.Neg() // what the refund line takes: the charge's, negated
-		if l.UnpaidMilli > 0 && l.JobID != 0 {
-			j, err := tx.GetJob(ctx, l.JobID)
-			if err != nil {
-				return fmt.Errorf("load job %d of charge %q: %w", l.JobID, key, err)
-			}
-			// Only what the job still owes can be forgiven; the rest was settled, and goes back.
-			forgive := min(l.UnpaidMilli, max(j.Paid.UnpaidMilli, 0))
-			undo.UnpaidMilli = -forgive
-			undo.BalanceMilli -= l.UnpaidMilli - forgive
-		} else if l.UnpaidMilli > 0 {
-			undo.UnpaidMilli = 0 // a debt of no job is not tracked anywhere but here: give nothing for it
-		}
-		back = Payment(undo.Neg())
-		back.UnpaidMilli = 0
-		if _, _, err := tx.AdjustFunds(ctx, l.AccountID, store.FundsDelta{CouponMilli: -undo.CouponMilli,
-			BalanceMilli: -undo.BalanceMilli, CreditMilli: -undo.CreditMilli}, false, now); err != nil {
-			return fmt.Errorf("refund account %d: %w", l.AccountID, err)
-		}
-		if l.JobID != 0 {
-			amount := l.CouponMilli + l.BalanceMilli + l.CreditMilli + l.UnpaidMilli
-			if _, err := tx.PatchJob(ctx, l.JobID, store.JobPatch{AddCostMilli: -amount, AddPaid: undo}, now); err != nil {
-				return fmt.Errorf("take the refund off job %d: %w", l.JobID, err)
-			}
-		}
-		return tx.AppendLedger(ctx, []store.LedgerLine{{AccountID: l.AccountID, JobID: l.JobID, UnitID: l.UnitID,
-			Kind: store.LedgerRefund, Split: undo, Ref: refundRef(key), CreatedAt: now}})
+		var err error
+		back, err = e.refundIn(ctx, tx, key, e.now())
+		return err
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return Payment{}, false, nil // refunded before, or by a concurrent call
@@ -349,6 +324,50 @@ func (e *Engine) Refund(ctx context.Context, key string) (back Payment, refunded
 		return Payment{}, false, fmt.Errorf("refund %q: %w", key, err)
 	}
 	return back, true, nil
+}
+
+// refundIn is Refund's work inside transaction tx: ErrConflict when the charge was refunded before.
+func (e *Engine) refundIn(ctx context.Context, tx store.Store, key string, now time.Time) (Payment, error) {
+	l, err := tx.LedgerByRef(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return Payment{}, invalid("no charge %q to refund", key)
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("look up charge %q: %w", key, err)
+	}
+	if l.Kind != store.LedgerCharge {
+		return Payment{}, invalid("%q is not a charge", key)
+	}
+	undo := l.Split.Neg() // what the refund line takes: the charge's, negated
+	if l.UnpaidMilli > 0 && l.JobID != 0 {
+		j, err := tx.GetJob(ctx, l.JobID)
+		if err != nil {
+			return Payment{}, fmt.Errorf("load job %d of charge %q: %w", l.JobID, key, err)
+		}
+		// Only what the job still owes can be forgiven; the rest was settled, and goes back.
+		forgive := min(l.UnpaidMilli, max(j.Paid.UnpaidMilli, 0))
+		undo.UnpaidMilli = -forgive
+		undo.BalanceMilli -= l.UnpaidMilli - forgive
+	} else if l.UnpaidMilli > 0 {
+		undo.UnpaidMilli = 0 // a debt of no job is not tracked anywhere but here: give nothing for it
+	}
+	back := Payment(undo.Neg())
+	back.UnpaidMilli = 0
+	if _, _, err := tx.AdjustFunds(ctx, l.AccountID, store.FundsDelta{CouponMilli: -undo.CouponMilli,
+		BalanceMilli: -undo.BalanceMilli, CreditMilli: -undo.CreditMilli}, false, now); err != nil {
+		return Payment{}, fmt.Errorf("refund account %d: %w", l.AccountID, err)
+	}
+	if l.JobID != 0 {
+		amount := l.CouponMilli + l.BalanceMilli + l.CreditMilli + l.UnpaidMilli
+		if _, err := tx.PatchJob(ctx, l.JobID, store.JobPatch{AddCostMilli: -amount, AddPaid: undo}, now); err != nil {
+			return Payment{}, fmt.Errorf("take the refund off job %d: %w", l.JobID, err)
+		}
+	}
+	if err := tx.AppendLedger(ctx, []store.LedgerLine{{AccountID: l.AccountID, JobID: l.JobID, UnitID: l.UnitID,
+		Kind: store.LedgerRefund, Split: undo, Ref: refundRef(key), CreatedAt: now}}); err != nil {
+		return Payment{}, err
+	}
+	return back, nil
 }
 
 // AdjustFunds changes an account's money and quota (a top-up, or an administrator's correction) and

@@ -79,6 +79,8 @@ func (e *Engine) updateJob(ctx context.Context, st store.Store, jobID int64, c J
 type Tx struct {
 	e  *Engine
 	tx store.Store
+	// submitted, when set, records that Submit made a job, so that WithTx wakes workers only then.
+	submitted *bool
 }
 
 // UpdateJob is Engine.UpdateJob inside the transaction (workers are woken after the commit).

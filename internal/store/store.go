@@ -49,6 +49,7 @@ type Store interface {
 	Ledger
 	UnitSpecs
 	Tallies
+	AITasks
 }
 
 // Accounts persists tenants and their money.
