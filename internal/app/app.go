@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/postgres"
 	"taskcenter/internal/store/sqlite"
+	"taskcenter/internal/unitspec"
 )
 
 // Options configure a server process.
@@ -271,8 +273,27 @@ func runLocalAgent(ctx context.Context, st store.Store, eng *engine.Engine, o Op
 		return fmt.Errorf("local agent: %w", err)
 	}
 	host, _ := os.Hostname()
-	return agent.Run(ctx, agent.Config{
+	agents := []agent.Config{{
 		ServerURL: serverURL, Token: token, Name: host + "-local", Slots: o.AgentSlots,
 		WorkDir: filepath.Join(o.DataDir, "agent"), Executors: executor.Defaults(),
-	}, log.With("component", "local-agent"))
+	}}
+	// Where ffmpeg runs, a second local agent records: recordings are admitted by CPU cost, not by
+	// the render slots, so they get an agent of their own (as `taskcenter agent --kind recorder`).
+	if _, err := exec.LookPath("ffmpeg"); err == nil {
+		agents = append(agents, agent.Config{
+			ServerURL: serverURL, Token: token, Name: host + "-local-recorder", Kind: "recorder", Slots: 64,
+			WorkDir:   filepath.Join(o.DataDir, "recorder"),
+			Executors: map[string]agent.Executor{unitspec.CapRecorder: &executor.Recorder{}},
+			Cost:      executor.RecorderCost,
+		})
+	}
+	errs := make(chan error, len(agents))
+	for _, c := range agents {
+		go func() { errs <- agent.Run(ctx, c, log.With("component", "local-agent", "agent", c.Name)) }()
+	}
+	var all error
+	for range agents {
+		all = errors.Join(all, <-errs)
+	}
+	return all
 }
