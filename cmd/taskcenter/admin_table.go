@@ -65,7 +65,7 @@ func printAnswer(out io.Writer, res []byte, format string) error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\n", k, cell(obj[k]))
+		fmt.Fprintf(tw, "%s\t%s\n", k, field(obj[k]))
 	}
 	return tw.Flush()
 }
@@ -125,6 +125,17 @@ func scalar(v any) bool {
 		return false
 	}
 	return true
+}
+
+// field renders one value of an object: text whole, since it may be a secret shown only once (a new
+// key's or token's); anything else as a table cell.
+func field(v any) string {
+	if x, ok := v.(string); ok {
+		if _, err := time.Parse(time.RFC3339Nano, x); err != nil {
+			return strings.NewReplacer("\n", " ", "\t", " ").Replace(x)
+		}
+	}
+	return cell(v)
 }
 
 // cell renders one value in a table: times shortened, maps as k=v, lists comma-joined, long text cut.

@@ -18,6 +18,8 @@ func TestPrintAnswer(t *testing.T) {
 			[]string{"AccountID", "{"}},
 		{"an object is field and value lines", `{"id":3,"name":"studio","balance_milli":5000}`, "table",
 			[]string{"balance_milli  5000", "id             3", "name           studio"}, nil},
+		{"an object's text is whole", `{"x-kms-token":"676f9ed411a051f7.bd636811de657fa18c99c387a4c2b336461c84fe0123456789abcdef"}`, "table",
+			[]string{"676f9ed411a051f7.bd636811de657fa18c99c387a4c2b336461c84fe0123456789abcdef"}, []string{"..."}},
 		{"json is the answer indented", workers, "json", []string{`"workers": [`, `"name": "node-1"`}, []string{"(2 shown"}},
 		{"an empty list", `{"total":0,"jobs":[]}`, "table", []string{"ID  ACCOUNT_ID  KIND", "(0 shown of 0)"}, nil},
 		{"not JSON is printed as it is", `plain text`, "table", []string{"plain text"}, nil},
