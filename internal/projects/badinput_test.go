@@ -158,7 +158,7 @@ func TestBadInputs(t *testing.T) {
 
 			{"trigger/unknown template", "GET", "/service/trigger/template/game1-kgm.nope", nil, 404, 404, ""},
 			{"trigger/unknown project", "GET", "/service/trigger/template/zzz-kgm.site", nil, 404, 404, ""},
-			{"trigger/no project part", "POST", "/service/trigger/template/site", nil, 404, 404, ""},
+			{"trigger/a template no project has", "POST", "/service/trigger/template/nosuch", nil, 404, 404, ""},
 			{"trigger/no template center", "GET", "/service/trigger/template/p1-plain.site", nil, 404, 404, "template center"},
 			{"trigger/another tenant's template", "POST", "/service/trigger/template/other-othr.site", nil, 404, 404, ""},
 		}

@@ -80,9 +80,65 @@ func (a *API) resolveInstance(ctx context.Context, account int64, id string) (re
 // trigger is /service/trigger/template/:id: it queues a render and answers at once. A render of
 // the template already queued and not started is joined instead: the pending record's unique key
 // lets one trigger queue, and the others find its job.
+//
+// :id is an instance, <project>.<template>, or, as the document's example has it, a bare template id
+// (pixh2): that triggers the template in every extended project of the caller's account whose
+// template project has it and a template center.
 func (a *API) trigger(ctx context.Context, c *call) (any, string, error) {
-	_, err := a.Trigger(ctx, c.caller.account.ID, c.r.PathValue("id"))
-	return nil, "", err
+	account, id := c.caller.account.ID, c.r.PathValue("id")
+	if strings.Contains(id, ".") || !templateIDRe.MatchString(id) {
+		_, err := a.Trigger(ctx, account, id)
+		return nil, "", err
+	}
+	instances, err := a.instancesOf(ctx, account, id)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, inst := range instances {
+		if _, err := a.Trigger(ctx, account, inst); err != nil {
+			return nil, "", err
+		}
+	}
+	return nil, "", nil
+}
+
+// instancesOf lists the instances of template tpl in the account's extended projects, in name order;
+// none is notFound, told apart from a template whose project has no template center.
+func (a *API) instancesOf(ctx context.Context, account int64, tpl string) ([]string, error) {
+	tps, err := facade.ListDocs[templateProject](ctx, a.st, account, kindTemplateProject, -1)
+	if err != nil {
+		return nil, err
+	}
+	centres, found := map[string]bool{}, false
+	for _, tp := range tps {
+		if _, ok := tp.Doc.Templates[tpl]; ok {
+			found = true
+			if tp.Doc.TemplateCenter {
+				centres[tp.Key] = true
+			}
+		}
+	}
+	if !found {
+		return nil, notFound("template %s does not exist", tpl)
+	}
+	if len(centres) == 0 {
+		return nil, notFound("the projects of template %s have no template center", tpl)
+	}
+	projects, err := facade.ListDocs[project](ctx, a.st, account, kindProject, -1)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range projects {
+		if centres[p.Doc.From] {
+			out = append(out, p.Key+"."+tpl)
+		}
+	}
+	if len(out) == 0 {
+		return nil, notFound("template %s has no extended project to render", tpl)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Trigger queues a render of template instance id (or joins the one queued) and returns its job.
@@ -92,10 +148,8 @@ func (a *API) Trigger(ctx context.Context, account int64, id string) (int64, err
 		return 0, err
 	}
 	// Triggers of one template in this process take turns, and few submissions run at once: the
-	// later ones then find the pending render and join it without a transaction of their own, and
-	// concurrent submissions cannot take every database connection (a submission holds one for its
-	// transaction and asks for another to wake workers before committing). Replicas coalesce through
-	// the pending record's unique key.
+	// later ones then find the pending render and join it without a transaction of their own.
+	// Replicas coalesce through the pending record's unique key.
 	lock := &a.triggerLocks[lockIndex(account, id)]
 	lock.Lock()
 	defer lock.Unlock()

@@ -149,3 +149,31 @@ func TestManifestCommitGuard(t *testing.T) {
 		}
 	})
 }
+
+// TestTriggerByTemplateID: the document's own form, trigger/template/pixh2, renders the template in
+// every extended project of the account made from a template project that has it; a template no
+// project has, or one without a template center, is 404/404.
+func TestTriggerByTemplateID(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		tpl := map[string]any{"pixh2": map[string]any{"files": map[string]string{"index.txt": "{{.Project.Name}}"}}}
+		e.native("PUT", "/api/v1/projects/template-projects/kgm-template", map[string]any{"template_center": true, "templates": tpl}, 200)
+		e.native("PUT", "/api/v1/projects/template-projects/off-template", map[string]any{"templates": map[string]any{
+			"dark": map[string]any{"files": map[string]string{"a.txt": "x"}}}}, 200)
+		for _, p := range []string{"game1", "game2"} {
+			e.kms.call(t, "POST", "/service/createExtendedProject", map[string]any{"from": "kgm-template", "id": p, "name": p}).ok(t)
+		}
+		e.kms.call(t, "POST", "/service/createExtendedProject", map[string]any{"from": "off-template", "id": "game3", "name": "game3"}).ok(t)
+		e.kms.call(t, "POST", "/service/trigger/template/pixh2", nil).ok(t)
+		for _, id := range []string{"game1-kgm.pixh2", "game2-kgm.pixh2"} {
+			if h := e.settled(id, 1); h[0].Status != "completed" || h[0].Uploaded != 1 {
+				t.Fatalf("%s: %+v", id, h[0])
+			}
+		}
+		for _, tc := range []struct{ id, desc string }{{"nosuch", "does not exist"}, {"dark", "no template center"}} {
+			r := e.kms.call(t, "POST", "/service/trigger/template/"+tc.id, nil)
+			if r.Status != 404 || r.Err != 404 || !strings.Contains(r.Desc, tc.desc) {
+				t.Errorf("trigger %s: %d %s", tc.id, r.Status, r.Raw)
+			}
+		}
+	})
+}
