@@ -74,7 +74,10 @@ func TestEndToEndAutoReflow(t *testing.T) {
 	e.waitSegments(id, 4)
 	alone := e.segments(id)
 	e.publish("g", "b", "cam", unitspec.MediaCamera, hlsSource(t, "blue", 660))
-	e.waitSegments(id, alone+4)
+	// b's playlist may take a while to appear (the recorder retries with growing delays): wait until
+	// the recorder reports b's cell showing b, then for whole segments of it.
+	e.waitCaptureLog(id, "shows source b/cam")
+	e.waitSegments(id, e.segments(id)+3)
 	ok(t, c.do(map[string]any{"id": recording.CmdStop, "record_id": id}))
 	paths := e.waitComplete(c, id, "auto", ".mp4")
 	d := probeDuration(t, paths[0])

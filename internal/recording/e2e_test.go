@@ -82,6 +82,24 @@ func (e *env) runEngine() {
 	e.t.Cleanup(func() { cancel(); <-done })
 }
 
+// waitCaptureLog waits until the capture unit's log holds text (the recorder logs each cell's
+// source as it starts showing it).
+func (e *env) waitCaptureLog(recordID, text string) {
+	e.t.Helper()
+	testutil.Eventually(e.t, 60*time.Second, func() error {
+		us, _, err := e.st.ListUnits(context.Background(), store.UnitFilter{JobID: mustInt(recordID)})
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			if u.Index == 0 && strings.Contains(u.Log, text) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the capture's log lacks %q", text)
+	})
+}
+
 // segments counts the capture's uploaded segments.
 func (e *env) segments(recordID string) int {
 	us, _, err := e.st.ListUnits(context.Background(), store.UnitFilter{JobID: mustInt(recordID)})
