@@ -128,8 +128,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		do(t, b, "the overview counts it", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#kinds [data-kind="batch"]`)))
 		screenshot(t, b, "overview")
+		// A process as the RPA facade keeps it; its tab lists it through the native collection.
+		if _, err := s.st.PutRecord(ctx, store.Record{AccountID: 1, Kind: "rpa.process", Key: "invoice", Name: "Invoices",
+			Data: json.RawMessage(`{"procCode":"invoice","procName":"Invoices","workStatus":"release"}`)}, s.eng.Now()); err != nil {
+			t.Fatal(err)
+		}
 		do(t, b, "the RPA page", chromedp.Click(chromedp.CSS(`nav a[href="/rpa"]`)), chromedp.WaitVisible(chromedp.CSS(`.tabs a.active`)),
-			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-missing="rpa.processes"]`)))
+			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="rpa.processes"] tr[data-id]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="rpa.versions"] table`)))
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
