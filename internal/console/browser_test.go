@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -137,6 +138,24 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="rpa.processes"] tr[data-id]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="rpa.versions"] table`)))
+
+		// A finished recording (held units: no recorder here) and a template project: their pages
+		// list them through their facades' collections.
+		held := s.eng.Now().Add(time.Hour)
+		if _, err := s.eng.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: "recording", Name: "class-7", Project: "app1",
+			Spec:  json.RawMessage(`{"app_id":"app1","group_id":"class-7","file_name":"lesson","state":"done","slices":[{"index":1,"hash":"` + strings.Repeat("a", 64) + `","size":5,"millis":1000}]}`),
+			Units: []engine.UnitSpec{{Capability: "recorder", RunAfter: &held}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.st.PutRecord(ctx, store.Record{AccountID: 1, Kind: "projects.template-project", Key: "site-template",
+			Data: json.RawMessage(`{"name":"site-template","template_center":true,"templates":{"pages":{"files":{"index.html":"hi"}}}}`)}, s.eng.Now()); err != nil {
+			t.Fatal(err)
+		}
+		do(t, b, "the recordings page", chromedp.Click(chromedp.CSS(`nav a[href="/recordings"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="recording.recordings"] tr[data-id] button[data-play="lesson_1.mp4"]`)))
+		do(t, b, "the projects page", chromedp.Click(chromedp.CSS(`nav a[href="/projects"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.template-projects"] tr[data-id]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.renders"] table`)))
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
