@@ -203,6 +203,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 
 		do(t, b, "workers page", chromedp.Click(chromedp.CSS(`a[href="/workers"]`)), chromedp.WaitVisible(chromedp.CSS("#workers-table table")))
+		ws, err := s.st.ListWorkers(ctx, "")
+		if err != nil || len(ws) == 0 {
+			t.Fatalf("workers %v, %v", ws, err)
+		}
+		wk := ws[0].ID
+		do(t, b, "drain a worker", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-drain="%d"]`, wk))),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-drained="%d"]`, wk))))
+		if w, err := s.st.GetWorker(ctx, wk); err != nil || w.DrainedAt == nil {
+			t.Fatalf("after drain the worker is %+v (%v)", w, err)
+		}
+		do(t, b, "undrain it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-drain="%d"]`, wk))),
+			chromedp.WaitNotPresent(chromedp.CSS(fmt.Sprintf(`[data-drained="%d"]`, wk))))
+		if w, err := s.st.GetWorker(ctx, wk); err != nil || w.DrainedAt != nil {
+			t.Fatalf("after undrain the worker is %+v (%v)", w, err)
+		}
 		screenshot(t, b, "workers")
 
 		do(t, b, "sign out",

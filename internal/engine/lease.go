@@ -25,19 +25,17 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// Take the wake-up channel before looking, so that work arriving between the look and the wait
 		// is not missed.
 		woken := e.wake.wait()
-		if e.needsLicence(w.Kind) {
-			ok, err := e.licensed(ctx, w.ID)
-			if err != nil {
-				return nil, err
+		ok, err := e.mayLease(ctx, w.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// A drained or unlicensed worker waits out its long poll with nothing rather than asking
+			// again at once; a wake-up (undrained, a licence issued) makes it look again.
+			if !e.idle(ctx, woken, deadline) {
+				return nil, nil
 			}
-			if !ok {
-				// An unlicensed worker waits out its long poll with nothing rather than asking again at
-				// once; a wake-up (a licence issued) makes it look again.
-				if !e.idle(ctx, woken, deadline) {
-					return nil, nil
-				}
-				continue
-			}
+			continue
 		}
 		start := time.Now()
 		select {

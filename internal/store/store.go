@@ -49,6 +49,7 @@ type Store interface {
 	Ledger
 	UnitSpecs
 	Tallies
+	WorkerDrains
 }
 
 // Accounts persists tenants and their money.
