@@ -25,17 +25,19 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// Take the wake-up channel before looking, so that work arriving between the look and the wait
 		// is not missed.
 		woken := e.wake.wait()
-		ok, err := e.mayLease(ctx, w.ID)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			// A drained or unlicensed worker waits out its long poll with nothing rather than asking
-			// again at once; a wake-up (undrained, a licence issued) makes it look again.
-			if !e.idle(ctx, woken, deadline) {
-				return nil, nil
+		if e.needsLicence(w.Kind) {
+			ok, err := e.licensed(ctx, w.ID)
+			if err != nil {
+				return nil, err
 			}
-			continue
+			if !ok {
+				// An unlicensed worker waits out its long poll with nothing rather than asking again at
+				// once; a wake-up (a licence issued) makes it look again.
+				if !e.idle(ctx, woken, deadline) {
+					return nil, nil
+				}
+				continue
+			}
 		}
 		start := time.Now()
 		select {
@@ -46,7 +48,7 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// The lease runs to its end even when the caller goes: a commit cancelled half-way could take
 		// units nobody hears of. Units leased for a caller that is gone are handed back below.
 		units, err := e.store.Lease(context.WithoutCancel(ctx), store.LeaseRequest{
-			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
+			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID, Undrained: true,
 			Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
 		})
 		<-e.leaseSlots

@@ -21,6 +21,12 @@ func (e *Engine) RequireLicence(kind string, valid func(store.Worker) bool) {
 	e.licenceKinds[kind] = valid
 }
 
+func (e *Engine) needsLicence(kind string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.licenceKinds[kind] != nil
+}
+
 // SetLicence issues (licence not empty, expires nil for no end) or revokes (licence empty) a
 // worker's licence, and wakes waiting leases so that a newly licensed worker starts at once.
 func (e *Engine) SetLicence(ctx context.Context, workerID int64, licence string, expires *time.Time) error {
@@ -42,4 +48,17 @@ func (e *Engine) SetLicence(ctx context.Context, workerID int64, licence string,
 // Licensed reports whether w holds a licence that has not expired at now.
 func Licensed(w store.Worker, now time.Time) bool {
 	return w.Licence != "" && (w.LicenceExpires == nil || now.Before(*w.LicenceExpires))
+}
+
+// licensed reads the worker afresh: callers of Lease may hold a cached copy from before a licence
+// was issued or revoked. Only kinds that need a licence pay for the read.
+func (e *Engine) licensed(ctx context.Context, workerID int64) (bool, error) {
+	w, err := e.store.GetWorker(ctx, workerID)
+	if err != nil {
+		return false, fmt.Errorf("load worker %d for its licence: %w", workerID, err)
+	}
+	e.mu.RLock()
+	valid := e.licenceKinds[w.Kind]
+	e.mu.RUnlock()
+	return Licensed(w, e.now()) && (valid == nil || valid(w)), nil
 }
