@@ -143,7 +143,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// list them through their facades' collections.
 		held := s.eng.Now().Add(time.Hour)
 		if _, err := s.eng.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: "recording", Name: "class-7", Project: "app1",
-			Spec:  json.RawMessage(`{"app_id":"app1","group_id":"class-7","file_name":"lesson","state":"done","slices":[{"index":1,"hash":"` + strings.Repeat("a", 64) + `","size":5,"millis":1000}]}`),
+			Spec:  json.RawMessage(`{"app_id":"app1","group_id":"class-7","file_name":"lesson","state":"done","created_at":1764770400000,"started_at":1764770405000,"stopped_at":1764773105000,"media_millis":2700000,"slices":[{"index":1,"hash":"` + strings.Repeat("a", 64) + `","size":48234567,"millis":2700000}]}`),
 			Units: []engine.UnitSpec{{Capability: "recorder", RunAfter: &held}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -153,9 +153,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		do(t, b, "the recordings page", chromedp.Click(chromedp.CSS(`nav a[href="/recordings"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="recording.recordings"] tr[data-id] button[data-play="lesson_1.mp4"]`)))
+		screenshot(t, b, "recordings")
 		do(t, b, "the projects page", chromedp.Click(chromedp.CSS(`nav a[href="/projects"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.template-projects"] tr[data-id]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.renders"] table`)))
+		screenshot(t, b, "projects")
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
@@ -203,6 +205,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 
 		do(t, b, "workers page", chromedp.Click(chromedp.CSS(`a[href="/workers"]`)), chromedp.WaitVisible(chromedp.CSS("#workers-table table")))
+		screenshot(t, b, "workers")
 		ws, err := s.st.ListWorkers(ctx, "")
 		if err != nil || len(ws) == 0 {
 			t.Fatalf("workers %v, %v", ws, err)
@@ -218,7 +221,6 @@ func TestConsoleInBrowser(t *testing.T) {
 		if w, err := s.st.GetWorker(ctx, wk); err != nil || w.DrainedAt != nil {
 			t.Fatalf("after undrain the worker is %+v (%v)", w, err)
 		}
-		screenshot(t, b, "workers")
 
 		do(t, b, "sign out",
 			chromedp.Click(chromedp.ID("signout")),
