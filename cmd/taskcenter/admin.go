@@ -44,7 +44,7 @@ Settings documents (settings get, accounts settings) always print as JSON, ready
   jobs submit FILE            (a JSON job spec; - reads standard input)
   jobs pause|resume|abort|restart-failed|delete ID
   jobs priority ID N | limit ID N | unblock ID [--worker ID]
-  workers list
+  workers list | drain ID | undrain ID   (a drained worker leases no new units; those it runs finish)
   schedules list | create FILE | delete ID
   projects help               (template projects, renders, service tokens of the project service)
   aitasks ...                 (the AI task center: users, keys, top-ups, channels, prices; admin aitasks help)
@@ -317,6 +317,12 @@ func (c adminClient) run(ctx context.Context, a []string) ([]byte, error) {
 		return c.do(ctx, "DELETE", fmt.Sprintf("/api/v1/jobs/%s/blocklist?worker=%d", job, *worker), nil)
 	case "workers list":
 		return c.do(ctx, "GET", "/api/v1/workers", nil)
+	case "workers drain", "workers undrain":
+		worker, err := id(2)
+		if err != nil {
+			return nil, err
+		}
+		return c.do(ctx, "POST", "/api/v1/workers/"+worker+"/"+arg(1), nil)
 	case "schedules list":
 		return c.do(ctx, "GET", "/api/v1/schedules", nil)
 	case "schedules create":

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -128,8 +129,35 @@ func TestConsoleInBrowser(t *testing.T) {
 		do(t, b, "the overview counts it", chromedp.Click(chromedp.CSS(`nav a[href="/"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#kinds [data-kind="batch"]`)))
 		screenshot(t, b, "overview")
+		// A process as the RPA facade keeps it; its tab lists it through the native collection.
+		if _, err := s.st.PutRecord(ctx, store.Record{AccountID: 1, Kind: "rpa.process", Key: "invoice", Name: "Invoices",
+			Data: json.RawMessage(`{"procCode":"invoice","procName":"Invoices","workStatus":"release"}`)}, s.eng.Now()); err != nil {
+			t.Fatal(err)
+		}
 		do(t, b, "the RPA page", chromedp.Click(chromedp.CSS(`nav a[href="/rpa"]`)), chromedp.WaitVisible(chromedp.CSS(`.tabs a.active`)),
-			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-missing="rpa.processes"]`)))
+			chromedp.Click(chromedp.CSS(`.tabs a[href="/rpa/processes"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="rpa.processes"] tr[data-id]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="rpa.versions"] table`)))
+
+		// A finished recording (held units: no recorder here) and a template project: their pages
+		// list them through their facades' collections.
+		held := s.eng.Now().Add(time.Hour)
+		if _, err := s.eng.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: "recording", Name: "class-7", Project: "app1",
+			Spec:  json.RawMessage(`{"app_id":"app1","group_id":"class-7","file_name":"lesson","state":"done","created_at":1764770400000,"started_at":1764770405000,"stopped_at":1764773105000,"media_millis":2700000,"slices":[{"index":1,"hash":"` + strings.Repeat("a", 64) + `","size":48234567,"millis":2700000}]}`),
+			Units: []engine.UnitSpec{{Capability: "recorder", RunAfter: &held}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.st.PutRecord(ctx, store.Record{AccountID: 1, Kind: "projects.template-project", Key: "site-template",
+			Data: json.RawMessage(`{"name":"site-template","template_center":true,"templates":{"pages":{"files":{"index.html":"hi"}}}}`)}, s.eng.Now()); err != nil {
+			t.Fatal(err)
+		}
+		do(t, b, "the recordings page", chromedp.Click(chromedp.CSS(`nav a[href="/recordings"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="recording.recordings"] tr[data-id] button[data-play="lesson_1.mp4"]`)))
+		screenshot(t, b, "recordings")
+		do(t, b, "the projects page", chromedp.Click(chromedp.CSS(`nav a[href="/projects"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.template-projects"] tr[data-id]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.renders"] table`)))
+		screenshot(t, b, "projects")
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
@@ -178,6 +206,21 @@ func TestConsoleInBrowser(t *testing.T) {
 
 		do(t, b, "workers page", chromedp.Click(chromedp.CSS(`a[href="/workers"]`)), chromedp.WaitVisible(chromedp.CSS("#workers-table table")))
 		screenshot(t, b, "workers")
+		ws, err := s.st.ListWorkers(ctx, "")
+		if err != nil || len(ws) == 0 {
+			t.Fatalf("workers %v, %v", ws, err)
+		}
+		wk := ws[0].ID
+		do(t, b, "drain a worker", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-drain="%d"]`, wk))),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-drained="%d"]`, wk))))
+		if w, err := s.st.GetWorker(ctx, wk); err != nil || w.DrainedAt == nil {
+			t.Fatalf("after drain the worker is %+v (%v)", w, err)
+		}
+		do(t, b, "undrain it", chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-drain="%d"]`, wk))),
+			chromedp.WaitNotPresent(chromedp.CSS(fmt.Sprintf(`[data-drained="%d"]`, wk))))
+		if w, err := s.st.GetWorker(ctx, wk); err != nil || w.DrainedAt != nil {
+			t.Fatalf("after undrain the worker is %+v (%v)", w, err)
+		}
 
 		do(t, b, "sign out",
 			chromedp.Click(chromedp.ID("signout")),

@@ -144,6 +144,18 @@ func TestFollowerSendsWorkerChanges(t *testing.T) {
 			t.Errorf("%s: offline worker sent %v, want %v: %s", tc.name, has, tc.want, got)
 		}
 	}
+	// A drain changes neither status nor heartbeat, and still reaches the consoles that see it.
+	if err := st.SetWorkerDrained(ctx, wk.ID, &t0); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	if got := strings.Join(drain(owner), "\n"); !strings.Contains(got, `"drained_at":"2026-01-01T00:00:00Z"`) {
+		t.Errorf("the drain was not sent to the owner: %s", got)
+	}
+	if got := drain(other); len(got) != 0 {
+		t.Errorf("the drain was sent to another account: %v", got)
+	}
+	drain(admin)
 	if err := st.DeleteWorker(ctx, wk.ID); err != nil {
 		t.Fatal(err)
 	}

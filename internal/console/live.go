@@ -206,7 +206,7 @@ func (h *hub) step(ctx context.Context, f *follower, subs []*subscriber, first b
 	seen := map[int64]bool{}
 	for _, wk := range ws {
 		seen[wk.ID] = true
-		fp := string(wk.Status) + "|" + wk.LastHeartbeat.Truncate(time.Second).String()
+		fp := string(wk.Status) + "|" + wk.LastHeartbeat.Truncate(time.Second).String() + "|" + fmt.Sprint(wk.DrainedAt)
 		if f.workers[wk.ID] == fp {
 			continue
 		}

@@ -48,7 +48,7 @@ func (e *Engine) Lease(ctx context.Context, w store.Worker, max int, wait time.D
 		// The lease runs to its end even when the caller goes: a commit cancelled half-way could take
 		// units nobody hears of. Units leased for a caller that is gone are handed back below.
 		units, err := e.store.Lease(context.WithoutCancel(ctx), store.LeaseRequest{
-			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID,
+			WorkerID: w.ID, Capabilities: w.Capabilities, Tags: w.Tags, AccountID: w.AccountID, Undrained: true,
 			Max: max, LeaseFor: e.cfg.LeaseFor, Now: e.now(),
 		})
 		<-e.leaseSlots

@@ -94,6 +94,11 @@ func New(cfg Config, facades ...any) *API {
 		if col, ok := f.(Collection); ok {
 			a.collections[col.CollectionName()] = col
 		}
+		if cs, ok := f.(Collections); ok {
+			for _, col := range cs.Collections() {
+				a.collections[col.CollectionName()] = col
+			}
+		}
 		if ss, ok := f.(Sessions); ok {
 			a.sessions = ss
 		}

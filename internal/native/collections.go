@@ -21,6 +21,11 @@ type Collection interface {
 	ListCollection(ctx context.Context, accountID int64, q CollectionQuery) (items []json.RawMessage, total int, err error)
 }
 
+// Collections is a facade offering several collections (RPA: processes, versions, assets, files).
+type Collections interface {
+	Collections() []Collection
+}
+
 // CollectionQuery is what a collection's list is asked for.
 type CollectionQuery struct {
 	Search        string

@@ -266,6 +266,7 @@ type WorkerView struct {
 	Info           json.RawMessage    `json:"info,omitempty"`
 	Licence        string             `json:"licence,omitempty"`
 	LicenceExpires *time.Time         `json:"licence_expires,omitempty"`
+	DrainedAt      *time.Time         `json:"drained_at,omitempty"`
 	LastHeartbeat  time.Time          `json:"last_heartbeat"`
 	CreatedAt      time.Time          `json:"created_at"`
 	Incarnation    int64              `json:"incarnation"`
@@ -274,7 +275,7 @@ type WorkerView struct {
 // NewWorkerView shows a worker; the console's live stream sends the same.
 func NewWorkerView(wk store.Worker) WorkerView {
 	v := WorkerView{ID: wk.ID, AccountID: wk.AccountID, Name: wk.Name, Kind: wk.Kind, Status: wk.Status,
-		Capabilities: wk.Capabilities, Tags: wk.Tags, Info: wk.Info, Licence: wk.Licence, LicenceExpires: wk.LicenceExpires,
+		Capabilities: wk.Capabilities, Tags: wk.Tags, Info: wk.Info, Licence: wk.Licence, LicenceExpires: wk.LicenceExpires, DrainedAt: wk.DrainedAt,
 		LastHeartbeat: wk.LastHeartbeat, CreatedAt: wk.CreatedAt, Incarnation: wk.Incarnation}
 	if v.Capabilities == nil {
 		v.Capabilities = []string{}

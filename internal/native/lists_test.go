@@ -117,6 +117,10 @@ func TestConsoleEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		shared, err := f.eng.RegisterWorker(ctx, store.Worker{Name: "farm", Kind: "render", Capabilities: []string{"blender"}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		tokens := fmt.Sprintf("/api/v1/accounts/%d/tokens", f.tenantID)
 		sched := fmt.Sprintf("/api/v1/schedules/%d", f.tenantSched)
 		newSched := map[string]any{"name": "daily", "cron": "0 30 3 * * ?", "job": map[string]any{"kind": "batch", "units": []any{map[string]any{"capability": "shell"}}}}
@@ -148,6 +152,12 @@ func TestConsoleEndpoints(t *testing.T) {
 				[]string{`"licence":"L-1"`, `"licence_expires":"2030-01-01T00:00:00Z"`}, nil},
 			{"a licence of an unknown worker", false, "PUT", "/api/v1/workers/999999/licence", map[string]any{"licence": "L-1"}, 404, nil, nil},
 			{"an online worker stays", true, "DELETE", fmt.Sprintf("/api/v1/workers/%d", wk.ID), nil, 409, nil, nil},
+			{"a tenant drains its worker", true, "POST", fmt.Sprintf("/api/v1/workers/%d/drain", wk.ID), nil, 200, []string{`"drained_at":"`, `"name":"node"`}, nil},
+			{"a drained worker is listed so", true, "GET", "/api/v1/workers", nil, 200, []string{`"drained_at":"`}, nil},
+			{"a tenant undrains it", true, "POST", fmt.Sprintf("/api/v1/workers/%d/undrain", wk.ID), nil, 200, []string{`"name":"node"`}, []string{"drained_at"}},
+			{"a tenant drains no shared worker", true, "POST", fmt.Sprintf("/api/v1/workers/%d/drain", shared.ID), nil, 404, nil, nil},
+			{"an admin drains a shared worker", false, "POST", fmt.Sprintf("/api/v1/workers/%d/drain", shared.ID), nil, 200, []string{`"drained_at":"`, `"name":"farm"`}, nil},
+			{"a drain of an unknown worker", false, "POST", "/api/v1/workers/999999/drain", nil, 404, nil, nil},
 			{"tenant lists accounts: itself", true, "GET", "/api/v1/accounts", nil, 200, []string{`"total":1`, `"name":"tenant"`}, []string{`"name":"admin"`}},
 			{"tokens without secrets", true, "GET", tokens, nil, 200, []string{`"kind":"admin"`, `"label":"tenant"`}, []string{"secret", "hash"}},
 			{"another account's tokens", true, "GET", "/api/v1/accounts/1/tokens", nil, 404, nil, nil},

@@ -46,6 +46,8 @@ func (s *API) Mount(mux *http.ServeMux) {
 	h("DELETE /api/v1/workers/{id}", s.handleRemoveWorker)
 	h("GET /api/v1/workers/{id}/units", s.handleWorkerUnits)
 	h("PUT /api/v1/workers/{id}/licence", s.handleSetLicence)
+	h("POST /api/v1/workers/{id}/drain", s.handleDrainWorker(true))
+	h("POST /api/v1/workers/{id}/undrain", s.handleDrainWorker(false))
 	h("GET /api/v1/overview", s.handleOverview)
 	h("GET /api/v1/accounts", s.handleListAccounts)
 	h("POST /api/v1/accounts", s.handleCreateAccount)

@@ -313,28 +313,37 @@ func (a *API) History(ctx context.Context, account int64, id string, limit, offs
 	}
 	out := make([]renderEntry, 0, len(jobs))
 	for _, j := range jobs {
-		e := renderEntry{ID: j.ID, Status: renderStatus(j.Status), CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
-		units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: j.ID})
+		e, err := a.renderEntry(ctx, j)
 		if err != nil {
-			return nil, 0, fmt.Errorf("read render %d: %w", j.ID, err)
-		}
-		if len(units) > 0 {
-			u := units[0]
-			e.Attempts = u.Attempts
-			if len(u.Result) > 0 {
-				_ = json.Unmarshal(u.Result, &e.renderResult)
-			}
-			if u.Error != "" && u.Status != store.UnitDone {
-				e.Error = strings.TrimPrefix(u.Error, engine.ErrPermanent.Error()+": ")
-				if m := errorPlaceRe.FindStringSubmatch(e.Error); m != nil {
-					e.ErrorFile = m[1]
-					e.ErrorLine, _ = strconv.Atoi(m[2])
-				}
-			}
+			return nil, 0, err
 		}
 		out = append(out, e)
 	}
 	return out, total, nil
+}
+
+// renderEntry reads a render job's entry of the history from its unit.
+func (a *API) renderEntry(ctx context.Context, j store.Job) (renderEntry, error) {
+	e := renderEntry{ID: j.ID, Status: renderStatus(j.Status), CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt}
+	units, _, err := a.st.ListUnits(ctx, store.UnitFilter{JobID: j.ID})
+	if err != nil {
+		return e, fmt.Errorf("read render %d: %w", j.ID, err)
+	}
+	if len(units) > 0 {
+		u := units[0]
+		e.Attempts = u.Attempts
+		if len(u.Result) > 0 {
+			_ = json.Unmarshal(u.Result, &e.renderResult)
+		}
+		if u.Error != "" && u.Status != store.UnitDone {
+			e.Error = strings.TrimPrefix(u.Error, engine.ErrPermanent.Error()+": ")
+			if m := errorPlaceRe.FindStringSubmatch(e.Error); m != nil {
+				e.ErrorFile = m[1]
+				e.ErrorLine, _ = strconv.Atoi(m[2])
+			}
+		}
+	}
+	return e, nil
 }
 
 func (a *API) listRenders(w http.ResponseWriter, r *http.Request, account int64) {

@@ -210,9 +210,12 @@ type Worker struct {
 	// (nil: no end). Workers of the kinds the engine licenses lease nothing without a valid one.
 	Licence        string
 	LicenceExpires *time.Time
-	Status         WorkerStatus
-	LastHeartbeat  time.Time
-	CreatedAt      time.Time
+	// DrainedAt is when an administrator drained the worker (nil: not drained): it leases no new
+	// units, and those it runs finish. It outlives the worker's registrations.
+	DrainedAt     *time.Time
+	Status        WorkerStatus
+	LastHeartbeat time.Time
+	CreatedAt     time.Time
 	// Incarnation counts the worker's registrations: each starts a new one, and a worker token is good
 	// only for the incarnation it was issued to.
 	Incarnation int64

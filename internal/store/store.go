@@ -50,6 +50,7 @@ type Store interface {
 	UnitSpecs
 	Tallies
 	AITasks
+	WorkerDrains
 }
 
 // Accounts persists tenants and their money.
@@ -218,9 +219,12 @@ type LeaseRequest struct {
 	Tags         []string // a unit with a Tag matches only when the tag is one of these
 	AccountID    int64    // when non-zero, only this account's units (a tenant's own worker)
 	JobID        int64    // when non-zero, only this job's units (queue pop)
-	Max          int
-	LeaseFor     time.Duration
-	Now          time.Time
+	// Undrained leases nothing when the worker is drained (Worker.DrainedAt), read in the lease's own
+	// query: an agent's lease, not a running process popping its queue's items.
+	Undrained bool
+	Max       int
+	LeaseFor  time.Duration
+	Now       time.Time
 }
 
 // Completion reports a unit done.

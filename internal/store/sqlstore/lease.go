@@ -43,6 +43,9 @@ func (b *Base) leaseCandidates(ctx context.Context, q Querier, r store.LeaseRequ
 	if r.AccountID != 0 {
 		w = append(w, "u.account_id = "+a.Add(r.AccountID))
 	}
+	if r.Undrained { // uncorrelated: evaluated once per query
+		w = append(w, "NOT EXISTS (SELECT 1 FROM workers dw WHERE dw.id = "+wp+" AND dw.drained_at IS NOT NULL)")
+	}
 	if r.JobID != 0 {
 		w = append(w, "u.job_id = "+a.Add(r.JobID))
 	}

@@ -15,7 +15,7 @@ const (
 	credentialCols = "id, account_id, kind, key_id, secret_hash, secret_sealed, label, created_at, expires_at, revoked_at"
 	jobCols        = "id, account_id, parent_id, wait_for, alias, kind, name, project, status, pause_reason, priority, max_concurrency, max_attempts, blocklist_after, unit_timeout, job_timeout, spec, result, cost_milli, deleted, created_at, updated_at, started_at, finished_at, pending_timeout, pending_deadline, paid_coupon_milli, paid_balance_milli, paid_credit_milli, unpaid_milli"
 	unitCols       = "id, job_id, account_id, idx, name, status, priority, capability, tag, attempts, max_attempts, worker_id, epoch, lease_expires, avoid_worker, avoid_until, run_after, deadline, progress, spec, result, outputs, error, log, cost_milli, created_at, updated_at, started_at, finished_at"
-	workerCols     = "id, account_id, name, kind, capabilities, tags, info, status, last_heartbeat, created_at, licence, licence_expires, incarnation"
+	workerCols     = "id, account_id, name, kind, capabilities, tags, info, status, last_heartbeat, created_at, licence, licence_expires, incarnation, drained_at"
 	scheduleCols   = "id, account_id, name, cron, timezone, enabled, template, start_at, end_at, next_run, last_run, created_at, updated_at"
 	recordCols     = "id, account_id, kind, key, parent_id, data, scope, name, created_at, updated_at"
 	eventCols      = "id, at, account_id, job_id, unit_id, worker_id, type, data"
@@ -139,8 +139,8 @@ func scanWorker(r Row) (store.Worker, error) {
 	var status string
 	var caps, tags, info sql.NullString
 	var hb, created int64
-	var licExpires sql.NullInt64
-	err := r.Scan(&w.ID, &w.AccountID, &w.Name, &w.Kind, &caps, &tags, &info, &status, &hb, &created, &w.Licence, &licExpires, &w.Incarnation)
+	var licExpires, drained sql.NullInt64
+	err := r.Scan(&w.ID, &w.AccountID, &w.Name, &w.Kind, &caps, &tags, &info, &status, &hb, &created, &w.Licence, &licExpires, &w.Incarnation, &drained)
 	if err != nil {
 		return w, notFound(err)
 	}
@@ -154,6 +154,7 @@ func scanWorker(r Row) (store.Worker, error) {
 	w.Status = store.WorkerStatus(status)
 	w.LastHeartbeat, w.CreatedAt = Time(hb), Time(created)
 	w.LicenceExpires = TimePtr(licExpires)
+	w.DrainedAt = TimePtr(drained)
 	return w, nil
 }
 

@@ -5,14 +5,16 @@ const PAGE = 50;
 // collectionTable lists a dialect's own things (GET /api/v1/collections/{name}: a facade that
 // implements native.Collection offers them): search, paging, columns from the items' fields unless
 // given. A server whose facade offers no such collection says so.
-export async function collectionTable(el, name, { title = name, columns = null } = {}) {
+// cells maps a column to a function drawing its cell (a link, a player) from the item; heading is
+// the title's element (h2 for a second list on a page).
+export async function collectionTable(el, name, { title = name, columns = null, cells = {}, heading = 'h1' } = {}) {
   const offered = (await api('GET', '/api/v1/collections')).collections;
   if (!offered.includes(name)) {
-    put(el, h('h1', {}, title), h('p', { class: 'muted', 'data-missing': name }, `This server's ${name.split('.')[0]} facade offers no ${name} list yet.`));
+    put(el, h(heading, {}, title), h('p', { class: 'muted', 'data-missing': name }, `This server's ${name.split('.')[0]} facade offers no ${name} list yet.`));
     return;
   }
   let offset = 0, search = '';
-  const table = h('div', { id: 'collection-table' });
+  const table = h('div', { class: 'collection-table', 'data-collection': name });
   const info = h('span', { class: 'muted' });
   async function load() {
     let r;
@@ -21,12 +23,13 @@ export async function collectionTable(el, name, { title = name, columns = null }
     const cols = columns || [...new Set(r.items.flatMap((it) => Object.keys(it).filter((k) => typeof it[k] !== 'object' || it[k] === null)))];
     info.textContent = r.total ? `${offset + 1}–${offset + r.items.length} of ${r.total}` : 'none';
     put(table, h('table', {}, h('tr', {}, cols.map((c) => h('th', {}, c))),
-      r.items.map((it) => h('tr', {}, cols.map((c) => h('td', { class: 'wrap' }, it[c] === undefined || it[c] === null ? '–' : String(it[c])))))),
+      r.items.map((it) => h('tr', { 'data-id': it.id }, cols.map((c) => h('td', { class: 'wrap' },
+        cells[c] ? cells[c](it) : it[c] === undefined || it[c] === null ? '–' : String(it[c])))))),
     h('div', { class: 'toolbar' },
       h('button', { disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, '‹ newer'),
       h('button', { disabled: offset + PAGE >= r.total, onclick: () => { offset += PAGE; load(); } }, 'older ›')));
   }
-  put(el, h('h1', {}, title), h('div', { class: 'toolbar' },
+  put(el, h(heading, {}, title), h('div', { class: 'toolbar' },
     h('input', { placeholder: 'search', oninput: debounce((e) => { search = e.target.value; offset = 0; load(); }, 250) }), info), table);
   await load();
 }

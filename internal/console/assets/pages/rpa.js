@@ -9,8 +9,13 @@ const TABS = [
   ['jobs', 'Jobs', (el, query) => jobList(el, { fixed: { kind: 'rpa.job' }, query, title: 'RPA jobs' })],
   ['queues', 'Work queues', (el, query) => jobList(el, { fixed: { kind: 'rpa.queue' }, query, title: 'Work queues (a queue\'s page lists its items)' })],
   ['schedules', 'Schedules', (el) => scheduleEditor(el, { kind: 'rpa.job', title: 'RPA schedules' })],
-  // The RPA facade's own things, once it offers them as native collections (native.Collection).
-  ['processes', 'Processes', (el) => collectionTable(el, 'rpa.processes', { title: 'Processes and versions' })],
+  // The RPA facade's own things, offered as native collections (native.Collection).
+  ['processes', 'Processes', async (el) => {
+    const procs = h('div', {}), versions = h('div', {});
+    put(el, procs, versions);
+    await Promise.all([collectionTable(procs, 'rpa.processes', { title: 'Processes' }),
+      collectionTable(versions, 'rpa.versions', { title: 'Versions', heading: 'h2' })]);
+  }],
   ['assets', 'Assets', (el) => collectionTable(el, 'rpa.assets', { title: 'Assets (values of password assets are never listed)' })],
   ['files', 'Shared files', (el) => collectionTable(el, 'rpa.files', { title: 'Shared files' })],
 ];
