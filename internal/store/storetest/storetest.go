@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SetUnitSpec", testSetUnitSpec},
 		{"TallyUnits", testTallyUnits},
 		{"AITasks", testAITasks},
+		{"AITasksBatch", testAITasksBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
