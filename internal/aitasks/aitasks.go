@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"taskcenter/internal/auth"
+	"taskcenter/internal/batch"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/facade"
@@ -138,6 +139,11 @@ type API struct {
 	prices   *facade.Cache[priceKey, store.AIPrice]
 	channels *facade.Cache[channelKey, []store.AIChannel]
 
+	// creates gathers concurrent submits into one transaction (create.go).
+	creates *batch.Group[creation, created]
+	// starts gathers concurrent submits' moves to SUBMITTED into one statement (create.go).
+	starts *batch.Group[store.AITaskStart, bool]
+
 	mu      sync.Mutex
 	workers []*engine.InProcessWorker
 }
@@ -156,6 +162,7 @@ func New(c Config) (*API, error) {
 		limiters: newChannelLimiters(c.VideoRate), totals: newTotals(c.TotalsTTL, 10_000),
 		callers: facade.NewCache[string, caller](10_000, c.CacheTTL), users: facade.NewCache[string, store.AIUser](10_000, c.CacheTTL), prices: facade.NewCache[priceKey, store.AIPrice](1000, c.CacheTTL),
 		channels: facade.NewCache[channelKey, []store.AIChannel](1000, c.CacheTTL)}
+	a.creates, a.starts = newCreateGroup(a), newStartGroup(a)
 	a.adaptors = map[string]adaptor{PlatformSuno: sunoAdaptor{}, PlatformVideo: videoAdaptor{limit: a.limiters}}
 	a.eng.RegisterKind(KindPoll, engine.KindHooks{Internal: true, JobFinished: a.pollJobFinished})
 	a.eng.RegisterKind(KindNotify, engine.KindHooks{Internal: true, JobFinished: a.notifyJobFinished})

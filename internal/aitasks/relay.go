@@ -115,27 +115,8 @@ func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask
 		Platform: req.platform, Action: req.action, Model: req.model, Status: StatusNotStart, Progress: "0%",
 		Quota: price.Quota, SubmitTime: now.Unix(), Properties: req.properties, Data: json.RawMessage("{}"),
 		NotifyHook: req.notifyHook, Active: true, Deadline: now.Add(a.cfg.TaskTimeout), CreatedAt: now}
-	err = a.eng.WithTx(ctx, func(tx engine.Tx) error {
-		var err error
-		if t, err = tx.AITasks().CreateAITask(ctx, t); err != nil {
-			return err
-		}
-		p, err := tx.ChargeOnce(ctx, engine.Charge{AccountID: c.user.AccountID, Key: chargeKey(t.TaskID),
-			AmountMilli: price.Quota, Note: req.platform + " " + req.action + " " + req.model})
-		if err != nil {
-			return err
-		}
-		if !p.Paid() { // refused whole: nothing of the task or the charge is kept
-			return errUserQuota
-		}
-		if ok, err := tx.AITasks().UseAIKeyQuota(ctx, c.key.ID, price.Quota); err != nil {
-			return err
-		} else if !ok {
-			return errKeyQuota
-		}
-		return nil
-	})
-	if err != nil {
+	if t, err = a.create(ctx, creation{task: t, account: c.user.AccountID,
+		note: req.platform + " " + req.action + " " + req.model}); err != nil {
 		return store.AITask{}, err
 	}
 
@@ -223,10 +204,10 @@ func asUpstream(err error) *upstreamError {
 func (a *API) submitted(ctx context.Context, t store.AITask, channelID int64, upstreamID string) (store.AITask, error) {
 	now := a.now()
 	status, next, start := StatusSubmitted, now.Add(a.cfg.PollInterval), now.Unix()
-	won, err := a.st.UpdateAITask(ctx, t.ID, StatusNotStart, store.AITaskPatch{Status: &status,
-		UpstreamID: &upstreamID, ChannelID: &channelID, NextPollAt: &next, StartTime: &start}, now)
+	won, err := a.starts.Do(ctx, store.AITaskStart{ID: t.ID, UpstreamID: upstreamID, ChannelID: channelID,
+		StartTime: start, NextPollAt: next})
 	if err != nil {
-		return store.AITask{}, err
+		return store.AITask{}, fmt.Errorf("record the start of task %s: %w", t.TaskID, err)
 	}
 	if !won {
 		return store.AITask{}, rerr(http.StatusInternalServerError, "task_failed", "the task was ended before its submit completed")

@@ -284,21 +284,61 @@ func (e *Engine) chargeOnce(ctx context.Context, c Charge) (Payment, bool, error
 
 // chargeIn is ChargeOnce's work inside transaction tx: ErrConflict when the key was charged before.
 func chargeIn(ctx context.Context, tx store.Store, c Charge, now time.Time) (Payment, error) {
-	ps, err := debit(ctx, tx, c.AccountID, []int64{c.AmountMilli}, now)
+	ps, err := chargeEachIn(ctx, tx, []Charge{c}, now)
 	if err != nil {
 		return Payment{}, err
 	}
-	p := ps[0]
-	if c.JobID != 0 {
-		if _, err := tx.PatchJob(ctx, c.JobID, store.JobPatch{AddCostMilli: c.AmountMilli, AddPaid: p.Split()}, now); err != nil {
-			return Payment{}, fmt.Errorf("add the charge to job %d: %w", c.JobID, err)
+	return ps[0], nil
+}
+
+// chargeEachIn charges cs inside transaction tx, written together: each account's funds are read and
+// written once for all its charges (accounts in id order, then jobs in id order, as every charging
+// transaction locks them) and all the ledger lines are one insert. Payments are in the charges'
+// order; within one account the earlier charge takes the coupon first. ErrConflict when a key was
+// charged before (or twice in cs).
+func chargeEachIn(ctx context.Context, tx store.Store, cs []Charge, now time.Time) ([]Payment, error) {
+	byAccount := map[int64][]int{}
+	for i, c := range cs {
+		byAccount[c.AccountID] = append(byAccount[c.AccountID], i)
+	}
+	ps := make([]Payment, len(cs))
+	for _, account := range slices.Sorted(maps.Keys(byAccount)) {
+		idx := byAccount[account]
+		amounts := make([]int64, len(idx))
+		for k, i := range idx {
+			amounts[k] = cs[i].AmountMilli
+		}
+		got, err := debit(ctx, tx, account, amounts, now)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range idx {
+			ps[i] = got[k]
 		}
 	}
-	if err := tx.AppendLedger(ctx, []store.LedgerLine{{AccountID: c.AccountID, JobID: c.JobID, Kind: store.LedgerCharge,
-		Split: p.Split(), Ref: c.Key, Note: c.Note, CreatedAt: now}}); err != nil {
-		return Payment{}, err
+	type jobCost struct {
+		cost int64
+		paid store.Split
 	}
-	return p, nil
+	jobs := map[int64]jobCost{}
+	lines := make([]store.LedgerLine, len(cs))
+	for i, c := range cs {
+		if c.JobID != 0 {
+			jc := jobs[c.JobID]
+			jobs[c.JobID] = jobCost{cost: jc.cost + c.AmountMilli, paid: jc.paid.Add(ps[i].Split())}
+		}
+		lines[i] = store.LedgerLine{AccountID: c.AccountID, JobID: c.JobID, Kind: store.LedgerCharge,
+			Split: ps[i].Split(), Ref: c.Key, Note: c.Note, CreatedAt: now}
+	}
+	for _, job := range slices.Sorted(maps.Keys(jobs)) {
+		if _, err := tx.PatchJob(ctx, job, store.JobPatch{AddCostMilli: jobs[job].cost, AddPaid: jobs[job].paid}, now); err != nil {
+			return nil, fmt.Errorf("add the charge to job %d: %w", job, err)
+		}
+	}
+	if err := tx.AppendLedger(ctx, lines); err != nil {
+		return nil, err
+	}
+	return ps, nil
 }
 
 // refundRef is the ledger reference of the refund of the charge keyed key.

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -340,6 +341,79 @@ func TestArrearsSettledByTheSweep(t *testing.T) {
 		}
 		if _, total, _ := e.Ledger(ctx, a.ID, 0, 0); total != len(want) {
 			t.Fatalf("%d ledger lines after a refused adjustment, want %d", total, len(want))
+		}
+	})
+}
+
+// TestChargeEach: charges written together in one transaction pay as ChargeOnce would one after the
+// other (per account, the earlier charge takes the coupon first; what is not covered is owed), each
+// has its ledger line, and a key charged before undoes the whole transaction.
+func TestChargeEach(t *testing.T) {
+	tests := []struct {
+		name    string
+		amounts []int64 // the first account's charges; the second account is charged 50 after each
+		want    []engine.Payment
+	}{
+		{"coupon then balance", []int64{200, 300}, []engine.Payment{{CouponMilli: 200}, {CouponMilli: 100, BalanceMilli: 200}}},
+		{"left owing", []int64{1000, 500}, []engine.Payment{{CouponMilli: 300, BalanceMilli: 700}, {BalanceMilli: 300, UnpaidMilli: 200}}},
+		{"nothing", nil, nil},
+	}
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				st := open(t)
+				e, a := meteredEngine(t, st, store.FundsDelta{CouponMilli: 300, BalanceMilli: 1000})
+				b, err := st.CreateAccount(ctx, store.Account{Name: "other", Role: store.RoleUser})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := st.AdjustFunds(ctx, b.ID, store.FundsDelta{BalanceMilli: 1000}, false, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				var cs []engine.Charge
+				for i, amount := range tc.amounts {
+					cs = append(cs, engine.Charge{AccountID: b.ID, Key: fmt.Sprint("b", i), AmountMilli: 50},
+						engine.Charge{AccountID: a.ID, Key: fmt.Sprint("a", i), AmountMilli: amount, Note: "n"})
+				}
+				var ps []engine.Payment
+				if err := e.WithTx(ctx, func(tx engine.Tx) error {
+					ps, err = tx.ChargeEach(ctx, cs)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				var spentA int64
+				for i := range tc.amounts {
+					if ps[2*i+1] != tc.want[i] || ps[2*i] != (engine.Payment{BalanceMilli: 50}) {
+						t.Fatalf("charge %d paid %+v and %+v, want %+v", i, ps[2*i+1], ps[2*i], tc.want[i])
+					}
+					spentA += tc.want[i].CouponMilli + tc.want[i].BalanceMilli
+					l, err := st.LedgerByRef(ctx, fmt.Sprint("a", i))
+					if err != nil || engine.Payment(l.Split) != tc.want[i] || l.Note != "n" || l.Kind != store.LedgerCharge {
+						t.Fatalf("ledger line of charge %d: %+v %v", i, l, err)
+					}
+				}
+				got, err := st.GetAccount(ctx, a.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.CouponMilli+got.BalanceMilli != 1300-spentA {
+					t.Fatalf("account holds %d, want %d", got.CouponMilli+got.BalanceMilli, 1300-spentA)
+				}
+
+				// A key charged before: nothing of the transaction lands.
+				err = e.WithTx(ctx, func(tx engine.Tx) error {
+					_, err := tx.ChargeEach(ctx, []engine.Charge{{AccountID: b.ID, Key: "fresh", AmountMilli: 1}, {AccountID: b.ID, Key: "b0", AmountMilli: 1}})
+					return err
+				})
+				if len(tc.amounts) > 0 && !errors.Is(err, store.ErrConflict) {
+					t.Fatalf("charging a key again: %v, want a conflict", err)
+				}
+				if _, err := st.LedgerByRef(ctx, "fresh"); len(tc.amounts) > 0 && !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("a charge of the undone transaction was kept: %v", err)
+				}
+			})
 		}
 	})
 }

@@ -45,6 +45,29 @@ func (t Tx) ChargeOnce(ctx context.Context, c Charge) (Payment, error) {
 	return p, nil
 }
 
+// ChargeEach is ChargeOnce for several charges in the transaction, written together: each account's
+// funds are read and written once for all its charges and every ledger line goes in one insert, so
+// a facade that gathers concurrent submits into one transaction (group commit) locks each account
+// once. Payments come in the charges' order; within one account an earlier charge is paid first, and
+// what the funds do not cover is recorded as owed, as ChargeOnce does.
+func (t Tx) ChargeEach(ctx context.Context, cs []Charge) ([]Payment, error) {
+	for _, c := range cs {
+		switch {
+		case c.Key == "":
+			return nil, invalid("a charge needs a key")
+		case c.AccountID <= 0:
+			return nil, invalid("a charge needs an account")
+		case c.AmountMilli < 0:
+			return nil, invalid("a charge must not be negative")
+		}
+	}
+	ps, err := chargeEachIn(ctx, t.tx, cs, t.e.now())
+	if err != nil {
+		return nil, fmt.Errorf("charge %d charges: %w", len(cs), err)
+	}
+	return ps, nil
+}
+
 // Refund is Engine.Refund inside the transaction: refunded is false when the charge was refunded
 // before (nothing is written then).
 func (t Tx) Refund(ctx context.Context, key string) (back Payment, refunded bool, err error) {

@@ -42,6 +42,9 @@ type AITasks interface {
 	ListAIPrices(ctx context.Context, tenantID int64) ([]AIPrice, error)
 
 	CreateAITask(ctx context.Context, t AITask) (AITask, error)
+	// CreateAITasks creates the tasks in one statement and returns them as stored, in order; a
+	// public id taken fails them all (ErrConflict).
+	CreateAITasks(ctx context.Context, ts []AITask) ([]AITask, error)
 	GetAITask(ctx context.Context, id int64) (AITask, error)
 	// GetAITaskByPublicID finds a task by its public id; userID 0 means any user of the tenant.
 	GetAITaskByPublicID(ctx context.Context, tenantID, userID int64, taskID string) (AITask, error)
@@ -51,6 +54,10 @@ type AITasks interface {
 	// UpdateAITask applies p to task id if its status is still from. It reports whether it did: the
 	// writer that gets false lost the race and must not settle, refund or notify.
 	UpdateAITask(ctx context.Context, id int64, from string, p AITaskPatch, now time.Time) (bool, error)
+	// StartAITasks moves each task still in status from into status to with its upstream id,
+	// channel, start time and next poll, in one statement, reporting for each whether it moved (the
+	// guard of UpdateAITask, for many tasks at once).
+	StartAITasks(ctx context.Context, from, to string, ss []AITaskStart, now time.Time) ([]bool, error)
 	// DueAITasks lists unfinished tasks of a polling status, due at now, held by no poll job, by
 	// channel then due time.
 	DueAITasks(ctx context.Context, statuses []string, now time.Time, limit int) ([]AITask, error)
@@ -158,6 +165,15 @@ type AITask struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Username     string // filled by ListAITasks when AITaskFilter.WithUsername
+}
+
+// AITaskStart is a task's start on an upstream: what StartAITasks writes.
+type AITaskStart struct {
+	ID         int64
+	UpstreamID string
+	ChannelID  int64
+	StartTime  int64 // seconds
+	NextPollAt time.Time
 }
 
 // AITaskPatch changes a task; nil fields are left alone.

@@ -264,6 +264,102 @@ func (b *Base) CreateAITask(ctx context.Context, t store.AITask) (store.AITask, 
 	return out, wrap(b.conflict(err), "create ai task %q", t.TaskID)
 }
 
+var aiTaskBatchCols = []BatchCol{{"tenant_id", Int}, {"user_id", Int}, {"key_id", Int}, {"channel_id", Int},
+	{"task_id", Text}, {"upstream_id", Text}, {"platform", Text}, {"action", Text}, {"model", Text}, {"status", Text},
+	{"fail_reason", Text}, {"progress", Text}, {"quota", Int}, {"refunded", Int}, {"submit_time", Int},
+	{"start_time", Int}, {"finish_time", Int}, {"properties", Text}, {"data", Text}, {"notify_hook", Text},
+	{"active", Int}, {"next_poll_at", Int}, {"poll_job", Int}, {"poll_failures", Int}, {"deadline", Int},
+	{"created_at", Int}}
+
+// CreateAITasks inserts the tasks in one statement; the rows come back matched by public id, which
+// is unique, so their order in RETURNING does not matter.
+func (b *Base) CreateAITasks(ctx context.Context, ts []store.AITask) ([]store.AITask, error) {
+	if len(ts) == 0 {
+		return nil, nil
+	}
+	var a Args
+	src := b.D.Batch(&a, "s", aiTaskBatchCols, len(ts), func(r, c int) any {
+		t := ts[r]
+		return [...]any{t.TenantID, t.UserID, t.KeyID, t.ChannelID, t.TaskID, t.UpstreamID, t.Platform, t.Action,
+			t.Model, t.Status, t.FailReason, t.Progress, t.Quota, b2i(t.Refunded), t.SubmitTime, t.StartTime,
+			t.FinishTime, jsonText(t.Properties, "{}"), jsonText(t.Data, "{}"), t.NotifyHook, b2i(t.Active),
+			MSOrNil0(t.NextPollAt), t.PollJob, int64(t.PollFailures), MSOrNil0(t.Deadline), MS(t.CreatedAt)}[c]
+	})
+	got, err := all(scanAITask)(b.w.Query(ctx, `INSERT INTO ai_tasks (tenant_id, user_id, key_id, channel_id, task_id,
+		upstream_id, platform, action, model, status, fail_reason, progress, quota, refunded, submit_time, start_time,
+		finish_time, properties, data, notify_hook, active, next_poll_at, poll_job, poll_failures, deadline, created_at,
+		updated_at) SELECT s.tenant_id, s.user_id, s.key_id, s.channel_id, s.task_id, s.upstream_id, s.platform,
+		s.action, s.model, s.status, s.fail_reason, s.progress, s.quota, s.refunded, s.submit_time, s.start_time,
+		s.finish_time, s.properties, s.data, s.notify_hook, s.active, s.next_poll_at, s.poll_job, s.poll_failures,
+		s.deadline, s.created_at, s.created_at FROM `+src+` ORDER BY s.ord RETURNING `+aiTaskCols, a.Vals...))
+	if err != nil {
+		return nil, wrap(b.conflict(err), "create %d ai tasks", len(ts))
+	}
+	byID := make(map[string]store.AITask, len(got))
+	for _, t := range got {
+		byID[t.TaskID] = t
+	}
+	out := make([]store.AITask, len(ts))
+	for i, t := range ts {
+		var ok bool
+		if out[i], ok = byID[t.TaskID]; !ok {
+			return nil, fmt.Errorf("create ai tasks: task %q was not returned", t.TaskID)
+		}
+	}
+	return out, nil
+}
+
+// StartAITasks updates the tasks by key, each column a CASE over the ids (a join with a row source
+// would let either planner scan the table), guarded by their status; RETURNING tells which moved.
+func (b *Base) StartAITasks(ctx context.Context, from, to string, ss []store.AITaskStart, now time.Time) ([]bool, error) {
+	switch len(ss) {
+	case 0:
+		return nil, nil
+	case 1: // a statement of fixed text, which both drivers keep prepared
+		s := ss[0]
+		n, err := b.w.Exec(ctx, `UPDATE ai_tasks SET status = $1, upstream_id = $2, channel_id = $3, start_time = $4,
+			next_poll_at = $5, updated_at = $6 WHERE id = $7 AND status = $8`,
+			to, s.UpstreamID, s.ChannelID, s.StartTime, MS(s.NextPollAt), MS(now), s.ID, from)
+		return []bool{n == 1}, wrap(err, "start ai task %d", s.ID)
+	}
+	var a Args
+	ids := make([]int64, len(ss))
+	for i, s := range ss {
+		ids[i] = s.ID
+	}
+	column := func(name, typ string, val func(store.AITaskStart) any) string {
+		var sb strings.Builder
+		sb.WriteString(name + " = CASE id")
+		for _, s := range ss {
+			sb.WriteString(" WHEN " + a.Add(s.ID) + " THEN CAST(" + a.Add(val(s)) + " AS " + typ + ")")
+		}
+		sb.WriteString(" END")
+		return sb.String()
+	}
+	set := strings.Join([]string{
+		"status = " + a.Add(to),
+		column("upstream_id", "TEXT", func(s store.AITaskStart) any { return s.UpstreamID }),
+		column("channel_id", "BIGINT", func(s store.AITaskStart) any { return s.ChannelID }),
+		column("start_time", "BIGINT", func(s store.AITaskStart) any { return s.StartTime }),
+		column("next_poll_at", "BIGINT", func(s store.AITaskStart) any { return MS(s.NextPollAt) }),
+		"updated_at = " + a.Add(MS(now)),
+	}, ", ")
+	rows, err := b.w.Query(ctx, `UPDATE ai_tasks SET `+set+` WHERE `+b.D.InInt64s(&a, "id", ids, false)+
+		` AND status = `+a.Add(from)+` RETURNING id`, a.Vals...)
+	moved, err := all(func(r Row) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	})(rows, err)
+	if err != nil {
+		return nil, wrap(err, "start %d ai tasks", len(ss))
+	}
+	out := make([]bool, len(ss))
+	for i, s := range ss {
+		out[i] = slices.Contains(moved, s.ID)
+	}
+	return out, nil
+}
+
 // MSOrNil0 is MS with the zero time as 0.
 func MSOrNil0(t time.Time) int64 {
 	if t.IsZero() {
