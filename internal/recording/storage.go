@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -304,8 +307,10 @@ func (a *API) fileGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // fileDelete is /api/record/file/delete: the app's finished recordings of that file name are
-// deleted (their space freed); OK whether or not there was one. A recording still running is not a
-// file yet and is left alone.
+// deleted (their space freed) and the account's read rights on their blobs (segments and slices)
+// dropped, so that their download URLs answer not found; OK whether or not there was one. A
+// recording still running is not a file yet and is left alone. The blobs stay in the blob store
+// (no sweep of unreferenced blobs exists).
 func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, error) {
 	name, err := p.Text("file_name", true, maxText)
 	if err != nil {
@@ -315,13 +320,50 @@ func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, err
 	if err != nil {
 		return nil, err
 	}
+	var drop []string
+	keep := map[string]bool{} // blobs the app's other recordings still list (content-addressed)
 	for _, r := range rs {
 		if r.Doc.FileName != name || (r.Doc.State != stateDone && r.Doc.State != stateFailed) {
+			for _, s := range r.Doc.Slices {
+				keep[s.Hash] = true
+			}
 			continue
+		}
+		hashes, err := a.blobsOf(ctx, r)
+		if err != nil {
+			return nil, err
 		}
 		if err := a.eng.Delete(ctx, r.Job.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
+		drop = append(drop, hashes...)
+	}
+	drop = slices.DeleteFunc(drop, func(h string) bool { return keep[h] })
+	if _, err := a.st.DropBlobRefs(ctx, ap.AccountID, drop); err != nil {
+		return nil, fmt.Errorf("drop the deleted files' blobs: %w", err)
 	}
 	return nil, nil
+}
+
+// blobsOf lists the blobs a recording stored: its slices and its units' outputs (the segments).
+func (a *API) blobsOf(ctx context.Context, r recording) ([]string, error) {
+	var hs []string
+	for _, s := range r.Doc.Slices {
+		hs = append(hs, s.Hash)
+	}
+	capture, finalize, err := a.unitsOf(ctx, r.Job.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range []json.RawMessage{capture.Outputs, finalize.Outputs} {
+		var outs map[string]struct {
+			Hash string `json:"hash"`
+		}
+		if json.Unmarshal(raw, &outs) == nil {
+			for _, o := range outs {
+				hs = append(hs, o.Hash)
+			}
+		}
+	}
+	return hs, nil
 }
