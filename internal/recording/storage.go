@@ -149,30 +149,27 @@ func (a *API) fileList(ctx context.Context, ap app, p facade.Params) (any, error
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, nil)
+	// SQL filters the app and the creation time (and the job's status where a file state implies
+	// it); Go filters the document's file name and state.
+	f := store.JobFilter{CreatedFrom: &from, CreatedTo: &to}
+	if state == StatusComplete {
+		f.Statuses = []store.JobStatus{store.JobSucceeded}
+	}
+	var keep func(recording) bool
+	if name != "" || p.Has("file_state") {
+		keep = func(r recording) bool {
+			return (name == "" || r.Doc.FileName == name) && (!p.Has("file_state") || statusOf(r.Doc, nil) == int(state))
+		}
+	}
+	rs, total, err := a.recordingPage(ctx, ap, f, keep, offset, limit)
 	if err != nil {
 		return nil, err
 	}
-	var items []map[string]any
+	items := make([]map[string]any, 0, len(rs))
 	for _, r := range rs {
-		at := time.UnixMilli(r.Doc.CreatedAt)
-		if at.Before(from) || at.After(to) || name != "" && r.Doc.FileName != name {
-			continue
-		}
-		if p.Has("file_state") && statusOf(r.Doc, nil) != int(state) {
-			continue
-		}
 		items = append(items, a.fileView(r))
 	}
-	pg := facade.Paginate(items, offset, limit)
-	return map[string]any{"total": pg.Total, "list": nonNil(pg.Items)}, nil
-}
-
-func nonNil(v []map[string]any) []map[string]any {
-	if v == nil {
-		return []map[string]any{}
-	}
-	return v
+	return map[string]any{"total": total, "list": items}, nil
 }
 
 // timeRange reads a range whose ends default to the last 30 days.
@@ -207,7 +204,7 @@ func (a *API) timeRange(p facade.Params, fromName, toName string) (from, to time
 
 // usedBytes is what the app's files take.
 func (a *API) usedBytes(ctx context.Context, ap app) (int64, error) {
-	rs, err := a.listRecordings(ctx, ap, nil)
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Statuses: []store.JobStatus{store.JobSucceeded}}, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -242,7 +239,8 @@ func (a *API) fileDownload(ctx context.Context, ap app, p facade.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, nil)
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Statuses: []store.JobStatus{store.JobSucceeded}},
+		func(r recording) bool { return r.Doc.FileName == name && r.Doc.State == stateDone })
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +314,7 @@ func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, err
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, nil)
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Statuses: []store.JobStatus{store.JobSucceeded, store.JobPartial, store.JobFailed, store.JobCancelled}}, nil)
 	if err != nil {
 		return nil, err
 	}
