@@ -140,9 +140,29 @@ func (a *API) watch(ctx context.Context, ap app, r recording, now time.Time, run
 	if capture.Status.Terminal() {
 		return a.afterCapture(ctx, ap, r.id())
 	}
-	idleSince := max(r.Doc.LastCommand, r.Doc.LastLive)
-	if !r.Doc.HadMedia && now.UnixMilli()-idleSince > int64(r.Doc.Timeout)*1000 {
-		_, err := a.stop(ctx, ap, r.id(), "timeout: no source delivered for "+strconv.Itoa(r.Doc.Timeout)+" s and no command came")
+	// A source delivers when the registry has it and, once a recorder runs the capture, the recorder
+	// reports it delivering (the capture's progress is its sources' health, see unitspec.Recording).
+	// A queued capture (no recorder yet, or between holders) is judged by the registry alone.
+	delivering := r.Doc.HadMedia && (capture.Status != store.UnitRunning || capture.Progress > 0)
+	if delivering != (r.Doc.SilentSince == 0) {
+		since := int64(0)
+		if !delivering {
+			since = now.UnixMilli()
+		}
+		if r, err = a.markSilence(ctx, ap, r.id(), since); err != nil || r.Doc.State != stateRecording {
+			return ignoreNotFound(err)
+		}
+	}
+	idleSince := max(r.Doc.LastCommand, r.Doc.SilentSince)
+	if !r.Doc.HadMedia {
+		idleSince = max(r.Doc.LastCommand, r.Doc.LastLive) // the registry knows when its last source left
+	}
+	if !delivering && now.UnixMilli()-idleSince > int64(r.Doc.Timeout)*1000 {
+		why := "no source in the group"
+		if r.Doc.HadMedia {
+			why = "the recorder received nothing from any source"
+		}
+		_, err := a.stop(ctx, ap, r.id(), "timeout: "+why+" for "+strconv.Itoa(r.Doc.Timeout)+" s and no command came")
 		return ignoreBadState(err)
 	}
 	set, err := run.settingsOf(ctx, a, ap.AccountID)
@@ -160,6 +180,26 @@ func (a *API) watch(ctx context.Context, ap app, r recording, now time.Time, run
 		}
 	}
 	return nil
+}
+
+// markSilence records when the recording's sources stopped delivering (since), or that one delivers
+// again (0), and returns the recording as stored.
+func (a *API) markSilence(ctx context.Context, ap app, recordID string, since int64) (recording, error) {
+	unlock, err := a.lock(ctx, "r:"+recordID)
+	if err != nil {
+		return recording{}, err
+	}
+	defer unlock()
+	r, err := a.getRecording(ctx, ap, recordID)
+	if err != nil || r.Doc.State != stateRecording || (r.Doc.SilentSince == 0) == (since == 0) {
+		return r, err
+	}
+	r.Doc.SilentSince = since
+	doc, _ := json.Marshal(r.Doc)
+	if r.Job, err = a.eng.UpdateJob(ctx, r.Job.ID, engine.JobChange{Spec: doc}); err != nil {
+		return recording{}, fmt.Errorf("mark recording %s silent: %w", recordID, err)
+	}
+	return r, nil
 }
 
 func ignoreBadState(err error) error {

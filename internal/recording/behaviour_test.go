@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"taskcenter/internal/agentapi"
 	"taskcenter/internal/recording"
 	"taskcenter/internal/store"
 	"taskcenter/internal/unitspec"
@@ -171,6 +173,64 @@ func TestIdleTimeout(t *testing.T) {
 		st, item := c.status(id)
 		if st != recording.StatusQueued || !strings.HasPrefix(fmt.Sprint(item["reason"]), "timeout") {
 			t.Fatalf("after the timeout: %d %v", st, item)
+		}
+	})
+}
+
+// progress reports the capture's sources' health as a recorder does (the capture's progress).
+func (r *recorder) progress(u agentapi.Unit, health float64) {
+	r.e.t.Helper()
+	if c := r.e.agentCall("POST", agentapi.PathProgress, r.token, agentapi.ProgressRequest{
+		UnitRef: agentapi.UnitRef{UnitID: u.UnitID, Epoch: u.Epoch}, Progress: health}, nil); c != http.StatusNoContent {
+		r.e.t.Fatalf("progress: HTTP %d", c)
+	}
+}
+
+// TestIdleTimeoutReadsTheRecorder: a source the registry still lists but the recorder receives
+// nothing from counts as failed; the recording stops when the running capture has reported no
+// source delivering for the timeout, a delivery in between restarts the count, and so does a command.
+func TestIdleTimeoutReadsTheRecorder(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		c := e.login()
+		e.publish("g", "a", "cam", unitspec.MediaCamera, "rtmp://127.0.0.1/live/a")
+		id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g", "timeout": 5}))["record_id"].(string)
+		ok(t, c.do(map[string]any{"id": recording.CmdLayout, "record_id": id, "video_list": []any{map[string]any{"user_id": "a", "media_id": "cam"}}}))
+		rec := e.recorder("rec")
+		u := rec.lease()
+		advance := func(d time.Duration, want int, what string) map[string]any {
+			t.Helper()
+			e.clk.Advance(d)
+			must(t, e.api.Advance(ctx, e.clk.Now()))
+			st, item := c.status(id)
+			if st != want {
+				t.Fatalf("%s: status %d %v, want %d", what, st, item, want)
+			}
+			return item
+		}
+		steps := []struct {
+			health float64
+			wait   time.Duration
+			want   int
+			what   string
+		}{
+			{100, 20 * time.Second, recording.StatusRecording, "delivering"},
+			{0, 0, recording.StatusRecording, "silence begins"},
+			{0, 4 * time.Second, recording.StatusRecording, "silent for 4 s"},
+			{50, 0, recording.StatusRecording, "one source back"},
+			{0, 0, recording.StatusRecording, "silence again"},
+			{0, 4 * time.Second, recording.StatusRecording, "silent for 4 s after a delivery"},
+		}
+		for _, s := range steps {
+			rec.progress(u, s.health)
+			advance(s.wait, s.want, s.what)
+		}
+		// A command restarts the count too.
+		ok(t, c.do(map[string]any{"id": recording.CmdSubtitles, "record_id": id, "subtitle_list": []any{map[string]any{"type": 2}}}))
+		advance(4*time.Second, recording.StatusRecording, "4 s after a command")
+		item := advance(2*time.Second, recording.StatusQueued, "silent for 6 s after the command")
+		if !strings.HasPrefix(fmt.Sprint(item["reason"]), "timeout: the recorder received nothing") {
+			t.Fatalf("reason %v", item["reason"])
 		}
 	})
 }

@@ -168,8 +168,12 @@ func TestEndToEndManual(t *testing.T) {
 			"video_list": []any{
 				map[string]any{"user_id": "jack", "media_id": "cam", "crop_mode": 2, "x": 0, "y": 0, "w": 320, "h": 360},
 				map[string]any{"user_id": "paul", "media_id": "cam", "crop_mode": 3, "x": 320, "y": 0, "w": 320, "h": 360}}}))
+		// On a loaded machine the sources may take seconds to connect: count segments once both show.
+		e.waitCaptureLog(id, "cell 0 shows source jack/cam")
+		e.waitCaptureLog(id, "cell 1 shows source paul/cam")
+		n0 := e.segments(id)
 		testutil.Eventually(t, 60*time.Second, func() error {
-			if n := e.segments(id); n < 3 {
+			if n := e.segments(id); n < n0+3 {
 				return fmt.Errorf("%d segments", n)
 			}
 			return nil

@@ -3,6 +3,7 @@ package recording_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,8 +155,43 @@ func TestManualRecording(t *testing.T) {
 			t.Fatalf("downloaded file lasts %.2f s", d)
 		}
 
+		// Another account's app neither sees the file nor deletes it.
+		key, err := e.api.IssueKey(ctx, func() int64 {
+			a, err := e.st.CreateAccount(ctx, store.Account{Name: "stranger", Role: store.RoleUser})
+			must(t, err)
+			return a.ID
+		}(), "")
+		must(t, err)
+		stranger := *e
+		stranger.appID, stranger.secret = key["app_id"], key["secret"]
+		if dl := ok(t, stranger.form(recording.PathFileDownload, map[string]string{"file_name": "lesson"}))["data"].(map[string]any); len(dl["url_list"].([]any)) != 0 {
+			t.Fatalf("another account's download %v", dl)
+		}
+		ok(t, stranger.form(recording.PathFileDelete, map[string]string{"file_name": "lesson"}))
+		if c, _ := get(t, urls[0].(string), ""); c != http.StatusOK {
+			t.Fatalf("after another account's delete: HTTP %d", c)
+		}
+		// Another account holding the same content (blobs are content-addressed) keeps it after the delete.
+		twin, err := e.st.CreateAccount(ctx, store.Account{Name: "same-content", Role: store.RoleUser})
+		must(t, err)
+		must(t, e.st.AddBlobRefs(ctx, twin.ID, []string{res.Slices[0].Hash}, e.clk.Now()))
+
 		ok(t, e.form(recording.PathFileDelete, map[string]string{"file_name": "lesson"}))
 		ok(t, e.form(recording.PathFileDelete, map[string]string{"file_name": "lesson"})) // gone already: OK too
+		// The deleted file's URL, still signed and unexpired, answers not found: the account's rights on
+		// its slice and segments are gone, the other account's is not.
+		if c, _ := get(t, urls[0].(string), ""); c != http.StatusNotFound {
+			t.Fatalf("a deleted file's URL: HTTP %d", c)
+		}
+		for _, tc := range []struct {
+			acct int64
+			hash string
+			want bool
+		}{{e.account, res.Slices[0].Hash, false}, {e.account, out.Hash, false}, {twin.ID, res.Slices[0].Hash, true}} {
+			if has, err := e.st.HasBlobRef(ctx, tc.acct, tc.hash); err != nil || has != tc.want {
+				t.Fatalf("account %d's right on %s after delete: %v %v, want %v", tc.acct, tc.hash[:8], has, err, tc.want)
+			}
+		}
 		if vol := ok(t, e.form(recording.PathVolume, nil))["data"].(map[string]any); vol["useVolume"].(float64) != 0 {
 			t.Fatalf("volume after delete %v", vol)
 		}

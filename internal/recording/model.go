@@ -71,6 +71,9 @@ type recordDoc struct {
 	LastCommand int64 `json:"last_command,omitempty"` // for the idle timeout
 	LastLive    int64 `json:"last_live,omitempty"`    // last time a source of the layout was in the registry
 	HadMedia    bool  `json:"had_media,omitempty"`    // the layout had a source at the last refresh
+	// SilentSince is when the leader service first saw the recording with no source delivering
+	// (none in the registry, or the running capture's recorder reporting none), 0 while one does.
+	SilentSince int64 `json:"silent_since,omitempty"`
 
 	MediaMillis int64            `json:"media_millis,omitempty"`
 	FlowKB      int64            `json:"flow_kb,omitempty"`

@@ -20,4 +20,5 @@ type Store interface {
 	ListUnits(ctx context.Context, f store.UnitFilter) ([]store.Unit, int, error)
 	HasBlobRef(ctx context.Context, accountID int64, hash string) (bool, error)
 	AddBlobRefs(ctx context.Context, accountID int64, hashes []string, now time.Time) error
+	DropBlobRefs(ctx context.Context, accountID int64, hashes []string) (int, error)
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"taskcenter/internal/facade"
+	"taskcenter/internal/store"
 )
 
 // query is command 4104: the app's recordings, newest first, filtered by record_id, group_id,
@@ -51,37 +52,59 @@ func (a *API) query(ctx context.Context, ap app, p facade.Params) (map[string]an
 		}
 		*f.dst = t
 	}
-	var rs []recording
-	if recordID != "" {
-		r, err := a.getRecording(ctx, ap, recordID)
-		if err != nil {
-			return nil, err
-		}
-		rs = []recording{r}
-	} else if rs, err = a.listRecordings(ctx, ap, nil); err != nil {
-		return nil, err
-	}
-	var list []map[string]any
-	for _, r := range rs {
-		if groupID != "" && r.Doc.GroupID != groupID {
-			continue
-		}
-		created := time.UnixMilli(r.Doc.CreatedAt)
-		if !from.IsZero() && created.Before(from) || !to.IsZero() && created.After(to) {
-			continue
-		}
+	// The status of a finalizing recording is read from its finalize unit.
+	statusNow := func(r recording) int {
 		st := statusOf(r.Doc, nil)
 		if r.Doc.State == stateFinalizing {
 			if _, fin, err := a.unitsOf(ctx, r.Job.ID); err == nil {
 				st = statusOf(r.Doc, fin)
 			}
 		}
-		if status != 0 && st != int(status) {
-			continue
+		return st
+	}
+	// SQL filters the app, the group (a substring search narrowed to the exact name below), the
+	// creation time and, where a record status implies them, the job statuses; Go filters the rest.
+	f := store.JobFilter{Search: groupID}
+	if !from.IsZero() {
+		f.CreatedFrom = &from
+	}
+	if !to.IsZero() {
+		f.CreatedTo = &to
+	}
+	switch status {
+	case StatusComplete:
+		f.Statuses = []store.JobStatus{store.JobSucceeded}
+	case StatusInit, StatusRecording:
+		f.Statuses = liveJobStatuses
+	}
+	var keep func(recording) bool
+	if groupID != "" || status != 0 {
+		keep = func(r recording) bool {
+			return (groupID == "" || r.Job.Name == groupID) && (status == 0 || statusNow(r) == int(status))
 		}
+	}
+	var rs []recording
+	total := 0
+	if recordID != "" {
+		r, err := a.getRecording(ctx, ap, recordID)
+		if err != nil {
+			return nil, err
+		}
+		created := r.Job.CreatedAt
+		if (keep == nil || keep(r)) && (from.IsZero() || !created.Before(from)) && (to.IsZero() || !created.After(to)) {
+			total = 1
+			if page == 1 {
+				rs = []recording{r}
+			}
+		}
+	} else if rs, total, err = a.recordingPage(ctx, ap, f, keep, int((page-1)*size), int(size)); err != nil {
+		return nil, err
+	}
+	list := make([]map[string]any, 0, len(rs))
+	for _, r := range rs {
 		item := map[string]any{
 			"record_id": r.id(), "record_mode": r.Doc.RecordMode, "group_id": r.Doc.GroupID,
-			"start_time": a.formatTime(r.Doc.StartedAt), "stop_time": a.formatTime(r.Doc.StoppedAt), "status": st,
+			"start_time": a.formatTime(r.Doc.StartedAt), "stop_time": a.formatTime(r.Doc.StoppedAt), "status": statusNow(r),
 			"file_name": r.Doc.FileName, "paused": r.Doc.Paused,
 		}
 		if r.Doc.Reason != "" {
@@ -89,6 +112,5 @@ func (a *API) query(ctx context.Context, ap app, p facade.Params) (map[string]an
 		}
 		list = append(list, item)
 	}
-	pg := facade.Paginate(list, int((page-1)*size), int(size))
-	return map[string]any{"record_list": nonNil(pg.Items), "total_num": pg.Total}, nil
+	return map[string]any{"record_list": list, "total_num": total}, nil
 }

@@ -306,7 +306,8 @@ func segmentsOf(raw json.RawMessage) []unitspec.Segment {
 
 // followGroup lets the app's live recordings of a group follow a change of its registry.
 func (a *API) followGroup(ctx context.Context, ap app, groupID string) error {
-	rs, err := a.listRecordings(ctx, ap, func(j store.Job) bool { return j.Name == groupID && !j.Status.Terminal() })
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Search: groupID, Statuses: liveJobStatuses},
+		func(r recording) bool { return r.Job.Name == groupID })
 	if err != nil {
 		return err
 	}
@@ -322,28 +323,70 @@ func (a *API) followGroup(ctx context.Context, ap app, groupID string) error {
 	return errors.Join(errs...)
 }
 
-// maxListed bounds the recordings one list reads.
-const maxListed = 10_000
+// listBatch is how many recordings a list reads from the store at a time when it must filter
+// what SQL cannot (a document field), so that no list holds more than a batch of jobs it will not
+// answer.
+const listBatch = 500
 
-// listRecordings lists the app's recordings that keep passes, newest first.
-func (a *API) listRecordings(ctx context.Context, ap app, keep func(store.Job) bool) ([]recording, error) {
-	js, _, err := a.st.ListJobs(ctx, store.JobFilter{AccountIDs: []int64{ap.AccountID}, Kind: Kind, Project: ap.ID, Limit: maxListed})
-	if err != nil {
-		return nil, fmt.Errorf("list recordings: %w", err)
-	}
-	var out []recording
-	for _, j := range js {
-		if j.Project != ap.ID || keep != nil && !keep(j) {
-			continue
+// liveJobStatuses are the job statuses of a recording that has not finished.
+var liveJobStatuses = []store.JobStatus{store.JobWaiting, store.JobQueued, store.JobRunning, store.JobPaused}
+
+// recordingPage answers a page (offset, limit; limit 0: all) of the app's recordings, newest first,
+// and how many match in all. f filters in SQL (the account, kind and app are set here); keep (nil:
+// none) filters in Go what SQL cannot, the document's fields. Without keep only the page is read and
+// the total is the store's count; with keep the candidates are read in batches and counted.
+func (a *API) recordingPage(ctx context.Context, ap app, f store.JobFilter, keep func(recording) bool, offset, limit int) ([]recording, int, error) {
+	f.AccountIDs, f.Kind, f.Project = []int64{ap.AccountID}, Kind, ap.ID
+	decode := func(js []store.Job) []recording {
+		out := make([]recording, 0, len(js))
+		for _, j := range js {
+			r, err := decodeRecording(j)
+			if err != nil {
+				a.log.Warn("recording with an unreadable document", "job", j.ID, "err", err)
+				continue
+			}
+			out = append(out, r)
 		}
-		r, err := decodeRecording(j)
+		return out
+	}
+	if keep == nil {
+		f.Offset, f.Limit = offset, limit
+		js, total, err := a.st.ListJobs(ctx, f)
 		if err != nil {
-			a.log.Warn("recording with an unreadable document", "job", j.ID, "err", err)
-			continue
+			return nil, 0, fmt.Errorf("list recordings: %w", err)
 		}
-		out = append(out, r)
+		return decode(js), total, nil
 	}
-	return out, nil
+	var page []recording
+	total := 0
+	for f.Offset, f.Limit = 0, listBatch; ; f.Offset += listBatch {
+		js, _, err := a.st.ListJobs(ctx, f)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list recordings: %w", err)
+		}
+		for _, r := range decode(js) {
+			if !keep(r) {
+				continue
+			}
+			if total >= offset && (limit <= 0 || len(page) < limit) {
+				page = append(page, r)
+			}
+			total++
+		}
+		if len(js) < listBatch {
+			return page, total, nil
+		}
+	}
+}
+
+// listRecordings lists the app's recordings that f (in SQL) and keep (in Go, nil: all) pass, newest
+// first.
+func (a *API) listRecordings(ctx context.Context, ap app, f store.JobFilter, keep func(recording) bool) ([]recording, error) {
+	if keep == nil {
+		keep = func(recording) bool { return true } // read in batches rather than in one
+	}
+	rs, _, err := a.recordingPage(ctx, ap, f, keep, 0, 0)
+	return rs, err
 }
 
 // timeLayout is how query and the storage calls read and write dates.

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,30 +149,27 @@ func (a *API) fileList(ctx context.Context, ap app, p facade.Params) (any, error
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, nil)
+	// SQL filters the app and the creation time (and the job's status where a file state implies
+	// it); Go filters the document's file name and state.
+	f := store.JobFilter{CreatedFrom: &from, CreatedTo: &to}
+	if state == StatusComplete {
+		f.Statuses = []store.JobStatus{store.JobSucceeded}
+	}
+	var keep func(recording) bool
+	if name != "" || p.Has("file_state") {
+		keep = func(r recording) bool {
+			return (name == "" || r.Doc.FileName == name) && (!p.Has("file_state") || statusOf(r.Doc, nil) == int(state))
+		}
+	}
+	rs, total, err := a.recordingPage(ctx, ap, f, keep, offset, limit)
 	if err != nil {
 		return nil, err
 	}
-	var items []map[string]any
+	items := make([]map[string]any, 0, len(rs))
 	for _, r := range rs {
-		at := time.UnixMilli(r.Doc.CreatedAt)
-		if at.Before(from) || at.After(to) || name != "" && r.Doc.FileName != name {
-			continue
-		}
-		if p.Has("file_state") && statusOf(r.Doc, nil) != int(state) {
-			continue
-		}
 		items = append(items, a.fileView(r))
 	}
-	pg := facade.Paginate(items, offset, limit)
-	return map[string]any{"total": pg.Total, "list": nonNil(pg.Items)}, nil
-}
-
-func nonNil(v []map[string]any) []map[string]any {
-	if v == nil {
-		return []map[string]any{}
-	}
-	return v
+	return map[string]any{"total": total, "list": items}, nil
 }
 
 // timeRange reads a range whose ends default to the last 30 days.
@@ -204,7 +204,7 @@ func (a *API) timeRange(p facade.Params, fromName, toName string) (from, to time
 
 // usedBytes is what the app's files take.
 func (a *API) usedBytes(ctx context.Context, ap app) (int64, error) {
-	rs, err := a.listRecordings(ctx, ap, nil)
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Statuses: []store.JobStatus{store.JobSucceeded}}, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -239,7 +239,8 @@ func (a *API) fileDownload(ctx context.Context, ap app, p facade.Params) (any, e
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, nil)
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Statuses: []store.JobStatus{store.JobSucceeded}},
+		func(r recording) bool { return r.Doc.FileName == name && r.Doc.State == stateDone })
 	if err != nil {
 		return nil, err
 	}
@@ -304,24 +305,63 @@ func (a *API) fileGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // fileDelete is /api/record/file/delete: the app's finished recordings of that file name are
-// deleted (their space freed); OK whether or not there was one. A recording still running is not a
-// file yet and is left alone.
+// deleted (their space freed) and the account's read rights on their blobs (segments and slices)
+// dropped, so that their download URLs answer not found; OK whether or not there was one. A
+// recording still running is not a file yet and is left alone. The blobs stay in the blob store
+// (no sweep of unreferenced blobs exists).
 func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, error) {
 	name, err := p.Text("file_name", true, maxText)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := a.listRecordings(ctx, ap, nil)
+	rs, err := a.listRecordings(ctx, ap, store.JobFilter{Statuses: []store.JobStatus{store.JobSucceeded, store.JobPartial, store.JobFailed, store.JobCancelled}}, nil)
 	if err != nil {
 		return nil, err
 	}
+	var drop []string
+	keep := map[string]bool{} // blobs the app's other recordings still list (content-addressed)
 	for _, r := range rs {
 		if r.Doc.FileName != name || (r.Doc.State != stateDone && r.Doc.State != stateFailed) {
+			for _, s := range r.Doc.Slices {
+				keep[s.Hash] = true
+			}
 			continue
+		}
+		hashes, err := a.blobsOf(ctx, r)
+		if err != nil {
+			return nil, err
 		}
 		if err := a.eng.Delete(ctx, r.Job.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
+		drop = append(drop, hashes...)
+	}
+	drop = slices.DeleteFunc(drop, func(h string) bool { return keep[h] })
+	if _, err := a.st.DropBlobRefs(ctx, ap.AccountID, drop); err != nil {
+		return nil, fmt.Errorf("drop the deleted files' blobs: %w", err)
 	}
 	return nil, nil
+}
+
+// blobsOf lists the blobs a recording stored: its slices and its units' outputs (the segments).
+func (a *API) blobsOf(ctx context.Context, r recording) ([]string, error) {
+	var hs []string
+	for _, s := range r.Doc.Slices {
+		hs = append(hs, s.Hash)
+	}
+	capture, finalize, err := a.unitsOf(ctx, r.Job.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range []json.RawMessage{capture.Outputs, finalize.Outputs} {
+		var outs map[string]struct {
+			Hash string `json:"hash"`
+		}
+		if json.Unmarshal(raw, &outs) == nil {
+			for _, o := range outs {
+				hs = append(hs, o.Hash)
+			}
+		}
+	}
+	return hs, nil
 }

@@ -46,6 +46,7 @@ type Store interface {
 	Events
 	Coordination
 	BlobRefs
+	BlobRefDrops
 	Ledger
 	UnitSpecs
 	Tallies

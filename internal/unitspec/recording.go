@@ -10,7 +10,10 @@ import "strconv"
 //     (agentapi.PathUnitSpec) at least every SpecPollMillis and applies a newer Version from the next
 //     frame on. A recorder that takes over a capture unit (its last holder died) reads the segments
 //     already stored in that call's answer and numbers its own after them, so nothing recorded before
-//     is lost and the files show the gap.
+//     is lost and the files show the gap. A capture's progress (the agent protocol's progress call)
+//     is not a percentage done but its sources' health: the percentage of the spec's sources that
+//     delivered within StallMillis, 0 when none did (or there are none), at least 1 when any did. The
+//     recorder reports it whenever it changes; the server's idle timeout reads it.
 //   - ModeFinalize: join the captured segments into the files the client downloads, cut into slices
 //     of SliceSeconds, keyframe-aligned, uploaded as outputs SliceOutput(n).
 

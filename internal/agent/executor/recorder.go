@@ -240,6 +240,10 @@ type capture struct {
 
 	mu       sync.Mutex
 	segments []unitspec.Segment
+
+	// health is the share of sources delivering last reported as the unit's progress (-1: none
+	// reported yet); the server's idle timeout reads it.
+	health int
 }
 
 func (c *capture) logf(format string, args ...any) {
@@ -271,7 +275,7 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 	}
 	c := &capture{
 		r: r, env: env, ctx: ctx, fps: spec.Canvas.FrameRate,
-		ingests: map[string]*ingest{}, handover: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{},
+		ingests: map[string]*ingest{}, handover: map[string]*ingest{}, wants: map[string]sourceWant{}, showing: map[int]bool{}, health: -1,
 		uploads: make(chan *segmentEncoder, 64), uploaded: make(chan struct{}),
 	}
 	c.work, c.stopWork = context.WithCancel(context.WithoutCancel(ctx))
@@ -321,7 +325,35 @@ func (r *Recorder) capture(ctx context.Context, env agent.Env, spec unitspec.Rec
 			}
 			c.frameN++
 		}
+		c.reportHealth(now)
 		timer.Reset(time.Until(due(c.frameN)))
+	}
+}
+
+// reportHealth reports, as the unit's progress, the percentage of the spec's sources that delivered
+// within StallMillis (0 when there are none), whenever it changes. The server stops a recording whose
+// capture reports 0 for its timeout (unitspec.Recording documents the meaning).
+func (c *capture) reportHealth(now time.Time) {
+	fresh := now.Add(-time.Duration(c.spec.StallMillis) * time.Millisecond)
+	delivering := 0
+	for id, g := range c.ingests {
+		if g.deliveredSince(fresh) || c.handover[id] != nil && c.handover[id].deliveredSince(fresh) {
+			delivering++
+		}
+	}
+	pct := 0
+	if len(c.ingests) > 0 {
+		pct = delivering * 100 / len(c.ingests)
+		if delivering > 0 {
+			pct = max(pct, 1) // any delivery is not 0
+		}
+	}
+	if pct != c.health {
+		if (pct == 0) != (c.health <= 0) || c.health < 0 {
+			c.logf("%d of %d sources delivering", delivering, len(c.ingests))
+		}
+		c.health = pct
+		c.env.Progress(float64(pct), "")
 	}
 }
 

@@ -92,6 +92,7 @@ type ingest struct {
 	mu        sync.Mutex
 	frame     []byte    // the latest frame, W*H*3/2 bytes of yuv420p
 	frameAt   time.Time // when it arrived; zero before the first
+	dataAt    time.Time // when video or audio last arrived
 	audio     []int16   // interleaved stereo, oldest first
 	flow      int64     // bytes demuxed by finished runs
 	noVideo   bool      // the source has no video stream: stop asking for it
@@ -118,6 +119,13 @@ func (g *ingest) drawLatest(fresh time.Time, draw func(pic []byte, w, h int)) bo
 	}
 	draw(g.frame, g.want.W, g.want.H)
 	return true
+}
+
+// deliveredSince reports whether video or audio arrived after t.
+func (g *ingest) deliveredSince(t time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.dataAt.After(t)
 }
 
 // takeAudio adds the next n interleaved samples of the source into mix, saturating; missing samples
@@ -281,6 +289,7 @@ func (g *ingest) runOnce(ctx context.Context) error {
 		g.mu.Lock()
 		first := !g.delivered
 		g.delivered = true
+		g.dataAt = time.Now()
 		g.mu.Unlock()
 		if first {
 			g.log("source %s: receiving", g.id)

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WorkerLicence", testWorkerLicence},
 		{"PendingTimeout", testPendingTimeout},
 		{"BlobRefs", testBlobRefs},
+		{"DropBlobRefs", testDropBlobRefs},
 		{"Text", testText},
 		{"Ledger", testLedger},
 		{"LedgerRefOnce", testLedgerRefOnce},

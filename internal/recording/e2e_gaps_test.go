@@ -1,0 +1,87 @@
+package recording_test
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"taskcenter/internal/recording"
+	"taskcenter/internal/testutil"
+	"taskcenter/internal/unitspec"
+)
+
+// killableRTMPSource is rtmpSource with a way to stop it: the ffmpeg RTMP listener is killed and
+// nothing listens on its port any more.
+func killableRTMPSource(t testing.TB, colour string, freq int) (url string, kill func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	url = fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", port, colour)
+	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "color=c="+colour+":s=320x180:r=15",
+		"-f", "lavfi", "-i", "sine=frequency="+strconv.Itoa(freq)+":sample_rate=48000",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac",
+		"-f", "flv", "-listen", "1", url)
+	must(t, cmd.Start())
+	killed := false
+	kill = func() {
+		if !killed {
+			killed = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(kill)
+	return url, kill
+}
+
+// TestEndToEndTimeoutWhenSourcesStopDelivering: the group's registry still lists the user's camera,
+// but its stream ends. The real recorder reports that no source delivers, and the recording stops by
+// itself after its timeout, with the reason in query; what was recorded before is kept.
+func TestEndToEndTimeoutWhenSourcesStopDelivering(t *testing.T) {
+	needFFmpeg(t)
+	if testing.Short() {
+		t.Skip("real-time recording")
+	}
+	e := sqliteEnv(t)
+	e.runEngine()
+	e.runRecorder("rec")
+	c := e.login()
+	url, kill := killableRTMPSource(t, "green", 440)
+	e.publish("g", "a", "cam", unitspec.MediaCamera, url)
+	id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g", "file_name": "idle", "width": 320, "height": 180,
+		"frame_rate": 15, "timeout": 10}))["record_id"].(string)
+	ok(t, c.do(map[string]any{"id": recording.CmdLayout, "record_id": id, "video_list": []any{map[string]any{"user_id": "a", "media_id": "cam"}},
+		"audio_list": []any{map[string]any{"user_id": "a"}}}))
+	e.waitCaptureLog(id, "1 of 1 sources delivering")
+	e.waitSegments(id, 2)
+	if st, item := c.status(id); st != recording.StatusRecording {
+		t.Fatalf("a recording whose source delivers: status %d %v", st, item)
+	}
+	kill()
+	e.waitCaptureLog(id, "0 of 1 sources delivering")
+	var reason string
+	testutil.Eventually(t, 60*time.Second, func() error {
+		st, item := c.status(id)
+		if st == recording.StatusRecording {
+			return fmt.Errorf("still recording")
+		}
+		reason = fmt.Sprint(item["reason"])
+		return nil
+	})
+	if !strings.HasPrefix(reason, "timeout: the recorder received nothing") {
+		t.Fatalf("reason %q", reason)
+	}
+	if g := ok(t, e.form(recording.PathGroup, map[string]string{"group_id": "g"}))["data"]; !strings.Contains(fmt.Sprint(g), "cam") {
+		t.Fatalf("the registry should still list the camera: %v", g)
+	}
+	paths := e.waitComplete(c, id, "idle", ".mp4")
+	if d := probeDuration(t, paths[0]); d < 1.5 {
+		t.Fatalf("the file lasts %.2f s: what came before the silence is lost", d)
+	}
+}
