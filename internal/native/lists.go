@@ -321,24 +321,15 @@ func (s *API) handleListWorkers(w http.ResponseWriter, r *http.Request, c caller
 // handleRemoveWorker forgets an offline worker (an online one is drained first by stopping its
 // agent: 409). Its units were taken back when it went offline; if it comes back it registers anew.
 func (s *API) handleRemoveWorker(w http.ResponseWriter, r *http.Request, c caller) {
-	id, ok := pathID(r)
+	wk, ok := s.worker(w, r, c)
 	if !ok {
-		facade.JSONError(w, http.StatusNotFound, "not found")
-		return
-	}
-	wk, err := s.cfg.Store.GetWorker(r.Context(), id)
-	if err == nil && !c.owns(wk.AccountID) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	if wk.Status != store.WorkerOffline {
 		facade.JSONError(w, http.StatusConflict, "the worker is online; stop its agent first")
 		return
 	}
-	if err := s.cfg.Store.DeleteWorker(r.Context(), id); err != nil {
+	if err := s.cfg.Store.DeleteWorker(r.Context(), wk.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -573,20 +564,7 @@ func (s *API) handleListSchedules(w http.ResponseWriter, r *http.Request, c call
 
 // schedule loads a schedule the caller may see, answering 404 for anything else.
 func (s *API) schedule(w http.ResponseWriter, r *http.Request, c caller) (store.Schedule, bool) {
-	id, ok := pathID(r)
-	if !ok {
-		facade.JSONError(w, http.StatusNotFound, "not found")
-		return store.Schedule{}, false
-	}
-	sc, err := s.cfg.Store.GetSchedule(r.Context(), id)
-	if err == nil && !c.owns(sc.AccountID) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return store.Schedule{}, false
-	}
-	return sc, true
+	return owned(s, w, r, c, s.cfg.Store.GetSchedule, func(sc store.Schedule) int64 { return sc.AccountID })
 }
 
 func (s *API) handleGetSchedule(w http.ResponseWriter, r *http.Request, c caller) {

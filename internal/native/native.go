@@ -137,22 +137,35 @@ func pathID(r *http.Request) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-// job loads a job the caller may see, answering 404 for anything else.
-func (s *API) job(w http.ResponseWriter, r *http.Request, c caller) (store.Job, bool) {
+// owned loads the object the path's id names with get, if the caller may see it (account names its
+// account), answering 404 for anything else: a bad id, a missing object and another account's alike.
+func owned[T any](s *API, w http.ResponseWriter, r *http.Request, c caller,
+	get func(context.Context, int64) (T, error), account func(T) int64) (T, bool) {
+	var none T
 	id, ok := pathID(r)
 	if !ok {
 		facade.JSONError(w, http.StatusNotFound, "not found")
-		return store.Job{}, false
+		return none, false
 	}
-	j, err := s.cfg.Store.GetJob(r.Context(), id)
-	if err == nil && !c.owns(j.AccountID) {
+	v, err := get(r.Context(), id)
+	if err == nil && !c.owns(account(v)) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
 		s.fail(w, r, err)
-		return store.Job{}, false
+		return none, false
 	}
-	return j, true
+	return v, true
+}
+
+// job loads a job the caller may see, answering 404 for anything else.
+func (s *API) job(w http.ResponseWriter, r *http.Request, c caller) (store.Job, bool) {
+	return owned(s, w, r, c, s.cfg.Store.GetJob, func(j store.Job) int64 { return j.AccountID })
+}
+
+// worker loads a worker the caller may see, answering 404 for anything else.
+func (s *API) worker(w http.ResponseWriter, r *http.Request, c caller) (store.Worker, bool) {
+	return owned(s, w, r, c, s.cfg.Store.GetWorker, func(wk store.Worker) int64 { return wk.AccountID })
 }
 
 // JobView is a job as the native API shows it.
@@ -717,19 +730,11 @@ func (s *API) handlePutSetting(w http.ResponseWriter, r *http.Request, c caller)
 }
 
 func (s *API) handleDeleteSchedule(w http.ResponseWriter, r *http.Request, c caller) {
-	id, ok := pathID(r)
+	sc, ok := s.schedule(w, r, c)
 	if !ok {
-		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
-	sc, err := s.cfg.Store.GetSchedule(r.Context(), id)
-	if err == nil && !c.owns(sc.AccountID) {
-		err = store.ErrNotFound
-	}
-	if err == nil {
-		err = s.cfg.Engine.DeleteSchedule(r.Context(), id)
-	}
-	if err != nil {
+	if err := s.cfg.Engine.DeleteSchedule(r.Context(), sc.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
