@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"taskcenter/internal/facade"
 	"taskcenter/internal/httplimit"
@@ -138,7 +139,7 @@ func (a *API) classify(r *http.Request, err error) *relayError {
 
 // readBody reads a bounded request body, under the per-request body deadline.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	httplimit.Body(w, r, 30e9)
+	httplimit.Body(w, r, 30*time.Second)
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
