@@ -318,8 +318,9 @@ func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, err
 	if err != nil {
 		return nil, err
 	}
-	var drop []string
-	keep := map[string]bool{} // blobs the app's other recordings still list (content-addressed)
+	// Blobs the app's other recordings still list stay readable (content-addressed: one may be shared).
+	keep := map[string]bool{}
+	var gone []recording
 	for _, r := range rs {
 		if r.Doc.FileName != name || (r.Doc.State != stateDone && r.Doc.State != stateFailed) {
 			for _, s := range r.Doc.Slices {
@@ -327,18 +328,22 @@ func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, err
 			}
 			continue
 		}
+		gone = append(gone, r)
+	}
+	// Each recording's rights go before its job: a delete that stops between the two is retried
+	// by the client, finds the recording again and ends the job, rather than leaving rights behind.
+	for _, r := range gone {
 		hashes, err := a.blobsOf(ctx, r)
 		if err != nil {
 			return nil, err
 		}
+		hashes = slices.DeleteFunc(hashes, func(h string) bool { return keep[h] })
+		if _, err := a.st.DropBlobRefs(ctx, ap.AccountID, hashes); err != nil {
+			return nil, fmt.Errorf("drop the deleted file's blobs: %w", err)
+		}
 		if err := a.eng.Delete(ctx, r.Job.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		drop = append(drop, hashes...)
-	}
-	drop = slices.DeleteFunc(drop, func(h string) bool { return keep[h] })
-	if _, err := a.st.DropBlobRefs(ctx, ap.AccountID, drop); err != nil {
-		return nil, fmt.Errorf("drop the deleted files' blobs: %w", err)
 	}
 	return nil, nil
 }
