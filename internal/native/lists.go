@@ -338,24 +338,15 @@ func (s *API) handleRemoveWorker(w http.ResponseWriter, r *http.Request, c calle
 
 // handleWorkerUnits lists the units a worker holds now (running), of a worker the caller may see.
 func (s *API) handleWorkerUnits(w http.ResponseWriter, r *http.Request, c caller) {
-	id, ok := pathID(r)
+	wk, ok := s.worker(w, r, c)
 	if !ok {
-		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
 	limit, offset, ok := paging(w, r, 100, 1000)
 	if !ok {
 		return
 	}
-	wk, err := s.cfg.Store.GetWorker(r.Context(), id)
-	if err == nil && (!c.admin() && wk.AccountID != c.account.ID) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	units, total, err := s.cfg.Store.ListUnits(r.Context(), store.UnitFilter{WorkerID: id, Statuses: []store.UnitStatus{store.UnitRunning},
+	units, total, err := s.cfg.Store.ListUnits(r.Context(), store.UnitFilter{WorkerID: wk.ID, Statuses: []store.UnitStatus{store.UnitRunning},
 		Limit: limit, Offset: offset})
 	if err != nil {
 		s.fail(w, r, err)
