@@ -158,9 +158,10 @@ func (c *Console) handleAsset(w http.ResponseWriter, r *http.Request) {
 
 // handleApp answers every path no other route takes: the app's page (index.html) to a browser
 // asking for HTML, so that /jobs/12 opened from a bookmark works; 404 to anything else, so that an
-// API client's mistyped path is not answered with a page.
+// API client's mistyped path is not answered with a page. The root is the page whatever the Accept
+// header says: it is the address the server prints, and `curl` of it should not answer 404.
 func (c *Console) handleApp(w http.ResponseWriter, r *http.Request) {
-	htmlWanted := strings.Contains(r.Header.Get("Accept"), "text/html")
+	htmlWanted := strings.Contains(r.Header.Get("Accept"), "text/html") || r.URL.Path == "/"
 	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || !htmlWanted || strings.HasPrefix(r.URL.Path, "/api/") {
 		// A route of another method keeps answering 405, as it did before this fallback took "/".
 		if allow := c.methodsOf(r); len(allow) > 0 {
