@@ -56,6 +56,7 @@ type Blobs interface {
 // Store is what the sweep reads of the store.
 type Store interface {
 	UnreferencedBlobs(ctx context.Context, hashes []string) ([]string, error)
+	BlobSweepSince(ctx context.Context) (time.Time, bool, error)
 }
 
 // Config configures a Sweeper.
@@ -77,7 +78,7 @@ type Config struct {
 type Result struct {
 	Blobs          int   // blobs listed
 	Bytes          int64 // their size
-	Old            int   // of them, last written before the grace period
+	Old            int   // of them, last written before the grace period (and after the horizon)
 	Unreferenced   int   // of those, referred to by no account at the batch query
 	Reclaimed      int   // deleted
 	BytesReclaimed int64 // freed
@@ -157,6 +158,10 @@ func (s *Sweeper) Service(every time.Duration) engine.Service {
 func (s *Sweeper) Run(ctx context.Context, now time.Time) (Result, error) {
 	start := time.Now()
 	cutoff := now.Add(-s.cfg.Grace)
+	since, bounded, err := s.cfg.Store.BlobSweepSince(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("blob sweep: %w", err)
+	}
 	var (
 		res     Result
 		batch   []string
@@ -200,11 +205,11 @@ func (s *Sweeper) Run(ctx context.Context, now time.Time) (Result, error) {
 		}
 		return nil
 	}
-	err := s.cfg.Blobs.List(ctx, func(i blob.Info) error {
+	err = s.cfg.Blobs.List(ctx, func(i blob.Info) error {
 		res.Blobs++
 		res.Bytes += i.Size
-		if i.ModTime.After(cutoff) {
-			return nil
+		if i.ModTime.After(cutoff) || bounded && i.ModTime.Before(since) {
+			return nil // young, or older than a database upgraded with data (store.BlobSweep)
 		}
 		res.Old++
 		batch = append(batch, i.Hash)

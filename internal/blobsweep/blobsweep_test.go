@@ -278,3 +278,48 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// upgradedStore is a store of a database upgraded with data: its sweep horizon is set.
+type upgradedStore struct {
+	store.Store
+	since time.Time
+}
+
+func (u upgradedStore) BlobSweepSince(context.Context) (time.Time, bool, error) {
+	return u.since, true, nil
+}
+
+// TestSweepKeepsWhatPredatesTheUpgrade: on a database upgraded with data, an unreferenced blob
+// written before the upgrade (one uploaded before blob_refs existed) is kept; one written after it
+// is reclaimed.
+func TestSweepKeepsWhatPredatesTheUpgrade(t *testing.T) {
+	const grace = time.Hour
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		blobs, now, age := blobDrivers[0].open(t)
+		put := func(s string) blob.Ref {
+			t.Helper()
+			ref, err := blobs.Put(ctx, strings.NewReader(s), 0)
+			must(t, err)
+			return ref
+		}
+		before := put("uploaded before the upgrade")
+		age(3 * grace)
+		after := put("uploaded after the upgrade")
+		age(2 * grace)
+		st := upgradedStore{Store: open(t), since: now().Add(-4 * grace)}
+		sw, err := blobsweep.New(blobsweep.Config{Store: st, Blobs: blobs, Grace: grace})
+		must(t, err)
+		res, err := sw.Run(ctx, now())
+		must(t, err)
+		if res.Reclaimed != 1 || res.Old != 1 {
+			t.Fatalf("Run = %+v, want the one blob written after the upgrade reclaimed", res)
+		}
+		if ok, err := blobs.Exists(ctx, before.Hash); err != nil || !ok {
+			t.Errorf("the blob from before the upgrade: exists %v, %v", ok, err)
+		}
+		if ok, err := blobs.Exists(ctx, after.Hash); err != nil || ok {
+			t.Errorf("the blob from after the upgrade: exists %v, %v", ok, err)
+		}
+	})
+}

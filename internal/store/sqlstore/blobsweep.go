@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"taskcenter/internal/store"
 )
@@ -51,4 +53,17 @@ func (b *Base) UnreferencedBlobs(ctx context.Context, hashes []string) ([]string
 		}
 	}
 	return out, nil
+}
+
+// BlobSweepSince reads the horizon migration 00018 wrote on a database upgraded with data.
+func (b *Base) BlobSweepSince(ctx context.Context) (time.Time, bool, error) {
+	var ms int64
+	err := notFound(b.r.QueryRow(ctx, `SELECT since FROM blob_sweep WHERE id = 1`).Scan(&ms))
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read the blob sweep's horizon: %w", err)
+	}
+	return time.UnixMilli(ms), true, nil
 }

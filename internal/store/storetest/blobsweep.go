@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"taskcenter/internal/store"
 )
@@ -14,6 +15,9 @@ import (
 // unreferenced once no other account holds one.
 func testUnreferencedBlobs(t *testing.T, s store.Store) {
 	ctx := context.Background()
+	if since, ok, err := s.BlobSweepSince(ctx); err != nil || ok {
+		t.Fatalf("BlobSweepSince of a new database = %v, %v, %v; want no horizon", since, ok, err)
+	}
 	a, b := account(t, s, "sweep-a"), account(t, s, "sweep-b")
 	shared, own, dropped, never := hashOf("sweep-shared"), hashOf("sweep-own"), hashOf("sweep-dropped"), hashOf("sweep-never")
 	many := make([]string, 6000) // more than one statement's rows; the even ones referenced
@@ -57,5 +61,18 @@ func testUnreferencedBlobs(t *testing.T, s store.Store) {
 	must(t, err)
 	if !slices.Equal(got, []string{dropped}) {
 		t.Fatalf("after the last right went: %q, want only the dropped blob (b still holds the shared one)", got)
+	}
+}
+
+// CheckBlobSweepSince checks the sweep's horizon of a database migrated past 00018: set, to about
+// now, when the database held data (upgraded); unset when it was empty (new).
+func CheckBlobSweepSince(t *testing.T, s store.Store, upgraded bool) {
+	t.Helper()
+	since, ok, err := s.BlobSweepSince(context.Background())
+	if err != nil || ok != upgraded {
+		t.Fatalf("BlobSweepSince = %v, %v, %v; want set %v", since, ok, err, upgraded)
+	}
+	if ok && time.Since(since).Abs() > time.Hour {
+		t.Fatalf("BlobSweepSince = %v, want the time of the migration", since)
 	}
 }
