@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"taskcenter/internal/app"
+	"taskcenter/internal/blobsweep"
 	"taskcenter/internal/gctune"
 )
 
@@ -27,6 +28,8 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	fs.IntVar(&o.AgentSlots, "agent-slots", 1, "units the local agent runs at once")
 	fs.DurationVar(&o.Engine.LeaseFor, "lease-for", 0, "how long a lease lives without a heartbeat (default 30s)")
 	imageTTL := fs.String("image-url-ttl", envOr("TASKCENTER_IMAGE_URL_TTL", "24h"), "how long a render progress image or thumbnail URL stays valid")
+	blobGrace := fs.String("blob-grace", envOr("TASKCENTER_BLOB_GRACE", blobsweep.DefaultGrace.String()), "how long a blob no account refers to any more is kept before the sweep deletes it")
+	sweepEvery := fs.String("blob-sweep-every", envOr("TASKCENTER_BLOB_SWEEP_EVERY", blobsweep.DefaultEvery.String()), "period of the sweep of unreferenced blobs; 0 turns it off")
 	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.Parse(args)
 	ttl, err := time.ParseDuration(*imageTTL)
@@ -34,6 +37,15 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 		return fmt.Errorf("-image-url-ttl %q: want a positive duration such as 24h", *imageTTL)
 	}
 	o.ImageURLTTL = ttl
+	if o.BlobGrace, err = time.ParseDuration(*blobGrace); err != nil || o.BlobGrace <= 0 {
+		return fmt.Errorf("-blob-grace %q: want a positive duration such as 24h", *blobGrace)
+	}
+	if o.BlobSweepEvery, err = time.ParseDuration(*sweepEvery); err != nil || o.BlobSweepEvery < 0 {
+		return fmt.Errorf("-blob-sweep-every %q: want a duration such as 1h, or 0 for no sweep", *sweepEvery)
+	}
+	if o.BlobSweepEvery == 0 {
+		o.BlobSweepEvery = -1 // app.Options: negative is off, zero the default
+	}
 	o.Log = newLogger(*logLevel)
 	if _, applied := gctune.Apply(os.Getenv); applied {
 		o.Log.Info("garbage collection", "GOGC", gctune.ServerPercent, "source", "server default; set GOGC to change it")

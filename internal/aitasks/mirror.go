@@ -99,7 +99,7 @@ func (a *API) mirror(ctx context.Context, u store.Unit) (json.RawMessage, error)
 					if len(done) >= maxMirroredFiles {
 						continue
 					}
-					if ours, err = a.fetchInto(ctx, hc, s); err != nil {
+					if ours, err = a.fetchInto(ctx, hc, t.TenantID, s); err != nil {
 						return err
 					}
 					done[s] = ours
@@ -132,8 +132,9 @@ func mirrorable(s, ours string) bool {
 		(ours == "" || !strings.HasPrefix(s, ours))
 }
 
-// fetchInto downloads a provider's file into the blob store and returns taskcenter's link to it.
-func (a *API) fetchInto(ctx context.Context, hc *http.Client, link string) (string, error) {
+// fetchInto downloads a provider's file into the blob store, as the tenant's, and returns
+// taskcenter's link to it.
+func (a *API) fetchInto(ctx context.Context, hc *http.Client, tenant int64, link string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", engine.ErrPermanent, err)
@@ -148,6 +149,9 @@ func (a *API) fetchInto(ctx context.Context, hc *http.Client, link string) (stri
 	}
 	ref, err := a.cfg.Blobs.Put(ctx, resp.Body, a.cfg.MirrorMaxBytes)
 	if err != nil {
+		return "", fmt.Errorf("keep %s: %w", link, err)
+	}
+	if err := a.st.AddBlobRefs(ctx, tenant, []string{ref.Hash}, a.now()); err != nil { // kept by the blob sweep
 		return "", fmt.Errorf("keep %s: %w", link, err)
 	}
 	return a.fileURL(ref.Hash), nil

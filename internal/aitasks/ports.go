@@ -2,6 +2,7 @@ package aitasks
 
 import (
 	"context"
+	"time"
 
 	"taskcenter/internal/store"
 )
@@ -17,4 +18,6 @@ type Store interface {
 	ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.LedgerLine, int, error)
 	GetJob(ctx context.Context, id int64) (store.Job, error)
 	InTx(ctx context.Context, fn func(tx store.Store) error) error
+	// AddBlobRefs records mirrored result files as the tenant's (store.BlobRefs).
+	AddBlobRefs(ctx context.Context, accountID int64, hashes []string, now time.Time) error
 }

@@ -26,6 +26,7 @@ import (
 	"taskcenter/internal/agent/executor"
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
+	"taskcenter/internal/blobsweep"
 	"taskcenter/internal/engine"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
@@ -47,7 +48,13 @@ type Options struct {
 	Engine      engine.Config
 	// ImageURLTTL is how long a render progress image or thumbnail URL stays valid; 24 h when zero.
 	ImageURLTTL time.Duration
-	Log         *slog.Logger
+	// BlobGrace is how long a blob no account refers to is kept before the sweep deletes it;
+	// blobsweep.DefaultGrace (24 h) when zero.
+	BlobGrace time.Duration
+	// BlobSweepEvery is the period of the sweep of unreferenced blobs; blobsweep.DefaultEvery (1 h)
+	// when zero, no sweep when negative.
+	BlobSweepEvery time.Duration
+	Log            *slog.Logger
 	// Ready, when set, is called with the bound address once the server accepts connections.
 	Ready func(addr string)
 }
@@ -195,6 +202,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := registerBlobSweep(eng, st, blobs, o, reg, log); err != nil {
+		return err
+	}
 	srv := server.New(server.Config{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, Registry: reg}, facades...)
 	// No ReadTimeout or WriteTimeout: the first would cancel a long-poll's context (it stays on the
 	// connection while the handler runs), the second would cut long-polls and large downloads. Bodies
@@ -260,6 +270,24 @@ func Run(ctx context.Context, o Options) error {
 	stopEngine()
 	<-engDone
 	return nil
+}
+
+// registerBlobSweep makes the sweep of unreferenced blobs one of the engine's maintenance services,
+// run by the leader replica.
+func registerBlobSweep(eng *engine.Engine, st store.Store, blobs blob.Store, o Options, reg prometheus.Registerer, log *slog.Logger) error {
+	if o.BlobSweepEvery < 0 {
+		log.Info("no sweep of unreferenced blobs: disabled")
+		return nil
+	}
+	b, ok := blobs.(blobsweep.Blobs)
+	if !ok {
+		return fmt.Errorf("blob store %T cannot be swept", blobs)
+	}
+	sw, err := blobsweep.New(blobsweep.Config{Store: st, Blobs: b, Grace: o.BlobGrace, Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	return eng.RegisterService(sw.Service(o.BlobSweepEvery))
 }
 
 func runLocalAgent(ctx context.Context, st store.Store, eng *engine.Engine, o Options, serverURL string, log *slog.Logger) error {

@@ -13,7 +13,8 @@ import (
 )
 
 // Local keeps blobs in a directory as <dir>/<hash[0:2]>/<hash>. Writes go to a temporary file that is
-// synced and renamed into place, so a reader never sees a partial blob, even after a crash.
+// synced and renamed into place, so a reader never sees a partial blob, even after a crash, and
+// content stored again gets a fresh modification time (what a sweep of unreferenced blobs reads).
 type Local struct {
 	dir string
 }
@@ -62,7 +63,15 @@ func (l *Local) Open(ctx context.Context, hash string) (io.ReadSeekCloser, int64
 	if !ValidHash(hash) {
 		return nil, 0, ErrNotFound
 	}
+	// A sweep may hold the blob in quarantine for a moment while it checks it (reclaim.go); the
+	// blob is at one of the two places, or back at the first.
 	f, err := os.Open(l.path(hash))
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.Open(l.quarantinePath(hash))
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.Open(l.path(hash))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, ErrNotFound
 	}

@@ -104,7 +104,7 @@ func NewS3(ctx context.Context, c S3Config) (*S3, error) {
 func (s *S3) key(hash string) string { return s.prefix + hash[:2] + "/" + hash }
 
 // Put implements Store. The content is spooled to a temporary file while it is hashed, because the
-// object's key is its hash; content already in the bucket is not sent again.
+// object's key is its hash; content already in the bucket is not sent again, but its time is refreshed.
 func (s *S3) Put(ctx context.Context, r io.Reader, maxBytes int64) (Ref, error) {
 	tmp, err := os.CreateTemp(s.tmpDir, "taskcenter-blob-*")
 	if err != nil {
@@ -116,8 +116,15 @@ func (s *S3) Put(ctx context.Context, r io.Reader, maxBytes int64) (Ref, error) 
 	if err != nil {
 		return Ref{}, err
 	}
-	if ok, err := s.Exists(ctx, ref.Hash); err != nil || ok {
-		return ref, err
+	if ok, err := s.Exists(ctx, ref.Hash); err != nil {
+		return Ref{}, err
+	} else if ok {
+		// Stored already: refresh its time, so that a sweep of unreferenced blobs leaves it to the
+		// caller, who is about to record its reference (reclaim.go). Should the copy fail (a sweep
+		// deleted the object meanwhile, or it is too large to copy in one request), upload it again.
+		if err := s.touch(ctx, ref.Hash); err == nil {
+			return ref, nil
+		}
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return Ref{}, fmt.Errorf("rewind blob: %w", err)

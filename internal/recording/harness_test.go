@@ -42,6 +42,7 @@ type env struct {
 	api        *recording.API
 	srv        *httptest.Server
 	clk        *testutil.Clock
+	blobs      *blob.Local
 	account    int64
 	appID      string
 	secret     string
@@ -90,7 +91,7 @@ func newEnv(t testing.TB, st store.Store, opts ...func(*recording.Config)) *env 
 	must(t, err)
 	key, err := api.IssueKey(ctx, acct.ID, "")
 	must(t, err)
-	return &env{t: t, st: st, eng: eng, api: api, srv: srv, clk: clk, account: acct.ID,
+	return &env{t: t, st: st, eng: eng, api: api, srv: srv, clk: clk, blobs: blobs, account: acct.ID,
 		appID: key["app_id"], secret: key["secret"], agentToken: creds.AgentToken, adminToken: creds.AdminToken}
 }
 

@@ -307,8 +307,9 @@ func (a *API) fileGet(w http.ResponseWriter, r *http.Request) {
 // fileDelete is /api/record/file/delete: the app's finished recordings of that file name are
 // deleted (their space freed) and the account's read rights on their blobs (segments and slices)
 // dropped, so that their download URLs answer not found; OK whether or not there was one. A
-// recording still running is not a file yet and is left alone. The blobs stay in the blob store
-// (no sweep of unreferenced blobs exists).
+// recording still running is not a file yet and is left alone. A blob no account refers to any more
+// is deleted from the blob store by the sweep of unreferenced blobs after its grace period
+// (internal/blobsweep).
 func (a *API) fileDelete(ctx context.Context, ap app, p facade.Params) (any, error) {
 	name, err := p.Text("file_name", true, maxText)
 	if err != nil {

@@ -216,11 +216,11 @@ func (a *API) stitch(ctx context.Context, j store.Job, blocks []store.Unit, fram
 		parts = append(parts, imaging.Block{Border: borders[b-1], Image: im})
 	}
 	full := imaging.Stitch(parts, cs.Width, cs.Height)
-	imgRef, err := a.putPNG(ctx, full)
+	imgRef, err := a.putPNG(ctx, j.AccountID, full)
 	if err != nil {
 		return nil, err
 	}
-	thRef, err := a.putPNG(ctx, imaging.Thumbnail(full, thumbSize))
+	thRef, err := a.putPNG(ctx, j.AccountID, imaging.Thumbnail(full, thumbSize))
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,9 @@ func (a *API) decodeBlob(ctx context.Context, hash string) (imageT, error) {
 	return im, nil
 }
 
-func (a *API) putPNG(ctx context.Context, im imageT) (blob.Ref, error) {
+// putPNG stores an image made for the account (a stitched frame, its thumbnail) and records it as
+// the account's, so that the sweep of unreferenced blobs keeps it while the account holds it.
+func (a *API) putPNG(ctx context.Context, accountID int64, im imageT) (blob.Ref, error) {
 	var buf bytes.Buffer
 	if err := imaging.EncodePNG(&buf, im); err != nil {
 		return blob.Ref{}, err
@@ -253,6 +255,9 @@ func (a *API) putPNG(ctx context.Context, im imageT) (blob.Ref, error) {
 	ref, err := a.blobs.Put(ctx, &buf, 0)
 	if err != nil {
 		return blob.Ref{}, fmt.Errorf("store image: %w", err)
+	}
+	if err := a.st.AddBlobRefs(ctx, accountID, []string{ref.Hash}, a.eng.Now()); err != nil {
+		return blob.Ref{}, fmt.Errorf("record image: %w", err)
 	}
 	return ref, nil
 }

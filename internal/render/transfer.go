@@ -316,6 +316,11 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 	if err != nil {
 		return fmt.Errorf("store chunk: %w", err)
 	}
+	// The chunk is the account's until the upload is assembled (and after: content-addressed, it
+	// may be shared), so that the sweep of unreferenced blobs never takes a paused upload's chunks.
+	if err := a.st.AddBlobRefs(ctx, acct.ID, []string{ref.Hash}, a.eng.Now()); err != nil {
+		return fmt.Errorf("record chunk: %w", err)
+	}
 	if ref.Size != size {
 		return invalid("chunk has %d bytes, Content-Range announced %d", ref.Size, size)
 	}
@@ -327,7 +332,7 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 		writeJSON(w, http.StatusOK, map[string]any{"path": p, "offset": up.offset(), "size": total, "complete": false})
 		return nil
 	}
-	final, err := a.assemble(ctx, up)
+	final, err := a.assemble(ctx, acct.ID, up)
 	if err != nil {
 		return err
 	}
@@ -343,9 +348,9 @@ func (a *API) handleUpload(w http.ResponseWriter, r *http.Request, acct store.Ac
 	return nil
 }
 
-// assemble concatenates the chunks into one blob. Chunk blobs are left in place: being content-
-// addressed they may be shared with other content.
-func (a *API) assemble(ctx context.Context, up uploadState) (fileRef, error) {
+// assemble concatenates the chunks into one blob, recorded as the account's. Chunk blobs are left in
+// place: being content-addressed they may be shared with other content.
+func (a *API) assemble(ctx context.Context, accountID int64, up uploadState) (fileRef, error) {
 	pr, pw := io.Pipe()
 	go func() {
 		for _, c := range up.Chunks {
@@ -367,6 +372,9 @@ func (a *API) assemble(ctx context.Context, up uploadState) (fileRef, error) {
 	pr.Close()
 	if err != nil {
 		return fileRef{}, fmt.Errorf("assemble upload: %w", err)
+	}
+	if err := a.st.AddBlobRefs(ctx, accountID, []string{ref.Hash}, a.eng.Now()); err != nil {
+		return fileRef{}, fmt.Errorf("record assembled upload: %w", err)
 	}
 	return fileRef(ref), nil
 }

@@ -47,6 +47,7 @@ type Store interface {
 	Coordination
 	BlobRefs
 	BlobRefDrops
+	BlobSweep
 	Ledger
 	UnitSpecs
 	Tallies

@@ -21,3 +21,21 @@ func TestBlobRefMigrationSeedsOwners(t *testing.T) {
 	s := New(pool)
 	storetest.CheckSeededBlobRefs(t, s)
 }
+
+// TestBlobSweepHorizon: a database upgraded with data keeps the blobs from before the upgrade out of
+// the sweep's reach; an empty one does not need to.
+func TestBlobSweepHorizon(t *testing.T) {
+	for _, upgraded := range []bool{true, false} {
+		ctx := context.Background()
+		pool, schema := schemaAt(t, 17)
+		if upgraded {
+			if _, err := pool.Exec(ctx, `INSERT INTO blob_refs (account_id, hash, created_at) VALUES (1, 'h', 0)`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := migrate(ctx, pool, schema); err != nil {
+			t.Fatal(err)
+		}
+		storetest.CheckBlobSweepSince(t, New(pool), upgraded)
+	}
+}

@@ -25,3 +25,26 @@ func TestBlobRefMigrationSeedsOwners(t *testing.T) {
 	defer s.Close()
 	storetest.CheckSeededBlobRefs(t, s)
 }
+
+// TestBlobSweepHorizon: a database upgraded with data keeps the blobs from before the upgrade out of
+// the sweep's reach; an empty one does not need to.
+func TestBlobSweepHorizon(t *testing.T) {
+	for _, upgraded := range []bool{true, false} {
+		ctx := context.Background()
+		db, _, path := migratedTo(t, 17)
+		if upgraded {
+			if _, err := db.ExecContext(ctx, `INSERT INTO blob_refs (account_id, hash, created_at) VALUES (1, 'h', 0)`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.CheckBlobSweepSince(t, s, upgraded)
+		s.Close()
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PendingTimeout", testPendingTimeout},
 		{"BlobRefs", testBlobRefs},
 		{"DropBlobRefs", testDropBlobRefs},
+		{"UnreferencedBlobs", testUnreferencedBlobs},
 		{"Text", testText},
 		{"Ledger", testLedger},
 		{"LedgerRefOnce", testLedgerRefOnce},
