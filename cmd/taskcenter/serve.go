@@ -27,6 +27,8 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	fs.IntVar(&o.AgentSlots, "agent-slots", 1, "units the local agent runs at once")
 	fs.DurationVar(&o.Engine.LeaseFor, "lease-for", 0, "how long a lease lives without a heartbeat (default 30s)")
 	imageTTL := fs.String("image-url-ttl", envOr("TASKCENTER_IMAGE_URL_TTL", "24h"), "how long a render progress image or thumbnail URL stays valid")
+	fs.BoolVar(&o.AITasksAllowPrivateEgress, "aitasks-allow-private-egress", envOr("TASKCENTER_AITASKS_ALLOW_PRIVATE_EGRESS", "") == "true",
+		"let AI task notify_hook callbacks and result downloads reach loopback, private and link-local addresses")
 	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.Parse(args)
 	ttl, err := time.ParseDuration(*imageTTL)
