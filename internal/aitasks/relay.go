@@ -41,7 +41,8 @@ type state struct {
 
 // adaptor speaks one platform's upstream protocol.
 type adaptor interface {
-	// submit sends the task's request body to the channel and returns the upstream's task id.
+	// submit sends the task's request (out: its body, Content-Type and, for a route other than the
+	// platform's submit route, its path) to the channel and returns the upstream's task id.
 	submit(ctx context.Context, hc *http.Client, ch upstream, t store.AITask, out outbound) (string, error)
 	// fetch asks the channel for the tasks' states, keyed by upstream id; a task left out is unknown
 	// to the upstream this time.
