@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"net/textproto"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"taskcenter/internal/aitasks"
+	"taskcenter/internal/auth"
+	"taskcenter/internal/store"
 	"taskcenter/internal/testutil"
 )
 
@@ -216,6 +219,25 @@ func TestVideoRemix(t *testing.T) {
 		}
 		if got := e.quota(bob); got != 100_000 {
 			t.Fatalf("bob's quota = %d", got)
+		}
+
+		// The original's channel deleted (through the admin route, which drops this replica's
+		// caches): the remix is not sent to another channel, nor charged.
+		adminTok, _, err := auth.IssueToken(ctx, e.st, e.tenant, store.CredAdmin, "test", e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, raw := e.do("DELETE", fmt.Sprintf("/api/aitasks/admin/channels/%d", origTask.ChannelID), adminTok, nil); code != 200 {
+			t.Fatalf("delete channel: %d %s", code, raw)
+		}
+		before := e.quota(alice)
+		code, raw = e.do("POST", "/v1/videos/"+orig.ID+"/remix", alice.key, map[string]any{"prompt": "again"})
+		var a relayAnswer
+		if err := json.Unmarshal(raw, &a); err != nil || code != 503 || a.Code != "no_available_channel" {
+			t.Fatalf("remix on a deleted channel: %d %s", code, raw)
+		}
+		if n, _, _, _ := other.counts(); n != 0 || e.quota(alice) != before {
+			t.Fatalf("the other channel got %d submits; quota %d, was %d", n, e.quota(alice), before)
 		}
 	})
 }
