@@ -30,6 +30,8 @@ func serveCmd(ctx context.Context, args []string, dev bool) error {
 	imageTTL := fs.String("image-url-ttl", envOr("TASKCENTER_IMAGE_URL_TTL", "24h"), "how long a render progress image or thumbnail URL stays valid")
 	blobGrace := fs.String("blob-grace", envOr("TASKCENTER_BLOB_GRACE", blobsweep.DefaultGrace.String()), "how long a blob no account refers to any more is kept before the sweep deletes it")
 	sweepEvery := fs.String("blob-sweep-every", envOr("TASKCENTER_BLOB_SWEEP_EVERY", blobsweep.DefaultEvery.String()), "period of the sweep of unreferenced blobs; 0 turns it off")
+	fs.BoolVar(&o.AITasksAllowPrivateEgress, "aitasks-allow-private-egress", envOr("TASKCENTER_AITASKS_ALLOW_PRIVATE_EGRESS", "") == "true",
+		"let AI task notify_hook callbacks and result downloads reach loopback, private and link-local addresses")
 	logLevel := fs.String("log-level", envOr("TASKCENTER_LOG_LEVEL", "info"), "debug, info, warn or error")
 	fs.Parse(args)
 	ttl, err := time.ParseDuration(*imageTTL)

@@ -72,6 +72,12 @@ type Config struct {
 	// MirrorMaxBytes bounds one mirrored file (default 1 GiB); MirrorTimeout one download (10 min).
 	MirrorMaxBytes int64
 	MirrorTimeout  time.Duration
+	// AllowPrivateEgress lets notify_hook deliveries and result downloads reach loopback, private,
+	// link-local, CGNAT, multicast and unspecified addresses (egress.go), which they are refused by
+	// default: for a deployment whose receivers or file stores live on its own network.
+	AllowPrivateEgress bool
+	// MaxUploadBytes bounds a multipart request body (a video's input_reference; default 32 MiB).
+	MaxUploadBytes int64
 	// Workers, when false, starts no in-process workers (an API-only replica, or a test that drives
 	// the workers itself); they start when true or when the field is left nil.
 	Workers *bool
@@ -113,6 +119,9 @@ func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 32 << 20
+	}
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -144,6 +153,10 @@ type API struct {
 	// starts gathers concurrent submits' moves to SUBMITTED into one statement (create.go).
 	starts *batch.Group[store.AITaskStart, bool]
 
+	// hooks delivers notify_hook callbacks and files downloads result files: the guarded egress
+	// clients (egress.go).
+	hooks, files *http.Client
+
 	mu      sync.Mutex
 	workers []*engine.InProcessWorker
 }
@@ -158,7 +171,15 @@ func New(c Config) (*API, error) {
 		return nil, errors.New("aitasks: MirrorResults needs Blobs")
 	}
 	c.defaults()
-	a := &API{cfg: c, eng: c.Engine, st: c.Store, keys: c.Keyring, log: c.Log.With("facade", "aitasks"),
+	hooks, err := newEgressClient(c.HTTP, 0, c.AllowPrivateEgress)
+	if err != nil {
+		return nil, err
+	}
+	files, err := newEgressClient(c.HTTP, c.MirrorTimeout, c.AllowPrivateEgress)
+	if err != nil {
+		return nil, err
+	}
+	a := &API{hooks: hooks, files: files, cfg: c, eng: c.Engine, st: c.Store, keys: c.Keyring, log: c.Log.With("facade", "aitasks"),
 		limiters: newChannelLimiters(c.VideoRate), totals: newTotals(c.TotalsTTL, 10_000),
 		callers: facade.NewCache[string, caller](10_000, c.CacheTTL), users: facade.NewCache[string, store.AIUser](10_000, c.CacheTTL), prices: facade.NewCache[priceKey, store.AIPrice](1000, c.CacheTTL),
 		channels: facade.NewCache[channelKey, []store.AIChannel](1000, c.CacheTTL)}
@@ -238,6 +259,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/videos", a.videoSubmit)
 	mux.HandleFunc("GET /v1/videos/{id}", a.videoGet)
 	mux.HandleFunc("GET /v1/videos/{id}/content", a.videoContent)
+	mux.HandleFunc("POST /v1/videos/{id}/remix", a.videoRemix)
 
 	mux.HandleFunc("GET /aitasks/files/{hash}", a.serveFile)
 

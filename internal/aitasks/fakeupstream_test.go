@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,7 +25,8 @@ const (
 )
 
 // fakeUpstream speaks the Suno-API project's protocol (POST /suno/submit/{music,lyrics},
-// POST /suno/fetch) and OpenAI's video protocol (POST /v1/videos, GET /v1/videos/{id},
+// POST /suno/fetch) and OpenAI's video protocol (POST /v1/videos as JSON or as a multipart form with
+// the file input_reference, POST /v1/videos/{id}/remix, GET /v1/videos/{id},
 // GET /v1/videos/{id}/content). Each fetch moves a task one step along SUBMITTED, QUEUED,
 // IN_PROGRESS and then SUCCESS, or FAILURE when its prompt contains "fail"; a prompt containing
 // "stall" never finishes. Switches make it answer 429, 500, garbage, 401 or hang.
@@ -44,6 +47,17 @@ type fakeUpstream struct {
 	overlaps    int            // a task fetched by two callers at once
 	failAllNext bool           // the next fetch of any task answers FAILURE
 	closed      chan struct{}  // closed when the test ends: hanging answers return
+
+	references map[string]fakeReference // video id -> the input_reference it was sent with
+	remixes    map[string]string        // remix's video id -> the video it remixed
+	cdnHits    int                      // downloads of result files
+}
+
+// fakeReference is an input_reference file a video submit carried, with the form's fields.
+type fakeReference struct {
+	name, contentType string
+	data              []byte
+	fields            map[string]string
 }
 
 type fakeTask struct {
@@ -54,14 +68,19 @@ type fakeTask struct {
 
 func newFakeUpstream(t testing.TB) *fakeUpstream {
 	f := &fakeUpstream{t: t, key: "upstream-secret", submitMode: modeOK, fetchMode: modeOK,
-		tasks: map[string]*fakeTask{}, inFlight: map[string]int{}, closed: make(chan struct{})}
+		tasks: map[string]*fakeTask{}, inFlight: map[string]int{}, closed: make(chan struct{}),
+		references: map[string]fakeReference{}, remixes: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /suno/submit/{action}", f.sunoSubmit)
 	mux.HandleFunc("POST /suno/fetch", f.sunoFetch)
 	mux.HandleFunc("POST /v1/videos", f.videoSubmit)
 	mux.HandleFunc("GET /v1/videos/{id}", f.videoGet)
 	mux.HandleFunc("GET /v1/videos/{id}/content", f.videoContent)
+	mux.HandleFunc("POST /v1/videos/{id}/remix", f.videoRemix)
 	mux.HandleFunc("GET /cdn/{file}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.cdnHits++
+		f.mu.Unlock()
 		_, _ = io.WriteString(w, "FILE:"+r.PathValue("file")) // the provider's expiring result links
 	})
 	f.srv = httptest.NewServer(mux)
@@ -233,12 +252,83 @@ func (f *fakeUpstream) videoSubmit(w http.ResponseWriter, r *http.Request) {
 		Model  string `json:"model"`
 		Prompt string `json:"prompt"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || b.Prompt == "" {
+	var ref *fakeReference
+	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		fields, file, err := readForm(r.Body, params["boundary"])
+		if err != nil {
+			http.Error(w, `{"error":{"message":"bad multipart"}}`, http.StatusBadRequest)
+			return
+		}
+		b.Model, b.Prompt, ref = fields["model"], fields["prompt"], file
+	} else if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		b.Prompt = ""
+	}
+	if b.Prompt == "" {
 		http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
 		return
 	}
 	id := f.newTask("video", b.Prompt)
+	if ref != nil {
+		f.mu.Lock()
+		f.references[id] = *ref
+		f.mu.Unlock()
+	}
 	writeJSON(w, map[string]any{"id": id, "object": "video", "model": b.Model, "status": "queued", "progress": 0})
+}
+
+// readForm reads a multipart form as OpenAI's video API takes it: text fields, and the file
+// input_reference.
+func readForm(body io.Reader, boundary string) (map[string]string, *fakeReference, error) {
+	fields := map[string]string{}
+	var ref *fakeReference
+	mr := multipart.NewReader(body, boundary)
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return fields, ref, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		data, err := io.ReadAll(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.FormName() == "input_reference" && p.FileName() != "" {
+			ref = &fakeReference{name: p.FileName(), contentType: p.Header.Get("Content-Type"), data: data, fields: fields}
+			continue
+		}
+		fields[p.FormName()] = string(data)
+	}
+}
+
+// videoRemix answers OpenAI's remix: body {"prompt"} and nothing else, of a video it knows.
+func (f *fakeUpstream) videoRemix(w http.ResponseWriter, r *http.Request) {
+	if f.refuse(w, r, f.mode(true)) {
+		return
+	}
+	var b struct {
+		Prompt string `json:"prompt"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || b.Prompt == "" {
+		http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+		return
+	}
+	origin := r.PathValue("id")
+	f.mu.Lock()
+	known := f.tasks[origin] != nil && f.tasks[origin].kind == "video"
+	f.mu.Unlock()
+	if !known {
+		http.Error(w, `{"error":{"message":"video not found"}}`, http.StatusNotFound)
+		return
+	}
+	id := f.newTask("video", b.Prompt)
+	f.mu.Lock()
+	f.remixes[id] = origin
+	f.mu.Unlock()
+	writeJSON(w, map[string]any{"id": id, "object": "video", "status": "queued", "progress": 0, "remixed_from_video_id": origin})
 }
 
 func (f *fakeUpstream) videoGet(w http.ResponseWriter, r *http.Request) {

@@ -47,10 +47,18 @@ const (
 )
 
 func forEachDriver(t *testing.T, fn func(t *testing.T, e *env)) {
+	forEachDriverWith(t, nil, fn)
+}
+
+// forEachDriverWith is forEachDriver with tune changing the facade's configuration.
+func forEachDriverWith(t *testing.T, tune func(*aitasks.Config), fn func(t *testing.T, e *env)) {
 	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		fn(t, newEnv(t, open(t), nil))
+		fn(t, newEnv(t, open(t), tune))
 	})
 }
+
+// allowPrivate lets notify_hook deliveries and result downloads reach the tests' loopback receivers.
+func allowPrivate(c *aitasks.Config) { c.AllowPrivateEgress = true }
 
 func testLog() *slog.Logger {
 	if os.Getenv("AITASKS_TEST_LOG") != "" {
@@ -163,8 +171,14 @@ func (e *env) quota(u user) int64 {
 	return q
 }
 
-// do calls the server with a bearer and returns the status and the body.
+// do calls the server with a bearer and a JSON body and returns the status and the body.
 func (e *env) do(method, path, bearer string, body any) (int, []byte) {
+	e.t.Helper()
+	return e.doAs(method, path, bearer, "application/json", body)
+}
+
+// doAs is do with the body sent as contentType.
+func (e *env) doAs(method, path, bearer, contentType string, body any) (int, []byte) {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -184,7 +198,7 @@ func (e *env) do(method, path, bearer string, body any) (int, []byte) {
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

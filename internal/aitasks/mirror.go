@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -70,7 +71,6 @@ func (a *API) mirror(ctx context.Context, u store.Unit) (json.RawMessage, error)
 	if err := json.Unmarshal(t.Data, &data); err != nil {
 		return nil, nil // nothing to mirror in data that is not JSON
 	}
-	hc := &http.Client{Timeout: a.cfg.MirrorTimeout, Transport: a.cfg.HTTP.Transport}
 	done := map[string]string{} // provider URL -> ours
 	changed := false
 	var walk func(v any) error
@@ -99,7 +99,7 @@ func (a *API) mirror(ctx context.Context, u store.Unit) (json.RawMessage, error)
 					if len(done) >= maxMirroredFiles {
 						continue
 					}
-					if ours, err = a.fetchInto(ctx, hc, t.TenantID, s); err != nil {
+					if ours, err = a.fetchInto(ctx, a.files, t.TenantID, s); err != nil {
 						return err
 					}
 					done[s] = ours
@@ -140,6 +140,9 @@ func (a *API) fetchInto(ctx context.Context, hc *http.Client, tenant int64, link
 		return "", fmt.Errorf("%w: %v", engine.ErrPermanent, err)
 	}
 	resp, err := hc.Do(req)
+	if errors.Is(err, errForbiddenAddr) {
+		return "", fmt.Errorf("%w: download %s: %v", engine.ErrPermanent, link, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("download %s: %w", link, err)
 	}

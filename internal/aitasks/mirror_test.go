@@ -21,7 +21,9 @@ func TestMirrorResults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := newEnv(t, open(t), func(c *aitasks.Config) { c.Blobs, c.MirrorResults = blobs, true })
+		e := newEnv(t, open(t), func(c *aitasks.Config) {
+			c.Blobs, c.MirrorResults, c.AllowPrivateEgress = blobs, true, true // the provider's files are on 127.0.0.1
+		})
 		u := e.newUser("alice", "user", 10_000)
 		id := e.submit(u, "music", map[string]any{"prompt": "keep my song"})
 		e.waitStatus(u, id, "SUCCESS")

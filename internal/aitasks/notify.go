@@ -7,10 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -30,11 +30,6 @@ import (
 
 type notifySpec struct {
 	TaskID int64 `json:"task_id"`
-}
-
-func validHook(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s) <= 2048
 }
 
 func (a *API) notifyJob(t store.AITask) engine.JobSpec {
@@ -78,7 +73,11 @@ func (a *API) notify(ctx context.Context, u store.Unit) (json.RawMessage, error)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Taskcenter-Timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("X-Taskcenter-Signature", Sign(a.NotifySecret(t.UserID), ts, body))
-	resp, err := a.cfg.HTTP.Do(req)
+	resp, err := a.hooks.Do(req)
+	if errors.Is(err, errForbiddenAddr) {
+		// Nothing was sent; another attempt would dial the same address.
+		return nil, fmt.Errorf("%w: notify %s: %v", engine.ErrPermanent, t.TaskID, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("notify %s: %w", t.TaskID, err)
 	}

@@ -41,8 +41,9 @@ type state struct {
 
 // adaptor speaks one platform's upstream protocol.
 type adaptor interface {
-	// submit sends the task's request body to the channel and returns the upstream's task id.
-	submit(ctx context.Context, hc *http.Client, ch upstream, t store.AITask, body []byte) (string, error)
+	// submit sends the task's request (out: its body, Content-Type and, for a route other than the
+	// platform's submit route, its path) to the channel and returns the upstream's task id.
+	submit(ctx context.Context, hc *http.Client, ch upstream, t store.AITask, out outbound) (string, error)
 	// fetch asks the channel for the tasks' states, keyed by upstream id; a task left out is unknown
 	// to the upstream this time.
 	fetch(ctx context.Context, hc *http.Client, ch upstream, ts []store.AITask) (map[string]state, error)
@@ -78,22 +79,35 @@ func errorOfStatus(status int, body []byte) *upstreamError {
 	return e
 }
 
+// outbound is what a submit sends its channel.
+type outbound struct {
+	path        string // the upstream route; empty: the platform's submit route
+	contentType string // empty: application/json
+	body        []byte
+}
+
 // submitReq is a relay submit after its dialect's checks.
 type submitReq struct {
 	platform, action, model string
-	body                    []byte // what the upstream is sent
-	properties              json.RawMessage
-	notifyHook              string
+	// priceAction is the action whose price is charged (empty: action): a video remix is priced
+	// as a video.
+	priceAction string
+	out         outbound // what the upstream is sent
+	properties  json.RawMessage
+	notifyHook  string
+	// channelID, when set, is the one channel the task may go to (a remix goes where its video is).
+	channelID int64
 }
 
 // submit charges the caller, sends the task to a channel (retrying others) and returns the task.
 // Quota is taken once, in the transaction that creates the task, however many channels are tried; a
 // submit that fails everywhere gives it back at once.
 func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask, error) {
-	price, err := a.price(ctx, c.user.TenantID, req.platform, req.action, req.model)
+	priceAction := cmpOr(req.priceAction, req.action)
+	price, err := a.price(ctx, c.user.TenantID, req.platform, priceAction, req.model)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.AITask{}, rerr(http.StatusBadRequest, "model_price_error",
-			fmt.Sprintf("no price is set for %s %s %s", req.platform, req.action, req.model))
+			fmt.Sprintf("no price is set for %s %s %s", req.platform, priceAction, req.model))
 	}
 	if err != nil {
 		return store.AITask{}, err
@@ -101,6 +115,13 @@ func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask
 	channels, err := a.pick(ctx, c.user.TenantID, req.platform, req.model)
 	if err != nil {
 		return store.AITask{}, err
+	}
+	if req.channelID != 0 {
+		channels = slices.DeleteFunc(channels, func(ch store.AIChannel) bool { return ch.ID != req.channelID })
+	}
+	if len(channels) == 0 && req.channelID != 0 {
+		return store.AITask{}, rerr(http.StatusServiceUnavailable, "no_available_channel",
+			"the channel of the original task is not available")
 	}
 	if len(channels) == 0 {
 		return store.AITask{}, rerr(http.StatusServiceUnavailable, "no_available_channel",
@@ -133,7 +154,7 @@ func (a *API) submit(ctx context.Context, c caller, req submitReq) (store.AITask
 			a.log.Error("open channel key", "channel", ch.ID, "err", err)
 			continue
 		}
-		id, err := a.adaptors[req.platform].submit(ctx, a.cfg.HTTP, up, t, req.body)
+		id, err := a.adaptors[req.platform].submit(ctx, a.cfg.HTTP, up, t, req.out)
 		if err == nil {
 			a.noteAuth(ctx, ch, true)
 			return a.submitted(ctx, t, ch.ID, id)

@@ -60,9 +60,12 @@ func (a *API) sunoSubmit(w http.ResponseWriter, r *http.Request) {
 	case action == ActionMusic && strings.TrimSpace(b.Prompt) == "" && strings.TrimSpace(b.GptDescriptionPrompt) == "":
 		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "prompt_empty: a music task needs prompt or gpt_description_prompt"))
 		return
-	case b.NotifyHook != "" && !validHook(b.NotifyHook):
-		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "notify_hook must be an http(s) URL"))
-		return
+	}
+	if b.NotifyHook != "" {
+		if err := a.checkHook(b.NotifyHook); err != nil {
+			a.relayFail(w, r, err)
+			return
+		}
 	}
 	for _, s := range []string{b.Prompt, b.Mv, b.Title, b.Tags, b.GptDescriptionPrompt} {
 		if strings.ContainsRune(s, 0) {
@@ -79,7 +82,7 @@ func (a *API) sunoSubmit(w http.ResponseWriter, r *http.Request) {
 		input = b.GptDescriptionPrompt
 	}
 	props, _ := json.Marshal(map[string]string{"input": input, "origin_model_name": model, "upstream_model_name": model})
-	t, err := a.submit(r.Context(), c, submitReq{platform: PlatformSuno, action: action, model: model, body: raw,
+	t, err := a.submit(r.Context(), c, submitReq{platform: PlatformSuno, action: action, model: model, out: outbound{body: raw},
 		properties: props, notifyHook: b.NotifyHook})
 	if err != nil {
 		a.relayFail(w, r, err)
@@ -152,13 +155,13 @@ func (a *API) sunoFetchOne(w http.ResponseWriter, r *http.Request) {
 // POST {base}/suno/fetch {"ids":[...]} answers {"code":"success","data":[{task...}]}.
 type sunoAdaptor struct{}
 
-func (sunoAdaptor) submit(ctx context.Context, hc *http.Client, ch upstream, t store.AITask, body []byte) (string, error) {
+func (sunoAdaptor) submit(ctx context.Context, hc *http.Client, ch upstream, t store.AITask, out outbound) (string, error) {
 	var ans struct {
 		Code    string          `json:"code"`
 		Message string          `json:"message"`
 		Data    json.RawMessage `json:"data"`
 	}
-	if err := callJSON(ctx, hc, ch, http.MethodPost, "/suno/submit/"+strings.ToLower(t.Action), body, &ans); err != nil {
+	if err := callJSON(ctx, hc, ch, http.MethodPost, "/suno/submit/"+strings.ToLower(t.Action), out.contentType, out.body, &ans); err != nil {
 		return "", err
 	}
 	var id string
@@ -191,7 +194,7 @@ func (sunoAdaptor) fetch(ctx context.Context, hc *http.Client, ch upstream, ts [
 			Data       json.RawMessage `json:"data"`
 		} `json:"data"`
 	}
-	if err := callJSON(ctx, hc, ch, http.MethodPost, "/suno/fetch", body, &ans); err != nil {
+	if err := callJSON(ctx, hc, ch, http.MethodPost, "/suno/fetch", "", body, &ans); err != nil {
 		return nil, err
 	}
 	if ans.Code != "success" {
@@ -225,8 +228,10 @@ func cmpOr(s ...string) string {
 
 // callJSON makes one call to a channel with its key and decodes a 200 answer into out; anything
 // else is an upstreamError.
-func callJSON(ctx context.Context, hc *http.Client, ch upstream, method, path string, body []byte, out any) error {
-	b, err := call(ctx, hc, ch, method, path, body)
+// callJSON calls the channel and decodes its JSON answer into out; a body is sent as contentType
+// (empty: application/json).
+func callJSON(ctx context.Context, hc *http.Client, ch upstream, method, path, contentType string, body []byte, out any) error {
+	b, err := call(ctx, hc, ch, method, path, contentType, body)
 	if err != nil {
 		return err
 	}
@@ -237,7 +242,7 @@ func callJSON(ctx context.Context, hc *http.Client, ch upstream, method, path st
 	return nil
 }
 
-func call(ctx context.Context, hc *http.Client, ch upstream, method, path string, body []byte) ([]byte, error) {
+func call(ctx context.Context, hc *http.Client, ch upstream, method, path, contentType string, body []byte) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -248,7 +253,7 @@ func call(ctx context.Context, hc *http.Client, ch upstream, method, path string
 	}
 	req.Header.Set("Authorization", "Bearer "+ch.key)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", cmpOr(contentType, "application/json"))
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

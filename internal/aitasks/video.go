@@ -1,11 +1,16 @@
 package aitasks
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,22 +19,29 @@ import (
 	"taskcenter/internal/store"
 )
 
-// ActionGenerate is the action of a video task, as new-api names it.
-const ActionGenerate = "generate"
+// Actions of video tasks, as new-api names them.
+const (
+	ActionGenerate = "generate"      // POST /v1/videos
+	ActionRemix    = "remixGenerate" // POST /v1/videos/{id}/remix; priced as ActionGenerate
+)
+
+// maxFormField bounds one text field of a multipart video submit.
+const maxFormField = 64 << 10
 
 // videoObject is OpenAI's video object, as new-api's /v1/videos routes answer it.
 type videoObject struct {
-	ID          string          `json:"id"`
-	Object      string          `json:"object"`
-	Model       string          `json:"model"`
-	Status      string          `json:"status"`
-	Progress    int             `json:"progress"`
-	CreatedAt   int64           `json:"created_at"`
-	CompletedAt int64           `json:"completed_at,omitempty"`
-	Seconds     string          `json:"seconds,omitempty"`
-	Size        string          `json:"size,omitempty"`
-	Error       *videoError     `json:"error,omitempty"`
-	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	ID                 string          `json:"id"`
+	Object             string          `json:"object"`
+	Model              string          `json:"model"`
+	Status             string          `json:"status"`
+	Progress           int             `json:"progress"`
+	CreatedAt          int64           `json:"created_at"`
+	CompletedAt        int64           `json:"completed_at,omitempty"`
+	Seconds            string          `json:"seconds,omitempty"`
+	Size               string          `json:"size,omitempty"`
+	RemixedFromVideoID string          `json:"remixed_from_video_id,omitempty"`
+	Error              *videoError     `json:"error,omitempty"`
+	Metadata           json.RawMessage `json:"metadata,omitempty"`
 }
 
 type videoError struct {
@@ -37,7 +49,156 @@ type videoError struct {
 	Message string `json:"message"`
 }
 
+// videoForm is a video submit's fields, read from a JSON body or a multipart form.
+type videoForm struct {
+	Model, Prompt, Seconds, Size, NotifyHook string
+	// Reference is the file name of the multipart form's input_reference ("" without one).
+	Reference string
+}
+
+// videoSubmit creates a video: a JSON body, or a multipart form (OpenAI's way of sending the image
+// input_reference) that is relayed to the channel as sent.
 func (a *API) videoSubmit(w http.ResponseWriter, r *http.Request) {
+	c, err := a.keyOf(r.Context(), r)
+	if err != nil {
+		a.relayFail(w, r, err)
+		return
+	}
+	var f videoForm
+	var out outbound
+	ct := r.Header.Get("Content-Type")
+	if mt, params, _ := mime.ParseMediaType(ct); mt == "multipart/form-data" {
+		raw, err := a.readBodyMax(w, r, a.cfg.MaxUploadBytes)
+		if err != nil {
+			a.relayFail(w, r, err)
+			return
+		}
+		if f, err = parseVideoForm(raw, params["boundary"]); err != nil {
+			a.relayFail(w, r, err)
+			return
+		}
+		out = outbound{contentType: ct, body: raw}
+	} else {
+		raw, err := a.readBody(w, r)
+		if err != nil {
+			a.relayFail(w, r, err)
+			return
+		}
+		var b struct {
+			Model      string `json:"model"`
+			Prompt     string `json:"prompt"`
+			Seconds    any    `json:"seconds"`
+			Size       string `json:"size"`
+			NotifyHook string `json:"notify_hook"`
+		}
+		if err := json.Unmarshal(raw, &b); err != nil {
+			a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "malformed JSON: "+err.Error()))
+			return
+		}
+		f = videoForm{Model: b.Model, Prompt: b.Prompt, Size: b.Size, NotifyHook: b.NotifyHook}
+		if b.Seconds != nil {
+			f.Seconds = fmt.Sprint(b.Seconds)
+		}
+		out = outbound{body: raw}
+	}
+	switch {
+	case strings.TrimSpace(f.Prompt) == "":
+		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "prompt is required"))
+		return
+	case strings.TrimSpace(f.Model) == "":
+		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "model is required"))
+		return
+	case strings.ContainsRune(f.Prompt+f.Model+f.Size+f.Seconds+f.Reference, 0):
+		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "text must not contain NUL bytes"))
+		return
+	}
+	if f.NotifyHook != "" {
+		if err := a.checkHook(f.NotifyHook); err != nil {
+			a.relayFail(w, r, err)
+			return
+		}
+	}
+	p := map[string]string{"input": f.Prompt, "origin_model_name": f.Model,
+		"upstream_model_name": f.Model, "seconds": f.Seconds, "size": f.Size}
+	if f.Reference != "" {
+		p["input_reference"] = f.Reference
+	}
+	props, _ := json.Marshal(p)
+	t, err := a.submit(r.Context(), c, submitReq{platform: PlatformVideo, action: ActionGenerate, model: f.Model,
+		out: out, properties: props, notifyHook: f.NotifyHook})
+	if err != nil {
+		a.relayFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, videoOf(t))
+}
+
+// parseVideoForm reads a multipart video submit: the text fields model, prompt, seconds, size and
+// notify_hook, and at most one file input_reference (not empty). Other parts are left to the
+// upstream, as unknown JSON fields are.
+func parseVideoForm(raw []byte, boundary string) (videoForm, error) {
+	bad := func(msg string) error { return rerr(http.StatusBadRequest, "invalid_request", msg) }
+	if boundary == "" {
+		return videoForm{}, bad("malformed multipart body: the Content-Type names no boundary")
+	}
+	var f videoForm
+	mr := multipart.NewReader(bytes.NewReader(raw), boundary)
+	for parts := 0; ; parts++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) && parts == 0 {
+			return videoForm{}, bad("malformed multipart body: no part found (is the boundary right?)")
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return videoForm{}, bad("malformed multipart body: " + err.Error())
+		}
+		name := part.FormName()
+		if part.FileName() != "" {
+			n, err := io.Copy(io.Discard, part)
+			if err != nil {
+				return videoForm{}, bad("malformed multipart body: " + err.Error())
+			}
+			if name == "input_reference" {
+				switch {
+				case f.Reference != "":
+					return videoForm{}, bad("input_reference may be sent once")
+				case n == 0:
+					return videoForm{}, bad("input_reference is an empty file")
+				}
+				f.Reference = part.FileName()
+			}
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(part, maxFormField+1))
+		if err != nil {
+			return videoForm{}, bad("malformed multipart body: " + err.Error())
+		}
+		if len(v) > maxFormField {
+			return videoForm{}, bad(fmt.Sprintf("field %s is longer than %d bytes", name, maxFormField))
+		}
+		switch name {
+		case "model":
+			f.Model = string(v)
+		case "prompt":
+			f.Prompt = string(v)
+		case "seconds":
+			f.Seconds = string(v)
+		case "size":
+			f.Size = string(v)
+		case "notify_hook":
+			f.NotifyHook = string(v)
+		case "input_reference":
+			return videoForm{}, bad("input_reference must be a file")
+		}
+	}
+	return f, nil
+}
+
+// videoRemix creates a video from one of the caller's videos and a new prompt (OpenAI's remix):
+// a new task on the original's channel, charged as a video is.
+func (a *API) videoRemix(w http.ResponseWriter, r *http.Request) {
 	c, err := a.keyOf(r.Context(), r)
 	if err != nil {
 		a.relayFail(w, r, err)
@@ -49,10 +210,7 @@ func (a *API) videoSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b struct {
-		Model      string `json:"model"`
 		Prompt     string `json:"prompt"`
-		Seconds    any    `json:"seconds"`
-		Size       string `json:"size"`
 		NotifyHook string `json:"notify_hook"`
 	}
 	if err := json.Unmarshal(raw, &b); err != nil {
@@ -61,26 +219,43 @@ func (a *API) videoSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case strings.TrimSpace(b.Prompt) == "":
-		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "prompt is required"))
+		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "field prompt is required"))
 		return
-	case strings.TrimSpace(b.Model) == "":
-		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "model is required"))
-		return
-	case strings.ContainsRune(b.Prompt+b.Model+b.Size, 0):
+	case strings.ContainsRune(b.Prompt, 0):
 		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "text must not contain NUL bytes"))
 		return
-	case b.NotifyHook != "" && !validHook(b.NotifyHook):
-		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "notify_hook must be an http(s) URL"))
+	}
+	if b.NotifyHook != "" {
+		if err := a.checkHook(b.NotifyHook); err != nil {
+			a.relayFail(w, r, err)
+			return
+		}
+	}
+	origin, err := a.st.GetAITaskByPublicID(r.Context(), c.user.TenantID, c.user.ID, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && origin.Platform != PlatformVideo) {
+		a.relayFail(w, r, rerr(http.StatusBadRequest, "task_not_exist", "task_origin_not_exist"))
 		return
 	}
-	seconds := ""
-	if b.Seconds != nil {
-		seconds = fmt.Sprint(b.Seconds)
+	if err != nil {
+		a.relayFail(w, r, err)
+		return
 	}
-	props, _ := json.Marshal(map[string]string{"input": b.Prompt, "origin_model_name": b.Model,
-		"upstream_model_name": b.Model, "seconds": seconds, "size": b.Size})
-	t, err := a.submit(r.Context(), c, submitReq{platform: PlatformVideo, action: ActionGenerate, model: b.Model,
-		body: raw, properties: props, notifyHook: b.NotifyHook})
+	if origin.UpstreamID == "" || origin.ChannelID == 0 {
+		a.relayFail(w, r, rerr(http.StatusBadRequest, "invalid_request", "the video was never accepted upstream: nothing to remix"))
+		return
+	}
+	var op struct {
+		Seconds string `json:"seconds"`
+		Size    string `json:"size"`
+	}
+	_ = json.Unmarshal(origin.Properties, &op)
+	props, _ := json.Marshal(map[string]string{"input": b.Prompt, "origin_model_name": origin.Model,
+		"upstream_model_name": origin.Model, "seconds": op.Seconds, "size": op.Size,
+		"remixed_from_video_id": origin.TaskID})
+	body, _ := json.Marshal(map[string]string{"prompt": b.Prompt})
+	t, err := a.submit(r.Context(), c, submitReq{platform: PlatformVideo, action: ActionRemix, priceAction: ActionGenerate,
+		model: origin.Model, out: outbound{path: "/v1/videos/" + url.PathEscape(origin.UpstreamID) + "/remix", body: body},
+		properties: props, notifyHook: b.NotifyHook, channelID: origin.ChannelID})
 	if err != nil {
 		a.relayFail(w, r, err)
 		return
@@ -168,11 +343,12 @@ func cmpErr(err, def error) error {
 func videoOf(t store.AITask) videoObject {
 	v := videoObject{ID: t.TaskID, Object: "video", Model: t.Model, CreatedAt: t.SubmitTime}
 	var props struct {
-		Seconds string `json:"seconds"`
-		Size    string `json:"size"`
+		Seconds     string `json:"seconds"`
+		Size        string `json:"size"`
+		RemixedFrom string `json:"remixed_from_video_id"`
 	}
 	_ = json.Unmarshal(t.Properties, &props)
-	v.Seconds, v.Size = props.Seconds, props.Size
+	v.Seconds, v.Size, v.RemixedFromVideoID = props.Seconds, props.Size, props.RemixedFrom
 	v.Progress, _ = strconv.Atoi(strings.TrimSuffix(t.Progress, "%"))
 	switch t.Status {
 	case StatusInProgress:
@@ -192,9 +368,9 @@ func videoOf(t store.AITask) videoObject {
 // Status requests go out concurrently, under a per-channel rate limit.
 type videoAdaptor struct{ limit *channelLimiters }
 
-func (videoAdaptor) submit(ctx context.Context, hc *http.Client, ch upstream, _ store.AITask, body []byte) (string, error) {
+func (videoAdaptor) submit(ctx context.Context, hc *http.Client, ch upstream, _ store.AITask, out outbound) (string, error) {
 	var v videoObject
-	if err := callJSON(ctx, hc, ch, http.MethodPost, "/v1/videos", body, &v); err != nil {
+	if err := callJSON(ctx, hc, ch, http.MethodPost, cmpOr(out.path, "/v1/videos"), out.contentType, out.body, &v); err != nil {
 		return "", err
 	}
 	if v.ID == "" {
@@ -220,7 +396,7 @@ func (va videoAdaptor) fetch(ctx context.Context, hc *http.Client, ch upstream, 
 			defer wg.Done()
 			defer func() { <-sem }()
 			var v videoObject
-			err := callJSON(ctx, hc, ch, http.MethodGet, "/v1/videos/"+t.UpstreamID, nil, &v)
+			err := callJSON(ctx, hc, ch, http.MethodGet, "/v1/videos/"+t.UpstreamID, "", nil, &v)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -3,6 +3,7 @@ package aitasks
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -128,7 +129,8 @@ func (a *API) classify(r *http.Request, err error) *relayError {
 	case errors.Is(err, errKeyExpired):
 		return rerr(http.StatusUnauthorized, "token_expired", "the API key has expired")
 	case errors.As(err, &mbe):
-		return rerr(http.StatusRequestEntityTooLarge, "request_body_too_large", "request body too large")
+		return rerr(http.StatusRequestEntityTooLarge, "request_body_too_large",
+			fmt.Sprintf("request body too large: at most %d bytes", mbe.Limit))
 	case errors.Is(err, store.ErrNotFound):
 		return rerr(http.StatusBadRequest, "task_not_exist", "task_not_exist")
 	case errors.Is(err, store.ErrInvalid):
@@ -137,10 +139,15 @@ func (a *API) classify(r *http.Request, err error) *relayError {
 	return &relayError{Status: http.StatusInternalServerError, Code: "internal_error", Msg: "internal error", Err: err}
 }
 
-// readBody reads a bounded request body, under the per-request body deadline.
+// readBody reads a request body of at most MaxBodyBytes, under the per-request body deadline.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return a.readBodyMax(w, r, a.cfg.MaxBodyBytes)
+}
+
+// readBodyMax reads a request body of at most limit bytes, under the per-request body deadline.
+func (a *API) readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	httplimit.Body(w, r, 30*time.Second)
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

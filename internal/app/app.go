@@ -57,6 +57,9 @@ type Options struct {
 	Log            *slog.Logger
 	// Ready, when set, is called with the bound address once the server accepts connections.
 	Ready func(addr string)
+	// AITasksAllowPrivateEgress lets the AI task center's notify_hook deliveries and result
+	// downloads reach private and loopback addresses (aitasks.Config.AllowPrivateEgress).
+	AITasksAllowPrivateEgress bool
 }
 
 // Credentials are what the first start creates and keeps in the data directory.
@@ -198,7 +201,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	facades, err := Facades(FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, PublicURL: publicURL, ImageURLTTL: o.ImageURLTTL})
+	facades, err := Facades(FacadeDeps{Engine: eng, Store: st, Blobs: blobs, Keyring: keyring, Log: log, PublicURL: publicURL, ImageURLTTL: o.ImageURLTTL,
+		AITasksAllowPrivateEgress: o.AITasksAllowPrivateEgress})
 	if err != nil {
 		return err
 	}

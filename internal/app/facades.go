@@ -28,6 +28,8 @@ type FacadeDeps struct {
 	PublicURL string
 	// ImageURLTTL is how long a render image URL stays valid (render.Config.ImageURLTTL).
 	ImageURLTTL time.Duration
+	// AITasksAllowPrivateEgress is aitasks.Config.AllowPrivateEgress.
+	AITasksAllowPrivateEgress bool
 }
 
 // Facades builds the dialects this server speaks.
@@ -53,7 +55,7 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 		return nil, fmt.Errorf("projects facade: %w", err)
 	}
 	ai, err := aitasks.New(aitasks.Config{Engine: d.Engine, Store: d.Store, Keyring: d.Keyring, Log: d.Log,
-		Blobs: d.Blobs, PublicURL: d.PublicURL, MirrorResults: true})
+		Blobs: d.Blobs, PublicURL: d.PublicURL, MirrorResults: true, AllowPrivateEgress: d.AITasksAllowPrivateEgress})
 	if err != nil {
 		return nil, fmt.Errorf("aitasks facade: %w", err)
 	}
