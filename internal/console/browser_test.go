@@ -159,6 +159,35 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.renders"] table`)))
 		screenshot(t, b, "projects")
 
+		// An AI task made through the real relay against a fake upstream: its page lists the task
+		// (filtered by status), its channel without the key, and the charge in the user's ledger.
+		taskID, channel := aiTask(t, s)
+		do(t, b, "the AI tasks page", chromedp.Click(chromedp.CSS(`nav a[href="/aitasks"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.channels"] tr[data-id]`)),
+			chromedp.Click(chromedp.CSS(`[data-collection="aitasks.users"] a[data-user-ledger]`)),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#ai-ledger tr[data-kind="charge"][data-task="%s"]`, taskID))))
+		screenshot(t, b, "aitasks")
+		page := get(t, b, "the AI tasks page", chromedp.Text(chromedp.CSS("main")))
+		for _, want := range []string{taskID, channel, "chirp-v3-5", "dana", "-1200"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the AI tasks page lacks %q:\n%s", want, page)
+			}
+		}
+		if html := get(t, b, "the AI tasks page", chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, upstreamKey) {
+			t.Fatal("the AI tasks page shows the channel's key")
+		}
+		filter := func(status string) chromedp.Action[chromedp.Void] {
+			return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const s = document.querySelector('[data-filter="status"]'); s.value = %q; s.dispatchEvent(new Event('change')); return true; })()`, status))(ctx, tg)
+				return err
+			})
+		}
+		do(t, b, "filter the AI tasks by a status they lack", filter("FAILURE"),
+			chromedp.WaitNotPresent(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)))
+		do(t, b, "and by any status", filter(""),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)))
+
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
 			Template: engine.JobSpec{AccountID: 1, Kind: "batch", Units: []engine.UnitSpec{{Capability: "shell"}}}})
