@@ -47,7 +47,7 @@ func sunoUpstream(t *testing.T) *httptest.Server {
 }
 
 // aiTask sets the AI task center up as its administrator would (a user with quota and a key, a
-// channel to the fake upstream, a price), over the server's admin routes, and submits a music task
+// channel to the fake upstream and a disabled one, a price), over the server's admin routes, and submits a music task
 // through the relay as a client would. It returns the task's public id and the channel's name.
 func aiTask(t *testing.T, s *stack) (taskID, channel string) {
 	t.Helper()
@@ -78,6 +78,12 @@ func aiTask(t *testing.T, s *stack) (taskID, channel string) {
 	channel = "suno-main"
 	call("POST", "/api/aitasks/admin/channels", admin, map[string]any{"platform": "suno", "name": channel, "base_url": up.URL,
 		"key": upstreamKey, "models": "chirp-v3-5", "priority": 1}, nil)
+	var backup struct {
+		ID int64 `json:"id"`
+	}
+	call("POST", "/api/aitasks/admin/channels", admin, map[string]any{"platform": "suno", "name": "suno-backup", "base_url": up.URL,
+		"key": upstreamKey}, &backup)
+	call("PATCH", fmt.Sprintf("/api/aitasks/admin/channels/%d", backup.ID), admin, map[string]any{"enabled": false}, nil)
 	call("PUT", "/api/aitasks/admin/prices", admin, map[string]any{"platform": "suno", "action": "MUSIC", "quota": 1200}, nil)
 	var ans struct {
 		Code string `json:"code"`

@@ -160,16 +160,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, b, "projects")
 
 		// An AI task made through the real relay against a fake upstream: its page lists the task
-		// (filtered by status), its channel without the key, and the charge in the user's ledger.
+		// (filtered by status), the channels without their keys (a disabled one with its reason), and
+		// the charge in the user's ledger.
 		taskID, channel := aiTask(t, s)
 		do(t, b, "the AI tasks page", chromedp.Click(chromedp.CSS(`nav a[href="/aitasks"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)),
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.channels"] tr[data-id]`)),
 			chromedp.Click(chromedp.CSS(`[data-collection="aitasks.users"] a[data-user-ledger]`)),
 			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#ai-ledger tr[data-kind="charge"][data-task="%s"]`, taskID))))
+		do(t, b, "show the ledger", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(document.getElementById('ai-ledger').scrollIntoView({block: 'end'}), true)`)(ctx, tg)
+			return err
+		}))
 		screenshot(t, b, "aitasks")
 		page := get(t, b, "the AI tasks page", chromedp.Text(chromedp.CSS("main")))
-		for _, want := range []string{taskID, channel, "chirp-v3-5", "dana", "-1200"} {
+		for _, want := range []string{taskID, channel, "chirp-v3-5", "dana", "-1200", "disabled by an administrator"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the AI tasks page lacks %q:\n%s", want, page)
 			}
