@@ -191,7 +191,26 @@ func TestConsoleInBrowser(t *testing.T) {
 		do(t, b, "filter the AI tasks by a status they lack", filter("FAILURE"),
 			chromedp.WaitNotPresent(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)))
 		do(t, b, "and by any status", filter(""),
-			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)))
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] [data-status="SUBMITTED"]`)),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[int](`window.__noReload = 2`)(ctx, tg)
+				return err
+			}))
+		// The task is due for its poll now rather than in 15 s: the poll job the planner makes fetches
+		// it from the upstream (IN_PROGRESS, 30%), and its end on the live stream reloads the list.
+		task, err := s.st.GetAITaskByPublicID(ctx, 1, 0, taskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due := s.eng.Now()
+		if ok, err := s.st.UpdateAITask(ctx, task.ID, task.Status, store.AITaskPatch{NextPollAt: &due}, due); err != nil || !ok {
+			t.Fatalf("make the task due: %v %v", ok, err)
+		}
+		do(t, b, "see the task polled without a reload",
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] [data-status="IN_PROGRESS"]`)))
+		if kept := get(t, b, "the marker", chromedp.Evaluate[int](`window.__noReload || 0`)); kept != 2 {
+			t.Fatal("the AI tasks page was reloaded")
+		}
 
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
