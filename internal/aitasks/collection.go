@@ -127,7 +127,8 @@ func (taskCollection) CollectionName() string { return "aitasks.tasks" }
 var taskFilters = []string{"status", "platform", "action", "user_id", "channel_id"}
 
 // ListCollection pages the scope's tasks: status, platform, action, user_id and channel_id filter
-// them; a search names a task's public id (task_...) or, in one tenant, a user name.
+// them; a search names a task's public id (task_...) or, in one tenant, a user name. The total is
+// the lists' cached count of the filter (TotalsTTL, longer for a slow count).
 func (c taskCollection) ListCollection(ctx context.Context, accountID int64, q native.CollectionQuery) ([]json.RawMessage, int, error) {
 	a := c.a
 	if err := checkFilter(c.CollectionName(), q.Filter, taskFilters...); err != nil {
@@ -166,9 +167,24 @@ func (c taskCollection) ListCollection(ctx context.Context, accountID int64, q n
 			f.UserID = u.ID
 		}
 	}
+	// The total of a filter is counted now and then, not for every page, as for the task lists
+	// (totals.go); the same filter's total is shared with them.
+	countKey := fmt.Sprintf("%+v", store.AITaskFilter{TenantID: f.TenantID, UserID: f.UserID, ChannelID: f.ChannelID,
+		Platform: f.Platform, TaskID: f.TaskID, Status: f.Status, Action: f.Action, AllTenants: f.AllTenants})
+	start := time.Now()
+	cached, known, count := a.totals.get(countKey, start)
+	f.NoTotal = !count
 	ts, total, err := a.st.ListAITasks(ctx, f)
 	if err != nil {
+		if count && known {
+			a.totals.abandon(countKey)
+		}
 		return nil, 0, fmt.Errorf("list ai tasks: %w", err)
+	}
+	if count {
+		a.totals.put(countKey, total, start, time.Since(start))
+	} else {
+		total = max(cached, f.Offset+len(ts)) // a reused total is never less than what is shown
 	}
 	users, channels := map[int64]int64{}, map[int64]string{}
 	views := make([]map[string]any, len(ts))
