@@ -59,7 +59,7 @@ func Facades(d FacadeDeps) ([]server.Facade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aitasks facade: %w", err)
 	}
-	con, err := console.New(console.Config{Engine: d.Engine, Store: d.Store, Log: d.Log, Dialects: []string{r.KeyKind(), o.KeyKind(), rec.KeyKind(), pr.KeyKind()}})
+	con, err := console.New(console.Config{Engine: d.Engine, Store: d.Store, Log: d.Log, Dialects: []string{r.KeyKind(), o.KeyKind(), rec.KeyKind(), pr.KeyKind(), aitasks.ConsoleDialect}})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

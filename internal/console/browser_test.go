@@ -159,6 +159,59 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`[data-collection="projects.renders"] table`)))
 		screenshot(t, b, "projects")
 
+		// An AI task made through the real relay against a fake upstream: its page lists the task
+		// (filtered by status), the channels without their keys (a disabled one with its reason), and
+		// the charge in the user's ledger.
+		taskID, channel := aiTask(t, s)
+		do(t, b, "the AI tasks page", chromedp.Click(chromedp.CSS(`nav a[href="/aitasks"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.channels"] tr[data-id]`)),
+			chromedp.Click(chromedp.CSS(`[data-collection="aitasks.users"] a[data-user-ledger]`)),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#ai-ledger tr[data-kind="charge"][data-task="%s"]`, taskID))))
+		do(t, b, "show the ledger", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`(document.getElementById('ai-ledger').scrollIntoView({block: 'end'}), true)`)(ctx, tg)
+			return err
+		}))
+		screenshot(t, b, "aitasks")
+		page := get(t, b, "the AI tasks page", chromedp.Text(chromedp.CSS("main")))
+		for _, want := range []string{taskID, channel, "chirp-v3-5", "dana", "-1200", "disabled by an administrator"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the AI tasks page lacks %q:\n%s", want, page)
+			}
+		}
+		if html := get(t, b, "the AI tasks page", chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, upstreamKey) {
+			t.Fatal("the AI tasks page shows the channel's key")
+		}
+		filter := func(status string) chromedp.Action[chromedp.Void] {
+			return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const s = document.querySelector('[data-filter="status"]'); s.value = %q; s.dispatchEvent(new Event('change')); return true; })()`, status))(ctx, tg)
+				return err
+			})
+		}
+		do(t, b, "filter the AI tasks by a status they lack", filter("FAILURE"),
+			chromedp.WaitNotPresent(chromedp.CSS(`[data-collection="aitasks.tasks"] tr[data-id]`)))
+		do(t, b, "and by any status", filter(""),
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] [data-status="SUBMITTED"]`)),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Evaluate[int](`window.__noReload = 2`)(ctx, tg)
+				return err
+			}))
+		// The task is due for its poll now rather than in 15 s: the poll job the planner makes fetches
+		// it from the upstream (IN_PROGRESS, 30%), and its end on the live stream reloads the list.
+		task, err := s.st.GetAITaskByPublicID(ctx, 1, 0, taskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due := s.eng.Now()
+		if ok, err := s.st.UpdateAITask(ctx, task.ID, task.Status, store.AITaskPatch{NextPollAt: &due}, due); err != nil || !ok {
+			t.Fatalf("make the task due: %v %v", ok, err)
+		}
+		do(t, b, "see the task polled without a reload",
+			chromedp.WaitVisible(chromedp.CSS(`[data-collection="aitasks.tasks"] [data-status="IN_PROGRESS"]`)))
+		if kept := get(t, b, "the marker", chromedp.Evaluate[int](`window.__noReload || 0`)); kept != 2 {
+			t.Fatal("the AI tasks page was reloaded")
+		}
+
 		// A schedule, edited with the cron helper.
 		sc, err := s.eng.CreateSchedule(ctx, engine.ScheduleSpec{AccountID: 1, Name: "nightly", Cron: "0 0 2 * * ?", Enabled: true,
 			Template: engine.JobSpec{AccountID: 1, Kind: "batch", Units: []engine.UnitSpec{{Capability: "shell"}}}})

@@ -49,7 +49,7 @@ func TestAppIsServedToBrowsersOnly(t *testing.T) {
 		has                        string
 	}{
 		{"the root", "GET", "/", "text/html,application/xhtml+xml", 200, `<div id="app">`},
-		{"a deep link", "GET", "/jobs/12345", "text/html", 200, `"dialects":["render","rpa","recording","kms"]`},
+		{"a deep link", "GET", "/jobs/12345", "text/html", 200, `"dialects":["render","rpa","recording","kms","aitasks"]`},
 		{"an API client's typo", "GET", "/jobs/12345", "application/json", 404, `"error"`},
 		{"the root without Accept", "GET", "/", "", 200, `<div id="app">`},
 		{"no Accept", "GET", "/whatever", "", 404, `"error"`},

@@ -30,6 +30,31 @@ type Collections interface {
 type CollectionQuery struct {
 	Search        string
 	Limit, Offset int
+	// Filter is the request's other query parameters (e.g. status=SUCCESS), one value each: the
+	// collection's own filters, which it documents; a collection refuses one it does not take
+	// (store.ErrInvalid, a 400) or ignores them all.
+	Filter map[string]string
+}
+
+// collectionParams are the query parameters every collection takes; the others are its filters.
+var collectionParams = map[string]bool{"search": true, "limit": true, "offset": true, "account_id": true}
+
+// collectionFilter reads a collection's own filters, answering 400 for a repeated, overlong or invalid one.
+func collectionFilter(w http.ResponseWriter, r *http.Request) (map[string]string, bool) {
+	out := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		if collectionParams[k] {
+			continue
+		}
+		if len(vs) != 1 || len(k) > 64 || len(vs[0]) > 200 || !facade.ValidText(k) || !facade.ValidText(vs[0]) {
+			facade.JSONError(w, http.StatusBadRequest, "a filter is one value of valid text, at most 200 bytes")
+			return nil, false
+		}
+		if vs[0] != "" {
+			out[k] = vs[0]
+		}
+	}
+	return out, true
 }
 
 // handleCollections names the collections this server offers.
@@ -58,6 +83,10 @@ func (s *API) handleCollection(w http.ResponseWriter, r *http.Request, c caller)
 	if !ok {
 		return
 	}
+	filter, ok := collectionFilter(w, r)
+	if !ok {
+		return
+	}
 	switch {
 	case acct != 0 && !c.owns(acct):
 		facade.JSON(w, http.StatusOK, map[string]any{"total": 0, "items": []json.RawMessage{}})
@@ -65,7 +94,7 @@ func (s *API) handleCollection(w http.ResponseWriter, r *http.Request, c caller)
 	case acct == 0 && !c.admin():
 		acct = c.account.ID
 	}
-	items, total, err := col.ListCollection(r.Context(), acct, CollectionQuery{Search: r.URL.Query().Get("search"), Limit: limit, Offset: offset})
+	items, total, err := col.ListCollection(r.Context(), acct, CollectionQuery{Search: r.URL.Query().Get("search"), Limit: limit, Offset: offset, Filter: filter})
 	if err != nil {
 		s.fail(w, r, err)
 		return

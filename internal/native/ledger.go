@@ -32,10 +32,12 @@ func ledgerLineView(l store.LedgerLine) LedgerLineView {
 		Ref: l.Ref, Note: l.Note, CreatedAt: l.CreatedAt}
 }
 
-// handleLedger pages an account's ledger, newest first: to an admin, or to the account itself.
+// handleLedger pages an account's ledger, newest first: to an admin, to the account itself, or to
+// the parent of a sub-account (whose accounts list shows it: an AI tenant reads the quota ledger of
+// its users' accounts). Any other caller is answered not found, as for a missing account.
 func (s *API) handleLedger(w http.ResponseWriter, r *http.Request, c caller) {
 	id, ok := pathID(r)
-	if !ok || !c.owns(id) {
+	if !ok {
 		facade.JSONError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -43,7 +45,11 @@ func (s *API) handleLedger(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	if _, err := s.cfg.Store.GetAccount(r.Context(), id); err != nil {
+	acct, err := s.cfg.Store.GetAccount(r.Context(), id)
+	if err == nil && !c.owns(id) && (acct.ParentID == 0 || acct.ParentID != c.account.ID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -72,6 +72,9 @@ type AITasks interface {
 	// OverdueAITasks lists unfinished tasks whose deadline passed, or that stayed NOT_START since
 	// before stuckBefore (a submit that never reached its upstream), by id.
 	OverdueAITasks(ctx context.Context, now, stuckBefore time.Time, limit int) ([]AITask, error)
+	// ListAITenants lists the tenants that have AI users or channels, by id: what a server admin's
+	// view of every tenant goes over.
+	ListAITenants(ctx context.Context) ([]int64, error)
 }
 
 // AI task center roles.
@@ -209,4 +212,5 @@ type AITaskFilter struct {
 	Offset       int
 	WithUsername bool
 	NoTotal      bool // skip counting (the caller knows the total): ListAITasks returns -1
+	AllTenants   bool // a server admin's view: every tenant's tasks, TenantID ignored
 }

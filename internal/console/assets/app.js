@@ -9,10 +9,11 @@ import schedules from './pages/schedules.js';
 import accounts from './pages/accounts.js';
 import recordings from './pages/recordings.js';
 import projects from './pages/projects.js';
+import aitasks from './pages/aitasks.js';
 
 // PAGES are matched in order; path is a RegExp on location.pathname, its groups the page's params.
 // dialect, when set, shows the page only on a server that speaks that dialect.
-const PAGES = [overview, jobsPage, jobPage, workers, render, rpa, schedules, accounts, recordings, projects];
+const PAGES = [overview, jobsPage, jobPage, workers, render, rpa, schedules, accounts, recordings, projects, aitasks];
 
 export const config = JSON.parse(document.getElementById('tc-config').textContent || '{}');
 let session = null;

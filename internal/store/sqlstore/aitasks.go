@@ -409,14 +409,18 @@ func (b *Base) GetAITasksByIDs(ctx context.Context, ids []int64) ([]store.AITask
 }
 
 func (b *Base) ListAITasks(ctx context.Context, f store.AITaskFilter) ([]store.AITask, int, error) {
-	if f.TenantID == 0 {
+	if f.TenantID == 0 && !f.AllTenants {
 		return nil, 0, fmt.Errorf("list ai tasks: %w: a tenant is required", store.ErrInvalid)
 	}
 	var a Args
 	var w []string
-	if f.UserID == 0 {
+	switch {
+	case f.AllTenants && f.UserID != 0:
+		w = append(w, "t.user_id = "+a.Add(f.UserID))
+	case f.AllTenants:
+	case f.UserID == 0:
 		w = append(w, "t.tenant_id = "+a.Add(f.TenantID))
-	} else {
+	default:
 		// A user's list reads the user's index, newest first, and stops after a page; "+ 0" keeps
 		// the tenant check out of the planner's choice of index, where a (tenant_id, id) range
 		// intersected with the user's would sort every row of a big tenant.
@@ -437,7 +441,10 @@ func (b *Base) ListAITasks(ctx context.Context, f store.AITaskFilter) ([]store.A
 	if f.SubmitTo != 0 {
 		w = append(w, "t.submit_time <= "+a.Add(f.SubmitTo))
 	}
-	where := " WHERE " + strings.Join(w, " AND ")
+	where := ""
+	if len(w) > 0 {
+		where = " WHERE " + strings.Join(w, " AND ")
+	}
 	total := -1
 	if !f.NoTotal {
 		if err := b.r.QueryRow(ctx, `SELECT COUNT(*) FROM ai_tasks t`+where, a.Vals...).Scan(&total); err != nil {

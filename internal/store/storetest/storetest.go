@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AITasks", testAITasks},
 		{"WorkerDrain", testWorkerDrain},
 		{"AITasksBatch", testAITasksBatch},
+		{"AITenants", testAITenants},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
