@@ -14,6 +14,6 @@ type BlobSweep interface {
 	UnreferencedBlobs(ctx context.Context, hashes []string) ([]string, error)
 	// BlobSweepSince returns the time before which no blob is swept, and false when every blob
 	// may be: a database upgraded with data keeps the blobs written before its upgrade, some of
-	// which no reference names (migration 00018).
+	// which no reference names (migration 00057).
 	BlobSweepSince(ctx context.Context) (time.Time, bool, error)
 }

@@ -27,7 +27,7 @@ func TestBlobRefMigrationSeedsOwners(t *testing.T) {
 func TestBlobSweepHorizon(t *testing.T) {
 	for _, upgraded := range []bool{true, false} {
 		ctx := context.Background()
-		pool, schema := schemaAt(t, 17)
+		pool, schema := schemaAt(t, 56)
 		if upgraded {
 			if _, err := pool.Exec(ctx, `INSERT INTO blob_refs (account_id, hash, created_at) VALUES (1, 'h', 0)`); err != nil {
 				t.Fatal(err)

@@ -31,7 +31,7 @@ func TestBlobRefMigrationSeedsOwners(t *testing.T) {
 func TestBlobSweepHorizon(t *testing.T) {
 	for _, upgraded := range []bool{true, false} {
 		ctx := context.Background()
-		db, _, path := migratedTo(t, 17)
+		db, _, path := migratedTo(t, 56)
 		if upgraded {
 			if _, err := db.ExecContext(ctx, `INSERT INTO blob_refs (account_id, hash, created_at) VALUES (1, 'h', 0)`); err != nil {
 				t.Fatal(err)

@@ -55,7 +55,7 @@ func (b *Base) UnreferencedBlobs(ctx context.Context, hashes []string) ([]string
 	return out, nil
 }
 
-// BlobSweepSince reads the horizon migration 00018 wrote on a database upgraded with data.
+// BlobSweepSince reads the horizon migration 00057 wrote on a database upgraded with data.
 func (b *Base) BlobSweepSince(ctx context.Context) (time.Time, bool, error) {
 	var ms int64
 	err := notFound(b.r.QueryRow(ctx, `SELECT since FROM blob_sweep WHERE id = 1`).Scan(&ms))

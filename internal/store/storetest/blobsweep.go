@@ -64,7 +64,7 @@ func testUnreferencedBlobs(t *testing.T, s store.Store) {
 	}
 }
 
-// CheckBlobSweepSince checks the sweep's horizon of a database migrated past 00018: set, to about
+// CheckBlobSweepSince checks the sweep's horizon of a database migrated past 00057: set, to about
 // now, when the database held data (upgraded); unset when it was empty (new).
 func CheckBlobSweepSince(t *testing.T, s store.Store, upgraded bool) {
 	t.Helper()
