@@ -123,12 +123,16 @@ def render_preview(frame, preview):
         w *= render.border_max_x - render.border_min_x
         h *= render.border_max_y - render.border_min_y
     scale = min(1.0, preview["size"] / max(w, h, 1))
-    kept = (render.resolution_percentage, render.filepath, render.image_settings.file_format)
+    # Without the compositor and the sequencer: cheaper, and no File Output node writes a small copy
+    # where the artist's frames go.
+    kept = (render.resolution_percentage, render.filepath, render.image_settings.file_format,
+            render.use_compositing, render.use_sequencer)
     percentage = max(1, min(100, int(math.ceil(render.resolution_percentage * scale))))
     print("TASKCENTER-PREVIEW %d" % frame, flush=True)
     try:
         render.resolution_percentage = percentage
         render.image_settings.file_format = "PNG"
+        render.use_compositing = render.use_sequencer = False
         render.filepath = os.path.join(out_dir, "progress_%05d.png" % frame)
         if render.engine == "CYCLES":
             kept_samples = scene.cycles.samples
@@ -147,7 +151,8 @@ def render_preview(frame, preview):
         print("TASKCENTER-PREVIEW-FAILED %s" % e, flush=True)
         return False
     finally:
-        render.resolution_percentage, render.filepath, render.image_settings.file_format = kept
+        (render.resolution_percentage, render.filepath, render.image_settings.file_format,
+         render.use_compositing, render.use_sequencer) = kept
     return True
 
 
