@@ -4,7 +4,8 @@ import { h, put } from '../app.js';
 // frames) renders now: the live stream's image of the unit (a frame's progress image while it
 // renders, then its thumbnail), replaced when a new one lands. It returns update(running), to call
 // with each live message's running units; update answers whether a unit's outputs changed (a frame
-// of a block finished), so that the page reloads its frame grid.
+// of a block finished) or a unit stopped running, so that the page reloads its units and frame grid
+// (a render task's frames run in its children, whose counts its own do not show).
 export function renderingNow(el) {
   const shown = new Map(); // unit id -> {fig, img, cap, hash}
   const outputs = new Map(); // unit id -> output count last seen
@@ -37,7 +38,8 @@ export function renderingNow(el) {
       s.cap.textContent = `${what} · ${kind === 'progress' ? 'rendering' : 'done'} · ${Math.round(r.progress)}%`;
     }
     for (const id of [...shown.keys()]) if (!now.has(id)) shown.delete(id);
-    for (const id of [...outputs.keys()]) if (!(running || []).some((r) => r.id === id)) outputs.delete(id);
+    // A unit that left running (done, failed) changed what the page lists too.
+    for (const id of [...outputs.keys()]) if (!(running || []).some((r) => r.id === id)) { outputs.delete(id); changed = true; }
     if (shown.size) put(el, h('h2', {}, 'Rendering now'), h('div', { class: 'thumbs', id: 'rendering-now' }, [...shown.values()].map((s) => s.fig)));
     else put(el);
     return changed;
