@@ -32,7 +32,7 @@ func agentCmd(ctx context.Context, args []string) error {
 	var preview executor.BlenderPreview
 	fs.IntVar(&preview.Samples, "blender-preview-samples", executor.DefaultPreviewSamples, "render: samples of a progress image")
 	fs.Float64Var(&preview.MinWork, "blender-preview-min-work", executor.DefaultPreviewMinWork, "render: a unit's first frame gets a progress image when its pixels × samples reach this")
-	fs.Float64Var(&preview.MaxShare, "blender-preview-max-share", executor.DefaultPreviewMaxShare, "render: later frames get one while the last cost at most this share of its frame's render time")
+	fs.Float64Var(&preview.MaxShare, "blender-preview-max-share", executor.DefaultPreviewMaxShare, "render: later frames (and later units of the scene) get one while the last cost at most this share of its frame's render time")
 	fs.Parse(args)
 	if *tags != "" {
 		c.Tags = strings.Split(*tags, ",")

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"taskcenter/internal/agent"
@@ -58,6 +59,39 @@ type Blender struct {
 	// Preview configures the progress image rendered before each frame; the zero value is the
 	// default.
 	Preview BlenderPreview
+
+	// dear holds the scenes (blob hashes) whose last preview cost more than Preview.MaxShare of its
+	// frame: their next units render none (a render task's units are mostly of one frame each, so
+	// the rule within a unit alone would rarely apply).
+	mu   sync.Mutex
+	dear map[string]bool
+}
+
+// maxDearScenes bounds Blender.dear; it starts again empty when full.
+const maxDearScenes = 1024
+
+// previewFor returns the preview parameters of a unit of scene: none when off or when the scene's
+// last preview was too dear.
+func (b *Blender) previewFor(scene string) map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dear[scene] {
+		return nil
+	}
+	return b.Preview.params()
+}
+
+// previewCost records what a unit's previews cost: a share above MaxShare marks the scene dear.
+func (b *Blender) previewCost(scene string, worst float64) {
+	if worst <= b.Preview.maxShare() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dear == nil || len(b.dear) >= maxDearScenes {
+		b.dear = map[string]bool{}
+	}
+	b.dear[scene] = true
 }
 
 // BlenderPreview configures a frame's progress image. Blender in background mode gives no access to
@@ -66,8 +100,8 @@ type Blender struct {
 // ("progress.<frame>" in a several-frame unit) while the frame itself renders; its thumbnail then
 // takes its place. It costs a scene sync and a small render per frame, so it is skipped where that
 // is a large share: for a unit's first frame when the frame's pixels times samples are fewer than
-// MinWork, for each later frame when the last preview took more than MaxShare of its frame's
-// render.
+// MinWork, for each later frame, and each later unit of the scene on this agent, when the last
+// preview took more than MaxShare of its frame's render.
 type BlenderPreview struct {
 	Off      bool    // no progress images
 	Size     int     // longest side in pixels; default ThumbnailSize
@@ -97,10 +131,14 @@ func (p BlenderPreview) params() map[string]any {
 	if p.MinWork <= 0 {
 		p.MinWork = DefaultPreviewMinWork
 	}
+	return map[string]any{"size": p.Size, "samples": p.Samples, "min_work": p.MinWork, "max_share": p.maxShare()}
+}
+
+func (p BlenderPreview) maxShare() float64 {
 	if p.MaxShare <= 0 {
-		p.MaxShare = DefaultPreviewMaxShare
+		return DefaultPreviewMaxShare
 	}
-	return map[string]any{"size": p.Size, "samples": p.Samples, "min_work": p.MinWork, "max_share": p.MaxShare}
+	return p.MaxShare
 }
 
 // validateBlender checks a spec and fills in its defaults.
@@ -186,7 +224,7 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 		"scene_name": spec.SceneName, "engine": spec.Engine, "samples": spec.Samples,
 		"resolution": spec.Resolution, "camera": spec.Camera, "border": spec.Border,
 		"format": spec.Format, "threads": b.Threads, "frames": frames, "out_dir": outDir,
-		"preview": b.Preview.params(),
+		"preview": b.previewFor(spec.Scene),
 	})
 	if err != nil {
 		return agent.Result{}, fmt.Errorf("setup params: %w", err)
@@ -217,7 +255,8 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	cmd := command(rctx, grace, path, args...)
 	cmd.Dir = dir
 	progress := &renderProgress{env: env, frames: len(frames)}
-	out := &logWriter{env: env, line: (&blenderLines{progress: progress, saved: up.saved}).line}
+	lines := &blenderLines{progress: progress, saved: up.saved}
+	out := &logWriter{env: env, line: lines.line}
 	cmd.Stdout, cmd.Stderr = out, out
 	env.Progress(progressStart, "[agent] "+path+" "+strings.Join(args, " ")+"\n")
 	go up.run(ctx)
@@ -225,6 +264,7 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	err = run(cmd, env)
 	renderSeconds := time.Since(start).Seconds()
 	upErr := up.finish()
+	b.previewCost(spec.Scene, lines.worstShare)
 	if ctx.Err() != nil {
 		return agent.Result{}, fmt.Errorf("blender stopped: %w", context.Cause(ctx))
 	}
@@ -271,10 +311,21 @@ type blenderLines struct {
 	progress  *renderProgress
 	saved     func(path string)
 	inPreview bool
+	// worstShare is the largest share of a frame's render time a preview took
+	// ("TASKCENTER-PREVIEW-COST").
+	worstShare float64
 }
 
 func (b *blenderLines) line(l string) {
 	switch {
+	case strings.HasPrefix(l, "TASKCENTER-PREVIEW-COST "):
+		if m := previewCostLine.FindStringSubmatch(l); m != nil {
+			p, _ := strconv.ParseFloat(m[1], 64)
+			r, _ := strconv.ParseFloat(m[2], 64)
+			if r > 0 {
+				b.worstShare = max(b.worstShare, p/r)
+			}
+		}
 	case strings.HasPrefix(l, "TASKCENTER-PREVIEW-FAILED"):
 		b.inPreview = false
 	case strings.HasPrefix(l, "TASKCENTER-PREVIEW "):
@@ -454,10 +505,12 @@ const (
 // Cycles X with tiling "Tile 2/4"); Eevee prints "Rendering 3 / 16 samples". Workbench prints
 // nothing until "Saved:".
 var (
-	engineIdent  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-	cyclesSample = regexp.MustCompile(`\bSample (\d+)/(\d+)`)
-	cyclesTile   = regexp.MustCompile(`\b(?:Rendered (\d+)/(\d+) Tiles|Tile (\d+)/(\d+))`)
-	eeveeSample  = regexp.MustCompile(`\bRendering (\d+) / (\d+) samples`)
+	engineIdent = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	// previewCostLine is the render script's measure of a frame's preview and render.
+	previewCostLine = regexp.MustCompile(`^TASKCENTER-PREVIEW-COST frame=-?\d+ preview=([0-9.]+)s render=([0-9.]+)s`)
+	cyclesSample    = regexp.MustCompile(`\bSample (\d+)/(\d+)`)
+	cyclesTile      = regexp.MustCompile(`\b(?:Rendered (\d+)/(\d+) Tiles|Tile (\d+)/(\d+))`)
+	eeveeSample     = regexp.MustCompile(`\bRendering (\d+) / (\d+) samples`)
 )
 
 // renderProgress turns Blender's output lines into progress reports. With several frames each frame

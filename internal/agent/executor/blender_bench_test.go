@@ -11,8 +11,8 @@ import (
 	"taskcenter/internal/blendertest"
 )
 
-// previewCost is the render script's measure of a frame's preview and final render.
-var previewCost = regexp.MustCompile(`TASKCENTER-PREVIEW-COST frame=\d+ preview=([0-9.]+)s render=([0-9.]+)s`)
+// costInLog is the render script's measure of a frame's preview and final render.
+var costInLog = regexp.MustCompile(`TASKCENTER-PREVIEW-COST frame=\d+ preview=([0-9.]+)s render=([0-9.]+)s`)
 
 // BenchmarkBlenderPreview renders one frame of the test scene at two sizes, with and without its
 // progress image: ns/op is the unit's wall time (Blender's start, the scene's load, the render and
@@ -46,7 +46,7 @@ func BenchmarkBlenderPreview(b *testing.B) {
 					if _, err := ex.Run(ctx, unit(b, "blender", BlenderSpec{Scene: sceneHash, Frame: 1}), env); err != nil {
 						b.Fatalf("Run: %v\n%s", err, env.Log())
 					}
-					if m := previewCost.FindStringSubmatch(env.Log()); m != nil {
+					if m := costInLog.FindStringSubmatch(env.Log()); m != nil {
 						p, _ := strconv.ParseFloat(m[1], 64)
 						r, _ := strconv.ParseFloat(m[2], 64)
 						preview, render = preview+p, render+r

@@ -483,6 +483,9 @@ func TestBlenderLines(t *testing.T) {
 		{"failed preview", []string{"TASKCENTER-PREVIEW 1", "Fra:1 | Sample 1/4", "TASKCENTER-PREVIEW-FAILED boom",
 			"Fra:1 | Sample 16/16", "Saved: '/o/frame_00001.png'"}, []float64{95}, []string{"/o/frame_00001.png"}},
 		{"no preview", []string{"Fra:1 | Sample 8/16", "Saved: \"/o/frame_00001.png\""}, []float64{48, 95}, []string{"/o/frame_00001.png"}},
+		{"preview costs", []string{"TASKCENTER-PREVIEW 1", "Saved: '/o/progress_00001.png'", "Saved: '/o/frame_00001.png'",
+			"TASKCENTER-PREVIEW-COST frame=1 preview=0.500s render=2.000s", "TASKCENTER-PREVIEW-COST frame=2 preview=0.100s render=2.000s"},
+			[]float64{95}, []string{"/o/progress_00001.png", "/o/frame_00001.png"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,6 +501,24 @@ func TestBlenderLines(t *testing.T) {
 			if !slices.Equal(saved, tt.saved) {
 				t.Errorf("saved %v, want %v", saved, tt.saved)
 			}
+			if tt.name == "preview costs" && l.worstShare != 0.25 {
+				t.Errorf("worst share %v, want 0.25", l.worstShare)
+			}
 		})
+	}
+}
+
+// TestBlenderPreviewTooDear: once a scene's preview cost more than MaxShare of its frame, the
+// agent's next units of that scene render none (a render task's units are mostly single frames).
+func TestBlenderPreviewTooDear(t *testing.T) {
+	b := &Blender{Preview: BlenderPreview{MinWork: 1, MaxShare: 1e-6}}
+	for i, want := range [][]string{{"progress", "image", "thumbnail"}, {"image", "thumbnail"}} {
+		env := blenderEnv(t)
+		if _, err := b.Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frame: 1}), env); err != nil {
+			t.Fatalf("Run: %v\n%s", err, env.Log())
+		}
+		if !slices.Equal(env.order, want) {
+			t.Fatalf("unit %d uploaded %v, want %v", i+1, env.order, want)
+		}
 	}
 }
