@@ -28,11 +28,18 @@ func agentCmd(ctx context.Context, args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuBudget := fs.Float64("cpu-budget", float64(runtime.NumCPU()), "recorder: CPU cores the recordings may cost in all (admission by cost)")
 	fileRoot := fs.String("file-root", "", "recorder: directory whose files may be recording sources (none when empty)")
+	previewOn := fs.Bool("blender-preview", true, "render: before each frame, render a small few-sample progress image the console shows while the frame renders")
+	var preview executor.BlenderPreview
+	fs.IntVar(&preview.Samples, "blender-preview-samples", executor.DefaultPreviewSamples, "render: samples of a progress image")
+	fs.Float64Var(&preview.MinWork, "blender-preview-min-work", executor.DefaultPreviewMinWork, "render: a unit's first frame gets a progress image when its pixels × samples reach this")
+	fs.Float64Var(&preview.MaxShare, "blender-preview-max-share", executor.DefaultPreviewMaxShare, "render: later frames (and later units of the scene) get one while the last cost at most this share of its frame's render time")
 	fs.Parse(args)
 	if *tags != "" {
 		c.Tags = strings.Split(*tags, ",")
 	}
 	c.Executors = executor.Defaults()
+	preview.Off = !*previewOn
+	c.Executors["blender"] = &executor.Blender{Preview: preview}
 	if c.Kind == "robot" || c.Kind == "studio" {
 		// A robot runs published processes only; its own tag lets jobs limited to it find it.
 		if *oapi == "" {

@@ -36,6 +36,7 @@ type Store interface {
 	store.Credentials
 	GetAccount(ctx context.Context, id int64) (store.Account, error)
 	GetJob(ctx context.Context, id int64) (store.Job, error)
+	ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error)
 	UnitCounts(ctx context.Context, jobIDs []int64) (map[int64]map[store.UnitStatus]int, error)
 	ListUnits(ctx context.Context, f store.UnitFilter) ([]store.Unit, int, error)
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"taskcenter/internal/native"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/sqlite"
+	"taskcenter/internal/store/storetest/drivers"
 )
 
 // countingStore counts the reads the follower makes.
@@ -32,6 +34,10 @@ func (c *countingStore) ListWorkers(ctx context.Context, kind string) ([]store.W
 func (c *countingStore) GetJob(ctx context.Context, id int64) (store.Job, error) {
 	c.calls.Add(1)
 	return c.Store.GetJob(ctx, id)
+}
+func (c *countingStore) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error) {
+	c.calls.Add(1)
+	return c.Store.ListJobs(ctx, f)
 }
 func (c *countingStore) UnitCounts(ctx context.Context, ids []int64) (map[int64]map[store.UnitStatus]int, error) {
 	c.calls.Add(1)
@@ -166,4 +172,94 @@ func TestFollowerSendsWorkerChanges(t *testing.T) {
 	if got := drain(other); len(got) != 0 {
 		t.Errorf("another account heard %v", got)
 	}
+}
+
+// TestFollowerSendsLiveImages: a watched job's stream carries its children's running units with the
+// image that shows what each renders (a frame's progress image, then its thumbnail), and a new
+// output changes the message; a child of another account is never shown. On both drivers.
+func TestFollowerSendsLiveImages(t *testing.T) {
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		st := open(t)
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		task, err := st.CreateJob(ctx, store.Job{AccountID: 1, Kind: "render.task"}, nil, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child, err := st.CreateJob(ctx, store.Job{AccountID: 1, Kind: "render", ParentID: task.ID}, []store.Unit{{Name: "1,2", Capability: "blender"}}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		foreign, err := st.CreateJob(ctx, store.Job{AccountID: 2, Kind: "render", ParentID: task.ID}, []store.Unit{{Name: "9", Capability: "blender"}}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wk, err := st.RegisterWorker(ctx, store.Worker{Name: "node", Kind: "render", Capabilities: []string{"blender"}}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leased, err := st.Lease(ctx, store.LeaseRequest{WorkerID: wk.ID, Capabilities: []string{"blender"}, Max: 2, LeaseFor: time.Hour, Now: t0})
+		if err != nil || len(leased) != 2 {
+			t.Fatalf("leased %d units: %v", len(leased), err)
+		}
+		var u store.Unit
+		for _, l := range leased {
+			if l.JobID == child.ID {
+				u = l
+			}
+		}
+		ref := store.ReportRef{UnitID: u.ID, Epoch: u.Epoch, WorkerID: wk.ID}
+		h := newHub(st, func() time.Time { return t0 }, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		sub := &subscriber{job: task.ID, ch: make(chan message, 16), gone: make(chan struct{})}
+		f := follower{workers: map[int64]string{}, jobs: map[int64]string{}, overviews: map[int64]string{},
+			overviewSent: map[int64]native.Overview{}, current: map[int64]jobLive{}}
+		// step runs one tick and returns the job messages sent.
+		step := func() []jobLive {
+			t.Helper()
+			if err := h.step(ctx, &f, []*subscriber{sub}, false); err != nil {
+				t.Fatal(err)
+			}
+			var out []jobLive
+			for len(sub.ch) > 0 {
+				if m := <-sub.ch; m.event == "job" {
+					var v jobLive
+					if err := json.Unmarshal(m.data, &v); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, v)
+				}
+			}
+			return out
+		}
+		step() // primes the stream
+		steps := []struct {
+			name      string
+			outputs   string
+			wantImage string
+			wantCount int
+		}{
+			{"frame 1's preview", `{"progress.1":{"hash":"p1","size":1}}`, "p1", 1},
+			{"frame 1 done", `{"image.1":{"hash":"i1","size":9},"thumbnail.1":{"hash":"t1","size":2}}`, "t1", 3},
+			{"frame 2's preview", `{"progress.2":{"hash":"p2","size":1}}`, "p2", 4},
+		}
+		for _, tc := range steps {
+			if err := st.SetUnitOutputs(ctx, ref, json.RawMessage(tc.outputs), t0); err != nil {
+				t.Fatal(err)
+			}
+			got := step()
+			if len(got) != 1 {
+				t.Fatalf("%s: %d job messages", tc.name, len(got))
+			}
+			if len(got[0].Running) != 1 {
+				t.Fatalf("%s: running %+v, want the child's unit alone (not job %d's, another account's)", tc.name, got[0].Running, foreign.ID)
+			}
+			r := got[0].Running[0]
+			if r.ID != u.ID || r.JobID != child.ID || r.Image != tc.wantImage || r.Outputs != tc.wantCount {
+				t.Errorf("%s: running %+v, want image %s and %d outputs", tc.name, r, tc.wantImage, tc.wantCount)
+			}
+		}
+		if got := step(); len(got) != 0 {
+			t.Errorf("nothing changed, yet %d job messages", len(got))
+		}
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"taskcenter/internal/facade"
 	"taskcenter/internal/native"
 	"taskcenter/internal/store"
+	"taskcenter/internal/unitspec"
 )
 
 // The live stream: each page of the app opens one EventSource on /console/live, naming what it
@@ -269,7 +270,8 @@ func (h *hub) step(ctx context.Context, f *follower, subs []*subscriber, first b
 	return nil
 }
 
-// jobLive is a watched job's state as the stream sends it.
+// jobLive is a watched job's state as the stream sends it. Running lists its running units and
+// those of its children (a render task's frames run in its child jobs).
 type jobLive struct {
 	ID          int64           `json:"id"`
 	Status      store.JobStatus `json:"status"`
@@ -278,13 +280,45 @@ type jobLive struct {
 	Running     []unitLive      `json:"running"`
 }
 
+// unitLive is a running unit: its progress, how many outputs it has uploaded (a new one, such as a
+// frame of a block, changes the count), and the image showing what it renders now
+// (unitspec.LiveImage: a frame's progress image, else its last frame's thumbnail).
 type unitLive struct {
-	ID       int64   `json:"id"`
-	WorkerID int64   `json:"worker_id,omitempty"`
-	Progress float64 `json:"progress"`
+	ID        int64   `json:"id"`
+	JobID     int64   `json:"job_id"`
+	Name      string  `json:"name,omitempty"`
+	WorkerID  int64   `json:"worker_id,omitempty"`
+	Progress  float64 `json:"progress"`
+	Outputs   int     `json:"outputs"`
+	Image     string  `json:"image,omitempty"` // the blob hash
+	ImageName string  `json:"image_name,omitempty"`
 }
 
-// stepJobs sends the watched jobs whose status, unit counts or running units' progress changed.
+// maxLiveChildren bounds the children of a watched job whose running units are followed (the job
+// page lists as many).
+const maxLiveChildren = 200
+
+// newUnitLive reads a running unit's live view.
+func newUnitLive(u store.Unit) unitLive {
+	v := unitLive{ID: u.ID, JobID: u.JobID, Name: u.Name, WorkerID: u.WorkerID, Progress: u.Progress}
+	var outs map[string]struct {
+		Hash string `json:"hash"`
+	}
+	if len(u.Outputs) > 0 && json.Unmarshal(u.Outputs, &outs) == nil {
+		v.Outputs = len(outs)
+		names := make([]string, 0, len(outs))
+		for n := range outs {
+			names = append(names, n)
+		}
+		if n := unitspec.LiveImage(names); n != "" {
+			v.Image, v.ImageName = outs[n].Hash, n
+		}
+	}
+	return v
+}
+
+// stepJobs sends the watched jobs whose status, unit counts or running units (their own and their
+// children's: progress, outputs, live image) changed.
 func (h *hub) stepJobs(ctx context.Context, f *follower, subs []*subscriber, send func(string, any, func(*subscriber) bool)) error {
 	var ids []int64
 	for _, s := range subs {
@@ -305,7 +339,15 @@ func (h *hub) stepJobs(ctx context.Context, f *follower, subs []*subscriber, sen
 	if err != nil {
 		return fmt.Errorf("watched jobs' units: %w", err)
 	}
-	running, _, err := h.st.ListUnits(ctx, store.UnitFilter{JobIDs: ids, Statuses: []store.UnitStatus{store.UnitRunning}, Limit: 1000})
+	children, _, err := h.st.ListJobs(ctx, store.JobFilter{ParentIDs: ids, Limit: maxLiveChildren * len(ids)})
+	if err != nil {
+		return fmt.Errorf("watched jobs' children: %w", err)
+	}
+	unitJobs := slices.Clone(ids)
+	for _, c := range children {
+		unitJobs = append(unitJobs, c.ID)
+	}
+	running, _, err := h.st.ListUnits(ctx, store.UnitFilter{JobIDs: unitJobs, Statuses: []store.UnitStatus{store.UnitRunning}, Limit: 1000})
 	if err != nil {
 		return fmt.Errorf("watched jobs' running units: %w", err)
 	}
@@ -321,9 +363,16 @@ func (h *hub) stepJobs(ctx context.Context, f *follower, subs []*subscriber, sen
 		for st, n := range counts[id] {
 			v.Units[string(st)] = n
 		}
+		// Its own units and its children's, a child of another account never (tenancy).
+		mine := map[int64]bool{id: true}
+		for _, c := range children {
+			if c.ParentID == id && c.AccountID == j.AccountID {
+				mine[c.ID] = true
+			}
+		}
 		for _, u := range running {
-			if u.JobID == id {
-				v.Running = append(v.Running, unitLive{ID: u.ID, WorkerID: u.WorkerID, Progress: u.Progress})
+			if mine[u.JobID] {
+				v.Running = append(v.Running, newUnitLive(u))
 			}
 		}
 		f.current[id] = v

@@ -3,6 +3,7 @@ package render
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // TestFramesPerTask: frames_per_task groups frames so that one unit renders several, and every frame
-// still has its own output, progress image and thumbnail.
+// still has its own output, progress image and thumbnail; the units' "progress" outputs (the
+// executor's previews) are never a frame, a file or a thumbnail.
 func TestFramesPerTask(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		e := newEnv(t, open, Config{})
@@ -76,7 +78,9 @@ func TestFramesPerTask(t *testing.T) {
 		}
 		for _, u := range thumbs {
 			_, b := e.get(u, nil)
-			decodePNG(t, b)
+			if w, _ := decodePNG(t, b); w != 16 {
+				t.Fatalf("a thumbnail %d pixels wide, want 16 (not the unit's progress image)", w)
+			}
 		}
 		// One output per frame in the transfer service.
 		var list struct {
@@ -85,6 +89,9 @@ func TestFramesPerTask(t *testing.T) {
 		_, lb := e.get(e.srv.URL+transferPrefix+"/list?prefix=/output/"+strconv.FormatInt(id, 10), map[string]string{"userKey": e.transferKey(e.cl)})
 		if err := json.Unmarshal(lb, &list); err != nil || len(list.Files) != 5 {
 			t.Fatalf("outputs: %s", lb)
+		}
+		if strings.Contains(string(lb), "progress") {
+			t.Fatalf("a progress image listed as a file: %s", lb)
 		}
 
 		// Bad values are refused at submission.

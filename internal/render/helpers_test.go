@@ -257,8 +257,8 @@ func (w *worker) complete(u store.Unit, seconds float64) error {
 		r = spec.Border.Rect(width, height)
 		r = r.Sub(r.Min)
 	}
-	// Like the agent's executor: "image" and "thumbnail", or one of each per frame ("image.12") for a
-	// unit of several frames.
+	// Like the agent's executor: "progress", "image" and "thumbnail", or one of each per frame
+	// ("image.12") for a unit of several frames.
 	frames, suffix := []int{spec.Frame}, func(int) string { return "" }
 	if len(spec.Frames) > 0 {
 		frames, suffix = spec.Frames, func(f int) string { return "." + strconv.Itoa(f) }
@@ -284,7 +284,16 @@ func (w *worker) complete(u store.Unit, seconds float64) error {
 		if err != nil {
 			return err
 		}
+		// The progress image the executor uploads before the frame: smaller than the frame and its
+		// thumbnail, so that a progress output taken for a frame or a file shows in their sizes.
+		var pb bytes.Buffer
+		_ = imaging.EncodePNG(&pb, imaging.Thumbnail(img, 8))
+		pr, err := w.e.blobs.Put(w.e.ctx, &pb, 0)
+		if err != nil {
+			return err
+		}
 		outputs["image"+suffix(f)], outputs["thumbnail"+suffix(f)] = ref, th
+		outputs[unitspec.OutputProgress+suffix(f)] = pr
 	}
 	outs := mustJSON(outputs)
 	if err := w.e.eng.SetOutputs(w.e.ctx, store.ReportRef{UnitID: u.ID, Epoch: u.Epoch}, outs); err != nil {

@@ -7,6 +7,7 @@ package unitspec
 
 import (
 	"strconv"
+	"strings"
 
 	"taskcenter/internal/agentapi"
 	"taskcenter/internal/imaging"
@@ -68,12 +69,56 @@ type BlenderFrame struct {
 	Height int    `json:"height"`
 }
 
-// Output names of a blender unit.
+// Output names of a blender unit. OutputProgress ("progress", "progress.<frame>" in a several-frame
+// unit) is a small, few-sample preview of a frame, uploaded while the frame itself renders; it is
+// for watching a render, never a frame or a file of the result.
 const (
 	OutputImage     = "image"
 	OutputThumbnail = "thumbnail"
+	OutputProgress  = "progress"
 	ThumbnailSize   = 256
 )
+
+// LiveImage picks, among a blender unit's output names, the image that shows best what it is
+// rendering now: the preview of a frame whose thumbnail has not arrived, else the thumbnail of
+// its last frame done (the highest frame, since a unit renders its frames in order), else "".
+func LiveImage(names []string) string {
+	has := make(map[string]bool, len(names))
+	for _, n := range names {
+		has[n] = true
+	}
+	best, bestFrame, bestPreview := "", -1, false
+	for _, n := range names {
+		kind, frame, ok := strings.Cut(n, ".")
+		f := 0
+		if ok {
+			var err error
+			if f, err = strconv.Atoi(frame); err != nil {
+				continue
+			}
+		}
+		var preview bool
+		switch kind {
+		case OutputProgress:
+			thumb := OutputThumbnail
+			if ok {
+				thumb = FrameOutput(OutputThumbnail, f)
+			}
+			if has[thumb] {
+				continue // the frame is done: its thumbnail stands for it
+			}
+			preview = true
+		case OutputThumbnail:
+		default:
+			continue
+		}
+		// A preview (the frame rendering now) wins over thumbnails; among equals, the highest frame.
+		if preview && !bestPreview || preview == bestPreview && f > bestFrame {
+			best, bestFrame, bestPreview = n, f, preview
+		}
+	}
+	return best
+}
 
 // MaxBlenderFrames bounds the frames of one unit.
 const MaxBlenderFrames = 1000

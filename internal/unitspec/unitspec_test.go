@@ -44,3 +44,28 @@ func TestFrameOutput(t *testing.T) {
 		t.Errorf("FrameOutput = %q", got)
 	}
 }
+
+func TestLiveImage(t *testing.T) {
+	tests := []struct {
+		name  string
+		names []string
+		want  string
+	}{
+		{"nothing yet", nil, ""},
+		{"no images", []string{"segment.1", "log"}, ""},
+		{"a frame's preview", []string{"progress"}, "progress"},
+		{"the frame done", []string{"progress", "image", "thumbnail"}, "thumbnail"},
+		{"done without a preview", []string{"image", "thumbnail"}, "thumbnail"},
+		{"second frame rendering", []string{"progress.1", "image.1", "thumbnail.1", "progress.2"}, "progress.2"},
+		{"second frame done, no preview of the third", []string{"progress.1", "image.1", "thumbnail.1", "image.2", "thumbnail.2"}, "thumbnail.2"},
+		{"frames out of order in the map", []string{"thumbnail.10", "thumbnail.9", "image.10", "image.9"}, "thumbnail.10"},
+		{"a bad frame number", []string{"progress.x", "thumbnail.3"}, "thumbnail.3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := LiveImage(tt.names); got != tt.want {
+				t.Errorf("LiveImage(%v) = %q, want %q", tt.names, got, tt.want)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"taskcenter/internal/agent"
@@ -35,6 +36,7 @@ const (
 	FormatEXR       = unitspec.FormatEXR
 	OutputImage     = unitspec.OutputImage
 	OutputThumbnail = unitspec.OutputThumbnail
+	OutputProgress  = unitspec.OutputProgress
 	ThumbnailSize   = unitspec.ThumbnailSize
 	// MaxBlenderFrames bounds the frames of one unit.
 	MaxBlenderFrames = unitspec.MaxBlenderFrames
@@ -54,6 +56,89 @@ type Blender struct {
 	Threads int
 	// Grace is how long a cancelled render gets between SIGTERM and SIGKILL; default 5s.
 	Grace time.Duration
+	// Preview configures the progress image rendered before each frame; the zero value is the
+	// default.
+	Preview BlenderPreview
+
+	// dear holds the scenes (blob hashes) whose last preview cost more than Preview.MaxShare of its
+	// frame: their next units render none (a render task's units are mostly of one frame each, so
+	// the rule within a unit alone would rarely apply).
+	mu   sync.Mutex
+	dear map[string]bool
+}
+
+// maxDearScenes bounds Blender.dear; it starts again empty when full.
+const maxDearScenes = 1024
+
+// previewFor returns the preview parameters of a unit of scene: none when off or when the scene's
+// last preview was too dear.
+func (b *Blender) previewFor(scene string) map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dear[scene] {
+		return nil
+	}
+	return b.Preview.params()
+}
+
+// previewCost records what a unit's previews cost: a share above MaxShare marks the scene dear.
+func (b *Blender) previewCost(scene string, worst float64) {
+	if worst <= b.Preview.maxShare() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dear == nil || len(b.dear) >= maxDearScenes {
+		b.dear = map[string]bool{}
+	}
+	b.dear[scene] = true
+}
+
+// BlenderPreview configures a frame's progress image. Blender in background mode gives no access to
+// a render's pixels before it ends, so before each frame the same Blender process renders it small
+// (longest side Size) with few samples (Samples) to a PNG, uploaded as output "progress"
+// ("progress.<frame>" in a several-frame unit) while the frame itself renders; its thumbnail then
+// takes its place. It costs a scene sync and a small render per frame, so it is skipped where that
+// is a large share: for a unit's first frame when the frame's pixels times samples are fewer than
+// MinWork, for each later frame, and each later unit of the scene on this agent, when the last
+// preview took more than MaxShare of its frame's render.
+type BlenderPreview struct {
+	Off      bool    // no progress images
+	Size     int     // longest side in pixels; default ThumbnailSize
+	Samples  int     // Cycles samples, Eevee TAA samples; default 4
+	MinWork  float64 // pixels × samples under which a frame gets no preview; default 4e6
+	MaxShare float64 // largest share of a frame's render time a preview may take; default 0.1
+}
+
+// Defaults of BlenderPreview.
+const (
+	DefaultPreviewSamples  = 4
+	DefaultPreviewMinWork  = 4e6
+	DefaultPreviewMaxShare = 0.1
+)
+
+// params is the preview as the render script reads it; nil when off.
+func (p BlenderPreview) params() map[string]any {
+	if p.Off {
+		return nil
+	}
+	if p.Size <= 0 {
+		p.Size = ThumbnailSize
+	}
+	if p.Samples <= 0 {
+		p.Samples = DefaultPreviewSamples
+	}
+	if p.MinWork <= 0 {
+		p.MinWork = DefaultPreviewMinWork
+	}
+	return map[string]any{"size": p.Size, "samples": p.Samples, "min_work": p.MinWork, "max_share": p.maxShare()}
+}
+
+func (p BlenderPreview) maxShare() float64 {
+	if p.MaxShare <= 0 {
+		return DefaultPreviewMaxShare
+	}
+	return p.MaxShare
 }
 
 // validateBlender checks a spec and fills in its defaults.
@@ -101,7 +186,9 @@ func validateBlender(s *BlenderSpec) error {
 	return nil
 }
 
-// Run downloads the scene, renders the frame, uploads the image and a thumbnail.
+// Run downloads the scene, renders the unit's frames, and uploads each frame's image and thumbnail
+// as Blender saves it, while the next frame renders; with a preview, a frame's progress image
+// first (see BlenderPreview).
 func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agent.Result, error) {
 	var spec BlenderSpec
 	if err := decodeSpec(u.Spec, &spec); err != nil {
@@ -129,10 +216,15 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	if err := os.WriteFile(script, blenderSetup, 0o600); err != nil {
 		return agent.Result{}, fmt.Errorf("setup script: %w", err)
 	}
+	frames, several := spec.Frames, len(spec.Frames) > 0
+	if !several {
+		frames = []int{spec.Frame}
+	}
 	params, err := json.Marshal(map[string]any{
 		"scene_name": spec.SceneName, "engine": spec.Engine, "samples": spec.Samples,
 		"resolution": spec.Resolution, "camera": spec.Camera, "border": spec.Border,
-		"format": spec.Format, "threads": b.Threads,
+		"format": spec.Format, "threads": b.Threads, "frames": frames, "out_dir": outDir,
+		"preview": b.previewFor(spec.Scene),
 	})
 	if err != nil {
 		return agent.Result{}, fmt.Errorf("setup params: %w", err)
@@ -146,19 +238,8 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	if spec.SceneName != "" {
 		args = append(args, "-S", spec.SceneName)
 	}
-	// Arguments run in order: setup, output path, then -f renders. Everything after "--" is
-	// left to the script.
-	frameArg := strconv.Itoa(spec.Frame)
-	if len(spec.Frames) > 0 {
-		list := make([]string, len(spec.Frames))
-		for i, f := range spec.Frames {
-			list[i] = strconv.Itoa(f)
-		}
-		frameArg = strings.Join(list, ",") // Blender renders a comma-separated list in one run
-	}
-	args = append(args, "--python-exit-code", "4", "--python", script,
-		"-o", filepath.Join(outDir, "frame_#####"), "-F", spec.Format, "-f", frameArg,
-		"--", paramsPath)
+	// The script applies the spec and renders the frames; everything after "--" is left to it.
+	args = append(args, "--python-exit-code", "4", "--python", script, "--", paramsPath)
 	path := b.Path
 	if path == "" {
 		path = "blender"
@@ -167,17 +248,28 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 	if grace <= 0 {
 		grace = 5 * time.Second
 	}
-	cmd := command(ctx, grace, path, args...)
+	// A failed upload stops Blender: the unit fails as it would have at the end, without the wait.
+	rctx, stopRender := context.WithCancelCause(ctx)
+	defer stopRender(nil)
+	up := newFrameUploader(env, spec, frames, several, outDir, dir, func(err error) { stopRender(err) })
+	cmd := command(rctx, grace, path, args...)
 	cmd.Dir = dir
-	progress := &renderProgress{env: env, frames: max(len(spec.Frames), 1)}
-	out := &logWriter{env: env, line: progress.line}
+	progress := &renderProgress{env: env, frames: len(frames)}
+	lines := &blenderLines{progress: progress, saved: up.saved}
+	out := &logWriter{env: env, line: lines.line}
 	cmd.Stdout, cmd.Stderr = out, out
 	env.Progress(progressStart, "[agent] "+path+" "+strings.Join(args, " ")+"\n")
+	go up.run(ctx)
 	start := time.Now()
 	err = run(cmd, env)
 	renderSeconds := time.Since(start).Seconds()
+	upErr := up.finish()
+	b.previewCost(spec.Scene, lines.worstShare)
 	if ctx.Err() != nil {
 		return agent.Result{}, fmt.Errorf("blender stopped: %w", context.Cause(ctx))
+	}
+	if upErr != nil {
+		return agent.Result{}, upErr
 	}
 	if err != nil {
 		f := exitFailure("blender", err, out.Tail())
@@ -187,79 +279,205 @@ func (b *Blender) Run(ctx context.Context, u agentapi.Unit, env agent.Env) (agen
 		}
 		return agent.Result{}, f
 	}
-	if len(spec.Frames) > 0 {
-		return b.uploadFrames(ctx, env, spec, outDir, dir, out, renderSeconds)
-	}
-	file, err := renderedFile(outDir)
-	if err != nil {
-		// Blender exits 0 after some failures (e.g. a render engine error): no image is the signal.
-		return agent.Result{}, &agent.Failure{Err: fmt.Errorf("%w\n%s", err, out.Tail())}
-	}
-	w, h, err := imaging.Size(file)
-	if err != nil {
-		return agent.Result{}, fmt.Errorf("rendered image: %w", err)
-	}
 	env.Progress(progressRendered, "")
-	if _, err := env.Upload(ctx, OutputImage, file); err != nil {
-		return agent.Result{}, fmt.Errorf("upload image: %w", err)
-	}
-	if spec.Format == FormatPNG {
-		if err := uploadThumbnail(ctx, env, file, filepath.Join(dir, "thumbnail.png")); err != nil {
+	// A frame whose "Saved:" line was not seen (an unusual path, a Blender printing otherwise) is
+	// uploaded now; Blender exits 0 after some failures (a render engine error): a missing image
+	// is the signal.
+	res := BlenderResult{Format: spec.Format, Border: spec.Border, RenderSeconds: renderSeconds}
+	for _, f := range frames {
+		fr, err := up.frame(ctx, f)
+		if err != nil {
+			var af *agent.Failure
+			if errors.As(err, &af) {
+				af.Err = fmt.Errorf("%w\n%s", af.Err, out.Tail())
+			}
 			return agent.Result{}, err
 		}
-	}
-	env.Progress(100, "")
-	return agent.Result{Data: BlenderResult{
-		Width: w, Height: h, File: filepath.Base(file), Frame: spec.Frame, Format: spec.Format,
-		Border: spec.Border, RenderSeconds: renderSeconds,
-	}}, nil
-}
-
-// uploadFrames uploads each image of a several-frame render.
-func (b *Blender) uploadFrames(ctx context.Context, env agent.Env, spec BlenderSpec, outDir, dir string, out *logWriter, renderSeconds float64) (agent.Result, error) {
-	ext := ".png"
-	if spec.Format == FormatEXR {
-		ext = ".exr"
-	}
-	res := BlenderResult{Format: spec.Format, Border: spec.Border, RenderSeconds: renderSeconds}
-	for _, f := range spec.Frames {
-		file := filepath.Join(outDir, fmt.Sprintf("frame_%05d%s", f, ext))
-		w, h, err := imaging.Size(file)
-		if err != nil {
-			// Blender exits 0 after some failures: a missing image is the signal.
-			return agent.Result{}, &agent.Failure{Err: fmt.Errorf("frame %d: %w\n%s", f, err, out.Tail())}
+		if several {
+			res.Frames = append(res.Frames, fr)
 		}
-		if _, err := env.Upload(ctx, FrameOutput(OutputImage, f), file); err != nil {
-			return agent.Result{}, fmt.Errorf("upload image of frame %d: %w", f, err)
+		if f == frames[0] {
+			res.Frame, res.File, res.Width, res.Height = fr.Frame, fr.File, fr.Width, fr.Height
 		}
-		if spec.Format == FormatPNG {
-			thumb := filepath.Join(dir, fmt.Sprintf("thumbnail_%d.png", f))
-			if err := uploadThumbnailAs(ctx, env, FrameOutput(OutputThumbnail, f), file, thumb); err != nil {
-				return agent.Result{}, err
-			}
-		}
-		res.Frames = append(res.Frames, BlenderFrame{Frame: f, File: filepath.Base(file), Width: w, Height: h})
 	}
-	first := res.Frames[0]
-	res.Frame, res.File, res.Width, res.Height = first.Frame, first.File, first.Width, first.Height
 	env.Progress(100, "")
 	return agent.Result{Data: res}, nil
 }
 
-// renderedFile finds the one image Blender wrote.
-func renderedFile(outDir string) (string, error) {
-	matches, err := filepath.Glob(filepath.Join(outDir, "frame_*"))
-	if err != nil {
-		return "", err
-	}
-	if len(matches) != 1 {
-		return "", fmt.Errorf("blender wrote %d images, expected 1", len(matches))
-	}
-	return matches[0], nil
+// blenderLines reads Blender's output lines: a preview's lines ("TASKCENTER-PREVIEW N" up to its
+// "Saved:" or "TASKCENTER-PREVIEW-FAILED") do not count as render progress; every "Saved:" path goes
+// to the uploader.
+type blenderLines struct {
+	progress  *renderProgress
+	saved     func(path string)
+	inPreview bool
+	// worstShare is the largest share of a frame's render time a preview took
+	// ("TASKCENTER-PREVIEW-COST").
+	worstShare float64
 }
 
-func uploadThumbnail(ctx context.Context, env agent.Env, src, dst string) error {
-	return uploadThumbnailAs(ctx, env, OutputThumbnail, src, dst)
+func (b *blenderLines) line(l string) {
+	switch {
+	case strings.HasPrefix(l, "TASKCENTER-PREVIEW-COST "):
+		if m := previewCostLine.FindStringSubmatch(l); m != nil {
+			p, _ := strconv.ParseFloat(m[1], 64)
+			r, _ := strconv.ParseFloat(m[2], 64)
+			if r > 0 {
+				b.worstShare = max(b.worstShare, p/r)
+			}
+		}
+	case strings.HasPrefix(l, "TASKCENTER-PREVIEW-FAILED"):
+		b.inPreview = false
+	case strings.HasPrefix(l, "TASKCENTER-PREVIEW "):
+		b.inPreview = true
+	case strings.HasPrefix(l, "Saved:"):
+		b.saved(strings.Trim(strings.TrimSpace(strings.TrimPrefix(l, "Saved:")), "'\""))
+		if b.inPreview {
+			b.inPreview = false
+			return
+		}
+		b.progress.line(l)
+	case !b.inPreview:
+		b.progress.line(l)
+	}
+}
+
+// frameUploader uploads, in the background, each file Blender reports saved: a frame's image and
+// thumbnail, or its progress image (until the frame itself is saved). Frames it could not see
+// saved are uploaded by frame once Blender has exited.
+type frameUploader struct {
+	env      agent.Env
+	spec     BlenderSpec
+	several  bool
+	outDir   string
+	dir      string
+	ext      string
+	wanted   map[int]bool
+	failed   func(error) // stops the render
+	queue    chan string
+	done     chan struct{}
+	finished map[int]BlenderFrame // written by run, read after done
+	err      error                // the first failed frame upload; written by run, read after done
+}
+
+func newFrameUploader(env agent.Env, spec BlenderSpec, frames []int, several bool, outDir, dir string, failed func(error)) *frameUploader {
+	ext := ".png"
+	if spec.Format == FormatEXR {
+		ext = ".exr"
+	}
+	wanted := make(map[int]bool, len(frames))
+	for _, f := range frames {
+		wanted[f] = true
+	}
+	return &frameUploader{env: env, spec: spec, several: several, outDir: outDir, dir: dir, ext: ext,
+		wanted: wanted, failed: failed, finished: map[int]BlenderFrame{}, done: make(chan struct{}),
+		// Two files a frame: Blender never waits on the uploads (its output would stall).
+		queue: make(chan string, 2*len(frames)+2)}
+}
+
+// saved hands a path Blender printed to the uploader; it never blocks.
+func (u *frameUploader) saved(path string) {
+	select {
+	case u.queue <- path:
+	default: // more "Saved:" lines than files of this unit: not ours
+	}
+}
+
+func (u *frameUploader) name(output string, f int) string {
+	if u.several {
+		return FrameOutput(output, f)
+	}
+	return output
+}
+
+// parse tells which frame a path Blender saved is, and whether it is the frame's progress image.
+func (u *frameUploader) parse(path string) (frame int, progress, ok bool) {
+	if filepath.Dir(path) != u.outDir {
+		return 0, false, false
+	}
+	base := filepath.Base(path)
+	num, found := strings.CutPrefix(base, "frame_")
+	if found {
+		num, found = strings.CutSuffix(num, u.ext)
+	} else if num, found = strings.CutPrefix(base, "progress_"); found {
+		num, found = strings.CutSuffix(num, ".png")
+		progress = true
+	}
+	f, err := strconv.Atoi(num)
+	if !found || err != nil || !u.wanted[f] {
+		return 0, false, false
+	}
+	return f, progress, true
+}
+
+// run uploads what Blender saves until the queue is closed. After a failed frame upload it only
+// drains the queue.
+func (u *frameUploader) run(ctx context.Context) {
+	defer close(u.done)
+	for path := range u.queue {
+		f, progress, ok := u.parse(path)
+		if !ok || u.err != nil {
+			continue
+		}
+		if _, done := u.finished[f]; done {
+			continue
+		}
+		if progress {
+			if len(u.queue) > 0 {
+				continue // the frame (or the next) is saved already: this image is stale
+			}
+			if _, err := u.env.Upload(ctx, u.name(OutputProgress, f), path); err != nil {
+				// A progress image is for watching: its loss fails nothing.
+				u.env.Progress(-1, fmt.Sprintf("[agent] progress image of frame %d not uploaded: %v\n", f, err))
+			}
+			continue
+		}
+		fr, err := u.upload(ctx, f, path)
+		if err != nil {
+			u.err = err
+			u.failed(err)
+			continue
+		}
+		u.finished[f] = fr
+	}
+}
+
+// finish waits for the uploads of what Blender saved and returns the first failure.
+func (u *frameUploader) finish() error {
+	close(u.queue)
+	<-u.done
+	return u.err
+}
+
+// frame returns frame f, uploading it now if it was not seen saved; called after finish.
+func (u *frameUploader) frame(ctx context.Context, f int) (BlenderFrame, error) {
+	if fr, ok := u.finished[f]; ok {
+		return fr, nil
+	}
+	fr, err := u.upload(ctx, f, filepath.Join(u.outDir, fmt.Sprintf("frame_%05d%s", f, u.ext)))
+	if err == nil {
+		u.finished[f] = fr
+	}
+	return fr, err
+}
+
+// upload sends a frame's image and, for a PNG, its thumbnail. A missing or unreadable image is an
+// agent.Failure (Blender did not render the frame); a failed upload a plain error.
+func (u *frameUploader) upload(ctx context.Context, f int, file string) (BlenderFrame, error) {
+	w, h, err := imaging.Size(file)
+	if err != nil {
+		return BlenderFrame{}, &agent.Failure{Err: fmt.Errorf("frame %d: %w", f, err)}
+	}
+	if _, err := u.env.Upload(ctx, u.name(OutputImage, f), file); err != nil {
+		return BlenderFrame{}, fmt.Errorf("upload image of frame %d: %w", f, err)
+	}
+	if u.spec.Format == FormatPNG {
+		thumb := filepath.Join(u.dir, fmt.Sprintf("thumbnail_%d.png", f))
+		if err := uploadThumbnailAs(ctx, u.env, u.name(OutputThumbnail, f), file, thumb); err != nil {
+			return BlenderFrame{}, err
+		}
+	}
+	return BlenderFrame{Frame: f, File: filepath.Base(file), Width: w, Height: h}, nil
 }
 
 func uploadThumbnailAs(ctx context.Context, env agent.Env, name, src, dst string) error {
@@ -287,10 +505,12 @@ const (
 // Cycles X with tiling "Tile 2/4"); Eevee prints "Rendering 3 / 16 samples". Workbench prints
 // nothing until "Saved:".
 var (
-	engineIdent  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-	cyclesSample = regexp.MustCompile(`\bSample (\d+)/(\d+)`)
-	cyclesTile   = regexp.MustCompile(`\b(?:Rendered (\d+)/(\d+) Tiles|Tile (\d+)/(\d+))`)
-	eeveeSample  = regexp.MustCompile(`\bRendering (\d+) / (\d+) samples`)
+	engineIdent = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+	// previewCostLine is the render script's measure of a frame's preview and render.
+	previewCostLine = regexp.MustCompile(`^TASKCENTER-PREVIEW-COST frame=-?\d+ preview=([0-9.]+)s render=([0-9.]+)s`)
+	cyclesSample    = regexp.MustCompile(`\bSample (\d+)/(\d+)`)
+	cyclesTile      = regexp.MustCompile(`\b(?:Rendered (\d+)/(\d+) Tiles|Tile (\d+)/(\d+))`)
+	eeveeSample     = regexp.MustCompile(`\bRendering (\d+) / (\d+) samples`)
 )
 
 // renderProgress turns Blender's output lines into progress reports. With several frames each frame

@@ -8,6 +8,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -328,5 +329,196 @@ func TestRenderProgress(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlenderUploadsFramesAsSaved renders three frames: each frame's image and thumbnail are
+// uploaded as Blender saves it, while the next frame renders, not once Blender has exited.
+func TestBlenderUploadsFramesAsSaved(t *testing.T) {
+	env := blenderEnv(t)
+	var before string // the log when frame 1's image was uploaded
+	env.onUpload = func(name, log string) error {
+		if name == FrameOutput(OutputImage, 1) {
+			before = log
+		}
+		return nil
+	}
+	res, err := (&Blender{}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frames: []int{1, 2, 3}, Samples: 4}), env)
+	if err != nil {
+		t.Fatalf("Run: %v\nlog:\n%s", err, env.Log())
+	}
+	if !strings.Contains(before, "frame_00001.png") {
+		t.Fatalf("frame 1 uploaded before Blender saved it:\n%s", before)
+	}
+	if strings.Contains(before, "frame_00003.png") || strings.Contains(before, "Blender quit") {
+		t.Errorf("frame 1 was uploaded only after the last frame was saved:\n%s", before)
+	}
+	if r := res.Data.(BlenderResult); len(r.Frames) != 3 || r.Frames[2].Frame != 3 {
+		t.Errorf("result %+v", r)
+	}
+	want := []string{"image.1", "thumbnail.1", "image.2", "thumbnail.2", "image.3", "thumbnail.3"}
+	if !slices.Equal(env.order, want) {
+		t.Errorf("uploads %v, want %v", env.order, want)
+	}
+}
+
+// TestBlenderUploadFailure fails the upload of a block's first frame: the unit fails with that
+// error, and Blender is stopped rather than left to render the rest.
+func TestBlenderUploadFailure(t *testing.T) {
+	env := blenderEnv(t)
+	env.onUpload = func(name, log string) error {
+		if name == FrameOutput(OutputImage, 1) {
+			return errors.New("the server is gone")
+		}
+		return nil
+	}
+	_, err := (&Blender{}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frames: []int{1, 2, 3}, Samples: 64}), env)
+	if err == nil || !strings.Contains(err.Error(), "the server is gone") {
+		t.Fatalf("Run: %v, want the upload's error", err)
+	}
+	if strings.Contains(env.Log(), "frame_00003.png") {
+		t.Errorf("Blender went on rendering after the upload failed:\n%s", env.Log())
+	}
+	if len(env.uploads) != 0 {
+		t.Errorf("uploaded %v", env.order)
+	}
+}
+
+// TestBlenderPreview renders with progress images: a frame's preview is uploaded before its image,
+// is a real (smaller, noisier) render of the frame, leaves the final image as it would be without
+// it, and does not count as render progress. A small frame gets none by default; after a preview
+// costing more than MaxShare of its frame, later frames get none.
+func TestBlenderPreview(t *testing.T) {
+	plain := blenderEnv(t)
+	if _, err := (&Blender{Preview: BlenderPreview{Off: true}}).Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frame: 2}), plain); err != nil {
+		t.Fatalf("Run: %v\n%s", err, plain.Log())
+	}
+	tests := []struct {
+		name    string
+		preview BlenderPreview
+		spec    BlenderSpec
+		want    []string // uploads in order
+	}{
+		{"default: a small frame gets none", BlenderPreview{}, BlenderSpec{Scene: sceneHash, Frame: 2},
+			[]string{"image", "thumbnail"}},
+		{"one frame", BlenderPreview{MinWork: 1}, BlenderSpec{Scene: sceneHash, Frame: 2},
+			[]string{"progress", "image", "thumbnail"}},
+		{"a block", BlenderPreview{MinWork: 1, Size: 64}, BlenderSpec{Scene: sceneHash, Frame: 2, Border: &imaging.Border{MinX: 0.5, MaxX: 1, MinY: 0, MaxY: 0.5}},
+			[]string{"progress", "image", "thumbnail"}},
+		{"several frames", BlenderPreview{MinWork: 1, MaxShare: 100}, BlenderSpec{Scene: sceneHash, Frames: []int{1, 2}},
+			[]string{"progress.1", "image.1", "thumbnail.1", "progress.2", "image.2", "thumbnail.2"}},
+		{"previews too dear", BlenderPreview{MinWork: 1, MaxShare: 1e-6}, BlenderSpec{Scene: sceneHash, Frames: []int{1, 2}},
+			[]string{"progress.1", "image.1", "thumbnail.1", "image.2", "thumbnail.2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := blenderEnv(t)
+			res, err := (&Blender{Preview: tt.preview}).Run(t.Context(), unit(t, "blender", tt.spec), env)
+			if err != nil {
+				t.Fatalf("Run: %v\nlog:\n%s", err, env.Log())
+			}
+			if !slices.Equal(env.order, tt.want) {
+				t.Fatalf("uploads %v, want %v\n%s", env.order, tt.want, env.Log())
+			}
+			r := res.Data.(BlenderResult)
+			progress := env.Progresses()
+			for i, p := range progress {
+				if i > 0 && p < progress[i-1] {
+					t.Errorf("progress went back: %v", progress)
+				}
+			}
+			if len(progress) == 0 || progress[len(progress)-1] != 100 {
+				t.Errorf("progress %v does not end at 100", progress)
+			}
+			if tt.want[0] != OutputProgress {
+				return
+			}
+			// The preview is the block or frame, its longest side at most Size, and not the image.
+			pv := decodeUpload(t, env, OutputProgress)
+			size := tt.preview.Size
+			if size == 0 {
+				size = ThumbnailSize
+			}
+			if b := pv.Bounds(); max(b.Dx(), b.Dy()) > size || b.Dx()*r.Height != b.Dy()*r.Width {
+				t.Errorf("preview is %v, the image %dx%d, size %d", b, r.Width, r.Height, size)
+			}
+			if bytes.Equal(env.uploads[OutputProgress], env.uploads[OutputImage]) {
+				t.Error("the preview is the final image")
+			}
+			if tt.spec.Border == nil {
+				if d := maxPixelDiff(decodeUpload(t, env, OutputImage), decodeUpload(t, plain, OutputImage)); d != 0 {
+					t.Errorf("the image rendered after a preview differs from one without by up to %d/255", d)
+				}
+			}
+		})
+	}
+}
+
+func maxPixelDiff(a, b image.Image) int {
+	if a.Bounds() != b.Bounds() {
+		return 255
+	}
+	d := 0
+	for y := a.Bounds().Min.Y; y < a.Bounds().Max.Y; y++ {
+		for x := a.Bounds().Min.X; x < a.Bounds().Max.X; x++ {
+			r1, g1, b1, _ := a.At(x, y).RGBA()
+			r2, g2, b2, _ := b.At(x, y).RGBA()
+			d = max(d, absDiff(r1, r2)>>8, absDiff(g1, g2)>>8, absDiff(b1, b2)>>8)
+		}
+	}
+	return d
+}
+
+// TestBlenderLines reads the render script's output: a preview's samples are not render progress,
+// and every saved file goes to the uploader.
+func TestBlenderLines(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  []float64
+		saved []string
+	}{
+		{"preview then frame", []string{"TASKCENTER-PREVIEW 1", "Fra:1 | Sample 4/4", "Saved: '/o/progress_00001.png'",
+			"Fra:1 | Sample 8/16", "Saved: '/o/frame_00001.png'"}, []float64{48, 95}, []string{"/o/progress_00001.png", "/o/frame_00001.png"}},
+		{"failed preview", []string{"TASKCENTER-PREVIEW 1", "Fra:1 | Sample 1/4", "TASKCENTER-PREVIEW-FAILED boom",
+			"Fra:1 | Sample 16/16", "Saved: '/o/frame_00001.png'"}, []float64{95}, []string{"/o/frame_00001.png"}},
+		{"no preview", []string{"Fra:1 | Sample 8/16", "Saved: \"/o/frame_00001.png\""}, []float64{48, 95}, []string{"/o/frame_00001.png"}},
+		{"preview costs", []string{"TASKCENTER-PREVIEW 1", "Saved: '/o/progress_00001.png'", "Saved: '/o/frame_00001.png'",
+			"TASKCENTER-PREVIEW-COST frame=1 preview=0.500s render=2.000s", "TASKCENTER-PREVIEW-COST frame=2 preview=0.100s render=2.000s"},
+			[]float64{95}, []string{"/o/progress_00001.png", "/o/frame_00001.png"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newFakeEnv(t)
+			var saved []string
+			l := &blenderLines{progress: &renderProgress{env: env, frames: 1}, saved: func(p string) { saved = append(saved, p) }}
+			for _, line := range tt.lines {
+				l.line(line)
+			}
+			if got := env.Progresses(); !slices.Equal(got, tt.want) {
+				t.Errorf("progress %v, want %v", got, tt.want)
+			}
+			if !slices.Equal(saved, tt.saved) {
+				t.Errorf("saved %v, want %v", saved, tt.saved)
+			}
+			if tt.name == "preview costs" && l.worstShare != 0.25 {
+				t.Errorf("worst share %v, want 0.25", l.worstShare)
+			}
+		})
+	}
+}
+
+// TestBlenderPreviewTooDear: once a scene's preview cost more than MaxShare of its frame, the
+// agent's next units of that scene render none (a render task's units are mostly single frames).
+func TestBlenderPreviewTooDear(t *testing.T) {
+	b := &Blender{Preview: BlenderPreview{MinWork: 1, MaxShare: 1e-6}}
+	for i, want := range [][]string{{"progress", "image", "thumbnail"}, {"image", "thumbnail"}} {
+		env := blenderEnv(t)
+		if _, err := b.Run(t.Context(), unit(t, "blender", BlenderSpec{Scene: sceneHash, Frame: 1}), env); err != nil {
+			t.Fatalf("Run: %v\n%s", err, env.Log())
+		}
+		if !slices.Equal(env.order, want) {
+			t.Fatalf("unit %d uploaded %v, want %v", i+1, env.order, want)
+		}
 	}
 }

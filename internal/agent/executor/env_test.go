@@ -18,11 +18,14 @@ type fakeEnv struct {
 	t      testing.TB
 	dir    string
 	inputs map[string]string // hash -> local path
+	// onUpload, when set, runs before each upload (with the log so far); its error fails the upload.
+	onUpload func(name, log string) error
 
 	mu       sync.Mutex
 	progress []float64
 	log      strings.Builder
 	uploads  map[string][]byte
+	order    []string // upload names in the order they came
 }
 
 func newFakeEnv(t testing.TB) *fakeEnv {
@@ -39,6 +42,11 @@ func (e *fakeEnv) Progress(p float64, log string) {
 }
 
 func (e *fakeEnv) Upload(ctx context.Context, name, path string) (agentapi.OutputResponse, error) {
+	if e.onUpload != nil {
+		if err := e.onUpload(name, e.Log()); err != nil {
+			return agentapi.OutputResponse{}, err
+		}
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return agentapi.OutputResponse{}, fmt.Errorf("upload %s: %w", name, err)
@@ -46,6 +54,7 @@ func (e *fakeEnv) Upload(ctx context.Context, name, path string) (agentapi.Outpu
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.uploads[name] = data
+	e.order = append(e.order, name)
 	sum := sha256.Sum256(data)
 	return agentapi.OutputResponse{Name: name, Output: agentapi.Output{Hash: hex.EncodeToString(sum[:]), Size: int64(len(data))}}, nil
 }

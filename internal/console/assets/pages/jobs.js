@@ -1,4 +1,5 @@
 import { h, put, api, live, badge, unitBar, fmtTime, money, debounce, errorBox, isAdmin, navigate } from '../app.js';
+import { renderingNow } from './rendering.js';
 
 const STATUSES = ['', 'waiting', 'queued', 'running', 'paused', 'succeeded', 'partial', 'failed', 'cancelled'];
 const PAGE = 50;
@@ -113,6 +114,7 @@ export const jobPage = {
     const counts = h('div', { id: 'job-counts' });
     const unitsEl = h('div', { id: 'units' });
     const thumbs = h('div', {});
+    const nowEl = h('div', {}), showNow = renderingNow(nowEl);
     const children = h('div', {});
     const eventsEl = h('div', {});
     const blockEl = h('div', {});
@@ -198,13 +200,13 @@ export const jobPage = {
     }
     drawHead();
     drawCounts();
-    put(main, head, counts, h('h2', {}, 'Units ', unitStatus), unitsEl, logEl, children, thumbs, h('div', { class: 'grid2' }, eventsEl, blockEl));
+    put(main, head, counts, h('h2', {}, 'Units ', unitStatus), unitsEl, logEl, children, nowEl, thumbs, h('div', { class: 'grid2' }, eventsEl, blockEl));
     await Promise.all([loadUnits(), loadSide()]);
     const reloadUnits = debounce(loadUnits, 300);
     const reloadSide = debounce(loadSide, 500);
     live({ job: id }, {
       job: async (j) => {
-        const changed = JSON.stringify(j.units) !== JSON.stringify(job.units);
+        const changed = showNow(j.running) || JSON.stringify(j.units) !== JSON.stringify(job.units);
         const moved = j.status !== job.status;
         job = { ...job, status: j.status, pause_reason: j.pause_reason, units: j.units };
         drawHead(); drawCounts();
