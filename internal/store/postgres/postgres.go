@@ -297,6 +297,10 @@ func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) strin
 // FoldJobTallies moves the journal into the totals in one statement: a reader sees the changes
 // either in the journal or in the totals. Rows are upserted in key order, so two folds at once
 // (a leadership hand-over) wait for each other instead of deadlocking.
+// JobSearch is "": the LIKE conditions are served by jobs_search, a pg_trgm GIN index over the
+// lowered columns (migration 00015), where pg_trgm could be installed.
+func (dialect) JobSearch(*sqlstore.Args, string) string { return "" }
+
 func (dialect) FoldJobTallies() string {
 	return `WITH moved AS (DELETE FROM job_tally_changes RETURNING account_id, kind, n)
 		INSERT INTO job_tallies (account_id, kind, n)

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"runtime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
 	sqlite "modernc.org/sqlite"
@@ -168,6 +169,18 @@ func (dialect) Batch(a *sqlstore.Args, alias string, cols []sqlstore.BatchCol, n
 func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) string {
 	return `SELECT COALESCE(SUM(n), 0) FROM job_tallies WHERE ` + d.InInt64s(a, "account_id", accounts, false) +
 		` AND kind = ` + a.Add(kind)
+}
+
+// JobSearch looks text up in jobs_search, the FTS5 trigram index of the jobs' name, alias and
+// project (migration 00015): a phrase of text's trigrams matches the jobs holding it as a substring
+// in one column, case folded. A text shorter than a trigram matches nothing there, and is left to
+// the LIKE conditions' scan.
+func (dialect) JobSearch(a *sqlstore.Args, text string) string {
+	if utf8.RuneCountInString(text) < 3 {
+		return ""
+	}
+	return `id IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH ` +
+		a.Add(`"`+strings.ReplaceAll(text, `"`, `""`)+`"`) + `)`
 }
 
 // FoldJobTallies is "": the triggers update the totals themselves.

@@ -249,6 +249,9 @@ func (b *Base) jobWhere(a *Args, f store.JobFilter) string {
 		w = append(w, b.D.InStrings(a, "pause_reason", f.PauseReasons))
 	}
 	if f.Search != "" {
+		if c := b.D.JobSearch(a, strings.ToLower(f.Search)); c != "" {
+			w = append(w, c)
+		}
 		p := a.Add(likePattern(f.Search))
 		w = append(w, fmt.Sprintf(`(LOWER(name) LIKE %[1]s ESCAPE '\' OR LOWER(alias) LIKE %[1]s ESCAPE '\'
 			OR LOWER(project) LIKE %[1]s ESCAPE '\')`, p))
@@ -271,23 +274,45 @@ func (b *Base) jobWhere(a *Args, f store.JobFilter) string {
 	return " WHERE " + strings.Join(w, " AND ")
 }
 
+// ListJobs reads a page of the jobs matching f, newest first, with their total. A page by key
+// (f.BeforeID, f.AfterID) starts at an index entry instead of walking past the rows an offset
+// skips.
 func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error) {
 	var a Args
 	where := b.jobWhere(&a, f)
-	vals := slices.Clone(a.Vals) // the page's limit and offset are appended to a
-	query := `SELECT ` + jobCols + ` FROM jobs` + where + ` ORDER BY id DESC`
+	vals := slices.Clone(a.Vals) // the page's keys, limit and offset are appended to a
+	keyed, order := f.BeforeID > 0 || f.AfterID > 0, "DESC"
+	pageWhere := where
+	if keyed {
+		var keys []string
+		if f.BeforeID > 0 {
+			keys = append(keys, "id < "+a.Add(f.BeforeID))
+		}
+		if f.AfterID > 0 {
+			// The oldest jobs newer than the key are the page just before it: read upwards.
+			keys = append(keys, "id > "+a.Add(f.AfterID))
+			order = "ASC"
+		}
+		if pageWhere == "" {
+			pageWhere = " WHERE " + strings.Join(keys, " AND ")
+		} else {
+			pageWhere += " AND " + strings.Join(keys, " AND ")
+		}
+	}
+	query := `SELECT ` + jobCols + ` FROM jobs` + pageWhere + ` ORDER BY id DESC`
 	if page := limitOffset(&a, f.Limit, f.Offset); page != "" {
 		// The page's ids first, then their rows: the rows skipped by the offset are walked in an
 		// index (jobs_account_kind covers a one-account list) instead of being read whole.
-		query = `SELECT ` + jobCols + ` FROM jobs WHERE id IN (SELECT id FROM jobs` + where + ` ORDER BY id DESC` + page +
-			`) ORDER BY id DESC`
+		query = `SELECT ` + jobCols + ` FROM jobs WHERE id IN (SELECT id FROM jobs` + pageWhere + ` ORDER BY id ` + order +
+			page + `) ORDER BY id DESC`
 	}
 	jobs, err := all(newJobScanner().scan)(b.r.Query(ctx, query, a.Vals...))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
 	}
-	// The count needs a query of its own only when the page may have cut the list short.
-	if short := f.Limit <= 0 || len(jobs) < f.Limit; short && (len(jobs) > 0 || f.Offset <= 0) {
+	// The count needs a query of its own only when the page may have cut the list short, or starts at
+	// a key, whose position in the list is unknown.
+	if short := f.Limit <= 0 || len(jobs) < f.Limit; !keyed && short && (len(jobs) > 0 || f.Offset <= 0) {
 		return jobs, max(f.Offset, 0) + len(jobs), nil
 	}
 	total, err := b.countJobs(ctx, f, where, vals)

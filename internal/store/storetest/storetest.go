@@ -79,6 +79,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AITasks", testAITasks},
 		{"WorkerDrain", testWorkerDrain},
 		{"AITasksBatch", testAITasksBatch},
+		{"JobSearch", testJobSearch},
+		{"ListJobsByKey", testListJobsByKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
