@@ -23,7 +23,11 @@ func TestJobSearchMigrationIndexesJobs(t *testing.T) {
 	if err := migrate(ctx, pool, schema); err != nil {
 		t.Fatal(err)
 	}
-	storetest.CheckSeededJobSearch(t, New(pool))
+	s := New(pool)
+	storetest.CheckSeededJobSearch(t, s)
+	if indexed, err := s.JobSearchIndexed(ctx); err != nil || !indexed {
+		t.Errorf("JobSearchIndexed: %v, %v", indexed, err)
+	}
 	var plan string
 	// With scans ruled out, a plan that does not name the index means the index cannot serve the
 	// search's conditions as ListJobs writes them.

@@ -135,6 +135,16 @@ func (s *Store) Close() error {
 // Pool is the connection pool, for callers that need PostgreSQL directly.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// JobSearchIndexed reports whether the job list's search has its trigram index (migration 00015),
+// which is missing where pg_trgm could not be created: searches then scan the jobs.
+func (s *Store) JobSearchIndexed(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('jobs_search') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look up the job search index: %w", err)
+	}
+	return ok, nil
+}
+
 // InTx runs fn in one transaction; inside a transaction it joins that one.
 func (s *Store) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	return s.Base.RunTx(ctx, func(b *sqlstore.Base) error {

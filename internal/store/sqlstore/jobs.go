@@ -242,7 +242,12 @@ func (b *Base) jobWhere(a *Args, f store.JobFilter) string {
 	case len(f.ParentIDs) > 1:
 		w = append(w, "parent_id <> 0 AND "+b.D.InInt64s(a, "parent_id", f.ParentIDs, false))
 	}
-	if len(f.Statuses) > 0 {
+	switch {
+	case len(f.Statuses) == 1:
+		// An equality, as for one account: the index jobs_live_status then yields the jobs in id order,
+		// and a deep page skips its entries (SQLite cannot see that an IN list holds one value).
+		w = append(w, "status = "+a.Add(string(f.Statuses[0])))
+	case len(f.Statuses) > 1:
 		w = append(w, b.D.InStrings(a, "status", strs(f.Statuses)))
 	}
 	if len(f.PauseReasons) > 0 {
