@@ -18,7 +18,6 @@ import (
 	"io/fs"
 	"runtime"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/pressly/goose/v3"
 	sqlite "modernc.org/sqlite"
@@ -173,12 +172,8 @@ func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) strin
 
 // JobSearch looks text up in jobs_search, the FTS5 trigram index of the jobs' name, alias and
 // project (migration 00015): a phrase of text's trigrams matches the jobs holding it as a substring
-// in one column, case folded. A text shorter than a trigram matches nothing there, and is left to
-// the LIKE conditions' scan.
+// in one column, case folded (the store asks only for texts of a trigram or longer).
 func (dialect) JobSearch(a *sqlstore.Args, text string) string {
-	if utf8.RuneCountInString(text) < 3 {
-		return ""
-	}
 	return `id IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH ` +
 		a.Add(`"`+strings.ReplaceAll(text, `"`, `""`)+`"`) + `)`
 }

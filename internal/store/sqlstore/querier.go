@@ -79,7 +79,7 @@ type Dialect interface {
 	// JobSearch renders a condition on jobs.id keeping the jobs whose name, alias or project may
 	// contain text (already lowered) as a substring, looked up in the driver's search index: a
 	// superset of the matches, which the LIKE conditions then narrow. "" where the LIKE conditions
-	// are served by an index themselves, or text is too short for the index.
+	// are served by an index themselves. text has at least searchTrigram characters.
 	JobSearch(a *Args, text string) string
 }
 
