@@ -169,6 +169,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer st.Close()
+	if s, ok := st.(interface {
+		JobSearchIndexed(context.Context) (bool, error)
+	}); ok {
+		if indexed, err := s.JobSearchIndexed(ctx); err == nil && !indexed {
+			log.Warn("job search has no trigram index (pg_trgm could not be created): searches scan every job; see docs/console.md")
+		}
+	}
 	blobs, err := OpenBlobs(ctx, o.BlobURL, o.DataDir)
 	if err != nil {
 		return fmt.Errorf("open blob store: %w", err)

@@ -25,7 +25,8 @@ import (
 
 // BenchmarkJobsFilter100k answers the console's jobs page over HTTP with 100,000 jobs (of three
 // kinds, one unit each, 2% paused) across 10 accounts: the first page, a filter by kind and
-// status, a text search, a deep page, and a tenant's filter. ns/op is one answer's latency.
+// status, text searches (one job in 10,000; every job; two letters, below the trigram indexes), deep
+// pages by offset and by key, and a tenant's filter. ns/op is one answer's latency.
 //
 //	go test ./internal/native/ -run '^$' -bench JobsFilter100k -benchtime 50x
 func BenchmarkJobsFilter100k(b *testing.B) {
@@ -103,6 +104,10 @@ func benchJobsFilter(b *testing.B, open func(testing.TB) store.Store) {
 			{"kind and status", "kind=rpa.job&status=paused&limit=50", creds.AdminToken},
 			{"search", "search=scene-04242&limit=50", creds.AdminToken},
 			{"deep page", "status=queued&limit=50&offset=50000", creds.AdminToken},
+			{"deep page, any status", "limit=50&offset=50000", creds.AdminToken},
+			{"deep page by key", "status=queued&limit=50&before_id=50000", creds.AdminToken},
+			{"search, every job", "search=scene&limit=50", creds.AdminToken},
+			{"search, two letters", "search=42&limit=50", creds.AdminToken},
 			{"tenant kind", "kind=batch&limit=50", tenantToken},
 		} {
 			b.Run(tc.name, func(b *testing.B) {

@@ -115,6 +115,12 @@ type JobFilter struct {
 	WithDeleted  bool
 	Limit        int // 0 = no limit
 	Offset       int
+	// Keyset paging, for ListJobs: with BeforeID the page holds the newest jobs older than it (the
+	// page after one ending there); with AfterID the oldest jobs newer than it, still newest first
+	// (the page before one starting there). Offset then counts from the key. The total counts the
+	// whole list, as without them.
+	BeforeID int64
+	AfterID  int64
 }
 
 // JobTrees is a page of parent jobs with their children.

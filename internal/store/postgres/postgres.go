@@ -135,6 +135,16 @@ func (s *Store) Close() error {
 // Pool is the connection pool, for callers that need PostgreSQL directly.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// JobSearchIndexed reports whether the job list's search has its trigram index (migration 00059),
+// which is missing where pg_trgm could not be created: searches then scan the jobs.
+func (s *Store) JobSearchIndexed(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('jobs_search') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look up the job search index: %w", err)
+	}
+	return ok, nil
+}
+
 // InTx runs fn in one transaction; inside a transaction it joins that one.
 func (s *Store) InTx(ctx context.Context, fn func(tx store.Store) error) error {
 	return s.Base.RunTx(ctx, func(b *sqlstore.Base) error {
@@ -297,6 +307,10 @@ func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) strin
 // FoldJobTallies moves the journal into the totals in one statement: a reader sees the changes
 // either in the journal or in the totals. Rows are upserted in key order, so two folds at once
 // (a leadership hand-over) wait for each other instead of deadlocking.
+// JobSearch is "": the LIKE conditions are served by jobs_search, a pg_trgm GIN index over the
+// lowered columns (migration 00059), where pg_trgm could be installed.
+func (dialect) JobSearch(*sqlstore.Args, string) string { return "" }
+
 func (dialect) FoldJobTallies() string {
 	return `WITH moved AS (DELETE FROM job_tally_changes RETURNING account_id, kind, n)
 		INSERT INTO job_tallies (account_id, kind, n)

@@ -37,6 +37,11 @@ func OpenTest(t testing.TB) *Store {
 		}
 		t.Skipf("postgres test database %s unreachable: %v", url, err)
 	}
+	// pg_trgm (migration 00059) goes into public, which outlives the test: created by a test's
+	// migration it would land in the test's schema, and dropping that would drop every other test's
+	// search index with it. An error (a concurrent test creating it too, or no pg_trgm on the
+	// server) leaves the migration to find it or go without.
+	_, _ = admin.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])

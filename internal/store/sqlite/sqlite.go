@@ -170,6 +170,14 @@ func (d dialect) JobTally(a *sqlstore.Args, accounts []int64, kind string) strin
 		` AND kind = ` + a.Add(kind)
 }
 
+// JobSearch looks text up in jobs_search, the FTS5 trigram index of the jobs' name, alias and
+// project (migration 00059): a phrase of text's trigrams matches the jobs holding it as a substring
+// in one column, case folded (the store asks only for texts of a trigram or longer).
+func (dialect) JobSearch(a *sqlstore.Args, text string) string {
+	return `id IN (SELECT rowid FROM jobs_search WHERE jobs_search MATCH ` +
+		a.Add(`"`+strings.ReplaceAll(text, `"`, `""`)+`"`) + `)`
+}
+
 // FoldJobTallies is "": the triggers update the totals themselves.
 func (dialect) FoldJobTallies() string { return "" }
 

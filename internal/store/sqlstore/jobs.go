@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"taskcenter/internal/store"
 )
@@ -189,6 +190,10 @@ func likePattern(s string) string {
 	return "%" + strings.ToLower(r.Replace(s)) + "%"
 }
 
+// searchTrigram is the length (in characters) of the shortest search text the drivers' trigram
+// indexes can look up.
+const searchTrigram = 3
+
 // limitOffset renders LIMIT/OFFSET; 0 means none. SQLite needs a LIMIT before an OFFSET.
 //
 // Both are written so that PostgreSQL plans a prepared page statement once rather than on every
@@ -242,16 +247,34 @@ func (b *Base) jobWhere(a *Args, f store.JobFilter) string {
 	case len(f.ParentIDs) > 1:
 		w = append(w, "parent_id <> 0 AND "+b.D.InInt64s(a, "parent_id", f.ParentIDs, false))
 	}
-	if len(f.Statuses) > 0 {
+	switch {
+	case len(f.Statuses) == 1:
+		// An equality, as for one account: the index jobs_live_status then yields the jobs in id order,
+		// and a deep page skips its entries (SQLite cannot see that an IN list holds one value).
+		w = append(w, "status = "+a.Add(string(f.Statuses[0])))
+	case len(f.Statuses) > 1:
 		w = append(w, b.D.InStrings(a, "status", strs(f.Statuses)))
 	}
 	if len(f.PauseReasons) > 0 {
 		w = append(w, b.D.InStrings(a, "pause_reason", f.PauseReasons))
 	}
 	if f.Search != "" {
+		text, lower := strings.ToLower(f.Search), "LOWER(%s)"
+		if utf8.RuneCountInString(text) < searchTrigram {
+			// No trigram to look up, so a scan is the best plan; but PostgreSQL's generic plan for
+			// the indexed expressions would walk its whole trigram index first (about twice the
+			// scan's time). Other expressions of the same values keep both the plan and the
+			// prepared statement apart.
+			lower = "LOWER(%s || '')"
+		} else if c := b.D.JobSearch(a, text); c != "" {
+			w = append(w, c)
+		}
 		p := a.Add(likePattern(f.Search))
-		w = append(w, fmt.Sprintf(`(LOWER(name) LIKE %[1]s ESCAPE '\' OR LOWER(alias) LIKE %[1]s ESCAPE '\'
-			OR LOWER(project) LIKE %[1]s ESCAPE '\')`, p))
+		var or []string
+		for _, col := range []string{"name", "alias", "project"} {
+			or = append(or, fmt.Sprintf(lower, col)+" LIKE "+p+` ESCAPE '\'`)
+		}
+		w = append(w, "("+strings.Join(or, " OR ")+")")
 	}
 	if f.Project != "" {
 		w = append(w, "project = "+a.Add(f.Project))
@@ -271,23 +294,45 @@ func (b *Base) jobWhere(a *Args, f store.JobFilter) string {
 	return " WHERE " + strings.Join(w, " AND ")
 }
 
+// ListJobs reads a page of the jobs matching f, newest first, with their total. A page by key
+// (f.BeforeID, f.AfterID) starts at an index entry instead of walking past the rows an offset
+// skips.
 func (b *Base) ListJobs(ctx context.Context, f store.JobFilter) ([]store.Job, int, error) {
 	var a Args
 	where := b.jobWhere(&a, f)
-	vals := slices.Clone(a.Vals) // the page's limit and offset are appended to a
-	query := `SELECT ` + jobCols + ` FROM jobs` + where + ` ORDER BY id DESC`
+	vals := slices.Clone(a.Vals) // the page's keys, limit and offset are appended to a
+	keyed, order := f.BeforeID > 0 || f.AfterID > 0, "DESC"
+	pageWhere := where
+	if keyed {
+		var keys []string
+		if f.BeforeID > 0 {
+			keys = append(keys, "id < "+a.Add(f.BeforeID))
+		}
+		if f.AfterID > 0 {
+			// The oldest jobs newer than the key are the page just before it: read upwards.
+			keys = append(keys, "id > "+a.Add(f.AfterID))
+			order = "ASC"
+		}
+		if pageWhere == "" {
+			pageWhere = " WHERE " + strings.Join(keys, " AND ")
+		} else {
+			pageWhere += " AND " + strings.Join(keys, " AND ")
+		}
+	}
+	query := `SELECT ` + jobCols + ` FROM jobs` + pageWhere + ` ORDER BY id DESC`
 	if page := limitOffset(&a, f.Limit, f.Offset); page != "" {
 		// The page's ids first, then their rows: the rows skipped by the offset are walked in an
 		// index (jobs_account_kind covers a one-account list) instead of being read whole.
-		query = `SELECT ` + jobCols + ` FROM jobs WHERE id IN (SELECT id FROM jobs` + where + ` ORDER BY id DESC` + page +
-			`) ORDER BY id DESC`
+		query = `SELECT ` + jobCols + ` FROM jobs WHERE id IN (SELECT id FROM jobs` + pageWhere + ` ORDER BY id ` + order +
+			page + `) ORDER BY id DESC`
 	}
 	jobs, err := all(newJobScanner().scan)(b.r.Query(ctx, query, a.Vals...))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list jobs: %w", err)
 	}
-	// The count needs a query of its own only when the page may have cut the list short.
-	if short := f.Limit <= 0 || len(jobs) < f.Limit; short && (len(jobs) > 0 || f.Offset <= 0) {
+	// The count needs a query of its own only when the page may have cut the list short, or starts at
+	// a key, whose position in the list is unknown.
+	if short := f.Limit <= 0 || len(jobs) < f.Limit; !keyed && short && (len(jobs) > 0 || f.Offset <= 0) {
 		return jobs, max(f.Offset, 0) + len(jobs), nil
 	}
 	total, err := b.countJobs(ctx, f, where, vals)

@@ -76,6 +76,11 @@ type Dialect interface {
 	// FoldJobTallies is the statement folding the tally's journal (job_tally_changes) into its
 	// totals, "" where triggers keep the totals themselves.
 	FoldJobTallies() string
+	// JobSearch renders a condition on jobs.id keeping the jobs whose name, alias or project may
+	// contain text (already lowered) as a substring, looked up in the driver's search index: a
+	// superset of the matches, which the LIKE conditions then narrow. "" where the LIKE conditions
+	// are served by an index themselves. text has at least searchTrigram characters.
+	JobSearch(a *Args, text string) string
 }
 
 // BatchCol is one column of a Batch row source.

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"taskcenter/internal/store"
 )
@@ -113,5 +115,54 @@ func CheckSeededRecordIndex(t *testing.T, s store.Store) {
 		if got := [2]string{r.Scope, r.Name}; got != want[r.Kind] {
 			t.Errorf("%s: scope and name %q, want %q", r.Kind, got, want[r.Kind])
 		}
+	}
+}
+
+// JobSearchSeed is the jobs a database holds before its driver's job search migration, in SQL either
+// schema takes: three live top-level jobs, a deleted one and a child.
+const JobSearchSeed = `INSERT INTO jobs (id, account_id, parent_id, kind, name, alias, project, status, deleted,
+	created_at, updated_at) VALUES
+	(1, 1, 0, 'render', 'Opening Shot', 'R-1', 'film', 'queued', false, 0, 0),
+	(2, 1, 0, 'render', 'closing shot', 'R-2', 'FILM', 'paused', false, 0, 0),
+	(3, 1, 0, 'rpa', 'invoices', 'P-3', 'ops', 'queued', false, 0, 0),
+	(4, 1, 0, 'render', 'old shot', 'R-4', 'film', 'queued', true, 0, 0),
+	(5, 1, 1, 'render', 'frames of shot', 'R-5', 'film', 'queued', false, 0, 0)`
+
+// CheckSeededJobSearch checks what s finds after migrating a database that held JobSearchSeed: the
+// jobs already there are searched and paged as new ones are.
+func CheckSeededJobSearch(t *testing.T, s store.Store) {
+	t.Helper()
+	for _, tc := range []struct {
+		f     store.JobFilter
+		want  []int64
+		total int
+	}{
+		{store.JobFilter{Search: "SHOT", ParentID: -1}, []int64{2, 1}, 2},
+		{store.JobFilter{Search: "shot"}, []int64{5, 2, 1}, 3},
+		{store.JobFilter{Search: "film", Limit: 1}, []int64{5}, 3},
+		{store.JobFilter{Search: "voice"}, []int64{3}, 1},
+		{store.JobFilter{Search: "old shot"}, nil, 0},
+		{store.JobFilter{Statuses: []store.JobStatus{store.JobQueued}, ParentID: -1, Limit: 1, Offset: 1}, []int64{1}, 2},
+		{store.JobFilter{ParentID: -1, BeforeID: 3, Limit: 1}, []int64{2}, 3},
+	} {
+		jobs, total, err := s.ListJobs(context.Background(), tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, j := range jobs {
+			got = append(got, j.ID)
+		}
+		if !slices.Equal(got, tc.want) || total != tc.total {
+			t.Errorf("%+v: got %v total %d, want %v total %d", tc.f, got, total, tc.want, tc.total)
+		}
+	}
+	// A job created after the migration is found too.
+	j, err := s.CreateJob(context.Background(), store.Job{AccountID: 1, Kind: "render", Name: "new shot"}, nil, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _, err := s.ListJobs(context.Background(), store.JobFilter{Search: "new sh"}); err != nil || len(jobs) != 1 || jobs[0].ID != j.ID {
+		t.Errorf("search for a new job: %v, %v", jobs, err)
 	}
 }

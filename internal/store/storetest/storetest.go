@@ -81,6 +81,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WorkerDrain", testWorkerDrain},
 		{"AITasksBatch", testAITasksBatch},
 		{"AITenants", testAITenants},
+		{"JobSearch", testJobSearch},
+		{"ListJobsByKey", testListJobsByKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

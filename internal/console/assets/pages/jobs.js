@@ -36,13 +36,19 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
     ['pause', 'resume', 'abort', 'restart-failed', 'delete'].map((a) => h('button', { type: 'button', 'data-bulk': a, class: a === 'delete' || a === 'abort' ? 'danger' : '', onclick: bulk(a) }, a)),
     prio, h('button', { type: 'button', 'data-bulk': 'priority', onclick: () => bulk('priority', { priority: Number(prio.value) })() }, 'set priority'), msg);
 
+  // Next and previous ask for the page next to the one shown by key (before_id / after_id), which
+  // costs the same at any depth; the offset stays the page's position, in the URL and for reloads.
+  let key = null;
   async function load() {
     const q = new URLSearchParams();
     for (const k of ['kind', 'status', 'search', 'account_id', 'offset', 'parent_id']) if (f[k]) q.set(k, f[k]);
     q.set('limit', String(PAGE));
     if (!fixed.kind) history.replaceState({}, '', location.pathname + '?' + q.toString());
+    const by = new URLSearchParams(q);
+    if (key) { by.delete('offset'); for (const [k, v] of Object.entries(key)) by.set(k, v); }
+    key = null;
     let page;
-    try { page = await api('GET', '/api/v1/jobs?' + q.toString()); } catch (err) { put(table, errorBox(err)); return; }
+    try { page = await api('GET', '/api/v1/jobs?' + by.toString()); } catch (err) { put(table, errorBox(err)); return; }
     const off = Number(f.offset) || 0;
     info.textContent = page.total ? `${off + 1}–${off + page.jobs.length} of ${page.total}` : 'no jobs';
     const all = h('input', { type: 'checkbox', onchange: (e) => { page.jobs.forEach((j) => (e.target.checked ? selected.add(j.id) : selected.delete(j.id))); load(); } });
@@ -54,8 +60,8 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
         h('td', {}, badge(j.status), j.pause_reason ? h('small', { class: 'muted' }, ' ' + j.pause_reason) : null),
         h('td', {}, unitBar(j.units)), h('td', {}, String(j.priority)), h('td', {}, money(j.cost_milli)), h('td', {}, String(j.account_id)), h('td', {}, fmtTime(j.created_at))))),
     h('div', { class: 'toolbar' },
-      h('button', { disabled: off === 0, onclick: () => { f.offset = String(Math.max(0, off - PAGE)); load(); } }, '‹ newer'),
-      h('button', { disabled: off + PAGE >= page.total, onclick: () => { f.offset = String(off + PAGE); load(); } }, 'older ›')));
+      h('button', { id: 'jobs-newer', disabled: off === 0, onclick: () => { f.offset = String(Math.max(0, off - PAGE)); key = off > PAGE && page.jobs.length ? { after_id: page.jobs[0].id } : null; load(); } }, '‹ newer'),
+      h('button', { id: 'jobs-older', disabled: off + PAGE >= page.total, onclick: () => { f.offset = String(off + PAGE); key = page.jobs.length ? { before_id: page.jobs[page.jobs.length - 1].id } : null; load(); } }, 'older ›')));
   }
 
   const submitBox = submit ? submitForm(load) : null;
