@@ -70,12 +70,14 @@ func TestEndToEndAutoReflow(t *testing.T) {
 	c := e.login()
 	id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g", "file_name": "auto", "width": 640, "height": 360,
 		"frame_rate": 15, "auto": map[string]any{"type": 1, "media_count": 4, "crop_mode": 1}}))["record_id"].(string)
-	e.publish("g", "a", "cam", unitspec.MediaCamera, hlsSource(t, "red", 440))
+	// b's stream runs from the start (its playlist takes a while to appear, and a recorder that
+	// finds none retries with growing delays); b publishes it later.
+	red, blue := hlsSource(t, "red", 440), hlsSource(t, "blue", 660)
+	e.publish("g", "a", "cam", unitspec.MediaCamera, red)
 	e.waitSegments(id, 4)
 	alone := e.segments(id)
-	e.publish("g", "b", "cam", unitspec.MediaCamera, hlsSource(t, "blue", 660))
-	// b's playlist may take a while to appear (the recorder retries with growing delays): wait until
-	// the recorder reports b's cell showing b, then for whole segments of it.
+	e.publish("g", "b", "cam", unitspec.MediaCamera, blue)
+	// Wait until the recorder reports b's cell showing b, then for whole segments of it.
 	e.waitCaptureLog(id, "shows source b/cam")
 	e.waitSegments(id, e.segments(id)+3)
 	ok(t, c.do(map[string]any{"id": recording.CmdStop, "record_id": id}))
