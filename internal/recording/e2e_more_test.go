@@ -111,11 +111,11 @@ func TestEndToEndMP3Slices(t *testing.T) {
 	c := e.login()
 	id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g", "file_name": "voice", "file_type": 1, "file_duration": 15}))["record_id"].(string)
 	ok(t, c.do(map[string]any{"id": recording.CmdLayout, "record_id": id, "audio_list": []any{map[string]any{"user_id": "a", "media_id": "mic"}}}))
-	e.waitSegments(id, 8)
+	e.waitSegments(id, 5)
 	ok(t, c.do(map[string]any{"id": recording.CmdStop, "record_id": id}))
 	paths := e.waitComplete(c, id, "voice", ".mp3")
 	if len(paths) < 2 {
-		t.Fatalf("%d slices of a recording over 6 s cut every 3 s", len(paths))
+		t.Fatalf("%d slices of a recording over 4 s cut every 3 s", len(paths))
 	}
 	for i, p := range paths {
 		streams := probe(t, p, "stream=codec_type,codec_name")
