@@ -132,6 +132,7 @@ func TestEndToEndSourceDropsAndComesBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time recording")
 	}
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	// A stall of 1 s instead of 3.5: the placeholder shows sooner.
 	e := sqliteEnv(t, func(c *recording.Config) { c.StallMillis = 1000 })
 	e.runEngine()

@@ -28,6 +28,7 @@ func TestEndToEndTimeoutWhenSourcesStopDelivering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time recording")
 	}
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	// A stall of 1 s instead of 3.5: the silence is reported sooner.
 	e := sqliteEnv(t, func(c *recording.Config) { c.StallMillis = 1000 })
 	e.runEngine()

@@ -64,6 +64,7 @@ func TestEndToEndAutoReflow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time recording")
 	}
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	e := sqliteEnv(t)
 	e.runEngine()
 	e.runRecorder("rec")
@@ -104,6 +105,7 @@ func TestEndToEndMP3Slices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time recording")
 	}
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	e := sqliteEnv(t, func(c *recording.Config) { c.Minute = 200 * time.Millisecond })
 	e.runEngine()
 	e.runRecorder("rec")
@@ -150,6 +152,7 @@ func TestEndToEndRecorderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time recording")
 	}
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	e := sqliteEnv(t)
 	e.runEngine()
 	dead := &deadTransport{}

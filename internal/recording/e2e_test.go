@@ -136,10 +136,12 @@ func probe(t testing.TB, path, entries string) string {
 // pause; the pixel at the centre of each box has its source's colour; the subtitle shows.
 func TestEndToEndManual(t *testing.T) {
 	needFFmpeg(t)
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	forEachDriver(t, func(t *testing.T, e *env) {
 		if testing.Short() {
 			t.Skip("real-time recording")
 		}
+		t.Parallel() // the two drivers' recordings are independent
 		e.runEngine()
 		e.runRecorder("rec-1")
 		red, blue := rtmpSource(t, "red", 440), rtmpSource(t, "blue", 660)
