@@ -17,6 +17,12 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 # Recording subtitles draw Chinese text; the console's tests drive a real browser.
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The recorder's RTSP test serves its camera with GStreamer's RTSP server, run by Debian's python3.
+[ -e /usr/lib/python3/dist-packages/gi/overrides/Gst.py ] || missing+=(python3-gst-1.0)
+compgen -G '/usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib' >/dev/null || missing+=(gir1.2-gst-rtsp-server-1.0)
+compgen -G '/usr/lib/*/gstreamer-1.0/libgstrtp.so' >/dev/null || missing+=(gstreamer1.0-plugins-good)
+compgen -G '/usr/lib/*/gstreamer-1.0/libgstvoaacenc.so' >/dev/null || missing+=(gstreamer1.0-plugins-bad)
+compgen -G '/usr/lib/*/gstreamer-1.0/libgstx264.so' >/dev/null || missing+=(gstreamer1.0-plugins-ugly)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   as_root apt-get update -qq

@@ -2,9 +2,7 @@ package recording_test
 
 import (
 	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,26 +16,8 @@ import (
 // nothing listens on its port any more.
 func killableRTMPSource(t testing.TB, colour string, freq int) (url string, kill func()) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	url = fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", port, colour)
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "color=c="+colour+":s=320x180:r=15",
-		"-f", "lavfi", "-i", "sine=frequency="+strconv.Itoa(freq)+":sample_rate=48000",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac",
-		"-f", "flv", "-listen", "1", url)
-	must(t, cmd.Start())
-	killed := false
-	kill = func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(kill)
-	return url, kill
+	s := newRestartableRTMP(t, colour, freq)
+	return s.url, s.kill
 }
 
 // TestEndToEndTimeoutWhenSourcesStopDelivering: the group's registry still lists the user's camera,
@@ -48,14 +28,16 @@ func TestEndToEndTimeoutWhenSourcesStopDelivering(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real-time recording")
 	}
-	e := sqliteEnv(t)
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
+	// A stall of 1 s instead of 3.5: the silence is reported sooner.
+	e := sqliteEnv(t, func(c *recording.Config) { c.StallMillis = 1000 })
 	e.runEngine()
 	e.runRecorder("rec")
 	c := e.login()
 	url, kill := killableRTMPSource(t, "green", 440)
 	e.publish("g", "a", "cam", unitspec.MediaCamera, url)
 	id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g", "file_name": "idle", "width": 320, "height": 180,
-		"frame_rate": 15, "timeout": 10}))["record_id"].(string)
+		"frame_rate": 15, "timeout": 5}))["record_id"].(string) // the least timeout the document allows
 	ok(t, c.do(map[string]any{"id": recording.CmdLayout, "record_id": id, "video_list": []any{map[string]any{"user_id": "a", "media_id": "cam"}},
 		"audio_list": []any{map[string]any{"user_id": "a"}}}))
 	e.waitCaptureLog(id, "1 of 1 sources delivering")
@@ -63,8 +45,11 @@ func TestEndToEndTimeoutWhenSourcesStopDelivering(t *testing.T) {
 	if st, item := c.status(id); st != recording.StatusRecording {
 		t.Fatalf("a recording whose source delivers: status %d %v", st, item)
 	}
+	// Until the source connected the recorder reported it silent too: wait for its report after the kill.
+	silent := regexp.MustCompile(`0 of 1 sources delivering`)
+	before := len(e.waitCaptureLogMatches(id, silent, 0))
 	kill()
-	e.waitCaptureLog(id, "0 of 1 sources delivering")
+	e.waitCaptureLogMatches(id, silent, before+1)
 	var reason string
 	testutil.Eventually(t, 60*time.Second, func() error {
 		st, item := c.status(id)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,21 +25,10 @@ import (
 )
 
 // rtmpSource is ffmpeg serving a solid colour and a tone as an RTMP server on loopback, paced in
-// real time.
+// real time, to any number of pulls one after another.
 func rtmpSource(t testing.TB, colour string, freq int) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", port, colour)
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "color=c="+colour+":s=320x180:r=15",
-		"-f", "lavfi", "-i", "sine=frequency="+strconv.Itoa(freq)+":sample_rate=48000",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac",
-		"-f", "flv", "-listen", "1", url)
-	must(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return url
+	return newRestartableRTMP(t, colour, freq).url
 }
 
 // hlsSource is ffmpeg writing a live HLS playlist of a colour and a tone into a directory served
@@ -148,10 +136,12 @@ func probe(t testing.TB, path, entries string) string {
 // pause; the pixel at the centre of each box has its source's colour; the subtitle shows.
 func TestEndToEndManual(t *testing.T) {
 	needFFmpeg(t)
+	t.Parallel() // real time, mostly waiting: go test runs GOMAXPROCS such tests at once
 	forEachDriver(t, func(t *testing.T, e *env) {
 		if testing.Short() {
 			t.Skip("real-time recording")
 		}
+		t.Parallel() // the two drivers' recordings are independent
 		e.runEngine()
 		e.runRecorder("rec-1")
 		red, blue := rtmpSource(t, "red", 440), rtmpSource(t, "blue", 660)

@@ -104,10 +104,16 @@ func (r *Recorder) finalize(ctx context.Context, env agent.Env, spec unitspec.Re
 		if err != nil {
 			return agent.Result{}, fmt.Errorf("segment %d: %w", s.Index, err)
 		}
-		// A segment ffprobe cannot read would stop the join: it is left out, and said so.
-		if _, err := r.probe(ctx, path); err != nil {
-			env.Progress(-1, fmt.Sprintf("recorder: segment %d left out: %v\n", s.Index, err))
-			continue
+		// A segment ffprobe cannot read would stop the join: it is left out, and said so. One whose
+		// length the capture reported was finished by the encoder that wrote it, or read by the
+		// recorder that took it over, and is not read again: a probe is a process per segment. Those
+		// without (a capture that failed before it reported, a segment its taker could not read)
+		// are probed.
+		if s.Millis <= 0 {
+			if _, err := r.probe(ctx, path); err != nil {
+				env.Progress(-1, fmt.Sprintf("recorder: segment %d left out: %v\n", s.Index, err))
+				continue
+			}
 		}
 		fmt.Fprintf(&list, "file '%s'\n", strings.ReplaceAll(path, "'", `'\''`))
 		joined++

@@ -646,6 +646,46 @@ func TestRecorderMP3(t *testing.T) {
 	}
 }
 
+// TestRecorderFinalizeLeavesOutUnreadableSegments: a segment whose length the capture reported is
+// joined as it is; one without a length is read first, and left out when it cannot be read.
+func TestRecorderFinalizeLeavesOutUnreadableSegments(t *testing.T) {
+	requireFFmpeg(t)
+	t.Parallel()
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "clip.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=yellow:s=160x120:r=10",
+		"-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", clip).CombinedOutput(); err != nil {
+		t.Fatalf("make clip: %v %s", err, out)
+	}
+	broken := filepath.Join(dir, "broken.mp4")
+	if err := os.WriteFile(broken, []byte("not an mp4 at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv(t)
+	env.inputs["measured"], env.inputs["unmeasured"], env.inputs["broken"] = clip, clip, broken
+	spec := unitspec.Recording{Mode: unitspec.ModeFinalize, FileType: unitspec.FileMP4, SliceSeconds: 300, FileName: "f",
+		Segments: []unitspec.Segment{{Index: 0, Hash: "measured", Millis: 1000}, {Index: 1, Hash: "unmeasured"}, {Index: 2, Hash: "broken"}}}
+	raw, _ := json.Marshal(spec)
+	r := &Recorder{}
+	out, err := r.Run(context.Background(), agentapi.Unit{UnitID: 2, Epoch: 1, Capability: unitspec.CapRecorder, Spec: raw}, env)
+	if err != nil {
+		t.Fatalf("finalize: %v\n%s", err, env.Log())
+	}
+	fin := out.Data.(unitspec.FinalizeResult)
+	if len(fin.Slices) != 1 || fin.Slices[0].Millis < 1800 || fin.Slices[0].Millis > 2200 {
+		t.Errorf("slices %+v, want one of the two readable seconds", fin.Slices)
+	}
+	for _, want := range []string{"segment 2 left out", "2 segments joined into 1 slices"} {
+		if !strings.Contains(env.Log(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, env.Log())
+		}
+	}
+	if strings.Contains(env.Log(), "segment 1 left out") {
+		t.Errorf("a readable segment was left out:\n%s", env.Log())
+	}
+}
+
 // TestRecorderTakeover continues a capture whose earlier holder stored segments: the new segments
 // are numbered after them and the result lists all.
 func TestRecorderTakeover(t *testing.T) {
