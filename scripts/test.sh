@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs taskcenter's whole test suite on a fresh machine: installs what is missing (Blender, ffmpeg, a CJK
-# font and Chromium from Debian, staticcheck through the Go module proxy), starts PostgreSQL when nothing listens on
+# font, Chromium and an RTSP server (GStreamer) from Debian, staticcheck through the Go module proxy), starts PostgreSQL when nothing listens on
 # 127.0.0.1:5432, checks formatting and vet/staticcheck, then runs every test on both store drivers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
