@@ -127,13 +127,25 @@ func scalar(v any) bool {
 	return true
 }
 
-// field renders one value of an object: text whole, since it may be a secret shown only once (a new
-// key's or token's); anything else as a table cell.
+// field renders one value of an object: text whole, also inside a nested object, since it may be a
+// secret shown only once (a new key's app_id and secret, a token); anything else as a table cell.
 func field(v any) string {
-	if x, ok := v.(string); ok {
+	switch x := v.(type) {
+	case string:
 		if _, err := time.Parse(time.RFC3339Nano, x); err != nil {
 			return strings.NewReplacer("\n", " ", "\t", " ").Replace(x)
 		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + field(x[k])
+		}
+		return strings.Join(parts, " ")
 	}
 	return cell(v)
 }

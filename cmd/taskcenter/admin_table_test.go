@@ -20,6 +20,8 @@ func TestPrintAnswer(t *testing.T) {
 			[]string{"balance_milli  5000", "id             3", "name           studio"}, nil},
 		{"an object's text is whole", `{"x-kms-token":"676f9ed411a051f7.bd636811de657fa18c99c387a4c2b336461c84fe0123456789abcdef"}`, "table",
 			[]string{"676f9ed411a051f7.bd636811de657fa18c99c387a4c2b336461c84fe0123456789abcdef"}, []string{"..."}},
+		{"a nested object's text is whole: a new key's secret", `{"account_id":2,"kind":"recording","key":{"app_id":"acd61cd2b303d3182165c9074114227a","secret":"5091d456c1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345"}}`, "table",
+			[]string{"app_id=acd61cd2b303d3182165c9074114227a secret=5091d456c1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345"}, []string{"..."}},
 		{"json is the answer indented", workers, "json", []string{`"workers": [`, `"name": "node-1"`}, []string{"(2 shown"}},
 		{"an empty list", `{"total":0,"jobs":[]}`, "table", []string{"ID  ACCOUNT_ID  KIND", "(0 shown of 0)"}, nil},
 		{"not JSON is printed as it is", `plain text`, "table", []string{"plain text"}, nil},
