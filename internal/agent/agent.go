@@ -92,6 +92,13 @@ func (c *Config) defaults() error {
 		}
 		c.WorkDir = filepath.Join(base, "taskcenter-agent")
 	}
+	// Executors hand the paths under it to tools that resolve a relative path from elsewhere (ffmpeg's
+	// concat list resolves its entries from the list's own directory), so it is made absolute once.
+	abs, err := filepath.Abs(c.WorkDir)
+	if err != nil {
+		return fmt.Errorf("agent: work directory %q: %w", c.WorkDir, err)
+	}
+	c.WorkDir = abs
 	if c.Slots <= 0 {
 		c.Slots = 1
 	}

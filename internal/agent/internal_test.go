@@ -180,3 +180,17 @@ func TestSHA256Hex(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkDirIsMadeAbsolute: a relative work directory (dev's taskcenter-data/recorder) reaches the
+// executors absolute, since tools they run resolve relative paths from elsewhere.
+func TestWorkDirIsMadeAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	c := Config{ServerURL: "http://127.0.0.1:1", Token: "t", Executors: map[string]Executor{"x": nil}, WorkDir: "data/agent"}
+	if err := c.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "data", "agent"); c.WorkDir != want {
+		t.Fatalf("WorkDir = %q, want %q", c.WorkDir, want)
+	}
+}
