@@ -169,9 +169,25 @@ func (g *ingest) supervise(ctx context.Context) {
 	}
 }
 
-// inputArgs are the options before -i: protocol whitelist and read timeouts per scheme, so that a
-// source that goes silent fails its read instead of hanging the process.
+// mediaDemuxers are the container formats a source may be read as (ffmpeg's -format_whitelist,
+// which HLS passes on to its segments): live streams (flv, rtsp, mpegts, hls) and media files. A
+// source URL is a tenant's, so ffmpeg must not pick another of its demuxers by probing what the
+// address answers: an image, a playlist of local paths or a text file rendered as video (tty)
+// would put what the recorder can reach into a tenant's recording.
+const mediaDemuxers = "flv,live_flv,rtsp,mpegts,hls,mov,matroska,mp3,aac,wav,ogg"
+
+// inputArgs are the options before -i: protocol and format whitelists and read timeouts per
+// scheme, so that a source that goes silent fails its read instead of hanging the process.
 func (g *ingest) inputArgs() ([]string, string, error) {
+	args, input, err := g.protocolArgs()
+	if err != nil {
+		return nil, "", err
+	}
+	return append([]string{"-format_whitelist", mediaDemuxers}, args...), input, nil
+}
+
+// protocolArgs are inputArgs' options of the URL's scheme.
+func (g *ingest) protocolArgs() ([]string, string, error) {
 	raw := g.want.URL
 	u, err := url.Parse(raw)
 	if err != nil {

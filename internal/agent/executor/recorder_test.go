@@ -1,10 +1,12 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -1201,4 +1203,52 @@ func firstFrame(t testing.TB, res unitspec.CaptureResult) time.Time {
 		t.Fatalf("no first segment: %+v", res.Segments)
 	}
 	return time.UnixMilli(res.Segments[0].Start)
+}
+
+// TestSourcesAreReadOnlyAsMedia: a source's address answers with an image, a text file and an HLS
+// playlist naming a local file; ffmpeg, run with the ingest's input options, opens none of them,
+// while a real media file at the same kind of address opens.
+func TestSourcesAreReadOnlyAsMedia(t *testing.T) {
+	requireFFmpeg(t)
+	dir := t.TempDir()
+	mk := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, append(args, filepath.Join(dir, name))...)...).CombinedOutput(); err != nil {
+			t.Fatalf("make %s: %v %s", name, err, out)
+		}
+	}
+	mk("clip.mp4", "-f", "lavfi", "-i", "color=c=red:s=64x48:r=5", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart")
+	mk("image.png", "-f", "lavfi", "-i", "color=c=red:s=64x48", "-frames:v", "1")
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("\x1b[31mSECRET\x1b[0m key=value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	playlist := "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile://" + filepath.Join(dir, "clip.mp4") + "\n#EXT-X-ENDLIST\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/list.m3u8":
+			_, _ = io.WriteString(w, playlist)
+		default:
+			http.ServeFile(w, r, filepath.Join(dir, filepath.Base(r.URL.Path)))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{
+		{"/clip.mp4", true}, {"/image.png", false}, {"/secret.txt", false}, {"/list.m3u8", false},
+	} {
+		g := &ingest{want: sourceWant{URL: srv.URL + c.path}, cfg: &Recorder{}}
+		in, input, err := g.inputArgs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"-v", "error", "-nostdin"}, in...)
+		args = append(args, "-i", input, "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-")
+		out, err := exec.Command("ffmpeg", args...).CombinedOutput()
+		if (err == nil) != c.ok {
+			t.Errorf("%s: ffmpeg error %v (%s), want opened %v", c.path, err, bytes.TrimSpace(out), c.ok)
+		}
+	}
 }
