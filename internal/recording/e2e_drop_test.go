@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,87 +16,29 @@ import (
 	"taskcenter/internal/unitspec"
 )
 
-// restartableRTMP is an ffmpeg RTMP listener of a colour and a tone on a fixed loopback port. It
-// is run again each time it exits, as a media server lets a recorder connect again (ffmpeg's listen
-// mode serves one client per run: a pull that failed on a loaded machine would otherwise find nothing
-// listening), until the test kills it; start brings it back, as a stream that drops and comes back.
-type restartableRTMP struct {
-	t      testing.TB
-	url    string
-	colour string
-	freq   int
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	stopped bool
-	done    chan struct{}
+// rtmpListener is an ffmpeg RTMP listener of a colour and a tone on a fixed loopback port, run
+// again each time it exits until the test kills it (testutil.Restarting: ffmpeg's listen mode serves
+// one client per run, and a pull that failed on a loaded machine would otherwise find nothing
+// listening); Start brings it back, as a stream that drops and comes back.
+type rtmpListener struct {
+	*testutil.Restarting
+	url string
 }
 
-func newRestartableRTMP(t testing.TB, colour string, freq int) *restartableRTMP {
+func newRTMPListener(t testing.TB, colour string, freq int) *rtmpListener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &restartableRTMP{t: t, colour: colour, freq: freq, url: fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", port, colour)}
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-// start runs the listener (again, after kill).
-func (s *restartableRTMP) start() {
-	s.mu.Lock()
-	s.stopped = false
-	s.done = make(chan struct{})
-	s.mu.Unlock()
-	go s.loop(s.done)
-}
-
-func (s *restartableRTMP) loop(done chan struct{}) {
-	defer close(done)
-	for {
-		s.mu.Lock()
-		if s.stopped {
-			s.mu.Unlock()
-			return
-		}
-		// 30 frames a second, as cameras send: a pull probes a stream by a count of its first frames,
-		// so it shows sooner than a stream of 15 (about 1.8 s against 3.2 s here).
-		cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "color=c="+s.colour+":s=320x180:r=30",
-			"-f", "lavfi", "-i", "sine=frequency="+strconv.Itoa(s.freq)+":sample_rate=48000",
-			"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac",
-			"-f", "flv", "-listen", "1", s.url)
-		err := cmd.Start()
-		if err == nil {
-			s.cmd = cmd
-		}
-		s.mu.Unlock()
-		if err != nil {
-			s.t.Errorf("start the RTMP source: %v", err)
-			return
-		}
-		_ = cmd.Wait()
-		select {
-		case <-time.After(100 * time.Millisecond): // a listener that cannot start must not spin
-		case <-s.t.Context().Done():
-			return
-		}
-	}
-}
-
-// kill stops the listener for good (until start): nothing listens on its port any more.
-func (s *restartableRTMP) kill() {
-	s.mu.Lock()
-	s.stopped = true
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd != nil && cmd.Process != nil {
-		_ = cmd.Process.Kill()
-	}
-	if done != nil {
-		<-done
-	}
+	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", port, colour)
+	// 30 frames a second, as cameras send: a pull probes a stream by a count of its first frames,
+	// so it shows sooner than a stream of 15 (about 1.8 s against 3.2 s here).
+	return &rtmpListener{url: url, Restarting: testutil.StartRestarting(t, "ffmpeg", "-nostdin", "-v", "error",
+		"-re", "-f", "lavfi", "-i", "color=c="+colour+":s=320x180:r=30",
+		"-f", "lavfi", "-i", "sine=frequency="+strconv.Itoa(freq)+":sample_rate=48000",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac",
+		"-f", "flv", "-listen", "1", url)}
 }
 
 // waitCaptureLogMatches waits until the capture's log holds n matches of re and returns them.
@@ -138,7 +78,7 @@ func TestEndToEndSourceDropsAndComesBack(t *testing.T) {
 	e.runEngine()
 	e.runRecorder("rec")
 	c := e.login()
-	src := newRestartableRTMP(t, "green", 500)
+	src := newRTMPListener(t, "green", 500)
 	e.publish("g", "a", "cam", unitspec.MediaCamera, src.url)
 	id := ok(t, c.do(map[string]any{"id": recording.CmdInit, "group_id": "g", "file_name": "drop", "width": 320, "height": 180,
 		"frame_rate": 15, "timeout": 600}))["record_id"].(string)
@@ -148,7 +88,7 @@ func TestEndToEndSourceDropsAndComesBack(t *testing.T) {
 	holds := regexp.MustCompile(`cell 0 shows a placeholder for source a/cam from ([0-9.]+)s`)
 	e.waitCaptureLogMatches(id, shows, 1)
 	e.waitSegments(id, e.segments(id)+2)
-	src.kill()
+	src.Kill()
 	e.waitCaptureLogMatches(id, holds, 1)
 	e.waitCaptureLog(id, "0 of 1 sources delivering")
 	e.waitSegments(id, e.segments(id)+1)
@@ -160,7 +100,7 @@ func TestEndToEndSourceDropsAndComesBack(t *testing.T) {
 	gone := e.waitCaptureLogMatches(id, holds, 1)
 	goneAt, _ := strconv.ParseFloat(gone[len(gone)-1][1], 64)
 	showsBefore := len(e.waitCaptureLogMatches(id, shows, 1))
-	src.start()
+	src.Start()
 	back := e.waitCaptureLogMatches(id, shows, showsBefore+1)
 	backAt := -1.0
 	for _, m := range back {

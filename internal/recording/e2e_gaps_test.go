@@ -16,8 +16,8 @@ import (
 // nothing listens on its port any more.
 func killableRTMPSource(t testing.TB, colour string, freq int) (url string, kill func()) {
 	t.Helper()
-	s := newRestartableRTMP(t, colour, freq)
-	return s.url, s.kill
+	s := newRTMPListener(t, colour, freq)
+	return s.url, s.Kill
 }
 
 // TestEndToEndTimeoutWhenSourcesStopDelivering: the group's registry still lists the user's camera,

@@ -28,7 +28,7 @@ import (
 // real time, to any number of pulls one after another.
 func rtmpSource(t testing.TB, colour string, freq int) string {
 	t.Helper()
-	return newRestartableRTMP(t, colour, freq).url
+	return newRTMPListener(t, colour, freq).url
 }
 
 // hlsSource is ffmpeg writing a live HLS playlist of a colour and a tone into a directory served

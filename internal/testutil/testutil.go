@@ -1,5 +1,6 @@
-// Package testutil holds what tests across the module share: a clock a test moves by hand, and a
-// wait for something that comes true on its own.
+// Package testutil holds what tests across the module share: a clock a test moves by hand, a
+// wait for something that comes true on its own, and a background program started again whenever it
+// exits (a media source on loopback).
 package testutil
 
 import (

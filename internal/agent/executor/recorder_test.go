@@ -51,18 +51,11 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// testSource is an ffmpeg publishing a solid colour and a tone on loopback. It is run again each
-// time it exits, until killed: ffmpeg's listen modes serve one client per run, and a real media
-// server lets a recorder connect again.
+// testSource is an ffmpeg publishing a solid colour and a tone on loopback, run again each time it
+// exits until killed (testutil.Restarting).
 type testSource struct {
-	t    testing.TB
-	args []string
-	url  string
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	stopped bool
-	done    chan struct{}
+	*testutil.Restarting
+	url string
 }
 
 // lavfiInputs are a colour test pattern and a sine tone, paced in real time.
@@ -74,70 +67,8 @@ func lavfiInputs(color string, freq int) []string {
 var liveEncode = []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p", "-c:a", "aac"}
 
 func startSource(t testing.TB, url string, args []string) *testSource {
-	s := &testSource{t: t, args: args, url: url}
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-// start runs the source (again, after kill).
-func (s *testSource) start() {
-	s.mu.Lock()
-	s.stopped = false
-	s.done = make(chan struct{})
-	s.mu.Unlock()
-	go s.loop(s.done)
-}
-
-func (s *testSource) loop(done chan struct{}) {
-	defer close(done)
-	for {
-		s.mu.Lock()
-		if s.stopped {
-			s.mu.Unlock()
-			return
-		}
-		cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error"}, s.args...)...)
-		err := cmd.Start()
-		if err == nil {
-			s.cmd = cmd
-		}
-		s.mu.Unlock()
-		if err != nil {
-			s.t.Errorf("start source: %v", err)
-			return
-		}
-		_ = cmd.Wait()
-		select {
-		case <-time.After(100 * time.Millisecond): // a source that cannot start must not spin
-		case <-s.t.Context().Done():
-			return
-		}
-	}
-}
-
-// kill stops the source for good (until start).
-func (s *testSource) kill() {
-	s.mu.Lock()
-	s.stopped = true
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd != nil && cmd.Process != nil {
-		_ = cmd.Process.Kill()
-	}
-	if done != nil {
-		<-done
-	}
-}
-
-// signal sends sig to the running ffmpeg.
-func (s *testSource) signal(sig os.Signal) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil || s.cmd.Process == nil {
-		return fmt.Errorf("source not running")
-	}
-	return s.cmd.Process.Signal(sig)
+	args = append([]string{"-nostdin", "-hide_banner", "-v", "error"}, args...)
+	return &testSource{Restarting: testutil.StartRestarting(t, "ffmpeg", args...), url: url}
 }
 
 // rtmpSource serves a stream as an RTMP server (ffmpeg in listen mode).
@@ -555,7 +486,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+2) // a whole segment showing it
-	src.kill()
+	src.Kill()
 	rec.waitLog(t, cellHolds, 1)
 	// A spec that does not validate changes nothing (the layout stays)...
 	env.change(func(s *unitspec.Recording) { s.Cells[0].CropMode = 9 })
@@ -567,7 +498,7 @@ func TestRecorderSourceDropsAndComesBack(t *testing.T) {
 	gone := holds[len(holds)-1:]
 	goneAt, _ := strconv.ParseFloat(gone[0][2], 64)
 	showsBefore := len(rec.waitLog(t, cellShows, 1))
-	src.start()
+	src.Start()
 	back := [][]string{nil, nil}
 	for _, m := range rec.waitLog(t, cellShows, showsBefore+1) {
 		if at, _ := strconv.ParseFloat(m[2], 64); at > goneAt && back[1] == nil {
@@ -1161,13 +1092,13 @@ func TestRecorderSourceStallsAndResumes(t *testing.T) {
 	rec := startCapture(t, r, env)
 	rec.waitLog(t, cellShows, 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+1)
-	if err := src.signal(syscall.SIGSTOP); err != nil {
+	if err := src.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// HLS hides a stall for the segments the recorder had already fetched, then the placeholder.
 	stalled := rec.waitLog(t, cellHolds, 1)
 	rec.waitUploads(t, env.uploadCount("segment.")+2) // the recording goes on meanwhile
-	if err := src.signal(syscall.SIGCONT); err != nil {
+	if err := src.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	back := rec.waitLog(t, cellShows, 2)
