@@ -46,7 +46,7 @@ func (s *API) handleLedger(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	acct, err := s.cfg.Store.GetAccount(r.Context(), id)
-	if err == nil && !c.owns(id) && (acct.ParentID == 0 || acct.ParentID != c.account.ID) {
+	if err == nil && !c.seesAccount(acct) {
 		err = store.ErrNotFound
 	}
 	if err != nil {

@@ -423,7 +423,7 @@ func (s *API) handleListAccounts(w http.ResponseWriter, r *http.Request, c calle
 	out := []AccountView{}
 	for _, a := range as {
 		switch {
-		case !c.admin() && a.ID != c.account.ID && a.ParentID != c.account.ID,
+		case !c.seesAccount(a),
 			parent >= 0 && a.ParentID != int64(parent),
 			!contains(a.Name, q.Get("search")):
 			continue

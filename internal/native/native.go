@@ -83,6 +83,12 @@ func (c caller) admin() bool { return c.account.Role == store.RoleAdmin }
 // owns reports whether the caller may act on something of accountID.
 func (c caller) owns(accountID int64) bool { return c.admin() || accountID == c.account.ID }
 
+// seesAccount reports whether the caller may read the account: its own, a sub-account of it, or any
+// to an admin (what the accounts list shows and the ledger route serves).
+func (c caller) seesAccount(a store.Account) bool {
+	return c.owns(a.ID) || a.ParentID != 0 && a.ParentID == c.account.ID
+}
+
 func (s *API) withCaller(fn func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token := facade.Bearer(r)
