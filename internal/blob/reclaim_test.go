@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"taskcenter/internal/testutil"
 	"testing"
 	"time"
 
@@ -152,22 +153,7 @@ func TestLocalReclaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The file system's clock cannot be moved: ageing moves every blob's time back instead.
-	advance := func(d time.Duration) {
-		err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			st, err := e.Info()
-			if err != nil {
-				return err
-			}
-			return os.Chtimes(p, st.ModTime().Add(-d), st.ModTime().Add(-d))
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	advance := func(d time.Duration) { testutil.AgeFiles(t, dir, d) }
 	testReclaim(t, ageing{s: s, now: time.Now, advance: advance})
 }
 

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -46,22 +43,7 @@ var blobDrivers = []blobDriver{
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The file system's clock cannot be moved: the files' times are moved back instead.
-		age := func(d time.Duration) {
-			err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-				if err != nil || e.IsDir() {
-					return err
-				}
-				st, err := e.Info()
-				if err != nil {
-					return err
-				}
-				return os.Chtimes(p, st.ModTime().Add(-d), st.ModTime().Add(-d))
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
+		age := func(d time.Duration) { testutil.AgeFiles(t, dir, d) }
 		return s, time.Now, age
 	}},
 	{"s3", func(t *testing.T) (sweptStore, func() time.Time, func(time.Duration)) {
