@@ -1,6 +1,6 @@
 // Package testutil holds what tests across the module share: a clock a test moves by hand, a
-// wait for something that comes true on its own, and a background program started again whenever it
-// exits (a media source on loopback), and files made older for what goes by their times.
+// wait for something that comes true on its own, a background program started again whenever it
+// exits (a media source on loopback), and files made older by hand.
 package testutil
 
 import (
