@@ -93,6 +93,11 @@ func (s *API) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
 	if pr := q.Get("pause_reason"); pr != "" {
 		f.PauseReasons = strings.Split(pr, ",")
 	}
+	if f.Search != "" {
+		// A search that matches nearly every job would cost a count of them all; past the bound the
+		// answer says "more than" instead (total_capped), as GitLab's and GitHub's searches do.
+		f.CountUpTo = SearchCountBound
+	}
 	jobs, total, err := s.cfg.Store.ListJobs(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
@@ -112,8 +117,15 @@ func (s *API) handleListJobs(w http.ResponseWriter, r *http.Request, c caller) {
 		out[i] = jobView(j, counts[j.ID])
 		out[i].Spec = nil
 	}
-	facade.JSON(w, http.StatusOK, map[string]any{"total": total, "jobs": out})
+	answer := map[string]any{"total": total, "jobs": out}
+	if f.CountUpTo > 0 && total > f.CountUpTo {
+		answer["total"], answer["total_capped"] = f.CountUpTo, true
+	}
+	facade.JSON(w, http.StatusOK, answer)
 }
+
+// SearchCountBound is how many matches of a text search the job list counts at most.
+const SearchCountBound = 10000
 
 // maxBulk bounds the jobs one bulk action names.
 const maxBulk = 1000

@@ -19,6 +19,7 @@ import (
 	"taskcenter/internal/auth"
 	"taskcenter/internal/blob"
 	"taskcenter/internal/engine"
+	"taskcenter/internal/native"
 	"taskcenter/internal/server"
 	"taskcenter/internal/store"
 	"taskcenter/internal/store/storetest/drivers"
@@ -220,6 +221,41 @@ func TestConsoleEndpoints(t *testing.T) {
 		}
 		if code, _ := f.call(t, f.tenant, "GET", "/api/v1/whoami", nil); code != http.StatusUnauthorized {
 			t.Fatalf("a revoked token answers %d", code)
+		}
+	})
+}
+
+// TestBroadSearchTotalIsBounded: a text search that matches more jobs than the list counts answers
+// the bound with total_capped; a narrow one answers its exact total without it.
+func TestBroadSearchTotalIsBounded(t *testing.T) {
+	drivers.Each(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		f := newFixture(t, open(t))
+		now := f.eng.Now()
+		err := f.st.InTx(ctx, func(tx store.Store) error {
+			for i := range native.SearchCountBound + 1 {
+				if _, err := tx.CreateJob(ctx, store.Job{AccountID: f.tenantID, Kind: "batch", Name: fmt.Sprintf("shot-%05d", i),
+					MaxAttempts: 1}, []store.Unit{{Capability: "shell"}}, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			search string
+			total  string
+			capped bool
+		}{
+			{"shot", fmt.Sprintf(`"total":%d`, native.SearchCountBound), true},
+			{"shot-0001", `"total":10`, false}, // shot-00010 .. shot-00019
+		} {
+			code, body := f.call(t, f.tenant, "GET", "/api/v1/jobs?limit=5&search="+tc.search, nil)
+			if code != 200 || !strings.Contains(body, tc.total) || strings.Contains(body, `"total_capped":true`) != tc.capped {
+				t.Fatalf("search %q: %d %.300s; want %s, capped %v", tc.search, code, body, tc.total, tc.capped)
+			}
 		}
 	})
 }

@@ -121,6 +121,10 @@ type JobFilter struct {
 	// whole list, as without them.
 	BeforeID int64
 	AfterID  int64
+	// CountUpTo, when above zero, bounds ListJobs' count: it stops at CountUpTo+1 matches, so a total
+	// above CountUpTo means "more than CountUpTo". A broad text search then costs a page, not a
+	// count of every job.
+	CountUpTo int
 }
 
 // JobTrees is a page of parent jobs with their children.

@@ -358,6 +358,10 @@ func (b *Base) countQuery(a *Args, f store.JobFilter, where string) string {
 	if talliedList(f) {
 		return b.D.JobTally(a, f.AccountIDs, f.Kind)
 	}
+	if f.CountUpTo > 0 {
+		// The bound is written into the text, as a page's limit is (see limitOffset).
+		return `SELECT COUNT(*) FROM (SELECT 1 FROM jobs` + where + ` LIMIT ` + strconv.Itoa(f.CountUpTo+1) + `) AS bounded`
+	}
 	return `SELECT COUNT(*) FROM jobs` + where
 }
 

@@ -74,6 +74,12 @@ func testJobSearch(t *testing.T, s store.Store) {
 					t.Fatalf("limit %d: got %v total %d, want %v total %d", limit, got, total, page, len(want))
 				}
 			}
+			// A bounded count stops one past its bound: more than 3 matches answer 4.
+			jobs, total, err := s.ListJobs(ctx, store.JobFilter{Search: q, Limit: 2, CountUpTo: 3})
+			must(t, err)
+			if wantTotal := min(len(want), 4); len(jobs) != min(2, len(want)) || total != wantTotal {
+				t.Fatalf("count up to 3: %d jobs, total %d; want %d jobs, total %d", len(jobs), total, min(2, len(want)), wantTotal)
+			}
 		})
 	}
 }

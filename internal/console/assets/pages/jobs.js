@@ -50,7 +50,7 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
     let page;
     try { page = await api('GET', '/api/v1/jobs?' + by.toString()); } catch (err) { put(table, errorBox(err)); return; }
     const off = Number(f.offset) || 0;
-    info.textContent = page.total ? `${off + 1}–${off + page.jobs.length} of ${page.total}` : 'no jobs';
+    info.textContent = page.total ? `${off + 1}–${off + page.jobs.length} of ${page.total}${page.total_capped ? '+' : ''}` : 'no jobs';
     const all = h('input', { type: 'checkbox', onchange: (e) => { page.jobs.forEach((j) => (e.target.checked ? selected.add(j.id) : selected.delete(j.id))); load(); } });
     put(table, h('table', {},
       h('tr', {}, h('th', {}, all), ['Job', 'Kind', 'Name', 'Status', 'Units', 'Priority', 'Cost', 'Account', 'Created'].map((t) => h('th', {}, t))),
@@ -61,7 +61,7 @@ export async function jobList(el, { fixed = {}, query = new URLSearchParams(), t
         h('td', {}, unitBar(j.units)), h('td', {}, String(j.priority)), h('td', {}, money(j.cost_milli)), h('td', {}, String(j.account_id)), h('td', {}, fmtTime(j.created_at))))),
     h('div', { class: 'toolbar' },
       h('button', { id: 'jobs-newer', disabled: off === 0, onclick: () => { f.offset = String(Math.max(0, off - PAGE)); key = off > PAGE && page.jobs.length ? { after_id: page.jobs[0].id } : null; load(); } }, '‹ newer'),
-      h('button', { id: 'jobs-older', disabled: off + PAGE >= page.total, onclick: () => { f.offset = String(off + PAGE); key = page.jobs.length ? { before_id: page.jobs[page.jobs.length - 1].id } : null; load(); } }, 'older ›')));
+      h('button', { id: 'jobs-older', disabled: page.jobs.length < PAGE || (!page.total_capped && off + PAGE >= page.total), onclick: () => { f.offset = String(off + PAGE); key = page.jobs.length ? { before_id: page.jobs[page.jobs.length - 1].id } : null; load(); } }, 'older ›')));
   }
 
   const submitBox = submit ? submitForm(load) : null;
