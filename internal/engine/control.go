@@ -51,52 +51,62 @@ func (e *Engine) controlOnce(ctx context.Context, jobID int64, ev JobEvent, reas
 		return store.Job{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	now := e.now()
+	was := j.Status
 	var moved int
-	switch ev {
-	case JobPause:
-		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitPause), To: store.UnitPaused}, now)
-	case JobResume:
-		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitResume), To: store.UnitQueued}, now)
-	case JobAbort:
-		from := unitStatusesFor(UnitAbort)
-		if onlyQueued {
-			from = slices.DeleteFunc(from, func(s store.UnitStatus) bool { return s == store.UnitRunning })
+	// The units' move and the job's new status commit together: between two separate writes the
+	// finish-jobs sweep (or a completion's check) would see an aborted job's units all ended and
+	// finish the job itself, without the reason the abort records.
+	err = e.store.InTx(ctx, func(tx store.Store) error {
+		var err error
+		switch ev {
+		case JobPause:
+			moved, err = tx.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitPause), To: store.UnitPaused}, now)
+		case JobResume:
+			moved, err = tx.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: unitStatusesFor(UnitResume), To: store.UnitQueued}, now)
+		case JobAbort:
+			from := unitStatusesFor(UnitAbort)
+			if onlyQueued {
+				from = slices.DeleteFunc(from, func(s store.UnitStatus) bool { return s == store.UnitRunning })
+			}
+			moved, err = tx.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: from, To: store.UnitCancelled}, now)
 		}
-		moved, err = e.store.TransitionUnits(ctx, store.UnitTransition{JobID: jobID, From: from, To: store.UnitCancelled}, now)
-	}
+		if err != nil {
+			return fmt.Errorf("%s units of job %d: %w", ev, jobID, err)
+		}
+		patch := store.JobPatch{IfStatus: []store.JobStatus{was}}
+		switch ev {
+		case JobPause:
+			patch.Status, patch.PauseReason = &target, &reason
+		case JobResume:
+			if target, err = deriveStatus(ctx, tx, j, false); err != nil {
+				return err
+			}
+			empty := ""
+			patch.Status, patch.PauseReason = &target, &empty
+			if ReasonOf(j) == PauseTimeout {
+				patch.StartedAt = &now // the job's time limit runs anew
+			}
+		case JobAbort:
+			patch.Status, patch.FinishedAt = &target, &now
+			if reason != "" {
+				patch.PauseReason = &reason // why it ended: a pending timeout, a delete
+			}
+			patch.ClearPendingDeadline = true
+		}
+		j, err = tx.PatchJob(ctx, jobID, patch, now)
+		if errors.Is(err, store.ErrStale) {
+			return fmt.Errorf("%w: job %d: %w, try again", ErrInvalid, jobID, errJobChanged)
+		}
+		if err != nil {
+			return fmt.Errorf("%s job %d: %w", ev, jobID, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return store.Job{}, fmt.Errorf("%s units of job %d: %w", ev, jobID, err)
+		return store.Job{}, err
 	}
 	if moved > 0 && ev != JobResume {
 		e.unitsMoved(jobID)
-	}
-	patch := store.JobPatch{IfStatus: []store.JobStatus{j.Status}}
-	switch ev {
-	case JobPause:
-		patch.Status, patch.PauseReason = &target, &reason
-	case JobResume:
-		target, err = e.derive(ctx, j, false)
-		if err != nil {
-			return store.Job{}, err
-		}
-		empty := ""
-		patch.Status, patch.PauseReason = &target, &empty
-		if ReasonOf(j) == PauseTimeout {
-			patch.StartedAt = &now // the job's time limit runs anew
-		}
-	case JobAbort:
-		patch.Status, patch.FinishedAt = &target, &now
-		if reason != "" {
-			patch.PauseReason = &reason // why it ended: a pending timeout, a delete
-		}
-		patch.ClearPendingDeadline = true
-	}
-	j, err = e.store.PatchJob(ctx, jobID, patch, now)
-	if errors.Is(err, store.ErrStale) {
-		return store.Job{}, fmt.Errorf("%w: job %d: %w, try again", ErrInvalid, jobID, errJobChanged)
-	}
-	if err != nil {
-		return store.Job{}, fmt.Errorf("%s job %d: %w", ev, jobID, err)
 	}
 	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: jobID, Type: "job." + string(ev),
 		Data: mustJSON(map[string]any{"status": j.Status, "reason": reason, "units": moved})})
@@ -117,7 +127,12 @@ func (e *Engine) controlOnce(ctx context.Context, jobID int64, ev JobEvent, reas
 
 // derive computes a job's status from its units.
 func (e *Engine) derive(ctx context.Context, j store.Job, paused bool) (store.JobStatus, error) {
-	counts, err := e.store.UnitCounts(ctx, []int64{j.ID})
+	return deriveStatus(ctx, e.store, j, paused)
+}
+
+// deriveStatus computes a job's status from its units as st (a transaction, or the store) sees them.
+func deriveStatus(ctx context.Context, st store.Store, j store.Job, paused bool) (store.JobStatus, error) {
+	counts, err := st.UnitCounts(ctx, []int64{j.ID})
 	if err != nil {
 		return "", fmt.Errorf("count units of job %d: %w", j.ID, err)
 	}
