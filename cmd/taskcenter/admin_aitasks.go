@@ -198,6 +198,8 @@ func (c adminClient) aitasks(ctx context.Context, a []string) ([]byte, error) {
 			return nil, err
 		}
 		return c.do(ctx, "PUT", base+"/prices", map[string]any{"platform": arg(2), "action": arg(3), "model": model, "quota": q})
+	case " ", "help ":
+		return []byte(adminAITasksUsage), nil
 	}
 	return nil, fmt.Errorf("unknown command: admin aitasks %s\n%s", strings.TrimSpace(strings.Join(a, " ")), adminAITasksUsage)
 }
