@@ -73,8 +73,14 @@ var testKey = bytes.Repeat([]byte{7}, 32)
 // configuration.
 func newEnv(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 	t.Helper()
+	return newEnvTimed(t, st, testTimings(), tune)
+}
+
+// newEnvTimed is newEnv with the engine's periods of ec (its zero values are the server's defaults).
+func newEnvTimed(t testing.TB, st store.Store, ec engine.Config, tune func(*aitasks.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := newReplica(t, st, tune)
+	e := newReplicaTimed(t, st, ec, tune)
 	tenant, err := st.CreateAccount(ctx, store.Account{Name: "tenant-" + auth.RandomHex(4), Role: store.RoleUser})
 	if err != nil {
 		t.Fatal(err)
@@ -99,12 +105,25 @@ func newEnv(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 // its workers, and its HTTP server.
 func newReplica(t testing.TB, st store.Store, tune func(*aitasks.Config)) *env {
 	t.Helper()
+	return newReplicaTimed(t, st, testTimings(), tune)
+}
+
+// testTimings are the engine's periods in tests: short, so that sweeps, retries and a lost
+// leadership act within the test's time.
+func testTimings() engine.Config {
+	return engine.Config{SweepEvery: 20 * time.Millisecond, Heartbeat: 200 * time.Millisecond,
+		IdleRecheck: 20 * time.Millisecond, LeaseFor: 2 * time.Second, LeaderTTL: time.Second,
+		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: 10 * time.Millisecond}
+}
+
+// newReplicaTimed is newReplica with the engine's periods of ec.
+func newReplicaTimed(t testing.TB, st store.Store, ec engine.Config, tune func(*aitasks.Config)) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := testutil.NewWallClock()
 	log := testLog()
-	eng := engine.New(st, engine.Config{Holder: "replica-" + auth.RandomHex(3), Now: clock.Now, SweepEvery: 20 * time.Millisecond,
-		Heartbeat: 200 * time.Millisecond, IdleRecheck: 20 * time.Millisecond, LeaseFor: 2 * time.Second, LeaderTTL: time.Second,
-		RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, AvoidFor: 10 * time.Millisecond}, log, nil)
+	ec.Holder, ec.Now = "replica-"+auth.RandomHex(3), clock.Now
+	eng := engine.New(st, ec, log, nil)
 	keys, err := auth.NewKeyring(testKey)
 	if err != nil {
 		t.Fatal(err)
