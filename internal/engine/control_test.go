@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -10,7 +11,9 @@ import (
 
 	"taskcenter/internal/engine"
 	"taskcenter/internal/store"
+	"taskcenter/internal/store/sqlstore"
 	"taskcenter/internal/store/storetest/drivers"
+	"taskcenter/internal/testutil"
 )
 
 // racingStore changes the job's status just before the engine's first conditional patch of it, as a
@@ -109,4 +112,56 @@ func TestPurgeForgetsJob(t *testing.T) {
 			t.Fatalf("job %d (purged job was %d) is %s, want succeeded", j.ID, q.ID, j.Status)
 		}
 	})
+}
+
+// TestControlAndPriorityDoNotDeadlock: a pause, which moves a job's units and then writes the job in
+// one transaction, and a change of the job's priority, which writes both too, take the rows in one
+// order: the second waits for the first instead of the two waiting for each other. Only PostgreSQL
+// runs two writers at once.
+func TestControlAndPriorityDoNotDeadlock(t *testing.T) {
+	for _, d := range drivers.All() {
+		if d.Name != "postgres" {
+			continue
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			raw := d.Open(t)
+			w, ok := raw.(interface{ Writer() sqlstore.Querier })
+			if !ok {
+				t.Fatalf("%T has no Writer", raw)
+			}
+			st := &sweepBetween{Store: raw}
+			e := engine.New(st, engine.Config{}, discard(), nil)
+			j, err := e.Submit(ctx, engine.JobSpec{AccountID: 1, Kind: "k", Units: []engine.UnitSpec{{Capability: "c"}, {Capability: "c"}}})
+			must(t, err)
+			prio := make(chan error, 1)
+			st.sweep = func() {
+				// The pause holds the units now; the priority change starts and waits for them.
+				go func() {
+					p := 5
+					_, err := raw.PatchJob(ctx, j.ID, store.JobPatch{Priority: &p}, time.Now())
+					prio <- err
+				}()
+				testutil.Eventually(t, 30*time.Second, func() error {
+					var waiting int
+					if err := w.Writer().QueryRow(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+						WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%SET priority%'`).Scan(&waiting); err != nil {
+						return err
+					}
+					if waiting == 0 {
+						return errors.New("the priority change is not waiting yet")
+					}
+					return nil
+				})
+			}
+			must(t, e.Pause(ctx, j.ID, ""))
+			st.sweep = nil
+			must(t, await(t, prio, "priority change"))
+			got, err := raw.GetJob(ctx, j.ID)
+			must(t, err)
+			if got.Status != store.JobPaused || got.Priority != 5 {
+				t.Fatalf("job %s at priority %d", got.Status, got.Priority)
+			}
+		})
+	}
 }

@@ -585,10 +585,9 @@ func (b *Base) PatchJob(ctx context.Context, id int64, p store.JobPatch, now tim
 	if p.Priority == nil && p.MaxAttempts == nil {
 		j, err = update(b.w)
 	} else {
+		// Units before the job, the order of the engine's control transactions, so that the two never
+		// wait for each other's rows; a job that does not match rolls the units back.
 		err = b.tx(ctx, func(q Querier) error {
-			if j, err = update(q); err != nil {
-				return err
-			}
 			if p.Priority != nil {
 				if _, err := q.Exec(ctx, `UPDATE units SET priority = $2 WHERE job_id = $1
 					AND status IN ('queued', 'paused', 'blocked')`, id, int64(*p.Priority)); err != nil {
@@ -601,7 +600,8 @@ func (b *Base) PatchJob(ctx context.Context, id int64, p store.JobPatch, now tim
 					return fmt.Errorf("set units' max attempts: %w", err)
 				}
 			}
-			return nil
+			j, err = update(q)
+			return err
 		})
 	}
 	return j, wrap(err, "patch job %d", id)
@@ -732,18 +732,16 @@ func (b *Base) JobsPastTimeout(ctx context.Context, now time.Time, limit int) ([
 
 func (b *Base) ReleaseWaiters(ctx context.Context, jobID int64, now time.Time) ([]int64, error) {
 	var ids []int64
+	// Units before their jobs, the order of the engine's control transactions (see PatchJob).
 	err := b.tx(ctx, func(q Querier) error {
+		if _, err := q.Exec(ctx, `UPDATE units SET status = 'queued', updated_at = $2 WHERE status = 'blocked'
+			AND job_id IN (SELECT id FROM jobs WHERE wait_for = $1 AND status = 'waiting')`, jobID, MS(now)); err != nil {
+			return err
+		}
 		var err error
 		ids, err = all(scanInt64)(q.Query(ctx, `UPDATE jobs SET status = 'queued', updated_at = $2
 			WHERE wait_for = $1 AND status = 'waiting' RETURNING id`, jobID, MS(now)))
-		if err != nil || len(ids) == 0 {
-			return err
-		}
 		slices.Sort(ids)
-		var a Args
-		nowp := a.Add(MS(now))
-		_, err = q.Exec(ctx, `UPDATE units SET status = 'queued', updated_at = `+nowp+` WHERE status = 'blocked' AND `+
-			b.D.InInt64s(&a, "job_id", ids, false), a.Vals...)
 		return err
 	})
 	return ids, wrap(err, "release waiters of job %d", jobID)
