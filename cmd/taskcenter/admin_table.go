@@ -42,12 +42,20 @@ func printAnswer(out io.Writer, res []byte, format string) error {
 		_, err := fmt.Fprintln(out, string(b))
 		return err
 	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if items, ok := objects(v); ok { // a bare array of objects (the dialects' admin lists)
+		if len(items) == 0 {
+			_, err := fmt.Fprintln(out, "(none)")
+			return err
+		}
+		writeTable(tw, "", items)
+		return tw.Flush()
+	}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		_, err := fmt.Fprintln(out, cell(v))
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	if name, items, ok := listOf(obj); ok {
 		writeTable(tw, name, items)
 		if err := tw.Flush(); err != nil {
@@ -70,24 +78,38 @@ func printAnswer(out io.Writer, res []byte, format string) error {
 	return tw.Flush()
 }
 
-// listOf finds the one array of objects a list answer carries.
+// listOf finds the one array of objects a list answer carries. An empty array is a list only beside
+// a total: in an object (a channel's "models": []) it is a field like any other.
 func listOf(obj map[string]any) (string, []map[string]any, bool) {
+	_, counted := obj["total"]
 	for k, v := range obj {
-		arr, ok := v.([]any)
+		items, ok := objects(v)
 		if !ok {
 			continue
 		}
-		items := make([]map[string]any, 0, len(arr))
-		for _, it := range arr {
-			m, ok := it.(map[string]any)
-			if !ok {
-				return "", nil, false
-			}
-			items = append(items, m)
+		if len(items) == 0 && !counted {
+			return "", nil, false
 		}
 		return k, items, true
 	}
 	return "", nil, false
+}
+
+// objects reports whether v is an array of objects only, and returns them.
+func objects(v any) ([]map[string]any, bool) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	items := make([]map[string]any, 0, len(arr))
+	for _, it := range arr {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		items = append(items, m)
+	}
+	return items, true
 }
 
 func writeTable(tw io.Writer, name string, items []map[string]any) {

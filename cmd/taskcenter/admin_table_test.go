@@ -25,6 +25,11 @@ func TestPrintAnswer(t *testing.T) {
 		{"json is the answer indented", workers, "json", []string{`"workers": [`, `"name": "node-1"`}, []string{"(2 shown"}},
 		{"an empty list", `{"total":0,"jobs":[]}`, "table", []string{"ID  ACCOUNT_ID  KIND", "(0 shown of 0)"}, nil},
 		{"not JSON is printed as it is", `plain text`, "table", []string{"plain text"}, nil},
+		{"an object with an empty list field is still an object", `{"id":3,"name":"fake","models":[],"enabled":true}`, "table",
+			[]string{"enabled  true", "id       3", "name     fake"}, nil},
+		{"an empty bare array says so", `[]`, "table", []string{"(none)"}, nil},
+		{"a bare array of objects is a table", `[{"id":1,"platform":"suno","base_url":"http://127.0.0.1:18090","models":[]},{"id":2,"platform":"video","base_url":"http://u"}]`, "table",
+			[]string{"BASE_URL                ID  PLATFORM", "http://127.0.0.1:18090  1   suno"}, []string{"base_url="}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
