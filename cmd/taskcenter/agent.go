@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -28,6 +29,8 @@ func agentCmd(ctx context.Context, args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuBudget := fs.Float64("cpu-budget", float64(runtime.NumCPU()), "recorder: CPU cores the recordings may cost in all (admission by cost)")
 	fileRoot := fs.String("file-root", "", "recorder: directory whose files may be recording sources (none when empty)")
+	preset := fs.String("recorder-preset", executor.DefaultPreset, "recorder: x264 preset of the recordings (faster presets cost less CPU and make larger files)")
+	crf := fs.Int("recorder-crf", executor.DefaultCRF, "recorder: x264 constant rate factor of the recordings (lower is better and larger)")
 	previewOn := fs.Bool("blender-preview", true, "render: before each frame, render a small few-sample progress image the console shows while the frame renders")
 	var preview executor.BlenderPreview
 	fs.IntVar(&preview.Samples, "blender-preview-samples", executor.DefaultPreviewSamples, "render: samples of a progress image")
@@ -53,8 +56,11 @@ func agentCmd(ctx context.Context, args []string) error {
 		}
 	}
 	if c.Kind == "recorder" {
+		if err := executor.CheckEncoder(*preset, *crf); err != nil {
+			return fmt.Errorf("agent: -recorder-preset, -recorder-crf: %w", err)
+		}
 		// A recorder takes recordings while their costs fit in its CPU budget, not by count.
-		c.Executors = map[string]agent.Executor{unitspec.CapRecorder: &executor.Recorder{FileRoot: *fileRoot}}
+		c.Executors = map[string]agent.Executor{unitspec.CapRecorder: &executor.Recorder{FileRoot: *fileRoot, Preset: *preset, CRF: *crf}}
 		c.Cost, c.Capacity = executor.RecorderCost, *cpuBudget
 		if !flagSet(fs, "slots") {
 			c.Slots = 64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,9 +16,10 @@ import (
 )
 
 // Encoder settings of a capture segment. The composition is done before the encoder (in Go), so
-// x264 sees one clean picture per frame: veryfast with CRF 23 is the quality/CPU point where a
-// 1280x720 30 fps composition of four sources stays near a third of a core (see the status notes);
-// a 2-second GOP keeps the slices cut on keyframes within 2 s of their nominal length.
+// x264 sees one clean picture per frame: veryfast with CRF 23 is the quality/CPU point where the
+// encode of a 1280x720 30 fps composition of four sources takes about a quarter of a core
+// (docs/performance.md: superfast saves a tenth of a core for 1.75 times the size); a 2-second GOP
+// keeps the slices cut on keyframes within 2 s of their nominal length.
 const (
 	DefaultPreset = "veryfast"
 	DefaultCRF    = 23
@@ -26,6 +28,21 @@ const (
 	gopSeconds    = 2
 	encodeThread  = "1"
 )
+
+// x264Presets are the presets x264 knows, fastest first.
+var x264Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+
+// CheckEncoder refuses x264 settings the encoder would reject at a recording's first segment: an
+// unknown preset, or a CRF outside 0-51.
+func CheckEncoder(preset string, crf int) error {
+	if !slices.Contains(x264Presets, preset) {
+		return fmt.Errorf("unknown x264 preset %q: want one of %s", preset, strings.Join(x264Presets, ", "))
+	}
+	if crf < 0 || crf > 51 {
+		return fmt.Errorf("x264 CRF %d is outside 0-51", crf)
+	}
+	return nil
+}
 
 // segmentEncoder is the ffmpeg process encoding one segment from raw frames and samples fed
 // through pipes. Each segment is a complete file of its own, finished (moov written) before it is
