@@ -125,11 +125,6 @@ func (e *Engine) controlOnce(ctx context.Context, jobID int64, ev JobEvent, reas
 	return j, nil
 }
 
-// derive computes a job's status from its units.
-func (e *Engine) derive(ctx context.Context, j store.Job, paused bool) (store.JobStatus, error) {
-	return deriveStatus(ctx, e.store, j, paused)
-}
-
 // deriveStatus computes a job's status from its units as st (a transaction, or the store) sees them.
 func deriveStatus(ctx context.Context, st store.Store, j store.Job, paused bool) (store.JobStatus, error) {
 	counts, err := st.UnitCounts(ctx, []int64{j.ID})
@@ -207,6 +202,15 @@ func (e *Engine) RestartUnits(ctx context.Context, jobID int64, unitIDs []int64)
 }
 
 func (e *Engine) restart(ctx context.Context, jobID int64, unitIDs []int64, from []store.UnitStatus) (int, error) {
+	for attempt := 1; ; attempt++ {
+		n, err := e.restartOnce(ctx, jobID, unitIDs, from)
+		if !errors.Is(err, errJobChanged) || attempt == controlAttempts {
+			return n, err
+		}
+	}
+}
+
+func (e *Engine) restartOnce(ctx context.Context, jobID int64, unitIDs []int64, from []store.UnitStatus) (int, error) {
 	j, err := e.store.GetJob(ctx, jobID)
 	if err != nil {
 		return 0, err
@@ -220,30 +224,44 @@ func (e *Engine) restart(ctx context.Context, jobID int64, unitIDs []int64, from
 		to = store.UnitPaused // a stopped task keeps its restarted frames until it is started
 	}
 	now := e.now()
-	n, err := e.store.TransitionUnits(ctx, store.UnitTransition{
-		JobID: jobID, UnitIDs: unitIDs, From: from, To: to, ResetAttempts: true,
-	}, now)
-	if err != nil {
-		return 0, fmt.Errorf("restart units of job %d: %w", jobID, err)
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	st, err := e.derive(ctx, j, paused)
-	if err != nil {
+	var n int
+	// As in controlOnce: the units and the job's reopening commit together, and only onto the job
+	// as it was read, so a concurrent abort or finish is not overwritten.
+	err = e.store.InTx(ctx, func(tx store.Store) error {
+		var err error
+		n, err = tx.TransitionUnits(ctx, store.UnitTransition{
+			JobID: jobID, UnitIDs: unitIDs, From: from, To: to, ResetAttempts: true,
+		}, now)
+		if err != nil {
+			return fmt.Errorf("restart units of job %d: %w", jobID, err)
+		}
+		if n == 0 {
+			return nil
+		}
+		st, err := deriveStatus(ctx, tx, j, paused)
+		if err != nil {
+			return err
+		}
+		patch := store.JobPatch{Status: &st, ClearFinished: true, IfStatus: []store.JobStatus{j.Status}}
+		if !paused {
+			empty := ""
+			patch.PauseReason = &empty // a cancelled job's reason no longer holds
+		}
+		if st == store.JobQueued && j.PendingTimeout > 0 {
+			d := now.Add(j.PendingTimeout) // queued again: the wait for a worker starts anew
+			patch.PendingDeadline = &d
+		}
+		_, err = tx.PatchJob(ctx, jobID, patch, now)
+		if errors.Is(err, store.ErrStale) {
+			return fmt.Errorf("%w: job %d: %w, try again", ErrInvalid, jobID, errJobChanged)
+		}
+		if err != nil {
+			return fmt.Errorf("reopen job %d: %w", jobID, err)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
 		return 0, err
-	}
-	patch := store.JobPatch{Status: &st, ClearFinished: true}
-	if !paused {
-		empty := ""
-		patch.PauseReason = &empty // a cancelled job's reason no longer holds
-	}
-	if st == store.JobQueued && j.PendingTimeout > 0 {
-		d := now.Add(j.PendingTimeout) // queued again: the wait for a worker starts anew
-		patch.PendingDeadline = &d
-	}
-	if _, err := e.store.PatchJob(ctx, jobID, patch, now); err != nil {
-		return 0, fmt.Errorf("reopen job %d: %w", jobID, err)
 	}
 	e.record(ctx, store.Event{At: now, AccountID: j.AccountID, JobID: jobID, Type: "job.restart",
 		Data: mustJSON(map[string]any{"units": n})})
