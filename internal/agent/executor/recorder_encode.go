@@ -108,12 +108,15 @@ func (r *Recorder) startEncoder(ctx context.Context, env agent.Env, spec *unitsp
 			"-metadata", created, "-f", "mp4", path)
 	}
 	cmd := command(ctx, 10*time.Second, r.ffmpeg(), args...)
-	stdin, err := cmd.StdinPipe()
+	stdinR, stdin, err := rawPipe()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("frame pipe: %w", err)
 	}
+	defer stdinR.Close() // the child has its copy
+	cmd.Stdin = stdinR
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		stdin.Close()
 		return nil, err
 	}
 	if audioR != nil {
@@ -121,6 +124,7 @@ func (r *Recorder) startEncoder(ctx context.Context, env agent.Env, spec *unitsp
 	}
 	p, err := startProc(cmd, env)
 	if err != nil {
+		stdin.Close()
 		if audioW != nil {
 			audioW.Close()
 		}

@@ -274,20 +274,25 @@ func (g *ingest) runOnce(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := command(runCtx, 2*time.Second, g.cfg.ffmpeg(), args...)
-	stdout, err := cmd.StdoutPipe()
+	stdout, stdoutW, err := rawPipe()
 	if err != nil {
-		return err
+		return fmt.Errorf("frame pipe: %w", err)
 	}
+	defer stdout.Close()
+	cmd.Stdout = stdoutW
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		stdoutW.Close()
 		return err
 	}
 	if audioW != nil {
 		cmd.ExtraFiles = []*os.File{audioW}
 	}
 	p, err := startProc(cmd, g.env)
+	// The child has its copies; ours would keep the readers from seeing EOF.
+	stdoutW.Close()
 	if audioW != nil {
-		audioW.Close() // the child has its copy; ours would keep the reader from seeing EOF
+		audioW.Close()
 	}
 	if err != nil {
 		return fmt.Errorf("start ffmpeg: %w", err)
