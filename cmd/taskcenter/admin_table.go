@@ -158,18 +158,23 @@ func field(v any) string {
 			return strings.NewReplacer("\n", " ", "\t", " ").Replace(x)
 		}
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + "=" + field(x[k])
-		}
-		return strings.Join(parts, " ")
+		return pairs(x, field)
 	}
 	return cell(v)
+}
+
+// pairs renders an object as "k=v" pairs in key order, each value by render.
+func pairs(m map[string]any, render func(any) string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + render(m[k])
+	}
+	return strings.Join(parts, " ")
 }
 
 // cell renders one value in a table: times shortened, maps as k=v, lists comma-joined, long text cut.
@@ -192,16 +197,7 @@ func cell(v any) string {
 		}
 		return strings.Join(parts, ",")
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + "=" + cell(x[k])
-		}
-		s := strings.Join(parts, " ")
+		s := pairs(x, cell)
 		if len(s) > 60 {
 			s = s[:57] + "..."
 		}
